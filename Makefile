@@ -1,0 +1,99 @@
+# rampart build. `make` builds build/rampart; `make test` rebuilds everything with -Werror, ASan
+# and UBSan under build/test and runs the unit, conformance, integration and fuzz-smoke tests.
+
+PKGS := jansson libpsl icu-uc icu-i18n
+TEST_PKGS := cmocka
+
+BUILD ?= build
+MODE ?= release
+CC ?= cc
+FUZZ_CC ?= clang-14
+
+WARN := -Wall -Wextra -Wformat=2 -Wshadow -Wvla
+CPPFLAGS_ALL := -Iinclude -D_GNU_SOURCE $(CPPFLAGS)
+ifeq ($(MODE),test)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -Werror
+  LDOPT := -fsanitize=address,undefined
+else ifeq ($(MODE),fuzz)
+  OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+  LDOPT := -fsanitize=address,undefined
+else
+  OPT := -O2 -g
+  LDOPT :=
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lm -lpthread
+CFLAGS_ALL = -std=c11 $(WARN) $(OPT) $(PKG_CFLAGS) $(CFLAGS)
+
+LIB_SRCS := $(sort $(wildcard lib/*/*.c))
+SRC_SRCS := $(sort $(wildcard src/*.c src/server/*.c))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
+# Files compiled into the binary so that `rampart url` works with no files beside it.
+EMBEDDED := conf/brands.txt conf/shorteners.txt conf/suspicious-tlds.txt conf/url-model.txt
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/lib/base/embed.o
+SRC_OBJS := $(SRC_SRCS:%.c=$(BUILD)/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/%)
+LIB := $(BUILD)/librampart.a
+
+.PHONY: all deps run test test-build fuzz-build check bench-url format clean
+all: $(BUILD)/rampart
+
+# Missing libraries: install them when we are root, else print the exact command.
+deps: $(BUILD)/.deps-ok
+$(BUILD)/.deps-ok: scripts/install-deps
+	@mkdir -p $(BUILD)
+	@scripts/install-deps --check-or-install
+	@touch $@
+
+$(BUILD)/%.o: %.c | $(BUILD)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+# .incbin paths are relative to the top of the tree.
+$(BUILD)/lib/base/embed.o: lib/base/embed.S $(EMBEDDED)
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@ -Wa,-I.
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/rampart: $(SRC_OBJS) $(LIB)
+	$(CC) $(OPT) $(LDOPT) -o $@ $(SRC_OBJS) $(LIB) $(PKG_LIBS) $(LDFLAGS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(shell pkg-config --cflags $(TEST_PKGS)) -MMD -MP \
+		-o $@ $< $(LIB) $(PKG_LIBS) $(shell pkg-config --libs $(TEST_PKGS)) $(LDOPT)
+
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c $(LIB)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIB) $(PKG_LIBS) $(LDOPT)
+
+run: $(BUILD)/rampart
+	@scripts/demo-url $(BUILD)/rampart
+
+test: check
+	$(MAKE) --no-print-directory BUILD=build/test MODE=test test-build
+	$(MAKE) --no-print-directory BUILD=build/fuzz MODE=fuzz CC=$(FUZZ_CC) fuzz-build
+	scripts/run-tests build/test build/fuzz
+
+test-build: $(BUILD)/rampart $(UNIT_BINS)
+fuzz-build: $(FUZZ_BINS)
+
+check:
+	scripts/checksrc
+
+bench-url: $(BUILD)/rampart
+	bench/bench-url $(BUILD)/rampart
+
+format:
+	clang-format -i $(LIB_SRCS) $(SRC_SRCS) $(UNIT_SRCS) $(FUZZ_SRCS) include/rampart/*.h
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

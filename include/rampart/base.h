@@ -1,0 +1,84 @@
+/* rampart base: string slices, bounded buffers and error codes shared by every module. */
+#ifndef RAMPART_BASE_H
+#define RAMPART_BASE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Error codes: 0 is success, failures are negative. */
+enum {
+    RP_OK = 0,
+    RP_ENOMEM = -1,   /* out of memory */
+    RP_ETOOBIG = -2,  /* a bounded buffer or input would exceed its cap */
+    RP_EINVAL = -3,   /* malformed input */
+    RP_EIO = -4,      /* reading or writing a file failed */
+    RP_ENOTFOUND = -5 /* a named thing does not exist */
+};
+
+/* A slice of bytes from the wire or a file: never assumed NUL-terminated. */
+struct rp_str {
+    const char *ptr;
+    size_t len;
+};
+
+#define RP_STR(lit) ((struct rp_str){(lit), sizeof(lit) - 1})
+#define RP_STR_NULL ((struct rp_str){NULL, 0})
+
+struct rp_str rp_str_from_cstr(const char *s);
+bool rp_str_eq(struct rp_str a, struct rp_str b);
+bool rp_str_eq_cstr(struct rp_str a, const char *b);
+/* ASCII case-insensitive comparison. */
+bool rp_str_ieq_cstr(struct rp_str a, const char *b);
+bool rp_str_has_prefix(struct rp_str s, const char *prefix);
+
+/* A growing byte buffer that carries its own cap: going over the cap is RP_ETOOBIG, never a
+ * larger allocation. The content is always NUL-terminated so it can be handed to C APIs. */
+struct rp_buf {
+    char *ptr;
+    size_t len;
+    size_t alloc;
+    size_t cap;
+};
+
+/* Prepares an empty buffer that will hold at most cap bytes (excluding the NUL). */
+void rp_buf_init(struct rp_buf *b, size_t cap);
+/* Frees the storage; the buffer may be reused after rp_buf_init. */
+void rp_buf_release(struct rp_buf *b);
+/* Empties the buffer, keeping its storage. */
+void rp_buf_reset(struct rp_buf *b);
+int rp_buf_add(struct rp_buf *b, const void *ptr, size_t len);
+int rp_buf_addc(struct rp_buf *b, char c);
+int rp_buf_adds(struct rp_buf *b, const char *s);
+int rp_buf_addf(struct rp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Shortens the content to len bytes (len <= b->len). */
+void rp_buf_truncate(struct rp_buf *b, size_t len);
+/* Hands the storage to the caller (free() it); the buffer is left empty. Never NULL on
+ * success: an empty buffer yields an allocated "". */
+char *rp_buf_detach(struct rp_buf *b);
+static inline struct rp_str rp_buf_str(const struct rp_buf *b)
+{
+    return (struct rp_str){b->ptr ? b->ptr : "", b->len};
+}
+
+/* A message for a person, filled by functions that can fail for reasons worth explaining. */
+struct rp_error {
+    char msg[256];
+};
+
+void rp_error_set(struct rp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+const char *rp_strerror(int code);
+
+/* Reads a whole file into a NUL-terminated heap buffer of at most cap bytes. The caller frees
+ * *out. Fills err with "unable to read '<path>': ..." on failure. */
+int rp_file_read(const char *path, size_t cap, char **out, size_t *out_len, struct rp_error *err);
+
+/* FNV-1a, 64 bits: stable across builds and machines (used for splits and feature hashing). */
+uint64_t rp_hash64(const void *ptr, size_t len, uint64_t seed);
+
+/* Defensive checks that stay in release builds (SQLite's ALWAYS/NEVER). */
+#define RP_ALWAYS(x) (__builtin_expect(!!(x), 1))
+#define RP_NEVER(x) (__builtin_expect(!!(x), 0))
+
+#endif

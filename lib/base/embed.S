@@ -1,0 +1,17 @@
+/* Data files compiled into librampart so that the tools work with nothing beside them:
+ * the brand, shortener and TLD lists and the URL model. Each is followed by a NUL. */
+#define EMBED(name, file)          \
+    .section .rodata;              \
+    .global rp__embed_##name;      \
+rp__embed_##name:                  \
+    .incbin file;                  \
+    .global rp__embed_##name##_end; \
+rp__embed_##name##_end:            \
+    .byte 0
+
+EMBED(brands, "conf/brands.txt")
+EMBED(shorteners, "conf/shorteners.txt")
+EMBED(suspicious_tlds, "conf/suspicious-tlds.txt")
+EMBED(url_model, "conf/url-model.txt")
+
+    .section .note.GNU-stack,"",@progbits

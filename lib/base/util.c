@@ -1,0 +1,111 @@
+/* Slices, error messages, whole-file reads and the stable hash used across rampart. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "rampart/base.h"
+
+struct rp_str rp_str_from_cstr(const char *s)
+{
+    return (struct rp_str){s, s ? strlen(s) : 0};
+}
+
+bool rp_str_eq(struct rp_str a, struct rp_str b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.ptr, b.ptr, a.len) == 0);
+}
+
+bool rp_str_eq_cstr(struct rp_str a, const char *b)
+{
+    return rp_str_eq(a, rp_str_from_cstr(b));
+}
+
+bool rp_str_ieq_cstr(struct rp_str a, const char *b)
+{
+    size_t n = strlen(b);
+    return a.len == n && (n == 0 || strncasecmp(a.ptr, b, n) == 0);
+}
+
+bool rp_str_has_prefix(struct rp_str s, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return s.len >= n && memcmp(s.ptr, prefix, n) == 0;
+}
+
+void rp_error_set(struct rp_error *err, const char *fmt, ...)
+{
+    if (!err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+}
+
+const char *rp_strerror(int code)
+{
+    switch (code) {
+    case RP_OK:
+        return "success";
+    case RP_ENOMEM:
+        return "out of memory";
+    case RP_ETOOBIG:
+        return "input too large";
+    case RP_EINVAL:
+        return "invalid input";
+    case RP_EIO:
+        return "input/output error";
+    case RP_ENOTFOUND:
+        return "not found";
+    default:
+        return "unknown error";
+    }
+}
+
+int rp_file_read(const char *path, size_t cap, char **out, size_t *out_len, struct rp_error *err)
+{
+    int result = RP_OK;
+    struct rp_buf b;
+    rp_buf_init(&b, cap);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        rp_error_set(err, "unable to open '%s': %s", path, strerror(errno));
+        return RP_EIO;
+    }
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+        result = rp_buf_add(&b, chunk, n);
+        if (result) {
+            rp_error_set(err, "unable to read '%s': %s", path,
+                         result == RP_ETOOBIG ? "file too large" : rp_strerror(result));
+            goto out;
+        }
+    }
+    if (ferror(f)) {
+        rp_error_set(err, "unable to read '%s': %s", path, strerror(errno));
+        result = RP_EIO;
+        goto out;
+    }
+    *out_len = b.len;
+    *out = rp_buf_detach(&b);
+    if (!*out)
+        result = RP_ENOMEM;
+out:
+    fclose(f);
+    rp_buf_release(&b);
+    return result;
+}
+
+uint64_t rp_hash64(const void *ptr, size_t len, uint64_t seed)
+{
+    const unsigned char *p = ptr;
+    uint64_t h = 0xcbf29ce484222325ULL ^ seed;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}

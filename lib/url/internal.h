@@ -1,0 +1,29 @@
+/* Internals shared by the URL parser's files (not part of the public API). */
+#ifndef RAMPART_URL_INTERNAL_H
+#define RAMPART_URL_INTERNAL_H
+
+#include "rampart/url.h"
+
+/* The host parser of the URL standard. is_opaque is true for non-special schemes. On success
+ * appends the serialised host to out and sets *type. */
+int rp__url_host_parse(struct rp_str input, bool is_opaque, struct rp_buf *out,
+                       enum rp_url_host_type *type, struct rp_error *err);
+
+/* Percent-encode sets of the URL standard. */
+enum rp__pct_set {
+    RP_PCT_C0,
+    RP_PCT_FRAGMENT,
+    RP_PCT_QUERY,
+    RP_PCT_SPECIAL_QUERY,
+    RP_PCT_PATH,
+    RP_PCT_USERINFO
+};
+
+bool rp__url_in_pct_set(unsigned char c, enum rp__pct_set set);
+int rp__url_pct_encode(struct rp_buf *out, const char *ptr, size_t len, enum rp__pct_set set);
+
+/* Replaces each ill-formed UTF-8 sequence with U+FFFD, as a browser decoding bytes does. */
+int rp__utf8_sanitize(struct rp_str in, struct rp_buf *out);
+bool rp__utf8_valid(const char *ptr, size_t len);
+
+#endif
