@@ -49,7 +49,17 @@ void rp_buf_release(struct rp_buf *b);
 /* Empties the buffer, keeping its storage. */
 void rp_buf_reset(struct rp_buf *b);
 int rp_buf_add(struct rp_buf *b, const void *ptr, size_t len);
-int rp_buf_addc(struct rp_buf *b, char c);
+int rp__buf_addc_slow(struct rp_buf *b, char c);
+/* Appends one byte; inline because parsers call it for every byte they keep. */
+static inline int rp_buf_addc(struct rp_buf *b, char c)
+{
+    if (b->len + 1 < b->alloc && b->len < b->cap) {
+        b->ptr[b->len++] = c;
+        b->ptr[b->len] = '\0';
+        return RP_OK;
+    }
+    return rp__buf_addc_slow(b, c);
+}
 int rp_buf_adds(struct rp_buf *b, const char *s);
 int rp_buf_addf(struct rp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Shortens the content to len bytes (len <= b->len). */
@@ -73,6 +83,10 @@ const char *rp_strerror(int code);
 /* Reads a whole file into a NUL-terminated heap buffer of at most cap bytes. The caller frees
  * *out. Fills err with "unable to read '<path>': ..." on failure. */
 int rp_file_read(const char *path, size_t cap, char **out, size_t *out_len, struct rp_error *err);
+
+/* Length of the well-formed UTF-8 sequence at p (avail > 0 bytes), or 0 when ill-formed
+ * (Unicode table 3-7: no overlongs, surrogates or code points above U+10FFFF). */
+size_t rp_utf8_len(const unsigned char *p, size_t avail);
 
 /* FNV-1a, 64 bits: stable across builds and machines (used for splits and feature hashing). */
 uint64_t rp_hash64(const void *ptr, size_t len, uint64_t seed);

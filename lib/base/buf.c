@@ -61,7 +61,7 @@ int rp_buf_add(struct rp_buf *b, const void *ptr, size_t len)
     return RP_OK;
 }
 
-int rp_buf_addc(struct rp_buf *b, char c)
+int rp__buf_addc_slow(struct rp_buf *b, char c)
 {
     return rp_buf_add(b, &c, 1);
 }

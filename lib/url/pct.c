@@ -45,44 +45,11 @@ int rp__url_pct_encode(struct rp_buf *out, const char *ptr, size_t len, enum rp_
     return RP_OK;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (Unicode table 3-7), or 0 when ill-formed. */
-static size_t utf8_seq_len(const unsigned char *p, size_t avail)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (avail < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xbf)
-            return 0;
-    return n;
-}
-
 bool rp__utf8_valid(const char *ptr, size_t len)
 {
     const unsigned char *p = (const unsigned char *)ptr;
     for (size_t i = 0; i < len;) {
-        size_t n = utf8_seq_len(p + i, len - i);
+        size_t n = rp_utf8_len(p + i, len - i);
         if (!n)
             return false;
         i += n;
@@ -94,7 +61,7 @@ int rp__utf8_sanitize(struct rp_str in, struct rp_buf *out)
 {
     const unsigned char *p = (const unsigned char *)in.ptr;
     for (size_t i = 0; i < in.len;) {
-        size_t n = utf8_seq_len(p + i, in.len - i);
+        size_t n = rp_utf8_len(p + i, in.len - i);
         int result;
         if (n) {
             result = rp_buf_add(out, p + i, n);

@@ -1,0 +1,45 @@
+/* rampart: the command-line entry point, dispatching to one subcommand. */
+#include <stdio.h>
+#include <string.h>
+
+#include "rampart.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} commands[] = {
+    {"url", rp_cmd_url, "read web addresses as a browser does and explain who controls them"},
+    {"url-train", rp_cmd_url_train, "train the learned phishing score for `rampart url`"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: rampart <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'rampart <command> --help' describes a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return RP_EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return RP_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("rampart 0.1.0\n");
+        return RP_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "rampart: '%s' is not a rampart command\n", argv[1]);
+    usage(stderr);
+    return RP_EXIT_USAGE;
+}

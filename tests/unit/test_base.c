@@ -1,0 +1,91 @@
+/* lib/base: bounded buffers, JSON string writing, file reads and the stable hash. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rampart/base.h"
+#include "rampart/json.h"
+
+static void test_buf_cap(void **state)
+{
+    (void)state;
+    struct rp_buf b;
+    rp_buf_init(&b, 8);
+    assert_int_equal(rp_buf_adds(&b, "12345678"), RP_OK);
+    assert_int_equal(rp_buf_addc(&b, 'x'), RP_ETOOBIG);
+    assert_int_equal(b.len, 8);
+    assert_string_equal(b.ptr, "12345678");
+    assert_int_equal(rp_buf_addf(&b, "%d", 1), RP_ETOOBIG);
+    rp_buf_truncate(&b, 2);
+    assert_int_equal(rp_buf_addf(&b, "%s-%d", "ab", 7), RP_OK);
+    assert_string_equal(b.ptr, "12ab-7");
+    char *s = rp_buf_detach(&b);
+    assert_string_equal(s, "12ab-7");
+    assert_null(b.ptr);
+    free(s);
+    /* An empty buffer detaches as "", never NULL. */
+    s = rp_buf_detach(&b);
+    assert_string_equal(s, "");
+    free(s);
+    rp_buf_release(&b);
+}
+
+/* Whatever bytes go in, the output parses as JSON; valid text comes back unchanged. */
+static void test_json_string(void **state)
+{
+    (void)state;
+    static const char in[] = "a\"b\\c\n\x01\0d\xc3\xa9\xff\xe2\x82";
+    struct rp_buf b;
+    rp_buf_init(&b, 1024);
+    assert_int_equal(rp_json_add_string(&b, in, sizeof(in) - 1), RP_OK);
+    json_error_t err;
+    json_t *j = json_loadb(b.ptr, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
+    assert_non_null(j);
+    static const char want[] = "a\"b\\c\n\x01\0d\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd";
+    assert_int_equal(json_string_length(j), sizeof(want) - 1);
+    assert_memory_equal(json_string_value(j), want, sizeof(want) - 1);
+    json_decref(j);
+    rp_buf_reset(&b);
+    assert_int_equal(rp_json_add_cstr(&b, NULL), RP_OK);
+    assert_string_equal(b.ptr, "null");
+    rp_buf_release(&b);
+}
+
+static void test_file_read(void **state)
+{
+    (void)state;
+    char *text;
+    size_t len;
+    struct rp_error err = {{0}};
+    assert_int_equal(rp_file_read("/nonexistent/x", 100, &text, &len, &err), RP_EIO);
+    assert_non_null(strstr(err.msg, "unable to open '/nonexistent/x'"));
+    assert_int_equal(rp_file_read("Makefile", 10, &text, &len, &err), RP_ETOOBIG);
+    assert_non_null(strstr(err.msg, "too large"));
+    assert_int_equal(rp_file_read("Makefile", 1 << 20, &text, &len, &err), RP_OK);
+    assert_true(len > 10 && text[len] == '\0');
+    free(text);
+}
+
+/* The hash splits data sets: it must never change between builds. */
+static void test_hash_stable(void **state)
+{
+    (void)state;
+    assert_true(rp_hash64("", 0, 0) == 0xcbf29ce484222325ULL);
+    assert_true(rp_hash64("a", 1, 0) == 0xaf63dc4c8601ec8cULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_file_read),
+        cmocka_unit_test(test_hash_stable),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
