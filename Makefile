@@ -39,7 +39,10 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_BINS := $(FUZZ_SRCS:fuzz/%.c=$(BUILD)/%)
 LIB := $(BUILD)/librampart.a
 
-.PHONY: all deps run test test-build fuzz-build check bench-url format clean
+# `make V=1` shows whole commands.
+Q := $(if $(V),,@)
+
+.PHONY: all deps run test test-build fuzz-build check bench-url url-model format clean
 all: $(BUILD)/rampart
 
 # Missing libraries: install them when we are root, else print the exact command.
@@ -51,27 +54,31 @@ $(BUILD)/.deps-ok: scripts/install-deps
 
 $(BUILD)/%.o: %.c | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
 # .incbin paths are relative to the top of the tree.
 $(BUILD)/lib/base/embed.o: lib/base/embed.S $(EMBEDDED)
 	@mkdir -p $(dir $@)
-	$(CC) -c $< -o $@ -Wa,-I.
+	$(Q)$(CC) -c $< -o $@ -Wa,-I.
 
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/rampart: $(SRC_OBJS) $(LIB)
-	$(CC) $(OPT) $(LDOPT) -o $@ $(SRC_OBJS) $(LIB) $(PKG_LIBS) $(LDFLAGS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(OPT) $(LDOPT) -o $@ $(SRC_OBJS) $(LIB) $(PKG_LIBS) $(LDFLAGS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(shell pkg-config --cflags $(TEST_PKGS)) -MMD -MP \
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(shell pkg-config --cflags $(TEST_PKGS)) -MMD -MP \
 		-o $@ $< $(LIB) $(PKG_LIBS) $(shell pkg-config --libs $(TEST_PKGS)) $(LDOPT)
 
 $(BUILD)/fuzz_%: fuzz/fuzz_%.c $(LIB)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIB) $(PKG_LIBS) $(LDOPT)
+	@echo "  FUZZ    $@"
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIB) $(PKG_LIBS) $(LDOPT)
 
 run: $(BUILD)/rampart
 	@scripts/demo-url $(BUILD)/rampart
@@ -87,8 +94,18 @@ fuzz-build: $(FUZZ_BINS)
 check:
 	scripts/checksrc
 
-bench-url: $(BUILD)/rampart
+bench-url: $(BUILD)/rampart $(BUILD)/bench_url
 	bench/bench-url $(BUILD)/rampart
+
+$(BUILD)/bench_url: bench/bench_url.c $(LIB)
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $< $(LIB) $(PKG_LIBS) $(LDOPT)
+
+# Retrains conf/url-model.txt (docs/url-model.md): the labelled URLs plus the reference links of the
+# OSV advisories as more benign sites. Deterministic; about 45 seconds on one core.
+url-model: $(BUILD)/rampart
+	scripts/osv-reference-urls > $(BUILD)/osv-reference-urls.jsonl
+	$(BUILD)/rampart url-train --data ../shared/data/url/phishing_labeled.jsonl \
+		--data $(BUILD)/osv-reference-urls.jsonl --out conf/url-model.txt
 
 format:
 	clang-format -i $(LIB_SRCS) $(SRC_SRCS) $(UNIT_SRCS) $(FUZZ_SRCS) include/rampart/*.h

@@ -1,5 +1,6 @@
-/* rampart url-train: trains the URL phishing model (conf/url-model.txt) from labelled addresses and
- * reports how well it scores addresses it never saw, split by URL and, stricter, by site. */
+/* rampart url-train: trains the URL phishing model (conf/url-model.txt) from labelled addresses,
+ * chooses its threshold on sites it never saw, and reports how well it scores addresses it never
+ * saw, split by URL and, stricter, by site. */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -24,9 +25,12 @@
 #define SPLIT_SEED 0
 #define VALIDATE_SEED 1
 #define TARGET_FPR 0.01
+/* --data may be given this many times. */
+#define MAX_DATA 8
 
 struct options {
-    const char *data;
+    const char *data[MAX_DATA]; /* data[0] is the main labelled file; the others add lines */
+    size_t ndata;
     const char *out;
     long epochs;
     unsigned long long seed;
@@ -40,10 +44,12 @@ struct options {
 struct example {
     char *url; /* as featurised: the file's "url" with "&amp;" unescaped */
     int label;
-    bool test_by_url;  /* held out by the hash of the URL */
-    bool test_by_host; /* held out by the hash of the site (registrable domain) */
-    bool valid_by_host; /* inner validation split of the URL-split training side, by site */
-    bool variant;      /* a training copy made by augmentation: never evaluated */
+    unsigned char file; /* index of the --data file the line comes from */
+    uint64_t site;      /* rp_hash64(site, SPLIT_SEED): the grouped split's key, counts sites */
+    bool test_by_url;   /* held out by the hash of the URL */
+    bool test_by_host;  /* held out by the hash of the site (registrable domain) */
+    bool valid_by_host; /* validation split inside either split's training side, by site */
+    bool variant;       /* a training copy made by augmentation: never evaluated */
     size_t feat_off, feat_n;
 };
 
@@ -57,34 +63,54 @@ struct dataset {
     size_t roots_n, roots_cap;
     struct {
         char name[48];
-        size_t count;
-    } sources[8]; /* lines per "source", for the model's notes */
+        size_t file, count;
+    } sources[16]; /* lines per "source" of each file, for the model's notes */
     size_t nsources, other_sources;
+    struct {
+        size_t lines, phishing;
+    } files[MAX_DATA]; /* lines per --data file */
 };
 
-/* Figures for one split. */
+/* What one threshold does to a set of scored lines: the share of its phishing and of its benign
+ * lines at or above it (NAN when not measured), and how many sites the benign ones flagged come
+ * from: a few large sites can make most of a false-positive rate. */
+struct rates {
+    double threshold, tpr, fpr;
+    size_t fp_sites;
+};
+
+/* Figures for one set of lines a model never trained on. */
 struct report {
-    size_t train_n, train_pos, test_n, test_pos;
-    size_t train_copies; /* augmented copies trained on besides the train_n lines */
-    double auc, tpr, fpr, threshold;
+    size_t train_n, train_pos; /* lines the model trained on, of which phishing */
+    size_t train_copies;       /* augmented copies trained on besides the train_n lines */
+    size_t test_n, test_pos;   /* lines scored, of which phishing */
+    size_t test_pos_sites, test_neg_sites; /* distinct sites of the phishing and benign lines */
+    double auc;
+    struct rates best;   /* at the score that flags TARGET_FPR of these benign lines: a figure */
+    struct rates stored; /* at the threshold stored in the model */
+    struct rates own;    /* site-grouped split: at its own threshold, chosen as the stored one */
 };
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: rampart url-train [--data FILE] [--out FILE] [--epochs N] [--seed N]\n"
+            "usage: rampart url-train [--data FILE]... [--out FILE] [--epochs N] [--seed N]\n"
             "           [--hash-bits N] [--alpha X] [--l1 X] [--l2 X] [--no-augment]\n"
             "           [--validate] [--json]\n"
             "\n"
             "Trains the URL phishing model from JSON lines {\"url\": ..., \"label\": 0|1} and\n"
             "writes it in the text format of docs/url-model.md. A line is held out for testing\n"
             "when rp_hash64(url, seed 0) %% 100 < %d, url being the bytes of the \"url\" string;\n"
-            "the model never trains on it. Prints ROC-AUC and the true-positive rate at 1%%\n"
-            "false positives on the held-out lines, then the same for a stricter split that\n"
-            "holds out whole sites (by registrable domain, with a model trained for it); the\n"
-            "model written is the one of the URL split.\n"
+            "the model never trains on it. The threshold stored flags 1%% of the benign lines of\n"
+            "sites a model never saw: a site-grouped validation split of the training side\n"
+            "(registrable domain, seed 1), scored by a model trained on the rest of that side.\n"
+            "Prints ROC-AUC, the true-positive rate at 1%% false positives, and both rates at\n"
+            "the stored threshold, on the held-out lines of the first --data file and on all\n"
+            "held-out lines; then the same for a stricter split that holds out whole sites\n"
+            "(with a model trained for it). The model written is the one of the URL split.\n"
             "\n"
-            "  --data FILE     labelled URLs (default %s)\n"
+            "  --data FILE     labelled URLs (default %s);\n"
+            "                  given again, each further file adds its lines (at most %d)\n"
             "  --out FILE      where to write the model (default %s)\n"
             "  --epochs N      passes over the training data (default 6)\n"
             "  --seed N        seed of the shuffling between passes (default 1)\n"
@@ -93,13 +119,14 @@ static void usage(FILE *f)
             "  --l1 X, --l2 X  L1 and L2 strengths (default 1 and 0)\n"
             "  --no-augment    train on the file's lines only, without the copies that\n"
             "                  neutralise scheme, \"www.\" and front pages (docs/url-model.md)\n"
-            "  --validate      report on a site-grouped validation split of the training side\n"
-            "                  only, for choosing settings; writes no model\n"
+            "  --validate      report on the site-grouped validation split of the training\n"
+            "                  side only, for choosing settings; writes no model\n"
             "  --json          print the figures as one JSON object\n"
             "  --help          print this and exit\n"
             "\n"
             "Exit status: 0 on success, 2 on a usage, input or output error.\n",
-            HOLDOUT_PERCENT, DEFAULT_DATA, DEFAULT_OUT, RP_URL_MODEL_PARAMS_DEFAULT.hash_bits);
+            HOLDOUT_PERCENT, DEFAULT_DATA, MAX_DATA, DEFAULT_OUT,
+            RP_URL_MODEL_PARAMS_DEFAULT.hash_bits);
 }
 
 static bool held(const char *s, size_t len, uint64_t seed)
@@ -319,10 +346,10 @@ static int add_variants(struct dataset *d, const struct example *proto, const st
     return result;
 }
 
-static void count_source(struct dataset *d, const char *name)
+static void count_source(struct dataset *d, size_t file, const char *name)
 {
     for (size_t i = 0; i < d->nsources; i++) {
-        if (strcmp(d->sources[i].name, name) == 0) {
+        if (d->sources[i].file == file && strcmp(d->sources[i].name, name) == 0) {
             d->sources[i].count++;
             return;
         }
@@ -332,12 +359,13 @@ static void count_source(struct dataset *d, const char *name)
         return;
     }
     snprintf(d->sources[d->nsources].name, sizeof(d->sources[0].name), "%s", name);
+    d->sources[d->nsources].file = file;
     d->sources[d->nsources++].count = 1;
 }
 
-/* Checks one JSON line and adds it (and, with augmentation, its training copies). Returns 0,
- * RP_EINVAL with a message in err, or RP_ENOMEM. */
-static int dataset_add_line(struct dataset *d, const char *line, size_t len,
+/* Checks one JSON line of the file-th --data file and adds it (and, with augmentation, its training
+ * copies). Returns 0, RP_EINVAL with a message in err, or RP_ENOMEM. */
+static int dataset_add_line(struct dataset *d, size_t file, const char *line, size_t len,
                             const struct options *o, struct rp_error *err)
 {
     json_error_t jerr;
@@ -372,11 +400,14 @@ static int dataset_add_line(struct dataset *d, const char *line, size_t len,
         result = RP_EINVAL;
         goto out;
     }
-    count_source(d, source ? json_string_value(source) : "unnamed");
+    count_source(d, file, source ? json_string_value(source) : "unnamed");
     memset(&proto, 0, sizeof(proto));
     const char *raw = json_string_value(url);
     size_t raw_len = json_string_length(url);
     proto.label = (int)json_integer_value(label);
+    proto.file = (unsigned char)file;
+    d->files[file].lines++;
+    d->files[file].phishing += proto.label == 1;
     proto.test_by_url = held(raw, raw_len, SPLIT_SEED);
     char *unescaped = unescape_amp(raw, raw_len);
     if (!unescaped) {
@@ -387,7 +418,8 @@ static int dataset_add_line(struct dataset *d, const char *line, size_t len,
     const char *key;
     size_t key_len;
     site_key(parsed ? &u : NULL, unescaped, &key, &key_len);
-    proto.test_by_host = held(key, key_len, SPLIT_SEED);
+    proto.site = rp_hash64(key, key_len, SPLIT_SEED);
+    proto.test_by_host = proto.site % 100 < HOLDOUT_PERCENT;
     proto.valid_by_host = held(key, key_len, VALIDATE_SEED);
     result = dataset_push(d, unescaped, &proto, false, &o->params);
     if (!result && o->augment && parsed) {
@@ -401,9 +433,11 @@ out:
     return result;
 }
 
-/* Reads the JSON lines file. Blank lines are skipped; any other bad line is an error naming it. */
-static int dataset_read(struct dataset *d, const char *path, const struct options *o)
+/* Reads the file-th --data file, JSON lines. Blank lines are skipped; any other bad line is an
+ * error naming it. */
+static int dataset_read(struct dataset *d, size_t file, const struct options *o)
 {
+    const char *path = o->data[file];
     struct rp_error err = {{0}};
     char *text = NULL;
     size_t len = 0, lineno = 0;
@@ -422,7 +456,7 @@ static int dataset_read(struct dataset *d, const char *path, const struct option
         for (size_t i = 0; i < n && blank; i++)
             blank = p[i] == ' ' || p[i] == '\t' || p[i] == '\r';
         if (!blank) {
-            result = dataset_add_line(d, p, n, o, &err);
+            result = dataset_add_line(d, file, p, n, o, &err);
             if (result == RP_ENOMEM) {
                 fprintf(stderr, "rampart url-train: out of memory\n");
                 goto out;
@@ -436,7 +470,7 @@ static int dataset_read(struct dataset *d, const char *path, const struct option
             fprintf(stderr, "url-train: read %zu lines\r", lineno);
         p = nl ? nl + 1 : end;
     }
-    if (d->n == 0) {
+    if (d->files[file].lines == 0) {
         fprintf(stderr, "%s: no examples\n", path);
         result = RP_EINVAL;
     }
@@ -560,6 +594,7 @@ out:
 struct scored {
     double score;
     int label;
+    uint64_t site;
 };
 
 static int cmp_scored(const void *a, const void *b)
@@ -568,17 +603,70 @@ static int cmp_scored(const void *a, const void *b)
     return (x->score > y->score) - (x->score < y->score);
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The number of distinct values among h[0..n), which it sorts. */
+static size_t count_distinct(uint64_t *h, size_t n)
+{
+    size_t distinct = 0;
+    qsort(h, n, sizeof(*h), cmp_u64);
+    for (size_t i = 0; i < n; i++)
+        distinct += i == 0 || h[i] != h[i - 1];
+    return distinct;
+}
+
+/* The rates of threshold t on count scores sorted by score, pos of them phishing and neg benign:
+ * a line is flagged when its score is at or above t. NAN rates when t is NAN. scratch has room
+ * for count hashes. */
+static struct rates rates_at(const struct scored *s, size_t count, size_t pos, size_t neg, double t,
+                             uint64_t *scratch)
+{
+    struct rates r = {t, NAN, NAN, 0};
+    size_t tp = 0, fp = 0;
+    if (isnan(t))
+        return r;
+    for (size_t i = 0; i < count; i++) {
+        if (s[i].score >= t) {
+            tp += s[i].label == 1;
+            if (s[i].label == 0)
+                scratch[fp++] = s[i].site;
+        }
+    }
+    r.tpr = pos ? (double)tp / (double)pos : NAN;
+    r.fpr = neg ? (double)fp / (double)neg : NAN;
+    r.fp_sites = count_distinct(scratch, fp);
+    return r;
+}
+
+/* The number of distinct sites among the count scored lines with the given label. */
+static size_t count_sites(const struct scored *s, size_t count, int label, uint64_t *scratch)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < count; i++)
+        if (s[i].label == label)
+            scratch[n++] = s[i].site;
+    return count_distinct(scratch, n);
+}
+
 /* Scores the examples in idx end to end (parse, then rp_url_model_score), as the inspector will,
- * and fills the ROC-AUC, the threshold that keeps false positives at TARGET_FPR, and the rates at
- * that threshold. When set_threshold, the threshold is first computed and stored in the model
- * (rounded as the file keeps it), then the rates are measured with the stored value. */
+ * and fills r: the ROC-AUC; the score that keeps false positives at TARGET_FPR on these very
+ * lines, with the rates there (a point of the ROC curve, never stored); and the rates at the
+ * thresholds stored and own (NAN: not measured). Returns 0 or RP_ENOMEM. */
 static int evaluate(const struct dataset *d, const size_t *idx, size_t count,
-                    struct rp_url_model *m, bool set_threshold, struct report *r)
+                    const struct rp_url_model *m, double stored, double own, struct report *r)
 {
     struct scored *s = malloc((count ? count : 1) * sizeof(*s));
+    uint64_t *scratch = malloc((count ? count : 1) * sizeof(*scratch));
     size_t pos = 0, neg = 0;
-    if (!s)
+    if (!s || !scratch) {
+        free(s);
+        free(scratch);
         return RP_ENOMEM;
+    }
     for (size_t k = 0; k < count; k++) {
         const struct example *e = &d->ex[idx[k]];
         struct rp_url u;
@@ -586,6 +674,7 @@ static int evaluate(const struct dataset *d, const size_t *idx, size_t count,
         bool parsed = rp_url_parse(in, NULL, &u, NULL) == RP_OK;
         s[k].score = rp_url_model_score(m, in, parsed ? &u : NULL);
         s[k].label = e->label;
+        s[k].site = e->site;
         pos += e->label;
         if (parsed)
             rp_url_release(&u);
@@ -609,42 +698,37 @@ static int evaluate(const struct dataset *d, const size_t *idx, size_t count,
                               ((double)pos * (double)neg)
                         : NAN;
 
-    if (set_threshold) {
-        /* Walk down from the top: the threshold sits just above the (k+1)-th highest benign
-         * score, k = floor(TARGET_FPR * benign), so at most k benign are at or above it. */
-        size_t allowed = (size_t)floor(TARGET_FPR * (double)neg), seen = 0;
-        double above = 1.0, t = 1.0;
-        for (size_t i = count; i > 0; i--) {
-            if (s[i - 1].label)
-                continue;
-            if (seen == allowed) {
-                t = (s[i - 1].score + above) / 2;
-                break;
-            }
-            above = s[i - 1].score;
-            seen++;
+    /* Walk down from the top: the threshold sits just above the (k+1)-th highest benign score,
+     * k = floor(TARGET_FPR * benign), so at most k benign are at or above it. */
+    size_t allowed = (size_t)floor(TARGET_FPR * (double)neg), seen = 0;
+    double above = 1.0, t = neg ? 1.0 : NAN;
+    for (size_t i = count; i > 0; i--) {
+        if (s[i - 1].label)
+            continue;
+        if (seen == allowed) {
+            t = (s[i - 1].score + above) / 2;
+            break;
         }
-        rp_url_model_set_threshold(m, t);
+        above = s[i - 1].score;
+        seen++;
     }
-    r->threshold = rp_url_model_threshold(m);
-    size_t tp = 0, fp = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (s[i].score >= r->threshold) {
-            tp += s[i].label == 1;
-            fp += s[i].label == 0;
-        }
-    }
-    r->tpr = pos ? (double)tp / (double)pos : NAN;
-    r->fpr = neg ? (double)fp / (double)neg : NAN;
+    r->best = rates_at(s, count, pos, neg, t, scratch);
+    r->stored = rates_at(s, count, pos, neg, stored, scratch);
+    r->own = rates_at(s, count, pos, neg, own, scratch);
     r->test_n = count;
     r->test_pos = pos;
+    r->test_pos_sites = count_sites(s, count, 1, scratch);
+    r->test_neg_sites = count_sites(s, count, 0, scratch);
     free(s);
+    free(scratch);
     return RP_OK;
 }
 
-enum split { SPLIT_URL, SPLIT_HOST, SPLIT_VALIDATE };
+/* The URL split and the site-grouped split, each with its validation split: the lines of the
+ * split's training side whose site is held out with VALIDATE_SEED. */
+enum split { SPLIT_URL, SPLIT_HOST, SPLIT_URL_VALIDATE, SPLIT_HOST_VALIDATE };
 
-/* Lists the training and test examples of a split. */
+/* Lists the training and test examples of a split; fills r's training counts. */
 static void split_indices(const struct dataset *d, enum split sp, size_t *train_idx,
                           size_t *ntrain, size_t *test_idx, size_t *ntest, struct report *r)
 {
@@ -653,8 +737,8 @@ static void split_indices(const struct dataset *d, enum split sp, size_t *train_
     for (size_t i = 0; i < d->n; i++) {
         const struct example *e = &d->ex[i];
         bool test;
-        if (sp == SPLIT_VALIDATE) {
-            if (e->test_by_url)
+        if (sp == SPLIT_URL_VALIDATE || sp == SPLIT_HOST_VALIDATE) {
+            if (sp == SPLIT_URL_VALIDATE ? e->test_by_url : e->test_by_host)
                 continue;
             test = e->valid_by_host;
         } else {
@@ -673,45 +757,86 @@ static void split_indices(const struct dataset *d, enum split sp, size_t *train_
     r->train_n = *ntrain - r->train_copies;
 }
 
-/* Trains on one split and evaluates on its held-out side. *model_out, when not NULL, receives
- * the model with its threshold set; else the model is freed. */
-static int run_split(const struct dataset *d, enum split sp, const struct options *o,
-                     const char *what, struct report *r, struct rp_url_model **model_out)
+/* Trains on one split's training side. On success *model is the new model (threshold 0.5 until the
+ * caller sets one) and *test_idx (caller frees) lists the *ntest lines of its test side. */
+static int train_split(const struct dataset *d, enum split sp, const struct options *o,
+                       const char *what, struct report *r, struct rp_url_model **model,
+                       size_t **test_idx, size_t *ntest)
+{
+    size_t ntrain;
+    size_t *train_idx = malloc(d->n * sizeof(size_t));
+    int result = RP_ENOMEM;
+    *test_idx = malloc(d->n * sizeof(size_t));
+    if (!train_idx || !*test_idx) {
+        fprintf(stderr, "rampart url-train: out of memory\n");
+        goto out;
+    }
+    split_indices(d, sp, train_idx, &ntrain, *test_idx, ntest, r);
+    fprintf(stderr, "url-train: %s: training on %zu, testing on %zu\n", what, ntrain, *ntest);
+    result = train(d, train_idx, ntrain, o, what, model);
+out:
+    if (result) {
+        free(*test_idx);
+        *test_idx = NULL;
+    }
+    free(train_idx);
+    return result;
+}
+
+/* Chooses a threshold the way the stored one is chosen: trains on the validation split sp's
+ * training side, scores its validation lines (sites that model never saw) and takes the score
+ * that flags TARGET_FPR of their benign lines, rounded as the model file keeps it, into
+ * *threshold. r gets the validation figures, its stored rates at *threshold. */
+static int choose_threshold(const struct dataset *d, enum split sp, const struct options *o,
+                            const char *what, struct report *r, double *threshold)
 {
     struct rp_url_model *m = NULL;
-    size_t ntrain, ntest;
-    size_t *train_idx = malloc(d->n * sizeof(size_t));
-    size_t *test_idx = malloc(d->n * sizeof(size_t));
-    int result = RP_ENOMEM;
-    if (!train_idx || !test_idx) {
+    size_t *idx = NULL, n = 0;
+    int result = train_split(d, sp, o, what, r, &m, &idx, &n);
+    if (!result)
+        result = evaluate(d, idx, n, m, NAN, NAN, r);
+    if (!result && isnan(r->best.threshold)) {
+        fprintf(stderr, "rampart url-train: %s: no benign lines to choose a threshold on\n", what);
+        result = RP_EINVAL;
+    }
+    if (!result) {
+        rp_url_model_set_threshold(m, r->best.threshold);
+        *threshold = rp_url_model_threshold(m);
+        result = evaluate(d, idx, n, m, *threshold, NAN, r);
+    }
+    if (result == RP_ENOMEM)
         fprintf(stderr, "rampart url-train: out of memory\n");
-        goto out;
-    }
-    split_indices(d, sp, train_idx, &ntrain, test_idx, &ntest, r);
-    fprintf(stderr, "url-train: %s: training on %zu, testing on %zu\n", what, ntrain, ntest);
-    result = train(d, train_idx, ntrain, o, what, &m);
-    if (result)
-        goto out;
-    result = evaluate(d, test_idx, ntest, m, true, r);
-    if (result) {
-        fprintf(stderr, "rampart url-train: out of memory\n");
-        goto out;
-    }
-    if (model_out) {
-        *model_out = m;
-        m = NULL;
-    }
-out:
     rp_url_model_free(m);
-    free(train_idx);
-    free(test_idx);
+    free(idx);
+    return result;
+}
+
+/* Evaluates model m on the test lines idx of a split: all of them when !first_only, else those of
+ * the first --data file. train holds the split's training counts, copied into r. */
+static int report_held_out(const struct dataset *d, const size_t *idx, size_t count,
+                           bool first_only, const struct rp_url_model *m, double stored, double own,
+                           const struct report *train, struct report *r)
+{
+    size_t *sub = malloc((count ? count : 1) * sizeof(*sub)), n = 0;
+    int result = RP_ENOMEM;
+    if (sub) {
+        for (size_t k = 0; k < count; k++)
+            if (!first_only || d->ex[idx[k]].file == 0)
+                sub[n++] = idx[k];
+        *r = *train;
+        result = evaluate(d, sub, n, m, stored, own, r);
+    }
+    if (result)
+        fprintf(stderr, "rampart url-train: out of memory\n");
+    free(sub);
     return result;
 }
 
 /* Everyday addresses written for this check (not from the data set), scored by the saved model
- * after every training: the data set's benign side is 296 sites of 2016, so held-out figures say
- * little about sites outside it, and this list shows it at once. A smoke test, not an
- * evaluation. */
+ * after every training: the labelled file's benign side is 296 sites of 2016, and even with more
+ * benign sites added held-out figures say little about the web at large; this list shows the
+ * model's behaviour on ordinary sites at once. A smoke test, not an evaluation: it is never used
+ * to choose anything, and some of its sites appear in the added data (github.com does). */
 static const char *const everyday_benign[] = {
     "https://www.google.com/",
     "https://github.com/torvalds/linux",
@@ -757,15 +882,73 @@ static void smoke_test(const struct rp_url_model *m, bool print, size_t *benign_
     }
 }
 
+/* The part of path after its last '/'. */
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* Appends what each --data file gave: "NAME LINES lines (SOURCE COUNT, ...); NAME ...". */
+static int describe_data(struct rp_buf *b, const struct dataset *d, const struct options *o)
+{
+    int result = RP_OK;
+    for (size_t f = 0; f < o->ndata && !result; f++) {
+        const char *sep = " (";
+        result = rp_buf_addf(b, "%s%s %zu lines", f ? "; " : "", base_name(o->data[f]),
+                             d->files[f].lines);
+        for (size_t i = 0; i < d->nsources && !result; i++) {
+            if (d->sources[i].file != f)
+                continue;
+            result = rp_buf_addf(b, "%s%s %zu", sep, d->sources[i].name, d->sources[i].count);
+            sep = ", ";
+        }
+        if (!result && sep[0] == ',')
+            result = rp_buf_adds(b, ")");
+    }
+    if (!result && d->other_sources)
+        result = rp_buf_addf(b, "; %zu lines of further sources", d->other_sources);
+    return result;
+}
+
+static void print_training(const struct report *r)
+{
+    printf("  training   %zu URLs (%zu phishing, %zu benign) and %zu augmented copies\n",
+           r->train_n, r->train_pos, r->train_n - r->train_pos, r->train_copies);
+}
+
+static void print_lines(const char *what, const struct report *r)
+{
+    printf("  %-10s %zu URLs: %zu phishing (%zu sites), %zu benign (%zu sites)\n", what, r->test_n,
+           r->test_pos, r->test_pos_sites, r->test_n - r->test_pos, r->test_neg_sites);
+}
+
+/* The validation split that chose a threshold. */
+static void print_validation(const char *title, const struct report *r)
+{
+    printf("%s\n", title);
+    print_training(r);
+    print_lines("validation", r);
+    printf("  ROC-AUC    %.5f\n", r->auc);
+    printf("  threshold  %.6g: FPR %.4f (benign of %zu sites), TPR %.4f on the validation lines\n",
+           r->stored.threshold, r->stored.fpr, r->stored.fp_sites, r->stored.tpr);
+}
+
+/* Held-out lines: the ROC figures, then the rates at the thresholds that were chosen elsewhere. */
 static void print_report(const char *title, const struct report *r)
 {
     printf("%s\n", title);
-    printf("  training   %zu URLs (%zu phishing, %zu benign) and %zu augmented copies\n",
-           r->train_n, r->train_pos, r->train_n - r->train_pos, r->train_copies);
-    printf("  held out   %zu URLs (%zu phishing, %zu benign)\n", r->test_n, r->test_pos,
-           r->test_n - r->test_pos);
+    print_lines("held out", r);
     printf("  ROC-AUC    %.5f\n", r->auc);
-    printf("  TPR        %.4f at FPR %.4f (threshold %.6g)\n", r->tpr, r->fpr, r->threshold);
+    printf("  TPR        %.4f at FPR %.4f (threshold %.6g, taken on these lines: a figure only)\n",
+           r->best.tpr, r->best.fpr, r->best.threshold);
+    printf("  stored     TPR %.4f, FPR %.4f (benign of %zu sites) at the stored threshold %.6g\n",
+           r->stored.tpr, r->stored.fpr, r->stored.fp_sites, r->stored.threshold);
+    if (!isnan(r->own.threshold))
+        printf(
+            "  own        TPR %.4f, FPR %.4f (benign of %zu sites) at this split's own threshold "
+            "%.6g\n",
+            r->own.tpr, r->own.fpr, r->own.fp_sites, r->own.threshold);
 }
 
 /* A figure for JSON: null when it could not be measured (no phishing or no benign held out). */
@@ -774,14 +957,51 @@ static json_t *json_figure(double x)
     return isfinite(x) ? json_real(x) : json_null();
 }
 
+static json_t *rates_json(const struct rates *x)
+{
+    if (isnan(x->threshold))
+        return json_null();
+    return json_pack("{s:o, s:o, s:o, s:I}", "threshold", json_figure(x->threshold), "tpr",
+                     json_figure(x->tpr), "fpr", json_figure(x->fpr), "false_positive_sites",
+                     (json_int_t)x->fp_sites);
+}
+
 static json_t *report_json(const struct report *r)
 {
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "train",
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "train",
                      (json_int_t)r->train_n, "train_phishing", (json_int_t)r->train_pos,
                      "train_copies", (json_int_t)r->train_copies, "held_out", (json_int_t)r->test_n,
-                     "held_out_phishing", (json_int_t)r->test_pos, "roc_auc", json_figure(r->auc),
-                     "tpr", json_figure(r->tpr), "fpr", json_figure(r->fpr), "threshold",
-                     json_figure(r->threshold));
+                     "held_out_phishing", (json_int_t)r->test_pos, "held_out_phishing_sites",
+                     (json_int_t)r->test_pos_sites, "held_out_benign_sites",
+                     (json_int_t)r->test_neg_sites, "roc_auc", json_figure(r->auc), "at_1pct_fpr",
+                     rates_json(&r->best), "at_stored_threshold", rates_json(&r->stored),
+                     "at_own_threshold", rates_json(&r->own));
+}
+
+/* The --data files as JSON: [{"file", "lines", "phishing", "sources": {name: lines}}]; NULL when
+ * out of memory. */
+static json_t *data_json(const struct dataset *d, const struct options *o)
+{
+    json_t *all = json_array();
+    for (size_t f = 0; all && f < o->ndata; f++) {
+        json_t *sources = json_object();
+        for (size_t i = 0; sources && i < d->nsources; i++) {
+            if (d->sources[i].file == f &&
+                json_object_set_new(sources, d->sources[i].name,
+                                    json_integer((json_int_t)d->sources[i].count))) {
+                json_decref(sources);
+                sources = NULL;
+            }
+        }
+        json_t *one = json_pack("{s:s, s:I, s:I, s:o}", "file", o->data[f], "lines",
+                                (json_int_t)d->files[f].lines, "phishing",
+                                (json_int_t)d->files[f].phishing, "sources", sources);
+        if (json_array_append_new(all, one)) {
+            json_decref(all);
+            all = NULL;
+        }
+    }
+    return all;
 }
 
 /* Prints a JSON report; false when it could not be built (out of memory). */
@@ -826,37 +1046,53 @@ out:
     return result;
 }
 
+/* Everything a run measures. */
+struct figures {
+    double threshold;     /* the one stored: chosen on valid */
+    double own_threshold; /* the site-grouped split's, chosen the same way on host_valid */
+    struct report valid;  /* validation split of the URL split's training side */
+    struct report url_first, url_all;               /* (a), (b): URL split, the model saved */
+    struct report host_valid, host_all, host_first; /* (c): site-grouped split */
+};
+
 /* The model's "note" lines: what it was trained on, how, and how well it did. */
 static int model_notes(struct rp_buf *b, const struct dataset *d, const struct options *o,
-                       const struct report *ru, const struct report *rh)
+                       const struct figures *g)
 {
-    size_t pos = 0, n = d->n - d->variants;
-    for (size_t i = 0; i < d->n; i++)
-        pos += !d->ex[i].variant && d->ex[i].label;
-    const char *base = strrchr(o->data, '/');
-    base = base ? base + 1 : o->data;
-    int result = rp_buf_addf(b, "data: %s, %zu URLs, %zu phishing, %zu benign; sources:", base, n,
-                             pos, n - pos);
-    for (size_t i = 0; i < d->nsources && !result; i++)
-        result = rp_buf_addf(b, " %s %zu%s", d->sources[i].name, d->sources[i].count,
-                             i + 1 < d->nsources ? "," : "");
-    if (!result && d->other_sources)
-        result = rp_buf_addf(b, ", %zu others", d->other_sources);
+    const char *first = base_name(o->data[0]);
+    int result = rp_buf_adds(b, "data: ");
+    if (!result)
+        result = describe_data(b, d, o);
     if (result)
         return result;
     return rp_buf_addf(
         b,
-        "\nsplit: held out when rp_hash64(url, seed %d) %% 100 < %d; trained on %zu, held out "
-        "%zu\n"
+        "\nsplit: held out when rp_hash64(url, seed %d) %% 100 < %d; trained on %zu lines (%zu "
+        "phishing) and %zu augmented copies, held out %zu\n"
         "training: FTRL-proximal logistic regression, %ld passes, seed %llu, alpha %g, beta %g, "
         "l1 %g, l2 %g, %s\n"
-        "held-out: ROC-AUC %.5f, TPR %.4f at FPR %.4f; threshold = about 1%% held-out FPR\n"
-        "host-grouped split (separate model, not this one): ROC-AUC %.5f, TPR %.4f at FPR %.4f\n"
-        "caveat: benign and phishing come from different years and sources; see docs/url-model.md",
-        SPLIT_SEED, HOLDOUT_PERCENT, ru->train_n, ru->test_n, o->epochs, o->seed, o->alpha,
-        o->beta, o->l1, o->l2,
-        o->augment ? "augmented (scheme, www., front pages)" : "not augmented", ru->auc, ru->tpr,
-        ru->fpr, rh->auc, rh->tpr, rh->fpr);
+        "threshold: flags %g of the benign lines of sites its model never saw: site-grouped "
+        "validation split of the training side, rp_hash64(registrable domain, seed %d) %% 100 < "
+        "%d, scored by a model trained on the rest (there FPR %.4f, TPR %.4f)\n"
+        "(a) held out, %s only: ROC-AUC %.5f, TPR %.4f at FPR %.4f; at the threshold TPR %.4f, "
+        "FPR %.4f\n"
+        "(b) held out, all files: ROC-AUC %.5f, TPR %.4f at FPR %.4f; at the threshold TPR %.4f, "
+        "FPR %.4f\n"
+        "(c) site-grouped split, rp_hash64(registrable domain, seed %d) %% 100 < %d (a separate "
+        "model): all files ROC-AUC %.5f, TPR %.4f at FPR %.4f, at the threshold TPR %.4f, FPR "
+        "%.4f; %s only ROC-AUC %.5f, TPR %.4f at FPR %.4f, at the threshold TPR %.4f, FPR %.4f\n"
+        "caveat: phishing and benign come from different sources and years, the benign side from "
+        "few sites; see docs/url-model.md",
+        SPLIT_SEED, HOLDOUT_PERCENT, g->url_all.train_n, g->url_all.train_pos,
+        g->url_all.train_copies, g->url_all.test_n, o->epochs, o->seed, o->alpha, o->beta, o->l1,
+        o->l2, o->augment ? "augmented (scheme, www., front pages)" : "not augmented", TARGET_FPR,
+        VALIDATE_SEED, HOLDOUT_PERCENT, g->valid.stored.fpr, g->valid.stored.tpr, first,
+        g->url_first.auc, g->url_first.best.tpr, g->url_first.best.fpr, g->url_first.stored.tpr,
+        g->url_first.stored.fpr, g->url_all.auc, g->url_all.best.tpr, g->url_all.best.fpr,
+        g->url_all.stored.tpr, g->url_all.stored.fpr, SPLIT_SEED, HOLDOUT_PERCENT, g->host_all.auc,
+        g->host_all.best.tpr, g->host_all.best.fpr, g->host_all.stored.tpr, g->host_all.stored.fpr,
+        first, g->host_first.auc, g->host_first.best.tpr, g->host_first.best.fpr,
+        g->host_first.stored.tpr, g->host_first.stored.fpr);
 }
 
 /* Saves the model with its notes, reads the text back and checks that the reloaded model scores
@@ -945,7 +1181,12 @@ static int parse_options(int argc, char **argv, struct options *o, bool *help)
     while (!result && (c = getopt_long(argc, argv, "d:o:e:s:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd':
-            o->data = optarg;
+            if (o->ndata == MAX_DATA) {
+                fprintf(stderr, "rampart url-train: --data given more than %d times\n", MAX_DATA);
+                result = RP_EINVAL;
+                break;
+            }
+            o->data[o->ndata++] = optarg;
             break;
         case 'o':
             o->out = optarg;
@@ -998,13 +1239,14 @@ static int parse_options(int argc, char **argv, struct options *o, bool *help)
         usage(stderr);
         result = RP_EINVAL;
     }
+    if (!result && o->ndata == 0)
+        o->data[o->ndata++] = DEFAULT_DATA;
     return result;
 }
 
 int rp_cmd_url_train(int argc, char **argv)
 {
-    struct options o = {.data = DEFAULT_DATA,
-                        .out = DEFAULT_OUT,
+    struct options o = {.out = DEFAULT_OUT,
                         .epochs = 6,
                         .seed = 1,
                         .params = RP_URL_MODEL_PARAMS_DEFAULT,
@@ -1014,44 +1256,81 @@ int rp_cmd_url_train(int argc, char **argv)
                         .l2 = 0.0,
                         .augment = true};
     struct dataset d;
-    struct report ru, rh;
-    struct rp_url_model *m = NULL;
-    struct rp_buf notes;
+    struct figures g;
+    struct rp_url_model *m = NULL, *hm = NULL;
+    size_t *url_test = NULL, *host_test = NULL, nurl_test = 0, nhost_test = 0;
+    struct rp_buf data_text, notes;
     int status = RP_EXIT_USAGE;
     memset(&d, 0, sizeof(d));
-    memset(&ru, 0, sizeof(ru));
-    memset(&rh, 0, sizeof(rh));
-    rp_buf_init(&notes, 4096);
+    memset(&g, 0, sizeof(g));
+    rp_buf_init(&data_text, 65536);
+    rp_buf_init(&notes, 65536);
     bool help = false;
     if (parse_options(argc, argv, &o, &help))
         return RP_EXIT_USAGE;
     if (help)
         return RP_EXIT_OK;
-    if (dataset_read(&d, o.data, &o))
-        goto out;
+    for (size_t f = 0; f < o.ndata; f++)
+        if (dataset_read(&d, f, &o))
+            goto out;
     fprintf(stderr, "url-train: %zu lines (%zu parse as URLs), %zu augmented copies, %zu "
                     "features\n",
             d.n - d.variants, d.parsed, d.variants, d.nfeat);
+    if (describe_data(&data_text, &d, &o)) {
+        fprintf(stderr, "rampart url-train: out of memory\n");
+        goto out;
+    }
 
+    /* The stored threshold, from a model that never saw the validation sites; nothing is chosen
+     * on held-out lines. */
+    if (choose_threshold(&d, SPLIT_URL_VALIDATE, &o, "validation split", &g.valid, &g.threshold))
+        goto out;
+    const char *valid_title = "threshold: chosen on a site-grouped validation split of the URL "
+                              "split's training side,\n  rp_hash64(registrable domain, seed 1) "
+                              "% 100 < 20, scored by a model trained on the rest (not saved)";
     if (o.validate) {
-        if (run_split(&d, SPLIT_VALIDATE, &o, "validation split", &ru, NULL))
-            goto out;
         if (o.json) {
-            if (!print_json(json_pack("{s:o}", "validation", report_json(&ru))))
+            if (!print_json(json_pack("{s:o, s:o, s:o}", "data", data_json(&d, &o), "threshold",
+                                      json_figure(g.threshold), "validation",
+                                      report_json(&g.valid))))
                 goto out;
         } else {
-            print_report("validation split (inside the training side; the test split unused)",
-                         &ru);
+            printf("data: %s\n", data_text.ptr);
+            print_validation(valid_title, &g.valid);
         }
         status = RP_EXIT_OK;
         goto out;
     }
-    if (run_split(&d, SPLIT_URL, &o, "URL split", &ru, &m))
+
+    /* (a), (b): the model saved, trained on the whole training side of the URL split. */
+    struct report train_counts;
+    memset(&train_counts, 0, sizeof(train_counts));
+    if (train_split(&d, SPLIT_URL, &o, "URL split", &train_counts, &m, &url_test, &nurl_test))
         goto out;
-    if (run_split(&d, SPLIT_HOST, &o, "host-grouped split", &rh, NULL))
+    rp_url_model_set_threshold(m, g.threshold);
+    if (report_held_out(&d, url_test, nurl_test, true, m, g.threshold, NAN, &train_counts,
+                        &g.url_first) ||
+        report_held_out(&d, url_test, nurl_test, false, m, g.threshold, NAN, &train_counts,
+                        &g.url_all))
         goto out;
+
+    /* (c): a model that never saw the held-out sites, at the stored threshold and at the one the
+     * same rule picks inside this split's own training side. */
+    if (choose_threshold(&d, SPLIT_HOST_VALIDATE, &o, "site-grouped validation split",
+                         &g.host_valid, &g.own_threshold))
+        goto out;
+    memset(&train_counts, 0, sizeof(train_counts));
+    if (train_split(&d, SPLIT_HOST, &o, "site-grouped split", &train_counts, &hm, &host_test,
+                    &nhost_test))
+        goto out;
+    if (report_held_out(&d, host_test, nhost_test, false, hm, g.threshold, g.own_threshold,
+                        &train_counts, &g.host_all) ||
+        report_held_out(&d, host_test, nhost_test, true, hm, g.threshold, g.own_threshold,
+                        &train_counts, &g.host_first))
+        goto out;
+
     size_t size = 0, nweights = 0;
-    if (model_notes(&notes, &d, &o, &ru, &rh)) {
+    if (model_notes(&notes, &d, &o, &g)) {
         fprintf(stderr, "rampart url-train: notes too long\n");
         goto out;
     }
@@ -1060,22 +1339,44 @@ int rp_cmd_url_train(int argc, char **argv)
     size_t benign_flagged, phishing_flagged;
     if (o.json) {
         smoke_test(m, false, &benign_flagged, &phishing_flagged);
-        json_t *j = json_pack("{s:o, s:o, s:{s:I, s:I, s:I, s:I}, s:s, s:I, s:I}", "url_split",
-                              report_json(&ru), "host_grouped_split", report_json(&rh),
-                              "everyday", "benign", (json_int_t)(sizeof(everyday_benign) /
-                                                                 sizeof(everyday_benign[0])),
-                              "benign_flagged", (json_int_t)benign_flagged, "phishing",
-                              (json_int_t)(sizeof(everyday_phishing) /
-                                           sizeof(everyday_phishing[0])),
-                              "phishing_flagged", (json_int_t)phishing_flagged, "model", o.out,
-                              "bytes", (json_int_t)size, "weights", (json_int_t)nweights);
+        json_t *j = json_pack(
+            "{s:o, s:o, s:o, s:{s:o, s:o}, s:{s:o, s:o, s:o, s:o}, s:{s:I, s:I, s:I, s:I}, s:s, "
+            "s:I, s:I}",
+            "data", data_json(&d, &o), "threshold", json_figure(g.threshold), "validation",
+            report_json(&g.valid), "url_split", "first_file", report_json(&g.url_first), "all",
+            report_json(&g.url_all), "site_grouped_split", "own_threshold",
+            json_figure(g.own_threshold), "validation", report_json(&g.host_valid), "all",
+            report_json(&g.host_all), "first_file", report_json(&g.host_first), "everyday",
+            "benign", (json_int_t)(sizeof(everyday_benign) / sizeof(everyday_benign[0])),
+            "benign_flagged", (json_int_t)benign_flagged, "phishing",
+            (json_int_t)(sizeof(everyday_phishing) / sizeof(everyday_phishing[0])),
+            "phishing_flagged", (json_int_t)phishing_flagged, "model", o.out, "bytes",
+            (json_int_t)size, "weights", (json_int_t)nweights);
         if (!print_json(j))
             goto out;
     } else {
-        print_report("URL split: held out when rp_hash64(url, seed 0) % 100 < 20", &ru);
-        print_report("host-grouped split: held out when rp_hash64(registrable domain, seed 0) "
-                     "% 100 < 20 (a separate model, not saved)",
-                     &rh);
+        const char *first = base_name(o.data[0]);
+        struct rp_buf title;
+        rp_buf_init(&title, 4096);
+        printf("data: %s\n", data_text.ptr);
+        print_validation(valid_title, &g.valid);
+        printf("URL split: held out when rp_hash64(url, seed 0) %% 100 < 20; the model saved\n");
+        print_training(&g.url_all);
+        if (rp_buf_addf(&title, "(a) held-out lines of %s", first) == RP_OK)
+            print_report(title.ptr, &g.url_first);
+        print_report("(b) all held-out lines", &g.url_all);
+        printf("site-grouped split: held out when rp_hash64(registrable domain, seed 0) %% 100 < "
+               "20 (a separate model, not saved)\n");
+        print_training(&g.host_all);
+        printf("  own threshold %.6g, chosen as the stored one inside this split's training side "
+               "(FPR %.4f, TPR %.4f on its %zu validation URLs)\n",
+               g.own_threshold, g.host_valid.stored.fpr, g.host_valid.stored.tpr,
+               g.host_valid.test_n);
+        print_report("(c) all held-out lines", &g.host_all);
+        rp_buf_reset(&title);
+        if (rp_buf_addf(&title, "(c) held-out lines of %s", first) == RP_OK)
+            print_report(title.ptr, &g.host_first);
+        rp_buf_release(&title);
         printf("everyday addresses written for this check, not from the data (a smoke test):\n");
         smoke_test(m, true, &benign_flagged, &phishing_flagged);
         printf("  flagged %zu of %zu benign, %zu of %zu phishing-shaped\n", benign_flagged,
@@ -1086,6 +1387,10 @@ int rp_cmd_url_train(int argc, char **argv)
     status = RP_EXIT_OK;
 out:
     rp_url_model_free(m);
+    rp_url_model_free(hm);
+    free(url_test);
+    free(host_test);
+    rp_buf_release(&data_text);
     rp_buf_release(&notes);
     dataset_release(&d);
     return status;

@@ -27,12 +27,12 @@ struct rp_url {
     char *password; /* "" when absent */
     char *host;     /* serialised host (IPv6 in brackets); NULL when host_type is NONE */
     enum rp_url_host_type host_type;
-    int port;           /* -1 when absent or the scheme's default */
-    char *path;         /* serialised path: "/a/b", or the opaque path */
-    bool opaque_path;   /* "mailto:x", "javascript:..." */
-    char *query;        /* without '?'; NULL when absent */
-    char *fragment;     /* without '#'; NULL when absent */
-    bool special;       /* http, https, ws, wss, ftp, file */
+    int port;         /* -1 when absent or the scheme's default */
+    char *path;       /* serialised path: "/a/b", or the opaque path */
+    bool opaque_path; /* "mailto:x", "javascript:..." */
+    char *query;      /* without '?'; NULL when absent */
+    char *fragment;   /* without '#'; NULL when absent */
+    bool special;     /* http, https, ws, wss, ftp, file */
 };
 
 /* Parses input as a URL, relative to base when base is not NULL (the browser's new URL(input,

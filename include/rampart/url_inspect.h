@@ -12,24 +12,24 @@ enum rp_url_verdict { RP_URL_OK = 0, RP_URL_CAUTION, RP_URL_DANGER };
 #define RP_URL_MAX_REASONS 24
 
 struct rp_url_reason {
-    const char *code;                /* a reason code of docs/url.md, static */
-    enum rp_url_verdict severity;    /* what this reason alone makes of the address */
-    char *message;                   /* a sentence for a person, owned by the report */
+    const char *code;             /* a reason code of docs/url.md, static */
+    enum rp_url_verdict severity; /* what this reason alone makes of the address */
+    char *message;                /* a sentence for a person, owned by the report */
 };
 
 /* What the inspector found. Strings are owned by the report; NULL where the JSON says null. */
 struct rp_url_report {
-    bool valid;                 /* the browser would accept the address */
-    char *error;                /* why not, when !valid */
-    struct rp_url url;          /* the parsed address, when valid */
-    char *host_unicode;         /* the host as a person should read it */
-    bool ip;                    /* the host is an IPv4 or IPv6 address */
-    char *registrable_domain;   /* ASCII; NULL for IP hosts, public suffixes, no host */
+    bool valid;               /* the browser would accept the address */
+    char *error;              /* why not, when !valid */
+    struct rp_url url;        /* the parsed address, when valid */
+    char *host_unicode;       /* the host as a person should read it */
+    bool ip;                  /* the host is an IPv4 or IPv6 address */
+    char *registrable_domain; /* ASCII; NULL for IP hosts, public suffixes, no host */
     char *registrable_domain_unicode;
-    char *public_suffix;        /* e.g. "co.uk" */
-    char *controlling_word;     /* the label left of the public suffix, in Unicode */
+    char *public_suffix;    /* e.g. "co.uk" */
+    char *controlling_word; /* the label left of the public suffix, in Unicode */
     enum rp_url_verdict verdict;
-    double score;               /* learned phishing score, 0..1 */
+    double score; /* learned phishing score, 0..1 */
     struct rp_url_reason reasons[RP_URL_MAX_REASONS];
     size_t n_reasons;
 };
@@ -48,8 +48,8 @@ struct rp_url_inspector;
 /* Loads the lists and the model. On success *out is owned by the caller (rp_url_inspector_free).
  * On failure returns a negative code and says what and where in err ("file:line: what").
  * An inspector is read-only once made: threads may share it. */
-int rp_url_inspector_new(const struct rp_url_inspector_options *opt,
-                         struct rp_url_inspector **out, struct rp_error *err);
+int rp_url_inspector_new(const struct rp_url_inspector_options *opt, struct rp_url_inspector **out,
+                         struct rp_error *err);
 void rp_url_inspector_free(struct rp_url_inspector *in);
 
 /* Inspects one address: any bytes are accepted, a non-URL gives valid=false and the reason

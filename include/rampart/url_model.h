@@ -16,7 +16,7 @@
  * host and path are cut to fixed lengths before they are featurised. */
 #define RP_URL_MODEL_MAX_FEATURES 2048
 
-/* A model file larger than this is refused (the committed one is about 0.7 MB). */
+/* A model file larger than this is refused (the committed one is about 1 MB). */
 #define RP_URL_MODEL_MAX_TEXT (16u << 20)
 
 /* Settings that decide which feature indices an input yields. They are stored in the model's
@@ -66,7 +66,8 @@ double rp_url_model_score(const struct rp_url_model *m, struct rp_str input,
                           const struct rp_url *url);
 
 /* The score at or above which the model calls an address phishing: chosen by the trainer so that
- * about 1% of the held-out benign addresses are at or above it. */
+ * about 1% of the benign addresses of sites it had not trained on are at or above it (a
+ * site-grouped validation split of its training data, docs/url-model.md). */
 double rp_url_model_threshold(const struct rp_url_model *m);
 
 /* The model's feature settings. The pointer lives as long as the model. */

@@ -47,20 +47,13 @@ void rp_error_set(struct rp_error *err, const char *fmt, ...)
 const char *rp_strerror(int code)
 {
     switch (code) {
-    case RP_OK:
-        return "success";
-    case RP_ENOMEM:
-        return "out of memory";
-    case RP_ETOOBIG:
-        return "input too large";
-    case RP_EINVAL:
-        return "invalid input";
-    case RP_EIO:
-        return "input/output error";
-    case RP_ENOTFOUND:
-        return "not found";
-    default:
-        return "unknown error";
+    case RP_OK: return "success";
+    case RP_ENOMEM: return "out of memory";
+    case RP_ETOOBIG: return "input too large";
+    case RP_EINVAL: return "invalid input";
+    case RP_EIO: return "input/output error";
+    case RP_ENOTFOUND: return "not found";
+    default: return "unknown error";
     }
 }
 

@@ -11,11 +11,24 @@
 static bool is_forbidden_host(unsigned char c)
 {
     switch (c) {
-    case 0x00: case 0x09: case 0x0a: case 0x0d: case ' ': case '#': case '/': case ':':
-    case '<': case '>': case '?': case '@': case '[': case '\\': case ']': case '^': case '|':
-        return true;
-    default:
-        return false;
+    case 0x00:
+    case 0x09:
+    case 0x0a:
+    case 0x0d:
+    case ' ':
+    case '#':
+    case '/':
+    case ':':
+    case '<':
+    case '>':
+    case '?':
+    case '@':
+    case '[':
+    case '\\':
+    case ']':
+    case '^':
+    case '|': return true;
+    default: return false;
     }
 }
 
@@ -292,8 +305,8 @@ static void idna_init(void)
 }
 
 /* Errors the URL standard does not check: CheckHyphens and VerifyDnsLength are false. */
-#define IGNORED_IDNA_ERRORS                                                                 \
-    (UIDNA_ERROR_EMPTY_LABEL | UIDNA_ERROR_LABEL_TOO_LONG | UIDNA_ERROR_DOMAIN_NAME_TOO_LONG | \
+#define IGNORED_IDNA_ERRORS                                                                        \
+    (UIDNA_ERROR_EMPTY_LABEL | UIDNA_ERROR_LABEL_TOO_LONG | UIDNA_ERROR_DOMAIN_NAME_TOO_LONG |     \
      UIDNA_ERROR_LEADING_HYPHEN | UIDNA_ERROR_TRAILING_HYPHEN | UIDNA_ERROR_HYPHEN_3_4)
 
 typedef int32_t (*idna_fn)(const UIDNA *, const char *, int32_t, char *, int32_t, UIDNAInfo *,

@@ -48,6 +48,10 @@ struct rp_url_inspector {
     psl_ctx_t *psl;
     bool psl_owned;
     USpoofChecker *spoof;
+    /* The UTS #39 skeleton of each ASCII character, case-folded: the skeleton maps one code
+     * point at a time, and ASCII maps to ASCII, so an ASCII label's skeleton is the
+     * concatenation of these (ICU's answer, read once). */
+    char ascii_skeleton[128][4];
     struct rp_url_model *model;
     struct brand *brands;
     size_t n_brands;
@@ -112,7 +116,7 @@ static uint64_t hash_lower(const char *s, size_t len)
 }
 
 /* The UTS #39 skeleton of a label, case-folded so that "g00gle" and "google" meet. */
-static char *skeleton(const USpoofChecker *sc, const char *s, size_t len)
+static char *skeleton_icu(const USpoofChecker *sc, const char *s, size_t len)
 {
     UErrorCode st = U_ZERO_ERROR;
     if (len > 256)
@@ -126,6 +130,39 @@ static char *skeleton(const USpoofChecker *sc, const char *s, size_t len)
         if (buf[i] >= 'A' && buf[i] <= 'Z')
             buf[i] = (char)(buf[i] + 32);
     return strndup(buf, (size_t)n);
+}
+
+static char *skeleton(const struct rp_url_inspector *in, const char *s, size_t len)
+{
+    char buf[4 * 256 + 1];
+    size_t n = 0;
+    if (len > 256)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x80 || !in->ascii_skeleton[c][0])
+            return skeleton_icu(in->spoof, s, len);
+        size_t k = strlen(in->ascii_skeleton[c]);
+        memcpy(buf + n, in->ascii_skeleton[c], k);
+        n += k;
+    }
+    return strndup(buf, n);
+}
+
+/* Fills the ASCII skeleton table; characters whose skeleton is not short ASCII are left empty
+ * and make skeleton() ask ICU. */
+static void ascii_skeletons(struct rp_url_inspector *in)
+{
+    for (int c = 0x21; c < 0x7f; c++) {
+        char ch = (char)c;
+        char *sk = skeleton_icu(in->spoof, &ch, 1);
+        bool ascii = sk && strlen(sk) < sizeof(in->ascii_skeleton[c]);
+        for (const char *p = sk; ascii && *p; p++)
+            ascii = (unsigned char)*p < 0x80;
+        if (ascii)
+            memcpy(in->ascii_skeleton[c], sk, strlen(sk) + 1);
+        free(sk);
+    }
 }
 
 /* ---- lists ---- */
@@ -231,8 +268,8 @@ static int brand_line(void *arg, size_t lineno, char **w, size_t nw, const struc
     char *name = word ? w[0] : w[0] + 1;
     lowercase(name);
     if (!is_domainish(name) || strchr(name, '.')) {
-        rp_error_set(ctx->err, "%s:%zu: brand name '%s' must be one ASCII word", ctx->file,
-                     lineno, name);
+        rp_error_set(ctx->err, "%s:%zu: brand name '%s' must be one ASCII word", ctx->file, lineno,
+                     name);
         return RP_EINVAL;
     }
     struct brand *grown = realloc(in->brands, (in->n_brands + 1) * sizeof(*grown));
@@ -276,7 +313,7 @@ static int brand_line(void *arg, size_t lineno, char **w, size_t nw, const struc
             return RP_ENOMEM;
         in->targets = tg;
         tg[in->n_targets].label = strndup(w[i], label_len);
-        tg[in->n_targets].skeleton = skeleton(in->spoof, w[i], label_len);
+        tg[in->n_targets].skeleton = skeleton(in, w[i], label_len);
         tg[in->n_targets].brand = bi;
         if (!tg[in->n_targets].label || !tg[in->n_targets].skeleton) {
             free(tg[in->n_targets].label);
@@ -307,8 +344,8 @@ static int load_list(const char *path, const char *emb, const char *emb_end, con
     return result;
 }
 
-int rp_url_inspector_new(const struct rp_url_inspector_options *opt,
-                         struct rp_url_inspector **out, struct rp_error *err)
+int rp_url_inspector_new(const struct rp_url_inspector_options *opt, struct rp_url_inspector **out,
+                         struct rp_error *err)
 {
     static const struct rp_url_inspector_options none;
     int result = RP_OK;
@@ -325,6 +362,14 @@ int rp_url_inspector_new(const struct rp_url_inspector_options *opt,
         if (!in->psl) {
             rp_error_set(err, "unable to load the public suffix list '%s'", opt->psl_file);
             result = RP_EIO;
+            goto out;
+        }
+        /* libpsl takes any text as rules; the real list always has "com". */
+        if (!psl_is_public_suffix2(in->psl, "com", PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE)) {
+            rp_error_set(err, "'%s' is not a public suffix list (it has no rule for 'com'; "
+                              "want the .dat file of publicsuffix.org)",
+                         opt->psl_file);
+            result = RP_EINVAL;
             goto out;
         }
     } else {
@@ -354,6 +399,7 @@ int rp_url_inspector_new(const struct rp_url_inspector_options *opt,
         goto out;
     }
 
+    ascii_skeletons(in);
     result = load_list(opt->brands_file, rp__embed_brands, rp__embed_brands_end,
                        "(built-in brands)", brand_line, in, err);
     if (result)
@@ -515,8 +561,7 @@ static const struct brand *brand_by_token(const struct rp_url_inspector *in, con
     if (len < 3 || len > 64)
         return NULL;
     struct name_hash key = {hash_lower(s, len), 0};
-    const struct name_hash *h =
-        bsearch(&key, in->names, in->n_names, sizeof(*in->names), cmp_hash);
+    const struct name_hash *h = bsearch(&key, in->names, in->n_names, sizeof(*in->names), cmp_hash);
     if (!h)
         return NULL;
     const struct brand *b = &in->brands[h->brand];
@@ -555,7 +600,7 @@ static int check_lookalike(const struct rp_url_inspector *in, struct rp_url_repo
 {
     const char *cw = r->controlling_word;
     size_t len = strlen(cw);
-    char *sk = skeleton(in->spoof, cw, len);
+    char *sk = skeleton(in, cw, len);
     const char *ascii_label = r->registrable_domain;
     size_t ascii_len = strcspn(ascii_label, ".");
     int result = RP_OK;
@@ -568,7 +613,8 @@ static int check_lookalike(const struct rp_url_inspector *in, struct rp_url_repo
         if (tg->label_len == len && memcmp(tg->label, cw, len) == 0)
             continue;
         if (sk && ((sk_len == tg->skeleton_len && memcmp(sk, tg->skeleton, sk_len) == 0) ||
-                   (intl && tg->skeleton_len >= TYPO_MIN_LEN &&
+                   (intl && tg->skeleton_len >= TYPO_MIN_LEN && tg->skeleton_len + 1 >= sk_len &&
+                    sk_len + 1 >= tg->skeleton_len &&
                     one_edit(sk, sk_len, tg->skeleton, tg->skeleton_len)))) {
             result = add_reason(r, "confusable", RP_URL_DANGER,
                                 "'%s' is made to look like '%s' (a %s address) but is a different "
@@ -576,11 +622,12 @@ static int check_lookalike(const struct rp_url_inspector *in, struct rp_url_repo
                                 cw, tg->label, in->brands[tg->brand].name);
             break;
         }
-        if (tg->label_len >= TYPO_MIN_LEN &&
+        if (tg->label_len >= TYPO_MIN_LEN && tg->label_len + 1 >= ascii_len &&
+            ascii_len + 1 >= tg->label_len &&
             one_edit(ascii_label, ascii_len, tg->label, tg->label_len)) {
             result = add_reason(r, "typosquat", RP_URL_DANGER,
-                                "'%s' is one letter away from '%s' (a %s address): a typo trap",
-                                cw, tg->label, in->brands[tg->brand].name);
+                                "'%s' is one letter away from '%s' (a %s address): a typo trap", cw,
+                                tg->label, in->brands[tg->brand].name);
             break;
         }
     }
@@ -643,8 +690,8 @@ static int inspect_host(const struct rp_url_inspector *in, struct rp_url_report 
         bool disguised = u->host_type == RP_URL_HOST_IPV4 &&
                          !memmem(input.ptr, input.len, u->host, strlen(u->host));
         return add_reason(r, "ip-host", RP_URL_CAUTION,
-                          "the address is a bare IP address (%s)%s; real sites use names",
-                          u->host, disguised ? ", written in a disguised form" : "");
+                          "the address is a bare IP address (%s)%s; real sites use names", u->host,
+                          disguised ? ", written in a disguised form" : "");
     }
     if (u->host_type != RP_URL_HOST_DOMAIN)
         return RP_OK;
@@ -794,7 +841,8 @@ static int inspect_valid(const struct rp_url_inspector *in, struct rp_url_report
     if (u->special && u->host_type == RP_URL_HOST_DOMAIN && r->registrable_domain &&
         !is_official(in, r->registrable_domain)) {
         size_t plen = strlen(u->path), qlen = u->query ? strlen(u->query) : 0;
-        const struct brand *b = brand_in_tokens(in, u->path, plen < PATH_SCAN_MAX ? plen : PATH_SCAN_MAX);
+        const struct brand *b =
+            brand_in_tokens(in, u->path, plen < PATH_SCAN_MAX ? plen : PATH_SCAN_MAX);
         if (!b && u->query)
             b = brand_in_tokens(in, u->query, qlen < PATH_SCAN_MAX ? qlen : PATH_SCAN_MAX);
         if (b)
@@ -805,8 +853,7 @@ static int inspect_valid(const struct rp_url_inspector *in, struct rp_url_report
     return result;
 }
 
-int rp_url_inspect(const struct rp_url_inspector *in, struct rp_str input,
-                   struct rp_url_report *r)
+int rp_url_inspect(const struct rp_url_inspector *in, struct rp_str input, struct rp_url_report *r)
 {
     memset(r, 0, sizeof(*r));
     struct rp_error err = {{0}};
@@ -818,17 +865,20 @@ int rp_url_inspect(const struct rp_url_inspector *in, struct rp_str input,
         r->error = strdup(err.msg[0] ? err.msg : "not a web address");
         if (!r->error)
             return RP_ENOMEM;
-        result = add_reason(r, "invalid", RP_URL_CAUTION,
-                            "a browser would not open this: %s", r->error);
+        result =
+            add_reason(r, "invalid", RP_URL_CAUTION, "a browser would not open this: %s", r->error);
     } else {
         result = inspect_valid(in, r, input);
     }
     if (!result) {
         r->score = rp_url_model_score(in->model, input, r->valid ? &r->url : NULL);
-        if (r->valid && r->score >= rp_url_model_threshold(in->model))
-            result = add_reason(r, "learned-phishing", RP_URL_CAUTION,
-                                "the address resembles known phishing addresses (score %.2f)",
-                                r->score);
+        /* The model knows brands' names from phishing pages; on the brands' own domains the
+         * name is no evidence, and the brand checks already vouch for who owns the site. */
+        bool official = r->registrable_domain && is_official(in, r->registrable_domain);
+        if (r->valid && !official && r->score >= rp_url_model_threshold(in->model))
+            result =
+                add_reason(r, "learned-phishing", RP_URL_CAUTION,
+                           "the address resembles known phishing addresses (score %.2f)", r->score);
     }
     if (result) {
         rp_url_report_release(r);

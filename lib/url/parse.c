@@ -66,8 +66,7 @@ static char lower(int c)
 /* "Windows drive letter": an ASCII alpha and ':' or '|'; normalised means ':'. */
 static bool is_drive(const char *s, size_t n, bool normalized)
 {
-    return n == 2 && is_alpha((unsigned char)s[0]) &&
-           (s[1] == ':' || (!normalized && s[1] == '|'));
+    return n == 2 && is_alpha((unsigned char)s[0]) && (s[1] == ':' || (!normalized && s[1] == '|'));
 }
 
 static bool starts_with_drive(const char *s, size_t n)
@@ -211,6 +210,13 @@ static int preprocess(struct rp_str in, struct rp_buf *out)
         start++;
     while (end > start && (unsigned char)in.ptr[end - 1] <= 0x20)
         end--;
+    /* The common case, a clean address, is copied once. */
+    bool clean = true;
+    for (size_t i = start; i < end && clean; i++)
+        clean = in.ptr[i] != '\t' && in.ptr[i] != '\n' && in.ptr[i] != '\r' &&
+                (unsigned char)in.ptr[i] < 0x80;
+    if (clean)
+        return rp_buf_add(out, in.ptr + start, end - start);
     struct rp_buf tmp;
     rp_buf_init(&tmp, end - start);
     int result = RP_OK;
@@ -443,8 +449,8 @@ int rp_url_parse(struct rp_str input, const struct rp_url *base, struct rp_url *
                 if (buffer.len == 0) {
                     u.host_type = RP_URL_HOST_EMPTY;
                 } else {
-                    CHECK(rp__url_host_parse(rp_buf_str(&buffer), !u.special, &u.host,
-                                             &u.host_type, err));
+                    CHECK(rp__url_host_parse(rp_buf_str(&buffer), !u.special, &u.host, &u.host_type,
+                                             err));
                 }
                 rp_buf_reset(&buffer);
                 state = S_PATH_START;
@@ -473,7 +479,8 @@ int rp_url_parse(struct rp_str input, const struct rp_url *base, struct rp_url *
                 state = S_PATH_START;
                 p--;
             } else {
-                FAIL("the port contains '%c', which is not a digit", c >= 0x20 && c < 0x7f ? c : '?');
+                FAIL("the port contains '%c', which is not a digit",
+                     c >= 0x20 && c < 0x7f ? c : '?');
             }
             break;
 
@@ -543,8 +550,8 @@ int rp_url_parse(struct rp_str input, const struct rp_url *base, struct rp_url *
                     state = S_PATH_START;
                 } else {
                     rp_buf_reset(&u.host);
-                    CHECK(rp__url_host_parse(rp_buf_str(&buffer), false, &u.host, &u.host_type,
-                                             err));
+                    CHECK(
+                        rp__url_host_parse(rp_buf_str(&buffer), false, &u.host, &u.host_type, err));
                     if (rp_str_eq_cstr(rp_buf_str(&u.host), "localhost")) {
                         rp_buf_reset(&u.host);
                         u.host_type = RP_URL_HOST_EMPTY;

@@ -8,21 +8,18 @@ bool rp__url_in_pct_set(unsigned char c, enum rp__pct_set set)
     if (c < 0x20 || c > 0x7e)
         return true;
     switch (set) {
-    case RP_PCT_C0:
-        return false;
-    case RP_PCT_FRAGMENT:
-        return c == ' ' || c == '"' || c == '<' || c == '>' || c == '`';
-    case RP_PCT_QUERY:
-        return c == ' ' || c == '"' || c == '#' || c == '<' || c == '>';
+    case RP_PCT_C0: return false;
+    case RP_PCT_FRAGMENT: return c == ' ' || c == '"' || c == '<' || c == '>' || c == '`';
+    case RP_PCT_QUERY: return c == ' ' || c == '"' || c == '#' || c == '<' || c == '>';
     case RP_PCT_SPECIAL_QUERY:
         return c == ' ' || c == '"' || c == '#' || c == '<' || c == '>' || c == '\'';
     case RP_PCT_PATH:
-        return c == ' ' || c == '"' || c == '#' || c == '<' || c == '>' || c == '?' ||
-               c == '^' || c == '`' || c == '{' || c == '}';
+        return c == ' ' || c == '"' || c == '#' || c == '<' || c == '>' || c == '?' || c == '^' ||
+               c == '`' || c == '{' || c == '}';
     case RP_PCT_USERINFO:
-        return c == ' ' || c == '"' || c == '#' || c == '<' || c == '>' || c == '?' ||
-               c == '`' || c == '{' || c == '}' || c == '/' || c == ':' || c == ';' ||
-               c == '=' || c == '@' || (c >= '[' && c <= '^') || c == '|';
+        return c == ' ' || c == '"' || c == '#' || c == '<' || c == '>' || c == '?' || c == '`' ||
+               c == '{' || c == '}' || c == '/' || c == ':' || c == ';' || c == '=' || c == '@' ||
+               (c >= '[' && c <= '^') || c == '|';
     }
     return false;
 }
@@ -61,19 +58,24 @@ int rp__utf8_sanitize(struct rp_str in, struct rp_buf *out)
 {
     const unsigned char *p = (const unsigned char *)in.ptr;
     for (size_t i = 0; i < in.len;) {
-        size_t n = rp_utf8_len(p + i, in.len - i);
-        int result;
-        if (n) {
-            result = rp_buf_add(out, p + i, n);
-            i += n;
+        /* Copy the longest well-formed run at once. */
+        size_t run = i, n;
+        while (run < in.len && (n = rp_utf8_len(p + run, in.len - run)) > 0)
+            run += n;
+        int result = RP_OK;
+        if (run > i) {
+            result = rp_buf_add(out, p + i, run - i);
+            i = run;
         } else {
             /* One U+FFFD per maximal ill-formed subpart, as the WHATWG decoder does: the
              * lead byte plus the continuation bytes that still fit its expected pattern. */
             result = rp_buf_add(out, "\xef\xbf\xbd", 3);
             size_t skip = 1;
             unsigned char c = p[i], lo = 0x80, hi = 0xbf;
-            size_t want = (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3
-                          : (c >= 0xf0 && c <= 0xf4) ? 4 : 1;
+            size_t want = (c >= 0xc2 && c <= 0xdf)   ? 2
+                          : (c >= 0xe0 && c <= 0xef) ? 3
+                          : (c >= 0xf0 && c <= 0xf4) ? 4
+                                                     : 1;
             if (c == 0xe0)
                 lo = 0xa0;
             else if (c == 0xed)

@@ -103,7 +103,8 @@ int rp_url_report_explain(const struct rp_url_report *r, struct rp_str input, st
     if (result)
         return result;
     if (r->valid && r->url.host && r->url.host[0]) {
-        result = rp_buf_addf(out, "  The browser goes to: %s\n", r->host_unicode ? r->host_unicode : r->url.host);
+        result = rp_buf_addf(out, "  The browser goes to: %s\n",
+                             r->host_unicode ? r->host_unicode : r->url.host);
         if (!result && r->registrable_domain_unicode)
             result = rp_buf_addf(out,
                                  "  Who controls it: whoever registered '%s' (the word that "
@@ -113,8 +114,9 @@ int rp_url_report_explain(const struct rp_url_report *r, struct rp_str input, st
             result = rp_buf_adds(out, "  Who controls it: whoever runs that IP address; no name "
                                       "tells you who\n");
         else if (!result && r->public_suffix)
-            result = rp_buf_addf(out, "  Who controls it: '%s' is a public ending shared by many "
-                                      "owners, not one site\n",
+            result = rp_buf_addf(out,
+                                 "  Who controls it: '%s' is a public ending shared by many "
+                                 "owners, not one site\n",
                                  r->public_suffix);
     } else if (r->valid) {
         result = rp_buf_addf(out, "  This is a '%s:' address, not a web site\n", r->url.scheme);

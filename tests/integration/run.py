@@ -70,6 +70,11 @@ class Cli(unittest.TestCase):
         self.assertEqual(code, 2)
         self.assertIn("/nonexistent.dat", err)
 
+    def test_psl_file_without_rules(self):
+        code, _, err = run(["url", "--psl", os.path.join(ROOT, "README.md"), "https://a.com"])
+        self.assertEqual(code, 2)
+        self.assertIn("is not a public suffix list", err)
+
     def test_bad_brands_file(self):
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
             f.write("paypal paypal.com\nonlyaword\n")
@@ -171,6 +176,35 @@ class Url(unittest.TestCase):
         self.assertFalse(rows[5]["valid"])
         self.assertTrue(rows[6]["valid"])
         self.assertEqual(rows[0]["input"], "https://exa\x00mple.com/")
+
+    def test_threads_keep_order(self):
+        """Several threads inspecting stdin give the same lines, in order, as one thread."""
+        urls = sample_urls(5000, seed=3)
+        stdin = "\n".join(urls).encode() + b"\n"
+        one = run(["url", "--json", "--psl", PSL_DAT, "--threads", "1", "-"], stdin=stdin)
+        four = run(["url", "--json", "--psl", PSL_DAT, "--threads", "4", "-"], stdin=stdin)
+        self.assertEqual(one[1], four[1])
+        self.assertEqual(len(one[1].splitlines()), len(urls))
+        code, _, err = run(["url", "--threads", "0", "-"], stdin=b"")
+        self.assertEqual(code, 2)
+        self.assertIn("--threads", err)
+
+    def test_no_trailing_newline_and_crlf(self):
+        code, out, _ = run(["url", "--json", "--psl", PSL_DAT, "-"],
+                           stdin=b"https://a.example/\r\nhttps://b.example/")
+        rows = [json.loads(l) for l in out.decode().splitlines()]
+        self.assertEqual([r["host"] for r in rows], ["a.example", "b.example"])
+        self.assertEqual(rows[0]["input"], "https://a.example/")
+
+    def test_make_run_demo(self):
+        """`make run`'s script explains the issue's examples."""
+        p = subprocess.run([os.path.join(ROOT, "scripts", "demo-url"), RAMPART],
+                           capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        text = p.stdout.decode()
+        self.assertIn("security-update.com", text)
+        self.assertIn("DANGER", text)
+        self.assertIn("127.0.0.1", text)
 
     def test_differential_node_url(self):
         """rampart's parser against Node.js's WHATWG URL (ada) on every labeled address."""

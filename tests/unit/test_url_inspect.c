@@ -23,8 +23,7 @@ static int setup(void **state)
     struct rp_url_inspector_options opt = {.psl_file = PSL_DAT};
     struct rp_error err = {{0}};
     if (rp_url_inspector_new(&opt, &inspector, &err) != 0) {
-        fprintf(stderr, "cannot load the inspector (the tests read ../shared/data): %s\n",
-                err.msg);
+        fprintf(stderr, "cannot load the inspector (the tests read ../shared/data): %s\n", err.msg);
         return -1;
     }
     return 0;
@@ -76,15 +75,15 @@ static void test_psl_conformance(void **state)
         total++;
         char *got = NULL, *want_ascii = NULL;
         struct rp_error err = {{0}};
-        int rc = input ? rp_url_registrable_domain(inspector, rp_str_from_cstr(input), &got, &err)
-                       : 0;
+        int rc =
+            input ? rp_url_registrable_domain(inspector, rp_str_from_cstr(input), &got, &err) : 0;
         if (want && rp_url_host_to_ascii(rp_str_from_cstr(want), &want_ascii, &err) != 0)
             fail_msg("expected value '%s' is not a host", want);
-        bool ok = rc == 0 && ((!got && !want_ascii) ||
-                              (got && want_ascii && strcmp(got, want_ascii) == 0));
+        bool ok = rc == 0 &&
+                  ((!got && !want_ascii) || (got && want_ascii && strcmp(got, want_ascii) == 0));
         if (!ok)
-            printf("  psl: '%s': got %s, want %s\n", input ? input : "null",
-                   got ? got : "null", want ? want : "null");
+            printf("  psl: '%s': got %s, want %s\n", input ? input : "null", got ? got : "null",
+                   want ? want : "null");
         passed += ok;
         free(got);
         free(want_ascii);
