@@ -97,6 +97,9 @@ check:
 bench-url: $(BUILD)/rampart $(BUILD)/bench_url
 	bench/bench-url $(BUILD)/rampart
 
+eval-url: $(BUILD)/rampart
+	bench/eval-url $(BUILD)/rampart
+
 $(BUILD)/bench_url: bench/bench_url.c $(LIB)
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $< $(LIB) $(PKG_LIBS) $(LDOPT)
 

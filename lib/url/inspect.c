@@ -590,6 +590,25 @@ static const struct brand *brand_in_tokens(const struct rp_url_inspector *in, co
     return NULL;
 }
 
+/* Words of sign-in and account pages, looked for as substrings ("signin", "verify-account"). */
+static const char *const account_words[] = {
+    "login", "logon", "signin", "sign-in", "sign_in", "verify", "verification", "account",
+    "secure", "security", "update", "password", "passwd", "webscr", "auth", "wallet",
+    "billing", "payment", "confirm", "unlock", "recover", "restore", "suspend", "validate",
+};
+
+static const char *account_word(struct rp_str s)
+{
+    char low[PATH_SCAN_MAX + 1];
+    size_t n = s.len < PATH_SCAN_MAX ? s.len : PATH_SCAN_MAX;
+    for (size_t i = 0; i < n; i++)
+        low[i] = (s.ptr[i] >= 'A' && s.ptr[i] <= 'Z') ? (char)(s.ptr[i] + 32) : s.ptr[i];
+    for (size_t w = 0; w < sizeof(account_words) / sizeof(account_words[0]); w++)
+        if (memmem(low, n, account_words[w], strlen(account_words[w])))
+            return account_words[w];
+    return NULL;
+}
+
 /* The brand whose official domains include registrable domain rd, if any. */
 static bool is_official(const struct rp_url_inspector *in, const char *rd)
 {
@@ -840,15 +859,21 @@ static int inspect_valid(const struct rp_url_inspector *in, struct rp_url_report
         return result;
     if (u->special && u->host_type == RP_URL_HOST_DOMAIN && r->registrable_domain &&
         !is_official(in, r->registrable_domain)) {
+        /* A brand named in a news article's path is ordinary; a brand next to a sign-in word
+         * is how phishing kits dress a page ("/paypal/signin", "?apple-id-verify"). */
         size_t plen = strlen(u->path), qlen = u->query ? strlen(u->query) : 0;
-        const struct brand *b =
-            brand_in_tokens(in, u->path, plen < PATH_SCAN_MAX ? plen : PATH_SCAN_MAX);
-        if (!b && u->query)
-            b = brand_in_tokens(in, u->query, qlen < PATH_SCAN_MAX ? qlen : PATH_SCAN_MAX);
-        if (b)
+        struct rp_str path = {u->path, plen < PATH_SCAN_MAX ? plen : PATH_SCAN_MAX};
+        struct rp_str query = {u->query ? u->query : "", qlen < PATH_SCAN_MAX ? qlen : PATH_SCAN_MAX};
+        const struct brand *b = brand_in_tokens(in, path.ptr, path.len);
+        if (!b)
+            b = brand_in_tokens(in, query.ptr, query.len);
+        const char *word = b ? account_word(path) : NULL;
+        if (b && !word)
+            word = account_word(query);
+        if (word)
             result = add_reason(r, "brand-in-path", RP_URL_CAUTION,
-                                "'%s' appears after the name, but the site is '%s', not %s",
-                                b->name, r->registrable_domain_unicode, b->name);
+                                "'%s' and '%s' appear after the name, but the site is '%s', not %s",
+                                b->name, word, r->registrable_domain_unicode, b->name);
     }
     return result;
 }

@@ -204,6 +204,8 @@ static void test_reason_codes(void **state)
     expect("https://www.paypal.com/", "brand-in-subdomain", false);
     expect("https://paypal-login.example/", "brand-in-domain", true);
     expect("https://example.com/paypal/signin", "brand-in-path", true);
+    expect("https://example.com/x?next=Apple-ID&step=Verify", "brand-in-path", true);
+    expect("https://news.example/2015/05/paypal-reports-earnings", "brand-in-path", false);
     expect("https://www.paypal.com/paypal/signin", "brand-in-path", false);
     expect("https://example.com/pineapple", "brand-in-path", false);
     expect("https://a.b.c.d.example.com/", "many-subdomains", true);
