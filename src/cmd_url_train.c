@@ -497,15 +497,6 @@ static uint64_t next_random(uint64_t *state)
     return z ^ (z >> 31);
 }
 
-static double sigmoid(double z)
-{
-    if (z > 40)
-        z = 40;
-    if (z < -40)
-        z = -40;
-    return 1.0 / (1.0 + exp(-z));
-}
-
 /* FTRL-proximal state: per coordinate z and n (McMahan et al. 2013); the last coordinate is the
  * bias, which is not L1-regularised. */
 struct ftrl {
@@ -566,7 +557,7 @@ static int train(const struct dataset *d, size_t *idx, size_t count, const struc
                 w[i] = ftrl_weight(&f, x[i].index);
                 z += w[i] * x[i].value;
             }
-            double p = sigmoid(z);
+            double p = rp_url_model_sigmoid(z);
             loss -= e->label ? log(p > 1e-15 ? p : 1e-15) : log(1 - p > 1e-15 ? 1 - p : 1e-15);
             double g = p - e->label;
             ftrl_update(&f, bias, g, wb);

@@ -88,6 +88,13 @@ int rp_file_read(const char *path, size_t cap, char **out, size_t *out_len, stru
  * (Unicode table 3-7: no overlongs, surrogates or code points above U+10FFFF). */
 size_t rp_utf8_len(const unsigned char *p, size_t avail);
 
+/* Length of the maximal ill-formed subpart at p (at least 1), which a decoder replaces with one
+ * U+FFFD (WHATWG Encoding, Unicode 3.9). Call where rp_utf8_len() returned 0. */
+size_t rp_utf8_invalid_len(const unsigned char *p, size_t avail);
+bool rp_utf8_valid(const char *ptr, size_t len);
+/* Appends in to out with each maximal ill-formed subpart replaced by U+FFFD. */
+int rp_utf8_sanitize(struct rp_str in, struct rp_buf *out);
+
 /* FNV-1a, 64 bits: stable across builds and machines (used for splits and feature hashing). */
 uint64_t rp_hash64(const void *ptr, size_t len, uint64_t seed);
 

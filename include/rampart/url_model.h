@@ -65,6 +65,9 @@ void rp_url_model_free(struct rp_url_model *m);
 double rp_url_model_score(const struct rp_url_model *m, struct rp_str input,
                           const struct rp_url *url);
 
+/* The logistic function, clamped so that exp() never overflows: the score of a linear sum. */
+double rp_url_model_sigmoid(double z);
+
 /* The score at or above which the model calls an address phishing: chosen by the trainer so that
  * about 1% of the benign addresses of sites it had not trained on are at or above it (a
  * site-grouped validation split of its training data, docs/url-model.md). */

@@ -35,7 +35,7 @@ int rp_json_add_string(struct rp_buf *out, const char *s, size_t len)
                 i += n;
             } else {
                 result = rp_buf_add(out, "\xef\xbf\xbd", 3);
-                i++;
+                i += rp_utf8_invalid_len(p + i, len - i);
             }
         }
     }

@@ -123,6 +123,66 @@ size_t rp_utf8_len(const unsigned char *p, size_t avail)
     return n;
 }
 
+size_t rp_utf8_invalid_len(const unsigned char *p, size_t avail)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+    size_t want = (c >= 0xc2 && c <= 0xdf)   ? 2
+                  : (c >= 0xe0 && c <= 0xef) ? 3
+                  : (c >= 0xf0 && c <= 0xf4) ? 4
+                                             : 1;
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    size_t n = 1;
+    while (n < want && n < avail && p[n] >= lo && p[n] <= hi) {
+        n++;
+        lo = 0x80;
+        hi = 0xbf;
+    }
+    return n;
+}
+
+bool rp_utf8_valid(const char *ptr, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)ptr;
+    for (size_t i = 0; i < len;) {
+        size_t n = rp_utf8_len(p + i, len - i);
+        if (!n)
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+int rp_utf8_sanitize(struct rp_str in, struct rp_buf *out)
+{
+    const unsigned char *p = (const unsigned char *)in.ptr;
+    for (size_t i = 0; i < in.len;) {
+        /* Copy the longest well-formed run at once. */
+        size_t run = i, n;
+        while (run < in.len && (n = rp_utf8_len(p + run, in.len - run)) > 0)
+            run += n;
+        int result = RP_OK;
+        if (run > i) {
+            result = rp_buf_add(out, p + i, run - i);
+            i = run;
+        } else {
+            /* One U+FFFD per maximal ill-formed subpart, as the WHATWG decoder does. */
+            result = rp_buf_add(out, "\xef\xbf\xbd", 3);
+            size_t skip = rp_utf8_invalid_len(p + i, in.len - i);
+            i += skip;
+        }
+        if (result)
+            return result;
+    }
+    return RP_OK;
+}
+
 uint64_t rp_hash64(const void *ptr, size_t len, uint64_t seed)
 {
     const unsigned char *p = ptr;

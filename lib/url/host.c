@@ -361,7 +361,7 @@ static int domain_to_ascii(struct rp_str domain, struct rp_buf *out, struct rp_e
         }
     } else {
         uint32_t errors = 0;
-        if (!rp__utf8_valid(domain.ptr, domain.len)) {
+        if (!rp_utf8_valid(domain.ptr, domain.len)) {
             rp_error_set(err, "the host is not valid UTF-8 once percent-decoded");
             return RP_EINVAL;
         }

@@ -22,8 +22,5 @@ enum rp__pct_set {
 bool rp__url_in_pct_set(unsigned char c, enum rp__pct_set set);
 int rp__url_pct_encode(struct rp_buf *out, const char *ptr, size_t len, enum rp__pct_set set);
 
-/* Replaces each ill-formed UTF-8 sequence with U+FFFD, as a browser decoding bytes does. */
-int rp__utf8_sanitize(struct rp_str in, struct rp_buf *out);
-bool rp__utf8_valid(const char *ptr, size_t len);
 
 #endif

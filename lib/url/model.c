@@ -552,7 +552,7 @@ size_t rp_url_model_features(const struct rp_url_model_params *params, struct rp
     return s.n;
 }
 
-static double sigmoid(double z)
+double rp_url_model_sigmoid(double z)
 {
     if (z > 40)
         z = 40;
@@ -569,7 +569,7 @@ double rp_url_model_score(const struct rp_url_model *m, struct rp_str input,
     double z = m->bias;
     for (size_t i = 0; i < n; i++)
         z += (double)m->weights[f[i].index] * f[i].value;
-    return sigmoid(z);
+    return rp_url_model_sigmoid(z);
 }
 
 /* Rounds to the 4 significant digits the text format keeps, so that a model in memory and the

@@ -226,7 +226,7 @@ static int preprocess(struct rp_str in, struct rp_buf *out)
             result = rp_buf_addc(&tmp, c);
     }
     if (!result)
-        result = rp__utf8_sanitize(rp_buf_str(&tmp), out);
+        result = rp_utf8_sanitize(rp_buf_str(&tmp), out);
     rp_buf_release(&tmp);
     return result;
 }

@@ -92,7 +92,7 @@ int rp_url_report_explain(const struct rp_url_report *r, struct rp_str input, st
     };
     struct rp_buf safe;
     rp_buf_init(&safe, 3 * input.len + 8);
-    int result = rp__utf8_sanitize(input, &safe);
+    int result = rp_utf8_sanitize(input, &safe);
     if (!result)
         result = add_printable(out, safe.ptr ? safe.ptr : "", safe.len > 200 ? 200 : safe.len);
     rp_buf_release(&safe);

@@ -46,7 +46,8 @@ static void test_json_string(void **state)
     json_error_t err;
     json_t *j = json_loadb(b.ptr, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
     assert_non_null(j);
-    static const char want[] = "a\"b\\c\n\x01\0d\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd";
+    /* \xff is one ill-formed subpart, the truncated \xe2\x82 another: two U+FFFD. */
+    static const char want[] = "a\"b\\c\n\x01\0d\xc3\xa9\xef\xbf\xbd\xef\xbf\xbd";
     assert_int_equal(json_string_length(j), sizeof(want) - 1);
     assert_memory_equal(json_string_value(j), want, sizeof(want) - 1);
     json_decref(j);
