@@ -20,6 +20,7 @@ struct rp_url_reason {
 /* What the inspector found. Strings are owned by the report; NULL where the JSON says null. */
 struct rp_url_report {
     bool valid;               /* the browser would accept the address */
+    bool scheme_added;        /* no scheme was given: read as the address bar does, https:// */
     char *error;              /* why not, when !valid */
     struct rp_url url;        /* the parsed address, when valid */
     char *host_unicode;       /* the host as a person should read it */

@@ -366,8 +366,9 @@ int rp_url_inspector_new(const struct rp_url_inspector_options *opt, struct rp_u
         }
         /* libpsl takes any text as rules; the real list always has "com". */
         if (!psl_is_public_suffix2(in->psl, "com", PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE)) {
-            rp_error_set(err, "'%s' is not a public suffix list (it has no rule for 'com'; "
-                              "want the .dat file of publicsuffix.org)",
+            rp_error_set(err,
+                         "'%s' is not a public suffix list (it has no rule for 'com'; "
+                         "want the .dat file of publicsuffix.org)",
                          opt->psl_file);
             result = RP_EINVAL;
             goto out;
@@ -446,6 +447,25 @@ out:
     }
     *out = in;
     return RP_OK;
+}
+
+int rp__url_lists_parse(struct rp_str text, struct rp_error *err)
+{
+    struct rp_url_inspector *in = calloc(1, sizeof(*in));
+    if (!in)
+        return RP_ENOMEM;
+    UErrorCode st = U_ZERO_ERROR;
+    in->spoof = uspoof_open(&st);
+    int result = U_SUCCESS(st) ? RP_OK : RP_ENOMEM;
+    struct list_ctx ctx = {"(fuzz)", err};
+    if (!result) {
+        ascii_skeletons(in);
+        result = each_line(text.ptr, text.len, brand_line, in, &ctx);
+    }
+    struct simple_list sl = {&in->shorteners, &in->n_shorteners, false};
+    int result2 = each_line(text.ptr, text.len, simple_line, &sl, &ctx);
+    rp_url_inspector_free(in);
+    return result ? result : result2;
 }
 
 void rp_url_inspector_free(struct rp_url_inspector *in)
@@ -592,9 +612,9 @@ static const struct brand *brand_in_tokens(const struct rp_url_inspector *in, co
 
 /* Words of sign-in and account pages, looked for as substrings ("signin", "verify-account"). */
 static const char *const account_words[] = {
-    "login", "logon", "signin", "sign-in", "sign_in", "verify", "verification", "account",
-    "secure", "security", "update", "password", "passwd", "webscr", "auth", "wallet",
-    "billing", "payment", "confirm", "unlock", "recover", "restore", "suspend", "validate",
+    "login",   "logon",    "signin",  "sign-in",  "sign_in", "verify",  "verification", "account",
+    "secure",  "security", "update",  "password", "passwd",  "webscr",  "auth",         "wallet",
+    "billing", "payment",  "confirm", "unlock",   "recover", "restore", "suspend",      "validate",
 };
 
 static const char *account_word(struct rp_str s)
@@ -845,6 +865,23 @@ static int inspect_valid(const struct rp_url_inspector *in, struct rp_url_report
         if (result)
             return result;
     }
+    if (u->special) {
+        /* Browsers read '\' as '/' in web addresses: "https://evil.example\@paypal.com" goes to
+         * evil.example, while a reader sees "user@paypal.com". */
+        size_t end = 0;
+        while (end < input.len && input.ptr[end] != '?' && input.ptr[end] != '#')
+            end++;
+        const char *bs = memchr(input.ptr, '\\', end);
+        if (bs) {
+            bool at = memchr(bs, '@', end - (size_t)(bs - input.ptr)) != NULL;
+            result = add_reason(r, "backslash", at ? RP_URL_DANGER : RP_URL_CAUTION,
+                                "the address has a backslash, which the browser reads as '/': it "
+                                "goes to '%s'%s",
+                                u->host ? u->host : "", at ? ", not to what follows the '@'" : "");
+            if (result)
+                return result;
+        }
+    }
     if (strcmp(u->scheme, "http") == 0 || strcmp(u->scheme, "ws") == 0 ||
         strcmp(u->scheme, "ftp") == 0) {
         result = add_reason(r, "not-https", RP_URL_CAUTION,
@@ -863,7 +900,8 @@ static int inspect_valid(const struct rp_url_inspector *in, struct rp_url_report
          * is how phishing kits dress a page ("/paypal/signin", "?apple-id-verify"). */
         size_t plen = strlen(u->path), qlen = u->query ? strlen(u->query) : 0;
         struct rp_str path = {u->path, plen < PATH_SCAN_MAX ? plen : PATH_SCAN_MAX};
-        struct rp_str query = {u->query ? u->query : "", qlen < PATH_SCAN_MAX ? qlen : PATH_SCAN_MAX};
+        struct rp_str query = {u->query ? u->query : "",
+                               qlen < PATH_SCAN_MAX ? qlen : PATH_SCAN_MAX};
         const struct brand *b = brand_in_tokens(in, path.ptr, path.len);
         if (!b)
             b = brand_in_tokens(in, query.ptr, query.len);
@@ -878,18 +916,50 @@ static int inspect_valid(const struct rp_url_inspector *in, struct rp_url_report
     return result;
 }
 
+/* Whether input, which has no scheme, starts like a host name a person would type or paste:
+ * letters, digits, '-', '.' or non-ASCII up to the first '/', '?' or '#', with a dot inside. */
+static bool looks_like_bare_host(struct rp_str s)
+{
+    size_t i = 0;
+    bool dot = false;
+    while (i < s.len && s.ptr[i] != '/' && s.ptr[i] != '?' && s.ptr[i] != '#') {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (!(is_alnum(c) || c == '-' || c >= 0x80 || (c == '.' && i > 0)))
+            return false;
+        dot |= c == '.';
+        i++;
+    }
+    return i > 0 && dot && is_alnum((unsigned char)s.ptr[0]);
+}
+
 int rp_url_inspect(const struct rp_url_inspector *in, struct rp_str input, struct rp_url_report *r)
 {
     memset(r, 0, sizeof(*r));
     struct rp_error err = {{0}};
     int result = rp_url_parse(input, NULL, &r->url, &err);
-    if (result == RP_ENOMEM)
+    struct rp_buf typed;
+    rp_buf_init(&typed, input.len + 8);
+    if (result == RP_EINVAL && looks_like_bare_host(input)) {
+        /* "consumer.ftc.gov/articles": the address bar reads it as https://. */
+        int fix = rp_buf_adds(&typed, "https://");
+        fix = fix ? fix : rp_buf_add(&typed, input.ptr, input.len);
+        if (fix == RP_OK && rp_url_parse(rp_buf_str(&typed), NULL, &r->url, &err) == RP_OK) {
+            result = RP_OK;
+            r->scheme_added = true;
+            input = rp_buf_str(&typed);
+        }
+    }
+    if (result == RP_ENOMEM) {
+        rp_buf_release(&typed);
         return result;
+    }
     r->valid = result == RP_OK;
     if (!r->valid) {
         r->error = strdup(err.msg[0] ? err.msg : "not a web address");
-        if (!r->error)
+        if (!r->error) {
+            rp_buf_release(&typed);
             return RP_ENOMEM;
+        }
         result =
             add_reason(r, "invalid", RP_URL_CAUTION, "a browser would not open this: %s", r->error);
     } else {
@@ -905,6 +975,7 @@ int rp_url_inspect(const struct rp_url_inspector *in, struct rp_str input, struc
                 add_reason(r, "learned-phishing", RP_URL_CAUTION,
                            "the address resembles known phishing addresses (score %.2f)", r->score);
     }
+    rp_buf_release(&typed);
     if (result) {
         rp_url_report_release(r);
         return result;

@@ -23,4 +23,8 @@ bool rp__url_in_pct_set(unsigned char c, enum rp__pct_set set);
 int rp__url_pct_encode(struct rp_buf *out, const char *ptr, size_t len, enum rp__pct_set set);
 
 
+/* Parses text as a brands list and as a one-domain-a-line list, then throws the result away:
+ * the list parsers' fuzz entry point (fuzz/fuzz_url_lists.c). */
+int rp__url_lists_parse(struct rp_str text, struct rp_error *err);
+
 #endif

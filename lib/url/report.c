@@ -42,6 +42,7 @@ int rp_url_report_json(const struct rp_url_report *r, struct rp_str input, struc
     int result = rp_buf_adds(out, "{\"input\":");
     ADD(rp_json_add_string(out, input.ptr, input.len));
     ADD(field_bool(out, "valid", v));
+    ADD(field_bool(out, "scheme_added", r->scheme_added));
     ADD(field_str(out, "href", v ? u->href : NULL));
     ADD(field_str(out, "scheme", v ? u->scheme : NULL));
     ADD(field_str(out, "host", v ? u->host : NULL));
@@ -102,6 +103,10 @@ int rp_url_report_explain(const struct rp_url_report *r, struct rp_str input, st
         result = rp_buf_addf(out, "\n  %s\n", headline[r->verdict]);
     if (result)
         return result;
+    if (!result && r->scheme_added)
+        result =
+            rp_buf_addf(out, "  No scheme was given: read as a browser's address bar does, as %s\n",
+                        r->url.href);
     if (r->valid && r->url.host && r->url.host[0]) {
         result = rp_buf_addf(out, "  The browser goes to: %s\n",
                              r->host_unicode ? r->host_unicode : r->url.host);

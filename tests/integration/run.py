@@ -128,7 +128,12 @@ class Url(unittest.TestCase):
                                  "https://evil.example\\@paypal.com",
                                  "http://0x7f.1/")
         self.assertEqual(code, 1)
-        self.assertFalse(rows[0]["valid"])  # no scheme: not an address a browser opens as is
+        # No scheme: read as the address bar does, with https://.
+        self.assertTrue(rows[0]["valid"])
+        self.assertTrue(rows[0]["scheme_added"])
+        self.assertEqual(rows[0]["href"], "https://ftc.security-update.com/login")
+        self.assertEqual(rows[0]["controlling_word"], "security-update")
+        self.assertFalse(rows[1]["scheme_added"])
         self.assertEqual(rows[1]["controlling_word"], "security-update")
         self.assertEqual(rows[1]["verdict"], "danger")
         self.assertEqual(rows[2]["host"], "evil.example")

@@ -150,6 +150,8 @@ static void test_controlling_word(void **state)
     inspect("https://evil.example\\@paypal.com", &r);
     assert_string_equal(r.url.host, "evil.example");
     assert_string_equal(r.url.path, "/@paypal.com");
+    assert_true(has_reason(&r, "backslash"));
+    assert_int_equal(r.verdict, RP_URL_DANGER);
     rp_url_report_release(&r);
 
     inspect("http://0x7f.1/", &r);
@@ -158,6 +160,21 @@ static void test_controlling_word(void **state)
     assert_null(r.registrable_domain);
     assert_true(has_reason(&r, "ip-host"));
     assert_non_null(strstr(r.reasons[1].message, "disguised"));
+    rp_url_report_release(&r);
+
+    /* Typed without a scheme, as the examples are: the address bar adds https://. */
+    inspect("consumer.ftc.gov/articles", &r);
+    assert_true(r.valid);
+    assert_true(r.scheme_added);
+    assert_string_equal(r.url.href, "https://consumer.ftc.gov/articles");
+    assert_string_equal(r.controlling_word, "ftc");
+    rp_url_report_release(&r);
+    inspect("not an address", &r);
+    assert_false(r.valid);
+    assert_false(r.scheme_added);
+    rp_url_report_release(&r);
+    inspect("/just/a/path", &r);
+    assert_false(r.valid);
     rp_url_report_release(&r);
 
     /* A Unicode controlling word, shown in Unicode. */
@@ -181,6 +198,8 @@ static void test_reason_codes(void **state)
     expect("https://example.com/", "invalid", false);
     expect("https://paypal.com@evil.example/", "userinfo", true);
     expect("https://example.com/a@b", "userinfo", false);
+    expect("https://evil.example\\@paypal.com", "backslash", true);
+    expect("https://example.com/a/b", "backslash", false);
     expect("http://192.168.0.1/login", "ip-host", true);
     expect("http://[2001:db8::1]/", "ip-host", true);
     expect("https://xn--mnchen-3ya.de/", "punycode", true);
