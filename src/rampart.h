@@ -9,5 +9,7 @@
 
 int rp_cmd_url(int argc, char **argv);
 int rp_cmd_url_train(int argc, char **argv);
+int rp_cmd_serve(int argc, char **argv);
+int rp_cmd_demo_model(int argc, char **argv);
 
 #endif

@@ -1,0 +1,54 @@
+/* rampart configuration: the YAML file of `rampart serve` (docs/configuration.md), its embedded
+ * defaults, and command-line overrides. Errors name the place: "file:line: what". */
+#ifndef RAMPART_CONFIG_H
+#define RAMPART_CONFIG_H
+
+#include "rampart/base.h"
+#include "rampart/net.h"
+
+#define RP_CONFIG_MAX_TRUSTED 64
+#define RP_CONFIG_MAX_FILE (1u << 20)
+
+struct rp_config {
+    char *listen;           /* "ADDR:PORT"; default "127.0.0.1:8080" */
+    char *admin_listen;     /* default "127.0.0.1:8081" */
+    char *admin_token;      /* NULL: taken from env RAMPART_ADMIN_TOKEN; NULL then = admin API off */
+    char *state_dir;        /* default "./rampart-state" */
+    char *upstream_url;     /* "http://host:port" (base; "/v1/..." is appended); default
+                               "http://127.0.0.1:8090" */
+    char *upstream_api_key; /* optional, sent upstream as "Authorization: Bearer ..." */
+    double upstream_timeout_seconds; /* upstream.timeout, default 60 */
+    struct rp_cidr trusted_proxies[RP_CONFIG_MAX_TRUSTED];
+    size_t n_trusted_proxies;
+    double key_requests_per_minute;  /* limits.per_key.requests_per_minute, default 60 */
+    double key_tokens_per_minute;    /* limits.per_key.tokens_per_minute, default 100000 */
+    unsigned key_concurrent_requests;/* limits.per_key.concurrent_requests, default 4 */
+    double network_signups_per_hour; /* limits.per_network.signups_per_hour, default 5 */
+    size_t max_body_bytes;           /* limits.max_body_bytes, default 1 MiB */
+    char *smtp_url;                  /* optional "smtp://host:port" */
+    char *public_url;                /* base of links in mails; default "http://" + listen */
+    unsigned workers;                /* I/O worker threads; 0 = one a CPU */
+    double verify_token_ttl_seconds; /* signup.verify_ttl, default 86400 */
+};
+
+/* Fills c with the embedded defaults (all strings heap-allocated, owned by c). */
+int rp_config_init(struct rp_config *c);
+/* Frees what c owns; c may be re-initialised. */
+void rp_config_release(struct rp_config *c);
+
+/* Reads a YAML file over the values already in c. Unknown keys, wrong types and out-of-range
+ * values are errors: RP_EINVAL with "path:line: what" in err. */
+int rp_config_load_file(struct rp_config *c, const char *path, struct rp_error *err);
+
+/* The same over YAML text held in memory; name is what errors call it ("name:line: what"). */
+int rp_config_load_text(struct rp_config *c, const char *name, const char *text, size_t len,
+                        struct rp_error *err);
+
+/* Replaces one string setting (used for command-line overrides); the key is the YAML path, e.g.
+ * "upstream.url". RP_EINVAL with a message for an unknown key or a bad value. */
+int rp_config_set(struct rp_config *c, const char *key, const char *value, struct rp_error *err);
+
+/* Checks the whole configuration for consistency (addresses parse, URL is http(s), ...). */
+int rp_config_validate(const struct rp_config *c, struct rp_error *err);
+
+#endif

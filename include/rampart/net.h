@@ -1,0 +1,32 @@
+/* rampart network helpers: addresses, CIDR ranges, the client network a limit counts against. */
+#ifndef RAMPART_NET_H
+#define RAMPART_NET_H
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "rampart/base.h"
+
+struct rp_cidr {
+    int family;             /* AF_INET or AF_INET6 */
+    unsigned char addr[16]; /* network bytes (4 used for AF_INET) */
+    unsigned prefix;        /* 0..32 or 0..128 */
+};
+
+/* Parses "10.0.0.0/8", "::1/128" or a bare address (full prefix). RP_EINVAL on anything else,
+ * or when host bits are set beyond the prefix ("10.0.0.1/8"), with a message in err. */
+int rp_cidr_parse(const char *text, struct rp_cidr *out, struct rp_error *err);
+bool rp_cidr_contains(const struct rp_cidr *c, const struct sockaddr *sa);
+
+/* Parses a textual IPv4 or IPv6 address into *out (port 0). */
+int rp_addr_parse(const char *text, struct sockaddr_storage *out);
+
+/* The network a per-network limit counts against: the /24 of an IPv4 address, the /56 of an
+ * IPv6 one (IPv4-mapped IPv6 counts as IPv4). Written as text, e.g. "192.0.2.0/24", into buf. */
+int rp_net_key(const struct sockaddr *sa, char *buf, size_t len);
+
+/* Splits "ADDR:PORT" or "[V6]:PORT" into host and port. */
+int rp_hostport_parse(const char *text, char *host, size_t host_len, unsigned *port,
+                      struct rp_error *err);
+
+#endif
