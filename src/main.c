@@ -11,13 +11,15 @@ static const struct {
 } commands[] = {
     {"url", rp_cmd_url, "read web addresses as a browser does and explain who controls them"},
     {"url-train", rp_cmd_url_train, "train the learned phishing score for `rampart url`"},
+    {"serve", rp_cmd_serve, "run the gateway in front of an AI model API"},
+    {"demo-model", rp_cmd_demo_model, "a small OpenAI-compatible echo model, for demos and tests"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: rampart <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'rampart <command> --help' describes a command.\n");
 }
 

@@ -10,45 +10,56 @@
 #define RP_CONFIG_MAX_FILE (1u << 20)
 
 struct rp_config {
-    char *listen;           /* "ADDR:PORT"; default "127.0.0.1:8080" */
-    char *admin_listen;     /* default "127.0.0.1:8081" */
-    char *admin_token;      /* NULL: taken from env RAMPART_ADMIN_TOKEN; NULL then = admin API off */
-    char *state_dir;        /* default "./rampart-state" */
-    char *upstream_url;     /* "http://host:port" (base; "/v1/..." is appended); default
-                               "http://127.0.0.1:8090" */
-    char *upstream_api_key; /* optional, sent upstream as "Authorization: Bearer ..." */
+    char *listen;       /* "ADDR:PORT"; default "127.0.0.1:8080" */
+    char *admin_listen; /* default "127.0.0.1:8081" */
+    char *admin_token;  /* NULL: taken from env RAMPART_ADMIN_TOKEN; NULL then = admin API off */
+    char *state_dir;    /* default "./rampart-state" */
+    char *upstream_url; /* "http://host:port" (base; "/v1/..." is appended); default
+                           "http://127.0.0.1:8090" */
+    char *upstream_api_key;          /* optional, sent upstream as "Authorization: Bearer ..." */
     double upstream_timeout_seconds; /* upstream.timeout, default 60 */
     struct rp_cidr trusted_proxies[RP_CONFIG_MAX_TRUSTED];
     size_t n_trusted_proxies;
-    double key_requests_per_minute;  /* limits.per_key.requests_per_minute, default 60 */
-    double key_tokens_per_minute;    /* limits.per_key.tokens_per_minute, default 100000 */
-    unsigned key_concurrent_requests;/* limits.per_key.concurrent_requests, default 4 */
-    double network_signups_per_hour; /* limits.per_network.signups_per_hour, default 5 */
-    size_t max_body_bytes;           /* limits.max_body_bytes, default 1 MiB */
-    char *smtp_url;                  /* optional "smtp://host:port" */
-    char *public_url;                /* base of links in mails; default "http://" + listen */
-    unsigned workers;                /* I/O worker threads; 0 = one a CPU */
-    double verify_token_ttl_seconds; /* signup.verify_ttl, default 86400 */
+    double key_requests_per_minute;   /* limits.per_key.requests_per_minute, default 60 */
+    double key_tokens_per_minute;     /* limits.per_key.tokens_per_minute, default 100000 */
+    unsigned key_concurrent_requests; /* limits.per_key.concurrent_requests, default 4 */
+    double network_signups_per_hour;  /* limits.per_network.signups_per_hour, default 5 */
+    size_t max_body_bytes;            /* limits.max_body_bytes, default 1 MiB */
+    char *smtp_url;                   /* optional "smtp://host:port" */
+    char *public_url;                 /* base of links in mails; default "http://" + listen */
+    bool public_url_explicit;         /* public_url was set (file or rp_config_set), so it no
+                                         longer follows listen */
+    unsigned workers;                 /* I/O worker threads; 0 = one a CPU */
+    double verify_token_ttl_seconds;  /* signup.verify_ttl, default 86400 */
 };
 
-/* Fills c with the embedded defaults (all strings heap-allocated, owned by c). */
+/* Fills c with the embedded defaults (all strings heap-allocated, owned by c). admin_token is
+ * taken from the environment variable RAMPART_ADMIN_TOKEN when that is set and not empty; a file
+ * or rp_config_set read later replace it. URL values (upstream.url, public_url, smtp.url) are
+ * kept without trailing '/', here and after every load or set. */
 int rp_config_init(struct rp_config *c);
 /* Frees what c owns; c may be re-initialised. */
 void rp_config_release(struct rp_config *c);
 
 /* Reads a YAML file over the values already in c. Unknown keys, wrong types and out-of-range
- * values are errors: RP_EINVAL with "path:line: what" in err. */
+ * values are errors: RP_EINVAL with "path:line: what" in err, and c is left as it was. An empty
+ * (null) value leaves its setting as it was. Files over RP_CONFIG_MAX_FILE are RP_ETOOBIG. */
 int rp_config_load_file(struct rp_config *c, const char *path, struct rp_error *err);
 
 /* The same over YAML text held in memory; name is what errors call it ("name:line: what"). */
 int rp_config_load_text(struct rp_config *c, const char *name, const char *text, size_t len,
                         struct rp_error *err);
 
-/* Replaces one string setting (used for command-line overrides); the key is the YAML path, e.g.
- * "upstream.url". RP_EINVAL with a message for an unknown key or a bad value. */
+/* Replaces one setting (used for command-line overrides); the key is the YAML path, e.g.
+ * "upstream.url", and the value is written as in the file ("30s", "1MiB"). Every key that holds
+ * one value can be set; an empty value unsets an optional string (admin_token, upstream.api_key,
+ * smtp.url; public_url then follows listen again). RP_EINVAL with a message ("'key' what", no
+ * file:line) for an unknown key, a list or mapping key, or a bad value; c is then unchanged. */
 int rp_config_set(struct rp_config *c, const char *key, const char *value, struct rp_error *err);
 
-/* Checks the whole configuration for consistency (addresses parse, URL is http(s), ...). */
+/* Checks the whole configuration for consistency (addresses parse, URL is http(s), ...):
+ * listen and admin_listen are ADDR:PORT with a numeric address and not the same port, the URLs
+ * have their scheme and a host, numbers are in range. RP_EINVAL with "'key' what" in err. */
 int rp_config_validate(const struct rp_config *c, struct rp_error *err);
 
 #endif

@@ -45,48 +45,96 @@ struct rp_event {
 
 struct rp_store;
 
+/* Events the queue holds by default, and the writer's period when nothing wakes it sooner. */
+#define RP_STORE_EVENT_QUEUE 65536
+#define RP_STORE_FLUSH_MS 200
+/* The most rows a listing (rp_store_accounts_json, rp_store_events_json) returns. */
+#define RP_STORE_LIST_MAX 1000
+
+struct rp_store_options {
+    size_t event_queue; /* capacity of the event queue; 0: RP_STORE_EVENT_QUEUE */
+    int flush_ms;       /* writer period in ms; 0: RP_STORE_FLUSH_MS */
+    bool manual_flush;  /* no writer thread: events are written only by rp_store_flush (tests,
+                           one-shot commands) */
+};
+
 /* Opens (creating directory, database and schema as needed) the store in state_dir. *out is
- * owned by the caller (rp_store_close, which flushes queued events). Fills err on failure. */
+ * owned by the caller (rp_store_close, which flushes queued events). Fills err on failure.
+ * state_dir and its missing parents are created with mode 0700, rampart.db with 0600. A database
+ * written by a newer rampart (higher schema version) is refused with RP_EINVAL. */
 int rp_store_open(const char *state_dir, struct rp_store **out, struct rp_error *err);
+/* rp_store_open with options (NULL: the defaults). */
+int rp_store_open_ex(const char *state_dir, const struct rp_store_options *opt,
+                     struct rp_store **out, struct rp_error *err);
+/* Flushes queued events, stops the writer thread and closes the database. NULL: no-op. */
 void rp_store_close(struct rp_store *st);
+/* The message of the latest failure of a database operation (for the log), "" when none.
+ * Functions without an err parameter return RP_EIO (RP_ENOMEM, RP_EINVAL on a constraint) and
+ * leave the reason here. */
+void rp_store_last_error(struct rp_store *st, struct rp_error *err);
 
 /* A signup: creates the account as pending (or reuses the pending account of the same e-mail)
- * and records a verification token (its hash) that expires at `expires`. */
+ * and records a verification token (its hash) that expires at `expires`; the account's earlier
+ * tokens stay valid until they expire. E-mails compare ASCII case-insensitively; at most 320
+ * bytes (RP_EINVAL). When the e-mail belongs to an active or banned account, nothing changes and
+ * no token is recorded, but the result is still RP_OK with *account_id set: callers look the
+ * e-mail up first (rp_store_account_by_email) to decide what to tell the person. */
 int rp_store_signup(struct rp_store *st, const char *email, const uint8_t token_hash[RP_HASH_LEN],
                     int64_t now, int64_t expires, int64_t *account_id);
 
-/* Consumes a verification token: single use, refused after expiry. Activates the account.
- * RP_ENOTFOUND when the token is unknown, used or expired. */
+/* Consumes a verification token: single use, refused after expiry (now >= expires). Activates a
+ * pending account and sets its verified time; a banned account stays banned (but counts as
+ * verified once unbanned). RP_ENOTFOUND when the token is unknown, used or expired. */
 int rp_store_verify(struct rp_store *st, const uint8_t token_hash[RP_HASH_LEN], int64_t now,
                     int64_t *account_id);
 
-/* Records a new API key (hash and a short public prefix for display, e.g. "rp-3f9a"). */
+/* Records a new API key (hash and a short public prefix for display, e.g. "rp-3f9a", at most
+ * 64 bytes: RP_ETOOBIG). RP_ENOTFOUND when the account does not exist, RP_EINVAL when the hash
+ * is already recorded. The store applies no policy: callers check the account's status. */
 int rp_store_key_create(struct rp_store *st, int64_t account_id,
                         const uint8_t key_hash[RP_HASH_LEN], const char *prefix, int64_t now,
                         int64_t *key_id);
-/* Revokes a key of account_id; RP_ENOTFOUND when the account has no such key. */
+/* Revokes a key of account_id; RP_ENOTFOUND when the account has no such key. Revoking a
+ * revoked key succeeds and keeps the first revocation time. */
 int rp_store_key_revoke(struct rp_store *st, int64_t account_id, int64_t key_id, int64_t now);
 /* Resolves a key hash; RP_ENOTFOUND when unknown. */
 int rp_store_key_lookup(struct rp_store *st, const uint8_t key_hash[RP_HASH_LEN],
                         struct rp_key_info *out);
+/* The number of keys of account_id that are not revoked (0 for an unknown account). */
+int rp_store_key_count(struct rp_store *st, int64_t account_id, int64_t *n);
 
+/* RP_ENOTFOUND when there is no such account. */
 int rp_store_account_get(struct rp_store *st, int64_t id, struct rp_account *out);
-/* The accounts as a JSON array of objects (id, email, status, created, verified, ban_reason,
- * keys: [{id, prefix, created, revoked}]), at most limit from offset. New reference in *out. */
+/* The account of an e-mail (compared as in rp_store_signup); RP_ENOTFOUND when none. */
+int rp_store_account_by_email(struct rp_store *st, const char *email, struct rp_account *out);
+/* The accounts, oldest first, as a JSON array of objects (id, email, status: "pending" |
+ * "active" | "banned", created, verified, banned_at, ban_reason, keys: [{id, prefix, created,
+ * revoked}]), at most limit (capped at RP_STORE_LIST_MAX) from offset. Times are unix seconds,
+ * 0 for never; hashes are never included. New reference in *out. */
 int rp_store_accounts_json(struct rp_store *st, int64_t offset, int64_t limit, json_t **out);
 /* One account as a JSON object (same fields); RP_ENOTFOUND. */
 int rp_store_account_json(struct rp_store *st, int64_t id, json_t **out);
 
+/* Bans an account (again: the newer reason and time replace the older). reason: at most 511
+ * bytes (RP_ETOOBIG), NULL for none. RP_ENOTFOUND when there is no such account. */
 int rp_store_ban(struct rp_store *st, int64_t id, const char *reason, int64_t now);
+/* Lifts a ban: the account returns to active when it was verified, else to pending. Unbanning
+ * an account that is not banned changes nothing. RP_ENOTFOUND when there is no such account. */
 int rp_store_unban(struct rp_store *st, int64_t id, int64_t now);
 
-/* Queues an event for the writer thread; never waits for the disk. When the queue is full
- * (bounded) the event is dropped and counted (rp_store_events_dropped). */
+/* Queues (copies) an event for the writer thread; never waits for the disk. When the queue is
+ * full (bounded) the event is dropped and counted (rp_store_events_dropped). The writer writes
+ * what is queued, in one transaction, every flush_ms or sooner when the queue fills up. */
 void rp_store_event(struct rp_store *st, const struct rp_event *ev);
+/* Events lost so far: dropped on a full queue, or in a batch whose write failed. */
 uint64_t rp_store_events_dropped(struct rp_store *st);
-/* Writes queued events now (tests, shutdown). */
+/* Writes queued events now (tests, shutdown): when it returns, every event queued before the
+ * call is in the database. RP_EIO when a batch could not be written (its events are lost). */
 int rp_store_flush(struct rp_store *st);
-/* The newest events (account_id 0: all), newest first, as a JSON array. */
+/* The newest events (account_id 0: all), newest first, as a JSON array of objects (id,
+ * time_ms, account_id, key_id, kind, status, detail, prompt_tokens, completion_tokens); detail
+ * is an object when its text is a JSON object, else a string. At most limit (capped at
+ * RP_STORE_LIST_MAX). New reference in *out. */
 int rp_store_events_json(struct rp_store *st, int64_t account_id, int64_t limit, json_t **out);
 
 #endif

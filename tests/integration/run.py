@@ -5,6 +5,7 @@ usage: tests/integration/run.py --rampart build/test/rampart
 The last line printed is "N passed, N failed".
 """
 import argparse
+import glob
 import json
 import os
 import random
@@ -264,9 +265,19 @@ def main():
     args = ap.parse_args()
     RAMPART = os.path.abspath(args.rampart)
     os.chdir(ROOT)
-    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+    # The other test modules of this folder read the binary from RAMPART_BIN.
+    os.environ["RAMPART_BIN"] = RAMPART
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    suite = unittest.TestSuite([unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])])
+    for path in sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                              "test_*.py"))):
+        module = __import__(os.path.splitext(os.path.basename(path))[0])
+        suite.addTests(unittest.defaultTestLoader.loadTestsFromModule(module))
     if args.pattern:
-        suite = unittest.TestSuite(t for s in suite for t in s if args.pattern in t.id())
+        def flat(s):
+            for t in s:
+                yield from (flat(t) if isinstance(t, unittest.TestSuite) else [t])
+        suite = unittest.TestSuite(t for t in flat(suite) if args.pattern in t.id())
     res = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
     failed = len(res.failures) + len(res.errors)
     passed = res.testsRun - failed - len(res.skipped)

@@ -1,0 +1,44 @@
+/* rampart gate: the decisions at the front door. GCRA rate limits (requests and tokens), kept
+ * in bounded, sharded in-memory tables so that no request waits for the disk. */
+#ifndef RAMPART_GATE_H
+#define RAMPART_GATE_H
+
+#include "rampart/base.h"
+
+/* A GCRA limit: `rate` units per `period` seconds, with bursts of up to `burst` units. */
+struct rp_rate {
+    double rate;
+    double period;
+    double burst;
+};
+
+/* The generic cell rate algorithm on one cell's theoretical arrival time (seconds). Charges
+ * cost units at time now when the limit allows; returns true, or false with *retry_after (seconds
+ * until cost units would pass). A cost of 0 only checks. */
+bool rp_gcra(double *tat, const struct rp_rate *r, double now, double cost, double *retry_after);
+
+/* A bounded table of GCRA cells keyed by strings (a key id, a client network). Thread-safe,
+ * sharded. When full, the cell least recently due is reused: a limit may then reset early,
+ * never fail closed. */
+struct rp_limiter;
+
+int rp_limiter_new(size_t capacity, struct rp_limiter **out);
+void rp_limiter_free(struct rp_limiter *l);
+/* rp_gcra on the cell of key (created on first use). */
+bool rp_limiter_take(struct rp_limiter *l, struct rp_str key, const struct rp_rate *r, double now,
+                     double cost, double *retry_after);
+
+/* Charges cost units whatever the allowance: for costs known only after the work is done (the
+ * tokens of an answer). The cell then stays in debt until time pays it back. */
+void rp_limiter_charge(struct rp_limiter *l, struct rp_str key, const struct rp_rate *r, double now,
+                       double cost);
+
+/* Counters of requests in flight, per key, bounded like the limiter. acquire returns false when
+ * key already has max in flight; every successful acquire is paired with one release. */
+struct rp_inflight;
+int rp_inflight_new(size_t capacity, struct rp_inflight **out);
+void rp_inflight_free(struct rp_inflight *f);
+bool rp_inflight_acquire(struct rp_inflight *f, struct rp_str key, unsigned max);
+void rp_inflight_release(struct rp_inflight *f, struct rp_str key);
+
+#endif

@@ -1,0 +1,1013 @@
+/* rampart configuration: the embedded defaults, the YAML file of `rampart serve` (libyaml's
+ * document API walked along one table of keys) and command-line overrides. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "rampart/config.h"
+
+/* ---- the table of keys ------------------------------------------------------------------- */
+
+enum kind {
+    K_MAP,      /* a mapping of the keys in children */
+    K_STR,      /* a string that must be there */
+    K_OPT_STR,  /* a string that may be absent (NULL) */
+    K_NUM,      /* a positive number (double) */
+    K_UINT,     /* a whole number (unsigned) */
+    K_SIZE,     /* bytes, with an optional binary suffix (size_t) */
+    K_DURATION, /* seconds, or a duration such as "30s" (double) */
+    K_CIDRS     /* a list of CIDR ranges (trusted_proxies) */
+};
+
+struct key {
+    const char *name;
+    enum kind kind;
+    size_t off; /* offset of the field in struct rp_config */
+    /* Range of numbers, at most max and at least min; a K_NUM or K_DURATION with min 0 must be
+     * more than 0. */
+    double min, max;
+    /* Extra check of a string's value; fills why without naming the key. */
+    int (*check)(const char *value, struct rp_error *why);
+    bool is_url; /* trailing '/' removed, so that paths can be appended */
+    const struct key *children;
+};
+
+#define F(field) offsetof(struct rp_config, field)
+#define END                                                                                        \
+    {                                                                                              \
+        NULL, K_MAP, 0, 0, 0, NULL, false, NULL                                                    \
+    }
+
+static int check_listen(const char *value, struct rp_error *why);
+static int check_http_url(const char *value, struct rp_error *why);
+static int check_smtp_url(const char *value, struct rp_error *why);
+static int check_token(const char *value, struct rp_error *why);
+
+static const struct key upstream_keys[] = {
+    {"url", K_STR, F(upstream_url), 0, 0, check_http_url, true, NULL},
+    {"api_key", K_OPT_STR, F(upstream_api_key), 0, 0, check_token, false, NULL},
+    {"timeout", K_DURATION, F(upstream_timeout_seconds), 0, 3600, NULL, false, NULL},
+    END,
+};
+
+static const struct key per_key_keys[] = {
+    {"requests_per_minute", K_NUM, F(key_requests_per_minute), 0, 1e9, NULL, false, NULL},
+    {"tokens_per_minute", K_NUM, F(key_tokens_per_minute), 0, 1e12, NULL, false, NULL},
+    {"concurrent_requests", K_UINT, F(key_concurrent_requests), 1, 10000, NULL, false, NULL},
+    END,
+};
+
+static const struct key per_network_keys[] = {
+    {"signups_per_hour", K_NUM, F(network_signups_per_hour), 0, 1e6, NULL, false, NULL},
+    END,
+};
+
+static const struct key limits_keys[] = {
+    {"per_key", K_MAP, 0, 0, 0, NULL, false, per_key_keys},
+    {"per_network", K_MAP, 0, 0, 0, NULL, false, per_network_keys},
+    {"max_body_bytes", K_SIZE, F(max_body_bytes), 1024, 1073741824.0, NULL, false, NULL},
+    END,
+};
+
+static const struct key smtp_keys[] = {
+    {"url", K_OPT_STR, F(smtp_url), 0, 0, check_smtp_url, true, NULL},
+    END,
+};
+
+static const struct key signup_keys[] = {
+    {"verify_ttl", K_DURATION, F(verify_token_ttl_seconds), 60, 30 * 86400.0, NULL, false, NULL},
+    END,
+};
+
+static const struct key top_keys[] = {
+    {"listen", K_STR, F(listen), 0, 0, check_listen, false, NULL},
+    {"admin_listen", K_STR, F(admin_listen), 0, 0, check_listen, false, NULL},
+    {"admin_token", K_OPT_STR, F(admin_token), 0, 0, check_token, false, NULL},
+    {"state_dir", K_STR, F(state_dir), 0, 0, NULL, false, NULL},
+    {"public_url", K_OPT_STR, F(public_url), 0, 0, check_http_url, true, NULL},
+    {"workers", K_UINT, F(workers), 0, 1024, NULL, false, NULL},
+    {"upstream", K_MAP, 0, 0, 0, NULL, false, upstream_keys},
+    {"trusted_proxies", K_CIDRS, 0, 0, 0, NULL, false, NULL},
+    {"limits", K_MAP, 0, 0, 0, NULL, false, limits_keys},
+    {"smtp", K_MAP, 0, 0, 0, NULL, false, smtp_keys},
+    {"signup", K_MAP, 0, 0, 0, NULL, false, signup_keys},
+    END,
+};
+
+/* Every string field, for copying and freeing. */
+static const size_t string_fields[] = {
+    F(listen),       F(admin_listen),     F(admin_token), F(state_dir),
+    F(upstream_url), F(upstream_api_key), F(smtp_url),    F(public_url),
+};
+
+#define NFIELDS (sizeof(string_fields) / sizeof(string_fields[0]))
+#define MAX_KEYS_A_MAP 16
+#define PATH_MAX_LEN 64
+
+static char **str_field(struct rp_config *c, size_t off)
+{
+    return (char **)(void *)((char *)c + off);
+}
+
+static void *field(struct rp_config *c, size_t off)
+{
+    return (char *)c + off;
+}
+
+static const void *cfield(const struct rp_config *c, size_t off)
+{
+    return (const char *)c + off;
+}
+
+/* ---- values -------------------------------------------------------------------------------- */
+
+/* Writes s (n bytes) for a message: at most 48 bytes, control bytes as '?'. */
+static const char *show(const char *s, size_t n, char out[64])
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n && k < 48; i++)
+        out[k++] = ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) ? '?' : s[i];
+    if (n > 48) {
+        memcpy(out + k, "...", 3);
+        k += 3;
+    }
+    out[k] = '\0';
+    return out;
+}
+
+/* A decimal number: digits with an optional fraction and exponent; no sign, inf or nan. */
+static int parse_number(const char *s, double *out)
+{
+    const char *p = s;
+    size_t int_digits = strspn(p, "0123456789");
+    p += int_digits;
+    size_t frac_digits = 0;
+    if (*p == '.') {
+        p++;
+        frac_digits = strspn(p, "0123456789");
+        p += frac_digits;
+    }
+    if (int_digits + frac_digits == 0)
+        return RP_EINVAL;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        size_t exp_digits = strspn(p, "0123456789");
+        if (exp_digits == 0)
+            return RP_EINVAL;
+        p += exp_digits;
+    }
+    if (*p != '\0')
+        return RP_EINVAL;
+    char *end;
+    double v = strtod(s, &end);
+    if (end != p || !isfinite(v))
+        return RP_EINVAL;
+    *out = v;
+    return RP_OK;
+}
+
+/* Digits only into *out, refusing overflow. Returns the number of digits read (0: none). */
+static size_t parse_digits(const char *s, unsigned long long *out)
+{
+    unsigned long long v = 0;
+    size_t i = 0;
+    for (; s[i] >= '0' && s[i] <= '9'; i++) {
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (~0ULL - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return i;
+}
+
+/* Bytes: "1048576", "64k", "64 KiB", "1M", "1MiB", "1G"; every suffix is binary (k = 1024). */
+static int parse_size(const char *s, unsigned long long *out)
+{
+    static const struct {
+        const char *suffix;
+        unsigned long long mult;
+    } units[] = {
+        {"", 1},
+        {"B", 1},
+        {"k", 1024},
+        {"K", 1024},
+        {"KiB", 1024},
+        {"M", 1024 * 1024},
+        {"MiB", 1024 * 1024},
+        {"G", 1024 * 1024 * 1024},
+        {"GiB", 1024ULL * 1024 * 1024},
+    };
+    unsigned long long v;
+    size_t n = parse_digits(s, &v);
+    if (n == 0)
+        return RP_EINVAL;
+    const char *suffix = s + n;
+    if (*suffix == ' ' && suffix[1] != '\0')
+        suffix++;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcmp(suffix, units[i].suffix) == 0) {
+            if (v > ~0ULL / units[i].mult)
+                return RP_EINVAL;
+            *out = v * units[i].mult;
+            return RP_OK;
+        }
+    }
+    return RP_EINVAL;
+}
+
+/* Seconds: a plain number ("30", "0.5") or number-unit pairs ("500ms", "30s", "5m", "24h",
+ * "1d", "1h30m"). */
+static int parse_duration(const char *s, double *out)
+{
+    if (parse_number(s, out) == RP_OK)
+        return RP_OK;
+    static const struct {
+        const char *unit;
+        double seconds;
+    } units[] = {{"ms", 0.001}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}};
+    double total = 0;
+    const char *p = s;
+    if (*p == '\0')
+        return RP_EINVAL;
+    while (*p) {
+        size_t digits = strspn(p, "0123456789");
+        size_t len = digits;
+        if (p[len] == '.')
+            len += 1 + strspn(p + len + 1, "0123456789");
+        if (len == 0 || (digits == 0 && len == 1))
+            return RP_EINVAL;
+        char num[32];
+        if (len >= sizeof(num))
+            return RP_EINVAL;
+        memcpy(num, p, len);
+        num[len] = '\0';
+        double v;
+        if (parse_number(num, &v))
+            return RP_EINVAL;
+        p += len;
+        size_t u = 0;
+        for (; u < sizeof(units) / sizeof(units[0]); u++) {
+            size_t ul = strlen(units[u].unit);
+            if (strncmp(p, units[u].unit, ul) == 0) {
+                p += ul;
+                break;
+            }
+        }
+        if (u == sizeof(units) / sizeof(units[0]))
+            return RP_EINVAL;
+        total += v * units[u].seconds;
+    }
+    if (!isfinite(total))
+        return RP_EINVAL;
+    *out = total;
+    return RP_OK;
+}
+
+/* Visible ASCII only: no spaces, control bytes or non-ASCII. */
+static bool is_printable_ascii(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x21 || (unsigned char)*s > 0x7e)
+            return false;
+    return true;
+}
+
+/* A listener: ADDR:PORT or [V6]:PORT with a numeric address. */
+static int check_listen(const char *value, struct rp_error *why)
+{
+    char host[INET6_ADDRSTRLEN];
+    unsigned port;
+    struct sockaddr_storage ss;
+    int result = rp_hostport_parse(value, host, sizeof(host), &port, why);
+    if (result == RP_ETOOBIG || (result == RP_OK && rp_addr_parse(host, &ss) != RP_OK)) {
+        char shown[64];
+        rp_error_set(why, "'%s' is not ADDR:PORT with a numeric address (e.g. 127.0.0.1:8080)",
+                     show(value, strlen(value), shown));
+        return RP_EINVAL;
+    }
+    return result;
+}
+
+/* scheme://host[:port][rest] where host is a name or [IPv6] and rest starts with '/' (when
+ * paths are allowed). No user info, query, fragment, spaces or control bytes. */
+static int check_url(const char *value, const char *const *schemes, bool allow_path,
+                     struct rp_error *why)
+{
+    char shown[64];
+    show(value, strlen(value), shown);
+    const char *rest = NULL;
+    for (; *schemes; schemes++) {
+        size_t n = strlen(*schemes);
+        if (strncmp(value, *schemes, n) == 0) {
+            rest = value + n;
+            break;
+        }
+    }
+    if (!rest) {
+        rp_error_set(why, "'%s' must start with %s", shown,
+                     allow_path ? "http:// or https://" : "smtp://");
+        return RP_EINVAL;
+    }
+    if (!is_printable_ascii(value) || strpbrk(rest, "?#@\\")) {
+        rp_error_set(why, "'%s' is not a plain URL (no spaces, user info, query or fragment)",
+                     shown);
+        return RP_EINVAL;
+    }
+    size_t auth_len = strcspn(rest, "/");
+    if (!allow_path && rest[auth_len] == '/' && rest[auth_len + 1] != '\0') {
+        rp_error_set(why, "'%s' must be smtp://HOST[:PORT] without a path", shown);
+        return RP_EINVAL;
+    }
+    char auth[300];
+    if (auth_len == 0) {
+        rp_error_set(why, "'%s' has no host", shown);
+        return RP_EINVAL;
+    }
+    if (auth_len >= sizeof(auth)) {
+        rp_error_set(why, "'%s' has too long a host", shown);
+        return RP_EINVAL;
+    }
+    memcpy(auth, rest, auth_len);
+    auth[auth_len] = '\0';
+    /* A port is optional in a URL; check the authority as host:port with a stand-in port. */
+    const char *last_colon = strrchr(auth, ':');
+    const char *close = strchr(auth, ']');
+    bool has_port = last_colon && (!close || last_colon > close);
+    char hp[310];
+    snprintf(hp, sizeof(hp), "%s%s", auth, has_port ? "" : ":1");
+    char host[256];
+    unsigned port;
+    struct rp_error inner;
+    if (rp_hostport_parse(hp, host, sizeof(host), &port, &inner)) {
+        rp_error_set(why, "'%s' has a bad host or port (the port must be 1..65535)", shown);
+        return RP_EINVAL;
+    }
+    return RP_OK;
+}
+
+static int check_http_url(const char *value, struct rp_error *why)
+{
+    static const char *const schemes[] = {"http://", "https://", NULL};
+    return check_url(value, schemes, true, why);
+}
+
+static int check_smtp_url(const char *value, struct rp_error *why)
+{
+    static const char *const schemes[] = {"smtp://", NULL};
+    return check_url(value, schemes, false, why);
+}
+
+/* Secrets go into HTTP headers: printable ASCII, no spaces, so they cannot split a header. */
+static int check_token(const char *value, struct rp_error *why)
+{
+    if (!is_printable_ascii(value)) {
+        rp_error_set(why, "the value must be printable ASCII without spaces");
+        return RP_EINVAL;
+    }
+    return RP_OK;
+}
+
+/* Replaces string field *slot with a copy of value (len bytes); a URL loses trailing '/'. */
+static int set_string(char **slot, const char *value, size_t len, bool is_url)
+{
+    if (is_url)
+        while (len > 0 && value[len - 1] == '/')
+            len--;
+    char *copy = malloc(len + 1);
+    if (!copy)
+        return RP_ENOMEM;
+    memcpy(copy, value, len);
+    copy[len] = '\0';
+    free(*slot);
+    *slot = copy;
+    return RP_OK;
+}
+
+static int range_error(const struct key *k, const char *path, const char *value,
+                       struct rp_error *why)
+{
+    char shown[64];
+    show(value, strlen(value), shown);
+    switch (k->kind) {
+    case K_SIZE:
+        rp_error_set(why, "'%s' must be between %.0f (1 KiB) and %.0f (1 GiB) bytes, not %s", path,
+                     k->min, k->max, shown);
+        break;
+    case K_UINT:
+        rp_error_set(why, "'%s' must be a whole number %.0f..%.0f, not %s", path, k->min, k->max,
+                     shown);
+        break;
+    case K_DURATION:
+        if (k->min == 0)
+            rp_error_set(why, "'%s' must be more than 0 and at most %.0f seconds, not %s", path,
+                         k->max, shown);
+        else
+            rp_error_set(why, "'%s' must be between %.0f and %.0f seconds, not %s", path, k->min,
+                         k->max, shown);
+        break;
+    default:
+        rp_error_set(why, "'%s' must be greater than %.15g and at most %.15g, not %s", path, k->min,
+                     k->max, shown);
+        break;
+    }
+    return RP_EINVAL;
+}
+
+static bool in_range(const struct key *k, double v)
+{
+    return (k->min == 0 ? v > 0 : v >= k->min) && v <= k->max;
+}
+
+static const char *kind_what(enum kind kind)
+{
+    switch (kind) {
+    case K_MAP: return "a mapping of keys";
+    case K_STR:
+    case K_OPT_STR: return "a string";
+    case K_NUM: return "a number";
+    case K_UINT: return "a whole number";
+    case K_SIZE: return "a size in bytes (e.g. 1048576, 64k, 1MiB)";
+    case K_DURATION: return "a duration (seconds, or e.g. 30s, 5m, 24h)";
+    case K_CIDRS: return "a list of CIDR ranges";
+    }
+    return "a value";
+}
+
+/* Applies one scalar value (value[len] == '\0') to key k of c. An empty value is absent: with
+ * unset, an optional string becomes NULL (public_url: derived again); without it, it is left as
+ * it was. Fills why with "'path' ..." on failure; c is unchanged then. */
+static int apply_scalar(struct rp_config *c, const struct key *k, const char *path,
+                        const char *value, size_t len, bool empty, bool unset, struct rp_error *why)
+{
+    char shown[64];
+    if (strlen(value) != len) {
+        rp_error_set(why, "'%s' must not contain a NUL byte", path);
+        return RP_EINVAL;
+    }
+    if (empty) {
+        if (k->kind == K_OPT_STR) {
+            if (unset) {
+                char **slot = str_field(c, k->off);
+                free(*slot);
+                *slot = NULL;
+                if (k->off == F(public_url))
+                    c->public_url_explicit = false;
+            }
+            return RP_OK;
+        }
+        rp_error_set(why, "'%s' needs a value (%s)", path, kind_what(k->kind));
+        return RP_EINVAL;
+    }
+    switch (k->kind) {
+    case K_STR:
+    case K_OPT_STR: {
+        struct rp_error inner;
+        if (k->check && k->check(value, &inner)) {
+            rp_error_set(why, "'%s': %s", path, inner.msg);
+            return RP_EINVAL;
+        }
+        int result = set_string(str_field(c, k->off), value, len, k->is_url);
+        if (result == RP_OK && k->off == F(public_url))
+            c->public_url_explicit = true;
+        return result;
+    }
+    case K_NUM:
+    case K_DURATION: {
+        double v;
+        if ((k->kind == K_NUM ? parse_number(value, &v) : parse_duration(value, &v))) {
+            rp_error_set(why, "'%s' must be %s, not '%s'", path, kind_what(k->kind),
+                         show(value, len, shown));
+            return RP_EINVAL;
+        }
+        if (!in_range(k, v))
+            return range_error(k, path, value, why);
+        *(double *)field(c, k->off) = v;
+        return RP_OK;
+    }
+    case K_UINT:
+    case K_SIZE: {
+        unsigned long long v;
+        bool ok = k->kind == K_SIZE ? parse_size(value, &v) == RP_OK
+                                    : (parse_digits(value, &v) == len && len > 0);
+        if (!ok) {
+            rp_error_set(why, "'%s' must be %s, not '%s'", path, kind_what(k->kind),
+                         show(value, len, shown));
+            return RP_EINVAL;
+        }
+        if ((double)v < k->min || (double)v > k->max)
+            return range_error(k, path, value, why);
+        if (k->kind == K_SIZE)
+            *(size_t *)field(c, k->off) = (size_t)v;
+        else
+            *(unsigned *)field(c, k->off) = (unsigned)v;
+        return RP_OK;
+    }
+    case K_MAP:
+    case K_CIDRS: break;
+    }
+    rp_error_set(why, "'%s' is not a single value", path);
+    return RP_EINVAL;
+}
+
+/* ---- lifecycle ----------------------------------------------------------------------------- */
+
+/* public_url, unless set, is where the listener is: "http://" + listen. */
+static int derive_public_url(struct rp_config *c)
+{
+    if (c->public_url_explicit || !c->listen)
+        return RP_OK;
+    size_t n = strlen(c->listen) + sizeof("http://");
+    char *url = malloc(n);
+    if (!url)
+        return RP_ENOMEM;
+    snprintf(url, n, "http://%s", c->listen);
+    free(c->public_url);
+    c->public_url = url;
+    return RP_OK;
+}
+
+void rp_config_release(struct rp_config *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < NFIELDS; i++) {
+        char **slot = str_field(c, string_fields[i]);
+        free(*slot);
+        *slot = NULL;
+    }
+}
+
+int rp_config_init(struct rp_config *c)
+{
+    static const struct {
+        size_t off;
+        const char *value;
+    } defaults[] = {
+        {F(listen), "127.0.0.1:8080"},
+        {F(admin_listen), "127.0.0.1:8081"},
+        {F(state_dir), "./rampart-state"},
+        {F(upstream_url), "http://127.0.0.1:8090"},
+    };
+    int result = RP_OK;
+    memset(c, 0, sizeof(*c));
+    c->upstream_timeout_seconds = 60;
+    c->key_requests_per_minute = 60;
+    c->key_tokens_per_minute = 100000;
+    c->key_concurrent_requests = 4;
+    c->network_signups_per_hour = 5;
+    c->max_body_bytes = 1024 * 1024;
+    c->workers = 0;
+    c->verify_token_ttl_seconds = 86400;
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+        result = set_string(str_field(c, defaults[i].off), defaults[i].value,
+                            strlen(defaults[i].value), false);
+        if (result)
+            goto out;
+    }
+    /* The environment is the way to give the token without writing it into a file; the file
+     * and the command line, read later, take precedence. */
+    const char *token = getenv("RAMPART_ADMIN_TOKEN");
+    if (token && *token) {
+        result = set_string(&c->admin_token, token, strlen(token), false);
+        if (result)
+            goto out;
+    }
+    result = derive_public_url(c);
+out:
+    if (result)
+        rp_config_release(c);
+    return result;
+}
+
+/* A deep copy, so that a file that fails half-way leaves the configuration as it was. */
+static int config_copy(struct rp_config *dst, const struct rp_config *src)
+{
+    *dst = *src;
+    for (size_t i = 0; i < NFIELDS; i++)
+        *str_field(dst, string_fields[i]) = NULL;
+    for (size_t i = 0; i < NFIELDS; i++) {
+        const char *s = *(char *const *)cfield(src, string_fields[i]);
+        if (s && set_string(str_field(dst, string_fields[i]), s, strlen(s), false)) {
+            rp_config_release(dst);
+            return RP_ENOMEM;
+        }
+    }
+    return RP_OK;
+}
+
+/* ---- the YAML file ------------------------------------------------------------------------- */
+
+struct loader {
+    struct rp_config *c;
+    yaml_document_t *doc;
+    const char *name;
+    struct rp_error *err;
+};
+
+static unsigned node_line(const yaml_node_t *node)
+{
+    return (unsigned)node->start_mark.line + 1;
+}
+
+/* A plain scalar that YAML reads as null: nothing, "~" or "null". */
+static bool is_null(const yaml_node_t *node)
+{
+    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *v = (const char *)node->data.scalar.value;
+    return strcmp(v, "") == 0 || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+           strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
+
+static const char *node_what(const yaml_node_t *node)
+{
+    switch (node->type) {
+    case YAML_MAPPING_NODE: return "a mapping";
+    case YAML_SEQUENCE_NODE: return "a list";
+    default: return "a single value";
+    }
+}
+
+static int fail(struct loader *ld, unsigned line, const char *msg)
+{
+    rp_error_set(ld->err, "%s:%u: %s", ld->name, line, msg);
+    return RP_EINVAL;
+}
+
+static int load_map(struct loader *ld, const yaml_node_t *map, const struct key *keys,
+                    const char *prefix, unsigned key_line);
+
+static int load_cidrs(struct loader *ld, const yaml_node_t *seq, const char *path,
+                      unsigned key_line)
+{
+    struct rp_error why;
+    if (is_null(seq)) {
+        ld->c->n_trusted_proxies = 0;
+        return RP_OK;
+    }
+    if (seq->type != YAML_SEQUENCE_NODE) {
+        rp_error_set(&why, "'%s' must be a list of CIDR ranges (e.g. [10.0.0.0/8]), not %s", path,
+                     node_what(seq));
+        return fail(ld, node_line(seq), why.msg);
+    }
+    size_t n = 0;
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = yaml_document_get_node(ld->doc, *it);
+        if (!item)
+            continue;
+        unsigned line = node_line(item);
+        if (n == RP_CONFIG_MAX_TRUSTED) {
+            rp_error_set(&why, "'%s' has too many entries (at most %d)", path,
+                         RP_CONFIG_MAX_TRUSTED);
+            return fail(ld, line, why.msg);
+        }
+        const char *v = item->type == YAML_SCALAR_NODE ? (const char *)item->data.scalar.value : "";
+        if (item->type != YAML_SCALAR_NODE || strlen(v) != item->data.scalar.length) {
+            rp_error_set(&why, "'%s' entries must be CIDR ranges, not %s", path,
+                         item->type == YAML_SCALAR_NODE ? "text with a NUL byte" : node_what(item));
+            return fail(ld, line, why.msg);
+        }
+        struct rp_error inner;
+        if (rp_cidr_parse(v, &ld->c->trusted_proxies[n], &inner)) {
+            rp_error_set(&why, "'%s': %s", path, inner.msg);
+            return fail(ld, line, why.msg);
+        }
+        n++;
+    }
+    (void)key_line;
+    ld->c->n_trusted_proxies = n;
+    return RP_OK;
+}
+
+static int load_value(struct loader *ld, const struct key *k, const char *path,
+                      const yaml_node_t *value, unsigned key_line)
+{
+    struct rp_error why;
+    /* An empty value sits wherever the next token is; the key's line is the useful one. */
+    unsigned line = is_null(value) ? key_line : node_line(value);
+    if (k->kind == K_MAP)
+        return load_map(ld, value, k->children, path, key_line);
+    if (k->kind == K_CIDRS)
+        return load_cidrs(ld, value, path, key_line);
+    if (value->type != YAML_SCALAR_NODE) {
+        rp_error_set(&why, "'%s' must be %s, not %s", path, kind_what(k->kind), node_what(value));
+        return fail(ld, line, why.msg);
+    }
+    int result = apply_scalar(ld->c, k, path, (const char *)value->data.scalar.value,
+                              value->data.scalar.length,
+                              is_null(value) || value->data.scalar.length == 0, false, &why);
+    if (result == RP_ENOMEM) {
+        rp_error_set(ld->err, "%s:%u: out of memory", ld->name, line);
+        return result;
+    }
+    if (result)
+        return fail(ld, line, why.msg);
+    return RP_OK;
+}
+
+static int load_map(struct loader *ld, const yaml_node_t *map, const struct key *keys,
+                    const char *prefix, unsigned key_line)
+{
+    struct rp_error why;
+    if (is_null(map))
+        return RP_OK;
+    if (map->type != YAML_MAPPING_NODE) {
+        if (*prefix)
+            rp_error_set(&why, "'%s' must be a mapping of keys, not %s", prefix, node_what(map));
+        else
+            rp_error_set(&why, "the file must be a mapping of keys, not %s", node_what(map));
+        return fail(ld, map->type == YAML_SCALAR_NODE ? key_line : node_line(map), why.msg);
+    }
+    unsigned seen[MAX_KEYS_A_MAP] = {0};
+    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top;
+         pair++) {
+        yaml_node_t *kn = yaml_document_get_node(ld->doc, pair->key);
+        yaml_node_t *vn = yaml_document_get_node(ld->doc, pair->value);
+        if (!kn || !vn)
+            continue;
+        unsigned line = node_line(kn);
+        if (kn->type != YAML_SCALAR_NODE)
+            return fail(ld, line, "keys must be plain names, not a mapping or list");
+        const char *name = (const char *)kn->data.scalar.value;
+        size_t name_len = kn->data.scalar.length;
+        const struct key *k = keys;
+        for (; k->name; k++)
+            if (strlen(k->name) == name_len && memcmp(k->name, name, name_len) == 0)
+                break;
+        char path[PATH_MAX_LEN];
+        char shown[64];
+        if (!k->name) {
+            struct rp_buf known;
+            rp_buf_init(&known, 200);
+            for (const struct key *o = keys; o->name; o++)
+                rp_buf_addf(&known, "%s%s", o == keys ? "" : ", ", o->name);
+            rp_error_set(&why, "unknown key '%s%s%s' (known: %s)", prefix, *prefix ? "." : "",
+                         show(name, name_len, shown), known.ptr ? known.ptr : "");
+            rp_buf_release(&known);
+            return fail(ld, line, why.msg);
+        }
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", k->name);
+        size_t idx = (size_t)(k - keys);
+        if (idx < MAX_KEYS_A_MAP) {
+            if (seen[idx]) {
+                rp_error_set(&why, "duplicate key '%s' (first on line %u)", path, seen[idx]);
+                return fail(ld, line, why.msg);
+            }
+            seen[idx] = line;
+        }
+        int result = load_value(ld, k, path, vn, line);
+        if (result)
+            return result;
+    }
+    return RP_OK;
+}
+
+/* Reports a libyaml error as "name:line: problem", the line taken from the mark (1-based). */
+static int yaml_fail(struct loader *ld, const yaml_parser_t *p, const char *text, size_t len)
+{
+    if (p->error == YAML_MEMORY_ERROR) {
+        rp_error_set(ld->err, "%s: out of memory", ld->name);
+        return RP_ENOMEM;
+    }
+    size_t line;
+    if (p->error == YAML_READER_ERROR) {
+        /* Encoding errors carry a byte offset, not a mark. */
+        line = 1;
+        for (size_t i = 0; i < p->problem_offset && i < len; i++)
+            line += text[i] == '\n';
+    } else {
+        line = p->problem_mark.line + 1;
+    }
+    const char *problem = p->problem ? p->problem : "syntax error";
+    if (p->context && p->context_mark.line != p->problem_mark.line)
+        rp_error_set(ld->err, "%s:%zu: %s %s (started on line %zu)", ld->name, line, problem,
+                     p->context, (size_t)p->context_mark.line + 1);
+    else if (p->context)
+        rp_error_set(ld->err, "%s:%zu: %s %s", ld->name, line, problem, p->context);
+    else
+        rp_error_set(ld->err, "%s:%zu: %s", ld->name, line, problem);
+    return RP_EINVAL;
+}
+
+int rp_config_load_text(struct rp_config *c, const char *name, const char *text, size_t len,
+                        struct rp_error *err)
+{
+    int result;
+    struct rp_config next;
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    bool have_parser = false, have_doc = false;
+    struct loader ld = {&next, &doc, name ? name : "<config>", err};
+
+    if (len > RP_CONFIG_MAX_FILE) {
+        rp_error_set(err, "%s: file too large (at most %u bytes)", ld.name, RP_CONFIG_MAX_FILE);
+        return RP_ETOOBIG;
+    }
+    result = config_copy(&next, c);
+    if (result) {
+        rp_error_set(err, "%s: out of memory", ld.name);
+        return result;
+    }
+    if (!yaml_parser_initialize(&parser)) {
+        rp_error_set(err, "%s: out of memory", ld.name);
+        result = RP_ENOMEM;
+        goto out;
+    }
+    have_parser = true;
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &doc)) {
+        result = yaml_fail(&ld, &parser, text, len);
+        goto out;
+    }
+    have_doc = true;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root) {
+        result = load_map(&ld, root, top_keys, "", node_line(root));
+        if (result)
+            goto out;
+    }
+    yaml_document_delete(&doc);
+    have_doc = false;
+    /* A second document would be silently ignored by most readers: refuse it. */
+    if (!yaml_parser_load(&parser, &doc)) {
+        result = yaml_fail(&ld, &parser, text, len);
+        goto out;
+    }
+    have_doc = true;
+    root = yaml_document_get_root_node(&doc);
+    if (root) {
+        result = fail(&ld, node_line(root), "only one YAML document is allowed");
+        goto out;
+    }
+    result = derive_public_url(&next);
+    if (result) {
+        rp_error_set(err, "%s: out of memory", ld.name);
+        goto out;
+    }
+    rp_config_release(c);
+    *c = next;
+    memset(&next, 0, sizeof(next));
+out:
+    if (have_doc)
+        yaml_document_delete(&doc);
+    if (have_parser)
+        yaml_parser_delete(&parser);
+    rp_config_release(&next);
+    return result;
+}
+
+int rp_config_load_file(struct rp_config *c, const char *path, struct rp_error *err)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int result = rp_file_read(path, RP_CONFIG_MAX_FILE, &text, &len, err);
+    if (result)
+        return result;
+    result = rp_config_load_text(c, path, text, len, err);
+    free(text);
+    return result;
+}
+
+/* ---- overrides and validation -------------------------------------------------------------- */
+
+/* The key at a dotted path ("limits.per_key.requests_per_minute"), or NULL. */
+static const struct key *find_key(const char *path)
+{
+    const struct key *keys = top_keys;
+    const char *p = path;
+    for (;;) {
+        size_t n = strcspn(p, ".");
+        const struct key *k = keys;
+        for (; k->name; k++)
+            if (strlen(k->name) == n && strncmp(k->name, p, n) == 0)
+                break;
+        if (!k->name)
+            return NULL;
+        if (p[n] == '\0')
+            return k;
+        if (k->kind != K_MAP)
+            return NULL;
+        keys = k->children;
+        p += n + 1;
+    }
+}
+
+int rp_config_set(struct rp_config *c, const char *key, const char *value, struct rp_error *err)
+{
+    char shown[64];
+    const struct key *k = key ? find_key(key) : NULL;
+    if (!k) {
+        rp_error_set(err, "unknown key '%s'", key ? show(key, strlen(key), shown) : "");
+        return RP_EINVAL;
+    }
+    if (k->kind == K_MAP || k->kind == K_CIDRS) {
+        rp_error_set(err, "'%s' cannot be set on the command line; use the file", key);
+        return RP_EINVAL;
+    }
+    if (!value)
+        value = "";
+    size_t len = strlen(value);
+    int result = apply_scalar(c, k, key, value, len, len == 0, true, err);
+    if (result == RP_ENOMEM)
+        rp_error_set(err, "out of memory");
+    /* listen moved, or public_url unset: public_url follows listen again. */
+    if (result == RP_OK)
+        result = derive_public_url(c);
+    return result;
+}
+
+/* Checks one key's current value the way apply_scalar checks a new one. */
+static int validate_key(const struct rp_config *c, const struct key *k, const char *path,
+                        struct rp_error *err)
+{
+    char text[64];
+    switch (k->kind) {
+    case K_STR:
+    case K_OPT_STR: {
+        const char *s = *(char *const *)cfield(c, k->off);
+        if (!s || !*s) {
+            if (k->kind == K_OPT_STR)
+                return RP_OK;
+            rp_error_set(err, "'%s' needs a value", path);
+            return RP_EINVAL;
+        }
+        struct rp_error inner;
+        if (k->check && k->check(s, &inner)) {
+            rp_error_set(err, "'%s': %s", path, inner.msg);
+            return RP_EINVAL;
+        }
+        return RP_OK;
+    }
+    case K_NUM:
+    case K_DURATION: {
+        double v = *(const double *)cfield(c, k->off);
+        snprintf(text, sizeof(text), "%g", v);
+        if (!in_range(k, v))
+            return range_error(k, path, text, err);
+        return RP_OK;
+    }
+    case K_UINT: {
+        unsigned v = *(const unsigned *)cfield(c, k->off);
+        snprintf(text, sizeof(text), "%u", v);
+        if (v < k->min || v > k->max)
+            return range_error(k, path, text, err);
+        return RP_OK;
+    }
+    case K_SIZE: {
+        size_t v = *(const size_t *)cfield(c, k->off);
+        snprintf(text, sizeof(text), "%zu", v);
+        if ((double)v < k->min || (double)v > k->max)
+            return range_error(k, path, text, err);
+        return RP_OK;
+    }
+    case K_CIDRS:
+        if (c->n_trusted_proxies > RP_CONFIG_MAX_TRUSTED) {
+            rp_error_set(err, "'%s' has too many entries (at most %d)", path,
+                         RP_CONFIG_MAX_TRUSTED);
+            return RP_EINVAL;
+        }
+        return RP_OK;
+    case K_MAP: {
+        for (const struct key *child = k->children; child->name; child++) {
+            char sub[PATH_MAX_LEN];
+            snprintf(sub, sizeof(sub), "%s.%s", path, child->name);
+            int result = validate_key(c, child, sub, err);
+            if (result)
+                return result;
+        }
+        return RP_OK;
+    }
+    }
+    return RP_OK;
+}
+
+static bool is_wildcard(const char *host)
+{
+    return strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+}
+
+int rp_config_validate(const struct rp_config *c, struct rp_error *err)
+{
+    for (const struct key *k = top_keys; k->name; k++) {
+        int result = validate_key(c, k, k->name, err);
+        if (result)
+            return result;
+    }
+    /* Both listeners on one port would fail at bind time with a less helpful message. */
+    char h1[INET6_ADDRSTRLEN], h2[INET6_ADDRSTRLEN];
+    unsigned p1, p2;
+    if (rp_hostport_parse(c->listen, h1, sizeof(h1), &p1, NULL) == RP_OK &&
+        rp_hostport_parse(c->admin_listen, h2, sizeof(h2), &p2, NULL) == RP_OK && p1 == p2 && p1 != 0 &&
+        (strcmp(h1, h2) == 0 || is_wildcard(h1) || is_wildcard(h2))) {
+        rp_error_set(err, "'admin_listen' (%s) must not use the port of 'listen' (%s)",
+                     c->admin_listen, c->listen);
+        return RP_EINVAL;
+    }
+    return RP_OK;
+}

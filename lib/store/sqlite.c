@@ -1,0 +1,1154 @@
+/* rampart store on SQLite: durable facts through one mutex-guarded connection committed with
+ * synchronous=FULL, events through a second connection fed by a bounded queue and a writer
+ * thread. Schema versioned by PRAGMA user_version with ordered migrations. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rampart/store.h"
+
+/* Migration i takes the schema from version i to i + 1; append, never edit a released step. */
+static const char *const migrations[] = {
+    "CREATE TABLE accounts ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " email TEXT NOT NULL UNIQUE COLLATE NOCASE,"
+    " status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'banned')),"
+    " created INTEGER NOT NULL,"
+    " verified INTEGER NOT NULL DEFAULT 0,"
+    " banned_at INTEGER NOT NULL DEFAULT 0,"
+    " ban_reason TEXT NOT NULL DEFAULT '');"
+    "CREATE TABLE verify_tokens ("
+    " hash BLOB PRIMARY KEY CHECK (length(hash) = 32),"
+    " account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    " expires INTEGER NOT NULL,"
+    " used INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;"
+    "CREATE INDEX verify_tokens_account ON verify_tokens(account_id);"
+    "CREATE TABLE api_keys ("
+    " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    " hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+    " prefix TEXT NOT NULL,"
+    " created INTEGER NOT NULL,"
+    " revoked INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX api_keys_account ON api_keys(account_id);"
+    "CREATE TABLE events ("
+    " id INTEGER PRIMARY KEY,"
+    " time_ms INTEGER NOT NULL,"
+    " account_id INTEGER NOT NULL DEFAULT 0,"
+    " key_id INTEGER NOT NULL DEFAULT 0,"
+    " kind TEXT NOT NULL,"
+    " status INTEGER NOT NULL DEFAULT 0,"
+    " detail TEXT NOT NULL DEFAULT '',"
+    " prompt_tokens INTEGER NOT NULL DEFAULT 0,"
+    " completion_tokens INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX events_account ON events(account_id, id);",
+};
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+#define ACCOUNT_COLS "id, email, status, created, verified, banned_at, ban_reason"
+
+/* Statements of the durable connection, prepared on first use and kept until close. */
+enum q {
+    Q_ACCOUNT_BY_EMAIL,
+    Q_ACCOUNT_BY_ID,
+    Q_ACCOUNT_INSERT,
+    Q_ACCOUNT_LIST,
+    Q_TOKEN_PRUNE,
+    Q_TOKEN_INSERT,
+    Q_TOKEN_GET,
+    Q_TOKEN_USE,
+    Q_ACCOUNT_ACTIVATE,
+    Q_KEY_INSERT,
+    Q_KEY_REVOKE,
+    Q_KEY_EXISTS,
+    Q_KEY_LOOKUP,
+    Q_KEY_COUNT,
+    Q_KEY_LIST,
+    Q_BAN,
+    Q_UNBAN,
+    Q_EVENTS_ALL,
+    Q_EVENTS_ACCOUNT,
+    Q_COUNT
+};
+
+static const char *const q_sql[Q_COUNT] = {
+    [Q_ACCOUNT_BY_EMAIL] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE email = ?1",
+    [Q_ACCOUNT_BY_ID] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ?1",
+    [Q_ACCOUNT_INSERT] = "INSERT INTO accounts (email, status, created) VALUES (?1, 'pending', ?2)",
+    [Q_ACCOUNT_LIST] = "SELECT " ACCOUNT_COLS " FROM accounts ORDER BY id LIMIT ?1 OFFSET ?2",
+    [Q_TOKEN_PRUNE] = "DELETE FROM verify_tokens WHERE account_id = ?1 AND expires <= ?2",
+    [Q_TOKEN_INSERT] = "INSERT INTO verify_tokens (hash, account_id, expires) VALUES (?1, ?2, ?3)",
+    [Q_TOKEN_GET] = "SELECT account_id FROM verify_tokens"
+                    " WHERE hash = ?1 AND used = 0 AND expires > ?2",
+    [Q_TOKEN_USE] = "UPDATE verify_tokens SET used = ?2 WHERE hash = ?1",
+    [Q_ACCOUNT_ACTIVATE] =
+        "UPDATE accounts SET verified = CASE WHEN verified = 0 THEN ?2 ELSE verified END,"
+        " status = CASE WHEN status = 'pending' THEN 'active' ELSE status END WHERE id = ?1",
+    [Q_KEY_INSERT] = "INSERT INTO api_keys (account_id, hash, prefix, created)"
+                     " VALUES (?1, ?2, ?3, ?4)",
+    [Q_KEY_REVOKE] = "UPDATE api_keys SET revoked = ?3"
+                     " WHERE id = ?2 AND account_id = ?1 AND revoked = 0",
+    [Q_KEY_EXISTS] = "SELECT 1 FROM api_keys WHERE id = ?2 AND account_id = ?1",
+    [Q_KEY_LOOKUP] = "SELECT k.id, k.account_id, k.revoked, a.status"
+                     " FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.hash = ?1",
+    [Q_KEY_COUNT] = "SELECT count(*) FROM api_keys WHERE account_id = ?1 AND revoked = 0",
+    [Q_KEY_LIST] = "SELECT id, prefix, created, revoked FROM api_keys"
+                   " WHERE account_id = ?1 ORDER BY id",
+    [Q_BAN] = "UPDATE accounts SET status = 'banned', banned_at = ?2, ban_reason = ?3"
+              " WHERE id = ?1",
+    [Q_UNBAN] = "UPDATE accounts SET status = CASE WHEN verified > 0 THEN 'active' ELSE 'pending'"
+                " END, banned_at = 0, ban_reason = '' WHERE id = ?1 AND status = 'banned'",
+    [Q_EVENTS_ALL] = "SELECT id, time_ms, account_id, key_id, kind, status, detail,"
+                     " prompt_tokens, completion_tokens FROM events ORDER BY id DESC LIMIT ?2",
+    [Q_EVENTS_ACCOUNT] = "SELECT id, time_ms, account_id, key_id, kind, status, detail,"
+                         " prompt_tokens, completion_tokens FROM events WHERE account_id = ?1"
+                         " ORDER BY id DESC LIMIT ?2",
+};
+
+/* Events the writer copies out of the queue at a time, and the most in one transaction (so a
+ * flood cannot hold the write lock against durable writes for long). */
+#define BATCH 256
+#define TX_MAX 16384
+/* A writer waits for the disk this long before a write counts as failed. */
+#define BUSY_MS 5000
+
+struct rp_store {
+    char path[PATH_MAX];
+
+    /* The durable connection and its statements: one user at a time. */
+    pthread_mutex_t mu;
+    sqlite3 *db;
+    sqlite3_stmt *q[Q_COUNT];
+
+    /* The event connection: one writer at a time (the writer thread or rp_store_flush), which
+     * keeps events in queue order and lets a flush know every earlier batch is written. */
+    pthread_mutex_t write_mu;
+    sqlite3 *edb;
+    sqlite3_stmt *ins;
+    struct rp_event *batch;
+
+    /* The queue, a ring of cap events; guarded by qmu with the fields below. */
+    pthread_mutex_t qmu;
+    pthread_cond_t wake;
+    struct rp_event *ring;
+    size_t cap, head, count, kick_at;
+    uint64_t dropped;
+    bool kick, stop, has_thread;
+    pthread_t thread;
+    int flush_ms;
+
+    pthread_mutex_t err_mu;
+    struct rp_error last_err;
+};
+
+/* Records a database failure of db for rp_store_last_error and maps it to an RP_E* code. */
+static int db_fail(struct rp_store *st, sqlite3 *db, int rc)
+{
+    pthread_mutex_lock(&st->err_mu);
+    rp_error_set(&st->last_err, "'%s': %s", st->path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    pthread_mutex_unlock(&st->err_mu);
+    switch (rc & 0xff) {
+    case SQLITE_NOMEM: return RP_ENOMEM;
+    case SQLITE_CONSTRAINT: return RP_EINVAL;
+    default: return RP_EIO;
+    }
+}
+
+void rp_store_last_error(struct rp_store *st, struct rp_error *err)
+{
+    if (!err)
+        return;
+    pthread_mutex_lock(&st->err_mu);
+    rp_error_set(err, "%s", st->last_err.msg);
+    pthread_mutex_unlock(&st->err_mu);
+}
+
+/* The statement id of the durable connection, reset and unbound; caller holds st->mu. */
+static int q_get(struct rp_store *st, enum q id, sqlite3_stmt **out)
+{
+    if (!st->q[id]) {
+        int rc =
+            sqlite3_prepare_v3(st->db, q_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st->q[id], NULL);
+        if (rc != SQLITE_OK)
+            return db_fail(st, st->db, rc);
+    }
+    *out = st->q[id];
+    return RP_OK;
+}
+
+/* Makes a statement ready for its next use; NULL is a no-op. */
+static void q_done(sqlite3_stmt *s)
+{
+    if (s) {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
+}
+
+/* Runs a statement that returns no rows. */
+static int q_run(struct rp_store *st, sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE)
+        return db_fail(st, sqlite3_db_handle(s), rc);
+    return RP_OK;
+}
+
+/* Steps a query: 1 with a row, 0 when done, negative RP_E* on failure. */
+static int q_row(struct rp_store *st, sqlite3_stmt *s)
+{
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
+    return db_fail(st, sqlite3_db_handle(s), rc);
+}
+
+static int exec(struct rp_store *st, sqlite3 *db, const char *sql)
+{
+    int rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return db_fail(st, db, rc);
+    return RP_OK;
+}
+
+/* Write transactions take the write lock up front: a deferred one that reads first can fail
+ * with SQLITE_BUSY on upgrade without the busy handler ever waiting. */
+static int tx_begin(struct rp_store *st, sqlite3 *db)
+{
+    return exec(st, db, "BEGIN IMMEDIATE");
+}
+
+/* Commits when result is RP_OK, else rolls back; returns the outcome. */
+static int tx_end(struct rp_store *st, sqlite3 *db, int result)
+{
+    if (result == RP_OK)
+        result = exec(st, db, "COMMIT");
+    if (result != RP_OK && !sqlite3_get_autocommit(db))
+        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    return result;
+}
+
+static const char *status_name(enum rp_account_status s)
+{
+    switch (s) {
+    case RP_ACCOUNT_ACTIVE: return "active";
+    case RP_ACCOUNT_BANNED: return "banned";
+    default: return "pending";
+    }
+}
+
+static enum rp_account_status status_parse(const unsigned char *s)
+{
+    if (s && strcmp((const char *)s, "active") == 0)
+        return RP_ACCOUNT_ACTIVE;
+    if (s && strcmp((const char *)s, "banned") == 0)
+        return RP_ACCOUNT_BANNED;
+    return RP_ACCOUNT_PENDING;
+}
+
+static void copy_text(char *dst, size_t cap, const unsigned char *src)
+{
+    snprintf(dst, cap, "%s", src ? (const char *)src : "");
+}
+
+/* Fills out from a row of ACCOUNT_COLS. */
+static void account_from_row(sqlite3_stmt *s, struct rp_account *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->id = sqlite3_column_int64(s, 0);
+    copy_text(out->email, sizeof(out->email), sqlite3_column_text(s, 1));
+    out->status = status_parse(sqlite3_column_text(s, 2));
+    out->created = sqlite3_column_int64(s, 3);
+    out->verified = sqlite3_column_int64(s, 4);
+    out->banned_at = sqlite3_column_int64(s, 5);
+    copy_text(out->ban_reason, sizeof(out->ban_reason), sqlite3_column_text(s, 6));
+}
+
+/* mkdir -p, each created directory with mode 0700. */
+static int make_dirs(const char *dir, struct rp_error *err)
+{
+    char path[PATH_MAX];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof(path)) {
+        rp_error_set(err, "state directory '%s': bad length", dir);
+        return RP_EINVAL;
+    }
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0')
+            continue;
+        char c = path[i];
+        path[i] = '\0';
+        if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+            rp_error_set(err, "unable to create '%s': %s", path, strerror(errno));
+            return RP_EIO;
+        }
+        path[i] = c;
+    }
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        rp_error_set(err, "state directory '%s' is not a directory", dir);
+        return RP_EIO;
+    }
+    return RP_OK;
+}
+
+/* Opens one connection to the database with the pragmas every connection needs. */
+static int db_open(struct rp_store *st, int synchronous_full, sqlite3 **out, struct rp_error *err)
+{
+    int result = RP_OK;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_open_v2(
+        st->path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        result = rc == SQLITE_NOMEM ? RP_ENOMEM : RP_EIO;
+        rp_error_set(err, "unable to open '%s': %s", st->path,
+                     db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+        goto out;
+    }
+    sqlite3_extended_result_codes(db, 1);
+    sqlite3_busy_timeout(db, BUSY_MS);
+    /* journal_mode answers with the mode in effect, which is not WAL when it could not be set
+     * (e.g. a file system without shared memory). */
+    rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode=WAL", -1, &s, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        result = RP_EIO;
+        rp_error_set(err, "unable to open '%s': %s", st->path, sqlite3_errmsg(db));
+        goto out;
+    }
+    const unsigned char *mode = sqlite3_column_text(s, 0);
+    if (!mode || strcmp((const char *)mode, "wal") != 0) {
+        result = RP_EIO;
+        rp_error_set(err, "unable to use write-ahead logging on '%s' (journal mode '%s')", st->path,
+                     mode ? (const char *)mode : "");
+        goto out;
+    }
+    /* FULL syncs the log at each commit: a durable fact survives a crash of the machine, not
+     * only of the process. Events may lose their last batch on power loss (NORMAL). */
+    rc = sqlite3_exec(db,
+                      synchronous_full ? "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON"
+                                       : "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON",
+                      NULL, NULL, NULL);
+    if (rc != SQLITE_OK) {
+        result = RP_EIO;
+        rp_error_set(err, "unable to open '%s': %s", st->path, sqlite3_errmsg(db));
+        goto out;
+    }
+out:
+    sqlite3_finalize(s);
+    if (result != RP_OK) {
+        sqlite3_close(db);
+        db = NULL;
+    }
+    *out = db;
+    return result;
+}
+
+static int user_version(sqlite3 *db, int *out)
+{
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int(s, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+/* Brings the schema to SCHEMA_VERSION, one transaction per step; the version is read inside
+ * the transaction so that two processes opening at once do not apply a step twice. */
+static int migrate(struct rp_store *st, struct rp_error *err)
+{
+    for (;;) {
+        int v = 0;
+        int result = tx_begin(st, st->db);
+        if (result == RP_OK && user_version(st->db, &v) != SQLITE_OK)
+            result = db_fail(st, st->db, sqlite3_errcode(st->db));
+        if (result != RP_OK) {
+            tx_end(st, st->db, result);
+            rp_error_set(err, "unable to read the schema version of %s", st->last_err.msg);
+            return result;
+        }
+        if (v < 0) {
+            tx_end(st, st->db, RP_EINVAL);
+            rp_error_set(err, "database '%s' has an invalid schema version %d", st->path, v);
+            return RP_EINVAL;
+        }
+        if (v > SCHEMA_VERSION) {
+            tx_end(st, st->db, RP_EINVAL);
+            rp_error_set(err,
+                         "database '%s' has schema version %d, newer than this rampart's %d: "
+                         "upgrade rampart",
+                         st->path, v, SCHEMA_VERSION);
+            return RP_EINVAL;
+        }
+        if (v == SCHEMA_VERSION)
+            return tx_end(st, st->db, RP_OK);
+        char sql[64];
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+        result = exec(st, st->db, migrations[v]);
+        if (result == RP_OK)
+            result = exec(st, st->db, sql);
+        result = tx_end(st, st->db, result);
+        if (result != RP_OK) {
+            rp_error_set(err, "unable to migrate to schema version %d: %s", v + 1,
+                         st->last_err.msg);
+            return result;
+        }
+    }
+}
+
+/* Moves up to max events from the queue head into dst; returns how many. */
+static size_t take(struct rp_store *st, struct rp_event *dst, size_t max)
+{
+    pthread_mutex_lock(&st->qmu);
+    size_t n = st->count < max ? st->count : max;
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = st->ring[st->head];
+        st->head = (st->head + 1) % st->cap;
+    }
+    st->count -= n;
+    pthread_mutex_unlock(&st->qmu);
+    return n;
+}
+
+static int event_insert(struct rp_store *st, const struct rp_event *ev)
+{
+    sqlite3_stmt *s = st->ins;
+    sqlite3_bind_int64(s, 1, ev->time_ms);
+    sqlite3_bind_int64(s, 2, ev->account_id);
+    sqlite3_bind_int64(s, 3, ev->key_id);
+    sqlite3_bind_text(s, 4, ev->kind, -1, SQLITE_STATIC);
+    sqlite3_bind_int(s, 5, ev->status);
+    sqlite3_bind_text(s, 6, ev->detail, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 7, ev->prompt_tokens);
+    sqlite3_bind_int64(s, 8, ev->completion_tokens);
+    int result = q_run(st, s);
+    q_done(s);
+    return result;
+}
+
+/* Writes the events queued when it starts, in transactions of up to TX_MAX; a batch that fails
+ * is counted as dropped. Called by the writer thread and by rp_store_flush. */
+static int drain(struct rp_store *st)
+{
+    int result = RP_OK;
+    pthread_mutex_lock(&st->write_mu);
+    pthread_mutex_lock(&st->qmu);
+    size_t todo = st->count;
+    pthread_mutex_unlock(&st->qmu);
+    while (todo > 0) {
+        size_t in_tx = 0;
+        int r = tx_begin(st, st->edb);
+        while (in_tx < TX_MAX && todo > 0) {
+            size_t want = todo < BATCH ? todo : BATCH;
+            size_t n = take(st, st->batch, want);
+            todo = n < want ? 0 : todo - n;
+            in_tx += n;
+            for (size_t i = 0; r == RP_OK && i < n; i++)
+                r = event_insert(st, &st->batch[i]);
+            if (r != RP_OK || n == 0)
+                break;
+        }
+        r = tx_end(st, st->edb, r);
+        if (r != RP_OK) {
+            result = r;
+            pthread_mutex_lock(&st->qmu);
+            st->dropped += in_tx;
+            pthread_mutex_unlock(&st->qmu);
+        }
+    }
+    pthread_mutex_unlock(&st->write_mu);
+    return result;
+}
+
+static void *writer_main(void *arg)
+{
+    struct rp_store *st = arg;
+    pthread_mutex_lock(&st->qmu);
+    while (!st->stop) {
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        deadline.tv_sec += st->flush_ms / 1000;
+        deadline.tv_nsec += (long)(st->flush_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+        while (!st->stop && !st->kick) {
+            if (pthread_cond_timedwait(&st->wake, &st->qmu, &deadline) == ETIMEDOUT)
+                break;
+        }
+        st->kick = false;
+        if (st->count == 0)
+            continue;
+        pthread_mutex_unlock(&st->qmu);
+        /* A failure is counted in dropped and left in last_error; the next batch tries again. */
+        drain(st);
+        pthread_mutex_lock(&st->qmu);
+    }
+    pthread_mutex_unlock(&st->qmu);
+    return NULL;
+}
+
+int rp_store_open(const char *state_dir, struct rp_store **out, struct rp_error *err)
+{
+    return rp_store_open_ex(state_dir, NULL, out, err);
+}
+
+int rp_store_open_ex(const char *state_dir, const struct rp_store_options *opt,
+                     struct rp_store **out, struct rp_error *err)
+{
+    int result = RP_OK;
+    struct rp_store *st = NULL;
+    pthread_condattr_t ca;
+    bool ca_ok = false;
+    *out = NULL;
+    if (!sqlite3_threadsafe()) {
+        rp_error_set(err, "sqlite was built without thread support");
+        return RP_EINVAL;
+    }
+    result = make_dirs(state_dir, err);
+    if (result)
+        return result;
+    st = calloc(1, sizeof(*st));
+    if (!st) {
+        rp_error_set(err, "out of memory");
+        return RP_ENOMEM;
+    }
+    pthread_mutex_init(&st->mu, NULL);
+    pthread_mutex_init(&st->write_mu, NULL);
+    pthread_mutex_init(&st->qmu, NULL);
+    pthread_mutex_init(&st->err_mu, NULL);
+    /* The writer's period is measured on the monotonic clock: setting the date must not stall
+     * it. */
+    if (pthread_condattr_init(&ca) == 0) {
+        ca_ok = true;
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    }
+    pthread_cond_init(&st->wake, ca_ok ? &ca : NULL);
+    if (ca_ok)
+        pthread_condattr_destroy(&ca);
+    st->cap = opt && opt->event_queue ? opt->event_queue : RP_STORE_EVENT_QUEUE;
+    st->flush_ms = opt && opt->flush_ms > 0 ? opt->flush_ms : RP_STORE_FLUSH_MS;
+    /* Wake the writer early once a batch is waiting; below that the timer collects them. */
+    st->kick_at = st->cap / 2 < BATCH ? (st->cap / 2 ? st->cap / 2 : 1) : BATCH;
+
+    int n = snprintf(st->path, sizeof(st->path), "%s/rampart.db", state_dir);
+    if (n < 0 || (size_t)n >= sizeof(st->path)) {
+        rp_error_set(err, "state directory '%s': path too long", state_dir);
+        result = RP_EINVAL;
+        goto out;
+    }
+    /* Created here so that it is private from the start: SQLite gives the -wal and -shm files
+     * the permissions of the database file. */
+    int fd = open(st->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        rp_error_set(err, "unable to open '%s': %s", st->path, strerror(errno));
+        result = RP_EIO;
+        goto out;
+    }
+    close(fd);
+
+    result = db_open(st, 1, &st->db, err);
+    if (result)
+        goto out;
+    result = migrate(st, err);
+    if (result)
+        goto out;
+    result = db_open(st, 0, &st->edb, err);
+    if (result)
+        goto out;
+    int rc = sqlite3_prepare_v3(st->edb,
+                                "INSERT INTO events (time_ms, account_id, key_id, kind, status,"
+                                " detail, prompt_tokens, completion_tokens)"
+                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                -1, SQLITE_PREPARE_PERSISTENT, &st->ins, NULL);
+    if (rc != SQLITE_OK) {
+        result = db_fail(st, st->edb, rc);
+        rp_error_set(err, "unable to prepare %s", st->last_err.msg);
+        goto out;
+    }
+    st->ring = calloc(st->cap, sizeof(*st->ring));
+    st->batch = calloc(BATCH, sizeof(*st->batch));
+    if (!st->ring || !st->batch) {
+        rp_error_set(err, "out of memory");
+        result = RP_ENOMEM;
+        goto out;
+    }
+    if (!(opt && opt->manual_flush)) {
+        rc = pthread_create(&st->thread, NULL, writer_main, st);
+        if (rc != 0) {
+            rp_error_set(err, "unable to start the event writer: %s", strerror(rc));
+            result = RP_EIO;
+            goto out;
+        }
+        st->has_thread = true;
+    }
+    *out = st;
+    st = NULL;
+out:
+    rp_store_close(st);
+    return result;
+}
+
+void rp_store_close(struct rp_store *st)
+{
+    if (!st)
+        return;
+    if (st->has_thread) {
+        pthread_mutex_lock(&st->qmu);
+        st->stop = true;
+        pthread_cond_signal(&st->wake);
+        pthread_mutex_unlock(&st->qmu);
+        pthread_join(st->thread, NULL);
+    }
+    if (st->edb && st->ins && st->ring)
+        drain(st);
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(st->q[i]);
+    sqlite3_finalize(st->ins);
+    sqlite3_close(st->edb);
+    sqlite3_close(st->db);
+    free(st->ring);
+    free(st->batch);
+    pthread_cond_destroy(&st->wake);
+    pthread_mutex_destroy(&st->mu);
+    pthread_mutex_destroy(&st->write_mu);
+    pthread_mutex_destroy(&st->qmu);
+    pthread_mutex_destroy(&st->err_mu);
+    free(st);
+}
+
+/* Reads the account with e-mail; caller holds st->mu. */
+static int account_by_email_locked(struct rp_store *st, const char *email, struct rp_account *out)
+{
+    sqlite3_stmt *s = NULL;
+    int result = q_get(st, Q_ACCOUNT_BY_EMAIL, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_text(s, 1, email, -1, SQLITE_STATIC);
+    result = q_row(st, s);
+    if (result == 1) {
+        account_from_row(s, out);
+        result = RP_OK;
+    } else if (result == 0) {
+        result = RP_ENOTFOUND;
+    }
+out:
+    q_done(s);
+    return result;
+}
+
+static bool email_ok(const char *email)
+{
+    size_t n = email ? strlen(email) : 0;
+    return n > 0 && n < sizeof(((struct rp_account *)0)->email);
+}
+
+int rp_store_signup(struct rp_store *st, const char *email, const uint8_t token_hash[RP_HASH_LEN],
+                    int64_t now, int64_t expires, int64_t *account_id)
+{
+    if (!email_ok(email))
+        return RP_EINVAL;
+    sqlite3_stmt *s = NULL;
+    struct rp_account a;
+    pthread_mutex_lock(&st->mu);
+    int result = tx_begin(st, st->db);
+    if (result)
+        goto out;
+    result = account_by_email_locked(st, email, &a);
+    if (result == RP_OK && a.status != RP_ACCOUNT_PENDING) {
+        *account_id = a.id;
+        goto out;
+    }
+    if (result == RP_ENOTFOUND) {
+        result = q_get(st, Q_ACCOUNT_INSERT, &s);
+        if (result)
+            goto out;
+        sqlite3_bind_text(s, 1, email, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, now);
+        result = q_run(st, s);
+        q_done(s);
+        if (result)
+            goto out;
+        a.id = sqlite3_last_insert_rowid(st->db);
+    }
+    if (result)
+        goto out;
+    /* Expired tokens are useless: dropping them here bounds the table per account. */
+    result = q_get(st, Q_TOKEN_PRUNE, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, a.id);
+    sqlite3_bind_int64(s, 2, now);
+    result = q_run(st, s);
+    q_done(s);
+    if (result)
+        goto out;
+    result = q_get(st, Q_TOKEN_INSERT, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_blob(s, 1, token_hash, RP_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, a.id);
+    sqlite3_bind_int64(s, 3, expires);
+    result = q_run(st, s);
+    q_done(s);
+    s = NULL;
+    if (result == RP_OK)
+        *account_id = a.id;
+out:
+    q_done(s);
+    result = tx_end(st, st->db, result);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+int rp_store_verify(struct rp_store *st, const uint8_t token_hash[RP_HASH_LEN], int64_t now,
+                    int64_t *account_id)
+{
+    sqlite3_stmt *s = NULL;
+    int64_t id = 0;
+    pthread_mutex_lock(&st->mu);
+    int result = tx_begin(st, st->db);
+    if (result)
+        goto out;
+    result = q_get(st, Q_TOKEN_GET, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_blob(s, 1, token_hash, RP_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, now);
+    result = q_row(st, s);
+    if (result == 0)
+        result = RP_ENOTFOUND;
+    if (result < 0)
+        goto out;
+    id = sqlite3_column_int64(s, 0);
+    q_done(s);
+    result = q_get(st, Q_TOKEN_USE, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_blob(s, 1, token_hash, RP_HASH_LEN, SQLITE_STATIC);
+    /* The use time, not 1: it says when, for whoever investigates an account. */
+    sqlite3_bind_int64(s, 2, now > 0 ? now : 1);
+    result = q_run(st, s);
+    q_done(s);
+    if (result)
+        goto out;
+    result = q_get(st, Q_ACCOUNT_ACTIVATE, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, now);
+    result = q_run(st, s);
+out:
+    q_done(s);
+    result = tx_end(st, st->db, result);
+    pthread_mutex_unlock(&st->mu);
+    if (result == RP_OK)
+        *account_id = id;
+    return result;
+}
+
+/* Whether account id exists; caller holds st->mu. RP_OK, RP_ENOTFOUND or a failure. */
+static int account_exists_locked(struct rp_store *st, int64_t id)
+{
+    sqlite3_stmt *s = NULL;
+    int result = q_get(st, Q_ACCOUNT_BY_ID, &s);
+    if (result)
+        return result;
+    sqlite3_bind_int64(s, 1, id);
+    result = q_row(st, s);
+    q_done(s);
+    return result == 1 ? RP_OK : result == 0 ? RP_ENOTFOUND : result;
+}
+
+int rp_store_key_create(struct rp_store *st, int64_t account_id,
+                        const uint8_t key_hash[RP_HASH_LEN], const char *prefix, int64_t now,
+                        int64_t *key_id)
+{
+    if (!prefix)
+        prefix = "";
+    if (strlen(prefix) > 64)
+        return RP_ETOOBIG;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = tx_begin(st, st->db);
+    if (result)
+        goto out;
+    result = account_exists_locked(st, account_id);
+    if (result)
+        goto out;
+    result = q_get(st, Q_KEY_INSERT, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_blob(s, 2, key_hash, RP_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, now);
+    result = q_run(st, s);
+    if (result == RP_OK)
+        *key_id = sqlite3_last_insert_rowid(st->db);
+out:
+    q_done(s);
+    result = tx_end(st, st->db, result);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+int rp_store_key_revoke(struct rp_store *st, int64_t account_id, int64_t key_id, int64_t now)
+{
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, Q_KEY_REVOKE, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, key_id);
+    /* revoked holds the time; 0 means "not revoked", so a revocation at time 0 records 1. */
+    sqlite3_bind_int64(s, 3, now > 0 ? now : 1);
+    result = q_run(st, s);
+    if (result || sqlite3_changes(st->db) > 0)
+        goto out;
+    q_done(s);
+    /* Nothing changed: either already revoked (fine) or not a key of this account. */
+    result = q_get(st, Q_KEY_EXISTS, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, key_id);
+    result = q_row(st, s);
+    result = result == 1 ? RP_OK : result == 0 ? RP_ENOTFOUND : result;
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+int rp_store_key_lookup(struct rp_store *st, const uint8_t key_hash[RP_HASH_LEN],
+                        struct rp_key_info *out)
+{
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, Q_KEY_LOOKUP, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_blob(s, 1, key_hash, RP_HASH_LEN, SQLITE_STATIC);
+    result = q_row(st, s);
+    if (result == 0)
+        result = RP_ENOTFOUND;
+    if (result < 0)
+        goto out;
+    out->key_id = sqlite3_column_int64(s, 0);
+    out->account_id = sqlite3_column_int64(s, 1);
+    out->revoked = sqlite3_column_int64(s, 2) != 0;
+    out->account_status = status_parse(sqlite3_column_text(s, 3));
+    result = RP_OK;
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+int rp_store_key_count(struct rp_store *st, int64_t account_id, int64_t *n)
+{
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, Q_KEY_COUNT, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, account_id);
+    result = q_row(st, s);
+    if (result == 1) {
+        *n = sqlite3_column_int64(s, 0);
+        result = RP_OK;
+    } else if (result == 0) {
+        result = RP_EIO;
+    }
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+int rp_store_account_get(struct rp_store *st, int64_t id, struct rp_account *out)
+{
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, Q_ACCOUNT_BY_ID, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, id);
+    result = q_row(st, s);
+    if (result == 0)
+        result = RP_ENOTFOUND;
+    if (result < 0)
+        goto out;
+    account_from_row(s, out);
+    result = RP_OK;
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+int rp_store_account_by_email(struct rp_store *st, const char *email, struct rp_account *out)
+{
+    if (!email_ok(email))
+        return RP_ENOTFOUND;
+    pthread_mutex_lock(&st->mu);
+    int result = account_by_email_locked(st, email, out);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+/* The JSON object of the account on the current row of s (ACCOUNT_COLS) with its keys; caller
+ * holds st->mu. */
+static int account_json_locked(struct rp_store *st, sqlite3_stmt *row, json_t **out)
+{
+    struct rp_account a;
+    sqlite3_stmt *s = NULL;
+    json_t *keys = NULL, *obj = NULL;
+    account_from_row(row, &a);
+    int result = q_get(st, Q_KEY_LIST, &s);
+    if (result)
+        goto out;
+    keys = json_array();
+    if (!keys) {
+        result = RP_ENOMEM;
+        goto out;
+    }
+    sqlite3_bind_int64(s, 1, a.id);
+    while ((result = q_row(st, s)) == 1) {
+        const unsigned char *prefix = sqlite3_column_text(s, 1);
+        json_t *k = json_pack("{s:I, s:s, s:I, s:I}", "id", (json_int_t)sqlite3_column_int64(s, 0),
+                              "prefix", prefix ? (const char *)prefix : "", "created",
+                              (json_int_t)sqlite3_column_int64(s, 2), "revoked",
+                              (json_int_t)sqlite3_column_int64(s, 3));
+        if (!k || json_array_append_new(keys, k) != 0) {
+            result = RP_ENOMEM;
+            goto out;
+        }
+    }
+    if (result < 0)
+        goto out;
+    obj = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:O}", "id", (json_int_t)a.id, "email",
+                    a.email, "status", status_name(a.status), "created", (json_int_t)a.created,
+                    "verified", (json_int_t)a.verified, "banned_at", (json_int_t)a.banned_at,
+                    "ban_reason", a.ban_reason, "keys", keys);
+    result = obj ? RP_OK : RP_ENOMEM;
+out:
+    q_done(s);
+    json_decref(keys);
+    *out = obj;
+    return result;
+}
+
+static int64_t list_limit(int64_t limit)
+{
+    return limit > RP_STORE_LIST_MAX ? RP_STORE_LIST_MAX : limit;
+}
+
+int rp_store_accounts_json(struct rp_store *st, int64_t offset, int64_t limit, json_t **out)
+{
+    *out = NULL;
+    if (offset < 0 || limit < 0)
+        return RP_EINVAL;
+    sqlite3_stmt *s = NULL;
+    json_t *arr = json_array();
+    if (!arr)
+        return RP_ENOMEM;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, Q_ACCOUNT_LIST, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, list_limit(limit));
+    sqlite3_bind_int64(s, 2, offset);
+    while ((result = q_row(st, s)) == 1) {
+        json_t *obj;
+        result = account_json_locked(st, s, &obj);
+        if (result)
+            goto out;
+        if (json_array_append_new(arr, obj) != 0) {
+            result = RP_ENOMEM;
+            goto out;
+        }
+    }
+    if (result < 0)
+        goto out;
+    *out = arr;
+    arr = NULL;
+    result = RP_OK;
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    json_decref(arr);
+    return result;
+}
+
+int rp_store_account_json(struct rp_store *st, int64_t id, json_t **out)
+{
+    sqlite3_stmt *s = NULL;
+    *out = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, Q_ACCOUNT_BY_ID, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, id);
+    result = q_row(st, s);
+    if (result == 0)
+        result = RP_ENOTFOUND;
+    if (result < 0)
+        goto out;
+    result = account_json_locked(st, s, out);
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+int rp_store_ban(struct rp_store *st, int64_t id, const char *reason, int64_t now)
+{
+    if (!reason)
+        reason = "";
+    if (strlen(reason) >= sizeof(((struct rp_account *)0)->ban_reason))
+        return RP_ETOOBIG;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, Q_BAN, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+    result = q_run(st, s);
+    if (result == RP_OK && sqlite3_changes(st->db) == 0)
+        result = RP_ENOTFOUND;
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+int rp_store_unban(struct rp_store *st, int64_t id, int64_t now)
+{
+    (void)now;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, Q_UNBAN, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, id);
+    result = q_run(st, s);
+    if (result == RP_OK && sqlite3_changes(st->db) == 0)
+        result = account_exists_locked(st, id);
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+void rp_store_event(struct rp_store *st, const struct rp_event *ev)
+{
+    if (!st || !ev)
+        return;
+    pthread_mutex_lock(&st->qmu);
+    if (st->count == st->cap) {
+        st->dropped++;
+    } else {
+        struct rp_event *e = &st->ring[(st->head + st->count) % st->cap];
+        *e = *ev;
+        /* The writer binds these as C strings. */
+        e->kind[sizeof(e->kind) - 1] = '\0';
+        e->detail[sizeof(e->detail) - 1] = '\0';
+        st->count++;
+        if (st->count >= st->kick_at && !st->kick && st->has_thread) {
+            st->kick = true;
+            pthread_cond_signal(&st->wake);
+        }
+    }
+    pthread_mutex_unlock(&st->qmu);
+}
+
+uint64_t rp_store_events_dropped(struct rp_store *st)
+{
+    pthread_mutex_lock(&st->qmu);
+    uint64_t n = st->dropped;
+    pthread_mutex_unlock(&st->qmu);
+    return n;
+}
+
+int rp_store_flush(struct rp_store *st)
+{
+    return drain(st);
+}
+
+int rp_store_events_json(struct rp_store *st, int64_t account_id, int64_t limit, json_t **out)
+{
+    *out = NULL;
+    if (limit < 0)
+        return RP_EINVAL;
+    sqlite3_stmt *s = NULL;
+    json_t *arr = json_array();
+    if (!arr)
+        return RP_ENOMEM;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, account_id ? Q_EVENTS_ACCOUNT : Q_EVENTS_ALL, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, list_limit(limit));
+    while ((result = q_row(st, s)) == 1) {
+        const unsigned char *kind = sqlite3_column_text(s, 4);
+        const char *text = (const char *)sqlite3_column_text(s, 6);
+        json_t *detail = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+        if (!json_is_object(detail)) {
+            json_decref(detail);
+            detail = json_string(text ? text : "");
+        }
+        if (!detail) {
+            result = RP_ENOMEM;
+            goto out;
+        }
+        /* json_pack takes the reference to detail, also when it fails. */
+        json_t *obj =
+            json_pack("{s:I, s:I, s:I, s:I, s:s, s:i, s:o, s:I, s:I}", "id",
+                      (json_int_t)sqlite3_column_int64(s, 0), "time_ms",
+                      (json_int_t)sqlite3_column_int64(s, 1), "account_id",
+                      (json_int_t)sqlite3_column_int64(s, 2), "key_id",
+                      (json_int_t)sqlite3_column_int64(s, 3), "kind",
+                      kind ? (const char *)kind : "", "status", sqlite3_column_int(s, 5), "detail",
+                      detail, "prompt_tokens", (json_int_t)sqlite3_column_int64(s, 7),
+                      "completion_tokens", (json_int_t)sqlite3_column_int64(s, 8));
+        if (!obj || json_array_append_new(arr, obj) != 0) {
+            result = RP_ENOMEM;
+            goto out;
+        }
+    }
+    if (result < 0)
+        goto out;
+    *out = arr;
+    arr = NULL;
+    result = RP_OK;
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    json_decref(arr);
+    return result;
+}

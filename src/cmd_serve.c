@@ -1,0 +1,163 @@
+/* `rampart serve`: the controlled-hosting gateway in front of an OpenAI-compatible model API. */
+#include <event2/http.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rampart.h"
+#include "server/gateway.h"
+#include "server/server.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rampart serve [--config FILE] [--listen ADDR:PORT] [--admin-listen ADDR:PORT]\n"
+            "                     [--state-dir DIR] [--upstream URL] [--workers N]\n"
+            "       rampart serve --check [--config FILE] [overrides]\n"
+            "\n"
+            "Runs the gateway: sign-up with a verified e-mail, API keys, rate limits, and\n"
+            "every request proxied to the model at --upstream (OpenAI-compatible). The admin\n"
+            "API, /metrics and /healthz are on --admin-listen. Flags override the file; the\n"
+            "keys are documented in docs/configuration.md.\n"
+            "\n"
+            "  --config FILE           YAML configuration (default: embedded defaults)\n"
+            "  --listen ADDR:PORT      public API address (default 127.0.0.1:8080)\n"
+            "  --admin-listen ADDR:PORT  admin API address (default 127.0.0.1:8081)\n"
+            "  --state-dir DIR         database and outbox (default ./rampart-state)\n"
+            "  --upstream URL          the model's base URL (default http://127.0.0.1:8090)\n"
+            "  --workers N             I/O threads (default: one a CPU)\n"
+            "  --check                 validate the configuration and exit\n"
+            "  -h, --help              this text\n"
+            "\n"
+            "Exit status: 0 after a clean stop (SIGINT, SIGTERM) or a good --check; 2 on a bad\n"
+            "configuration or when the server cannot start.\n");
+}
+
+/* Splits upstream.url into host, port and path prefix. Only plain http for now. */
+static int parse_upstream(struct gw *gw, const char *url, struct rp_error *err)
+{
+    struct evhttp_uri *u = evhttp_uri_parse(url);
+    int result = RP_OK;
+    const char *scheme = u ? evhttp_uri_get_scheme(u) : NULL;
+    const char *host = u ? evhttp_uri_get_host(u) : NULL;
+    if (!u || !scheme || !host || !*host) {
+        rp_error_set(err, "upstream.url '%s' is not a URL like http://127.0.0.1:8000", url);
+        result = RP_EINVAL;
+        goto out;
+    }
+    if (strcmp(scheme, "http") != 0) {
+        rp_error_set(err,
+                     "upstream.url '%s': only http:// upstreams are supported so far "
+                     "(put a TLS-terminating proxy in front of an https model)",
+                     url);
+        result = RP_EINVAL;
+        goto out;
+    }
+    snprintf(gw->up_host, sizeof(gw->up_host), "%s", host);
+    int port = evhttp_uri_get_port(u);
+    gw->up_port = port > 0 ? (unsigned)port : 80;
+    const char *path = evhttp_uri_get_path(u);
+    snprintf(gw->up_prefix, sizeof(gw->up_prefix), "%s", path ? path : "");
+    size_t n = strlen(gw->up_prefix);
+    while (n && gw->up_prefix[n - 1] == '/')
+        gw->up_prefix[--n] = '\0';
+    /* "http://host/v1" and "http://host" both mean the API root: requests carry "/v1/...". */
+    if (n >= 3 && strcmp(gw->up_prefix + n - 3, "/v1") == 0)
+        gw->up_prefix[n - 3] = '\0';
+out:
+    if (u)
+        evhttp_uri_free(u);
+    return result;
+}
+
+int rp_cmd_serve(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"admin-listen", required_argument, NULL, 'a'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"upstream", required_argument, NULL, 'u'},
+        {"workers", required_argument, NULL, 'w'},
+        {"check", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_file = NULL;
+    const char *over[5][2] = {{"listen", NULL},
+                              {"admin_listen", NULL},
+                              {"state_dir", NULL},
+                              {"upstream.url", NULL},
+                              {"workers", NULL}};
+    bool check = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c': config_file = optarg; break;
+        case 'l': over[0][1] = optarg; break;
+        case 'a': over[1][1] = optarg; break;
+        case 's': over[2][1] = optarg; break;
+        case 'u': over[3][1] = optarg; break;
+        case 'w': over[4][1] = optarg; break;
+        case 'k': check = true; break;
+        case 'h': usage(stdout); return RP_EXIT_OK;
+        default: usage(stderr); return RP_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rampart serve: unexpected argument '%s'\n", argv[optind]);
+        return RP_EXIT_USAGE;
+    }
+    struct rp_config cfg;
+    struct rp_error err = {{0}};
+    struct gw gw;
+    memset(&gw, 0, sizeof(gw));
+    int result = rp_config_init(&cfg);
+    if (!result && config_file)
+        result = rp_config_load_file(&cfg, config_file, &err);
+    for (size_t i = 0; i < 5 && !result; i++)
+        if (over[i][1])
+            result = rp_config_set(&cfg, over[i][0], over[i][1], &err);
+    if (!result)
+        result = rp_config_validate(&cfg, &err);
+    if (!result)
+        result = parse_upstream(&gw, cfg.upstream_url, &err);
+    if (result) {
+        fprintf(stderr, "rampart serve: %s\n", err.msg[0] ? err.msg : rp_strerror(result));
+        rp_config_release(&cfg);
+        return RP_EXIT_USAGE;
+    }
+    if (check) {
+        printf("%s: ok\n", config_file ? config_file : "(embedded defaults)");
+        rp_config_release(&cfg);
+        return RP_EXIT_OK;
+    }
+    gw.cfg = &cfg;
+    gw.req_rate = (struct rp_rate){cfg.key_requests_per_minute, 60, cfg.key_requests_per_minute};
+    gw.tok_rate = (struct rp_rate){cfg.key_tokens_per_minute, 60, cfg.key_tokens_per_minute};
+    gw.signup_rate =
+        (struct rp_rate){cfg.network_signups_per_hour, 3600, cfg.network_signups_per_hour};
+    if (cfg.upstream_api_key && asprintf(&gw.up_auth, "Bearer %s", cfg.upstream_api_key) < 0)
+        gw.up_auth = NULL;
+    result = rp_store_open(cfg.state_dir, &gw.store, &err);
+    if (!result &&
+        (rp_limiter_new(1u << 20, &gw.req_limit) || rp_limiter_new(1u << 20, &gw.tok_limit) ||
+         rp_limiter_new(1u << 18, &gw.signup_limit) || rp_inflight_new(1u << 20, &gw.inflight))) {
+        rp_error_set(&err, "out of memory");
+        result = RP_ENOMEM;
+    }
+    if (!result)
+        result = gw_run(&gw, &err);
+    if (result)
+        fprintf(stderr, "rampart serve: %s\n", err.msg[0] ? err.msg : rp_strerror(result));
+    rp_store_close(gw.store);
+    rp_limiter_free(gw.req_limit);
+    rp_limiter_free(gw.tok_limit);
+    rp_limiter_free(gw.signup_limit);
+    rp_inflight_free(gw.inflight);
+    free(gw.up_auth);
+    rp_config_release(&cfg);
+    return result ? RP_EXIT_USAGE : RP_EXIT_OK;
+}

@@ -1,0 +1,307 @@
+/* Sign-up with a verified e-mail, and API keys: POST /v1/signup, GET /v1/verify, POST /v1/keys,
+ * DELETE /v1/keys/{id}. Secrets are shown once and stored only as SHA-256. */
+#include <errno.h>
+#include <event2/keyvalq_struct.h>
+#include <fcntl.h>
+#include <math.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gateway.h"
+#include "rampart/net.h"
+
+#define EMAIL_MAX 254
+
+/* base64url without padding of n random bytes into out (4n/3+1 bytes). */
+static int random_token(char *out, size_t n)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    unsigned char raw[48];
+    if (n > sizeof(raw) || RAND_bytes(raw, (int)n) != 1)
+        return RP_EIO;
+    size_t o = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n; i++) {
+        acc = (acc << 8) | raw[i];
+        bits += 8;
+        while (bits >= 6) {
+            out[o++] = alphabet[(acc >> (bits - 6)) & 63];
+            bits -= 6;
+        }
+    }
+    if (bits)
+        out[o++] = alphabet[(acc << (6 - bits)) & 63];
+    out[o] = '\0';
+    return RP_OK;
+}
+
+/* A plausible address: one '@', a local part and a domain with a dot, no spaces or controls. */
+static const char *email_problem(const char *e, size_t len)
+{
+    if (len == 0)
+        return "the e-mail address is empty";
+    if (len > EMAIL_MAX)
+        return "the e-mail address is longer than 254 characters";
+    const char *at = memchr(e, '@', len);
+    if (!at || at == e || memchr(at + 1, '@', len - (size_t)(at - e) - 1))
+        return "the e-mail address must have exactly one '@' with a name before it";
+    if (at - e > 64)
+        return "the part before '@' is longer than 64 characters";
+    const char *dom = at + 1;
+    size_t dl = len - (size_t)(dom - e);
+    if (dl < 3 || !memchr(dom, '.', dl) || dom[0] == '.' || dom[dl - 1] == '.')
+        return "the domain of the e-mail address is not valid";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)e[i];
+        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == '\\' || c == ',' ||
+            c == ';' || c == '(' || c == ')' || c == '[' || c == ']')
+            return "the e-mail address contains a character that is not allowed";
+    }
+    return NULL;
+}
+
+/* Writes one RFC 5322 message into <state_dir>/outbox/, atomically (temporary file, fsync,
+ * rename), so a crash never leaves half a message. */
+static int write_mail(struct gw *gw, const char *to, const char *subject, const char *body)
+{
+    char dir[1024], tmp[1200], final[1200];
+    snprintf(dir, sizeof(dir), "%s/outbox", gw->cfg->state_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return RP_EIO;
+    char id[40];
+    if (random_token(id, 18))
+        return RP_EIO;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char date[64];
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, id);
+    snprintf(final, sizeof(final), "%s/%lld-%s.eml", dir, (long long)now, id);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return RP_EIO;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        return RP_EIO;
+    }
+    fprintf(f,
+            "Date: %s\r\nFrom: rampart <no-reply@rampart.invalid>\r\nTo: <%s>\r\n"
+            "Subject: %s\r\nMessage-ID: <%s@rampart.invalid>\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n",
+            date, to, subject, id);
+    for (const char *p = body; *p; p++) {
+        if (*p == '\n')
+            fputc('\r', f);
+        fputc(*p, f);
+    }
+    bool ok = fflush(f) == 0 && fsync(fd) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, final) != 0) {
+        unlink(tmp);
+        return RP_EIO;
+    }
+    return RP_OK;
+}
+
+void gw_signup(struct gw_worker *w, struct evhttp_request *req)
+{
+    struct gw *gw = w->gw;
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        gw_error(gw, req, 405, "invalid_request_error", "method_not_allowed",
+                 "/v1/signup takes POST");
+        return;
+    }
+    json_t *body = gw_body_json(gw, req);
+    if (!body)
+        return;
+    json_t *je = json_object_get(body, "email");
+    if (!json_is_string(je)) {
+        json_decref(body);
+        gw_error(gw, req, 400, "invalid_request_error", "invalid_email",
+                 "send {\"email\": \"you@example.com\"}");
+        return;
+    }
+    char email[EMAIL_MAX + 1];
+    size_t len = json_string_length(je);
+    const char *problem = email_problem(json_string_value(je), len);
+    if (problem) {
+        json_decref(body);
+        gw_error(gw, req, 400, "invalid_request_error", "invalid_email", "%s", problem);
+        return;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = json_string_value(je)[i];
+        email[i] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+    }
+    email[len] = '\0';
+    json_decref(body);
+
+    struct sockaddr_storage ss;
+    gw_client_addr(gw, req, &ss);
+    char net[64] = "unknown";
+    rp_net_key((struct sockaddr *)&ss, net, sizeof(net));
+    double retry;
+    if (!rp_limiter_take(gw->signup_limit, rp_str_from_cstr(net), &gw->signup_rate, gw_now(), 1,
+                         &retry)) {
+        char ra[32];
+        snprintf(ra, sizeof(ra), "%.0f", ceil(retry));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+        gw_error(gw, req, 429, "rate_limit_error", "too_many_signups",
+                 "too many sign-ups from your network (%s); retry in %s s", net, ra);
+        return;
+    }
+    /* An address that already has an account gets the same answer, so the endpoint does not
+     * tell who has an account; no new link is made for it. */
+    struct rp_account existing;
+    if (rp_store_account_by_email(gw->store, email, &existing) == 0 &&
+        existing.status != RP_ACCOUNT_PENDING) {
+        gw_json(gw, req, 202, json_pack("{s:s}", "status", "pending_verification"));
+        return;
+    }
+    char token[64];
+    uint8_t th[RP_HASH_LEN];
+    int64_t account_id = 0, now = (int64_t)gw_now();
+    int rc = random_token(token, 32);
+    if (!rc) {
+        SHA256((const unsigned char *)token, strlen(token), th);
+        rc = rp_store_signup(gw->store, email, th, now,
+                             now + (int64_t)gw->cfg->verify_token_ttl_seconds, &account_id);
+    }
+    char link[2048], text[4096];
+    snprintf(link, sizeof(link), "%s/v1/verify?token=%s", gw->cfg->public_url, token);
+    snprintf(text, sizeof(text),
+             "Someone (we hope you) asked for an account with this address.\n\n"
+             "To confirm it and receive your API key, open:\n\n  %s\n\n"
+             "The link works once and expires in %.0f hours. If you did not ask, ignore this "
+             "message.\n",
+             link, gw->cfg->verify_token_ttl_seconds / 3600);
+    if (!rc)
+        rc = write_mail(gw, email, "Confirm your rampart account", text);
+    if (rc) {
+        gw_error(gw, req, 503, "server_error", "signup_unavailable",
+                 "sign-up failed on the server side; try again later");
+        return;
+    }
+    atomic_fetch_add(&gw->m.signups, 1);
+    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = account_id};
+    snprintf(ev.kind, sizeof(ev.kind), "signup");
+    snprintf(ev.detail, sizeof(ev.detail), "{\"network\":\"%s\"}", net);
+    rp_store_event(gw->store, &ev);
+    gw_json(gw, req, 202, json_pack("{s:s}", "status", "pending_verification"));
+}
+
+/* Makes a key for account_id and replies with it (shown this once). */
+static void issue_key(struct gw *gw, struct evhttp_request *req, int64_t account_id, int status)
+{
+    char secret[64], key[80], prefix[16];
+    uint8_t kh[RP_HASH_LEN];
+    int64_t key_id = 0;
+    int rc = random_token(secret, 32);
+    if (!rc) {
+        snprintf(key, sizeof(key), "rp-%s", secret);
+        snprintf(prefix, sizeof(prefix), "rp-%.6s", secret);
+        SHA256((const unsigned char *)key, strlen(key), kh);
+        rc = rp_store_key_create(gw->store, account_id, kh, prefix, (int64_t)gw_now(), &key_id);
+    }
+    if (rc) {
+        gw_error(gw, req, 503, "server_error", "store_unavailable",
+                 "the key could not be stored; try again");
+        return;
+    }
+    struct rp_event ev = {
+        .time_ms = (int64_t)(gw_now() * 1000), .account_id = account_id, .key_id = key_id};
+    snprintf(ev.kind, sizeof(ev.kind), "key_created");
+    rp_store_event(gw->store, &ev);
+    gw_json(gw, req, status,
+            json_pack("{s:I, s:I, s:s, s:s, s:s}", "account_id", (json_int_t)account_id, "key_id",
+                      (json_int_t)key_id, "api_key", key, "prefix", prefix, "note",
+                      "store this key now: it is shown only once"));
+}
+
+void gw_verify(struct gw_worker *w, struct evhttp_request *req)
+{
+    struct gw *gw = w->gw;
+    struct evkeyvalq q;
+    const char *uri = evhttp_request_get_uri(req);
+    const char *qs = strchr(uri, '?');
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+        gw_error(gw, req, 405, "invalid_request_error", "method_not_allowed",
+                 "/v1/verify takes GET");
+        return;
+    }
+    if (!qs || evhttp_parse_query_str(qs + 1, &q) != 0) {
+        gw_error(gw, req, 400, "invalid_request_error", "invalid_token",
+                 "the link has no token; open the link of the e-mail as it is");
+        return;
+    }
+    const char *token = evhttp_find_header(&q, "token");
+    uint8_t th[RP_HASH_LEN];
+    int64_t account_id = 0;
+    int rc = RP_ENOTFOUND;
+    if (token && *token) {
+        SHA256((const unsigned char *)token, strlen(token), th);
+        rc = rp_store_verify(gw->store, th, (int64_t)gw_now(), &account_id);
+    }
+    evhttp_clear_headers(&q);
+    if (rc == RP_ENOTFOUND) {
+        gw_error(gw, req, 400, "invalid_request_error", "invalid_token",
+                 "this link is not valid: it was used already, it expired, or it is mistyped");
+        return;
+    }
+    if (rc) {
+        gw_error(gw, req, 503, "server_error", "store_unavailable", "try the link again later");
+        return;
+    }
+    atomic_fetch_add(&gw->m.verifications, 1);
+    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = account_id};
+    snprintf(ev.kind, sizeof(ev.kind), "verify");
+    rp_store_event(gw->store, &ev);
+    issue_key(gw, req, account_id, 200);
+}
+
+void gw_keys(struct gw_worker *w, struct evhttp_request *req, const char *path)
+{
+    struct gw *gw = w->gw;
+    struct rp_key_info key;
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    if (strcmp(path, "/v1/keys") == 0 && m == EVHTTP_REQ_POST) {
+        if (gw_authenticate(gw, req, &key))
+            issue_key(gw, req, key.account_id, 201);
+        return;
+    }
+    if (strncmp(path, "/v1/keys/", 9) == 0 && m == EVHTTP_REQ_DELETE) {
+        if (!gw_authenticate(gw, req, &key))
+            return;
+        char *end;
+        long long id = strtoll(path + 9, &end, 10);
+        if (*end || id <= 0) {
+            gw_error(gw, req, 400, "invalid_request_error", "invalid_key_id",
+                     "'%s' is not a key id", path + 9);
+            return;
+        }
+        int rc = rp_store_key_revoke(gw->store, key.account_id, id, (int64_t)gw_now());
+        if (rc == RP_ENOTFOUND) {
+            gw_error(gw, req, 404, "invalid_request_error", "key_not_found",
+                     "your account has no key %lld", id);
+            return;
+        }
+        if (rc) {
+            gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
+            return;
+        }
+        gw_json(gw, req, 200, json_pack("{s:I, s:b}", "key_id", (json_int_t)id, "revoked", 1));
+        return;
+    }
+    gw_error(gw, req, 405, "invalid_request_error", "method_not_allowed",
+             "use POST /v1/keys or DELETE /v1/keys/{id}");
+}

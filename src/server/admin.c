@@ -1,0 +1,201 @@
+/* The admin API (bearer admin_token): accounts, bans, events; and /metrics, /healthz. */
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+
+static bool admin_auth(struct gw *gw, struct evhttp_request *req)
+{
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *tok = gw->cfg->admin_token;
+    size_t n = tok ? strlen(tok) : 0;
+    if (!tok || !auth || strncasecmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) != n ||
+        CRYPTO_memcmp(auth + 7, tok, n) != 0) {
+        gw_error(gw, req, 401, "invalid_request_error", "invalid_admin_token",
+                 tok ? "send 'Authorization: Bearer <admin_token>'"
+                     : "the admin API is off: set admin_token or RAMPART_ADMIN_TOKEN");
+        return false;
+    }
+    return true;
+}
+
+static void metrics(struct gw *gw, struct evhttp_request *req)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        evhttp_send_error(req, 503, NULL);
+        return;
+    }
+    struct gw_metrics *m = &gw->m;
+#define C(name, help, v)                                                                           \
+    evbuffer_add_printf(b, "# HELP rampart_%s %s\n# TYPE rampart_%s counter\nrampart_%s %llu\n",   \
+                        name, help, name, name, (unsigned long long)atomic_load(&v))
+    C("requests_total", "Requests answered by the gateway.", m->requests);
+    C("responses_2xx_total", "Answers with a 2xx status.", m->status_2xx);
+    C("responses_4xx_total", "Answers with a 4xx status.", m->status_4xx);
+    C("responses_5xx_total", "Answers with a 5xx status.", m->status_5xx);
+    C("rate_limited_total", "Answers with status 429.", m->status_429);
+    C("upstream_errors_total", "Upstream requests that failed.", m->upstream_errors);
+    C("upstream_timeouts_total", "Upstream requests that timed out.", m->upstream_timeouts);
+    C("client_aborts_total", "Clients that left before the answer ended.", m->client_aborts);
+    C("signups_total", "Accepted sign-ups.", m->signups);
+    C("verifications_total", "Verified accounts.", m->verifications);
+    C("prompt_tokens_total", "Prompt tokens reported by the upstream.", m->prompt_tokens);
+    C("completion_tokens_total", "Completion tokens reported by the upstream.",
+      m->completion_tokens);
+    C("streams_total", "Answers relayed as server-sent events.", m->streams);
+    C("bytes_out_total", "Answer bytes relayed to clients.", m->bytes_out);
+#undef C
+    evbuffer_add_printf(b,
+                        "# HELP rampart_in_flight Requests being proxied now.\n"
+                        "# TYPE rampart_in_flight gauge\nrampart_in_flight %lld\n"
+                        "# HELP rampart_events_dropped_total Events dropped on a full queue.\n"
+                        "# TYPE rampart_events_dropped_total counter\n"
+                        "rampart_events_dropped_total %llu\n",
+                        (long long)atomic_load(&m->in_flight),
+                        (unsigned long long)rp_store_events_dropped(gw->store));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4");
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+}
+
+/* "/admin/accounts/42/ban" -> 42 and "/ban"; returns false when there is no number. */
+static bool account_path(const char *path, int64_t *id, const char **rest)
+{
+    const char *p = path + strlen("/admin/accounts/");
+    char *end;
+    long long v = strtoll(p, &end, 10);
+    if (end == p || v <= 0)
+        return false;
+    *id = v;
+    *rest = end;
+    return true;
+}
+
+static long long query_int(struct evhttp_request *req, const char *name, long long dflt)
+{
+    const char *qs = strchr(evhttp_request_get_uri(req), '?');
+    struct evkeyvalq q;
+    long long v = dflt;
+    if (qs && evhttp_parse_query_str(qs + 1, &q) == 0) {
+        const char *s = evhttp_find_header(&q, name);
+        char *end;
+        if (s) {
+            long long x = strtoll(s, &end, 10);
+            v = (*end || x < 0) ? -1 : x;
+        }
+        evhttp_clear_headers(&q);
+    }
+    return v;
+}
+
+static void ban(struct gw *gw, struct evhttp_request *req, int64_t id, bool on)
+{
+    char reason[512] = "banned by an operator";
+    if (on) {
+        json_t *body = gw_body_json(gw, req);
+        if (!body)
+            return;
+        json_t *r = json_object_get(body, "reason");
+        if (json_is_string(r) && json_string_length(r) > 0)
+            snprintf(reason, sizeof(reason), "%s", json_string_value(r));
+        json_decref(body);
+    }
+    int64_t now = (int64_t)gw_now();
+    int rc = on ? rp_store_ban(gw->store, id, reason, now) : rp_store_unban(gw->store, id, now);
+    if (rc == RP_ENOTFOUND) {
+        gw_error(gw, req, 404, "invalid_request_error", "account_not_found", "no account %lld",
+                 (long long)id);
+        return;
+    }
+    if (rc) {
+        gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
+        return;
+    }
+    /* The audit trail: who did what to which account, and why. */
+    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = id};
+    snprintf(ev.kind, sizeof(ev.kind), on ? "ban" : "unban");
+    json_t *d = json_pack("{s:s, s:s}", "by", "admin", "reason", on ? reason : "unbanned");
+    char *dt = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    snprintf(ev.detail, sizeof(ev.detail), "%s", dt ? dt : "{}");
+    free(dt);
+    json_decref(d);
+    rp_store_event(gw->store, &ev);
+    json_t *acc = NULL;
+    rp_store_account_json(gw->store, id, &acc);
+    gw_json(gw, req, 200, acc ? acc : json_pack("{s:I}", "id", (json_int_t)id));
+}
+
+void gw_admin(struct gw *gw, struct evhttp_request *req)
+{
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = evhttp_uri_get_path(u);
+    enum evhttp_cmd_type m = evhttp_request_get_command(req);
+    if (!path)
+        path = "/";
+    if (strcmp(path, "/healthz") == 0) {
+        gw_json(gw, req, 200, json_pack("{s:s}", "status", "ok"));
+        return;
+    }
+    if (strcmp(path, "/metrics") == 0) {
+        metrics(gw, req);
+        return;
+    }
+    if (strncmp(path, "/admin/", 7) != 0) {
+        gw_error(gw, req, 404, "invalid_request_error", "not_found", "no such endpoint: %s", path);
+        return;
+    }
+    if (!admin_auth(gw, req))
+        return;
+    json_t *j = NULL;
+    int64_t id;
+    const char *rest;
+    if (strcmp(path, "/admin/accounts") == 0 && m == EVHTTP_REQ_GET) {
+        long long offset = query_int(req, "offset", 0), limit = query_int(req, "limit", 100);
+        if (offset < 0 || limit < 0 || limit > 1000) {
+            gw_error(gw, req, 400, "invalid_request_error", "invalid_query",
+                     "offset must be >= 0 and limit 0..1000");
+            return;
+        }
+        if (rp_store_accounts_json(gw->store, offset, limit, &j) == 0)
+            gw_json(gw, req, 200, json_pack("{s:o}", "accounts", j));
+        else
+            gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
+    } else if (strcmp(path, "/admin/events") == 0 && m == EVHTTP_REQ_GET) {
+        long long acc = query_int(req, "account", 0), limit = query_int(req, "limit", 100);
+        if (acc < 0 || limit < 0 || limit > 10000) {
+            gw_error(gw, req, 400, "invalid_request_error", "invalid_query",
+                     "account must be an account id, limit 0..10000");
+            return;
+        }
+        rp_store_flush(gw->store);
+        if (rp_store_events_json(gw->store, acc, limit, &j) == 0)
+            gw_json(gw, req, 200, json_pack("{s:o}", "events", j));
+        else
+            gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
+    } else if (strncmp(path, "/admin/accounts/", 16) == 0 && account_path(path, &id, &rest)) {
+        if (*rest == '\0' && m == EVHTTP_REQ_GET) {
+            int rc = rp_store_account_json(gw->store, id, &j);
+            if (rc == 0)
+                gw_json(gw, req, 200, j);
+            else if (rc == RP_ENOTFOUND)
+                gw_error(gw, req, 404, "invalid_request_error", "account_not_found",
+                         "no account %lld", (long long)id);
+            else
+                gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
+        } else if (strcmp(rest, "/ban") == 0 && m == EVHTTP_REQ_POST) {
+            ban(gw, req, id, true);
+        } else if (strcmp(rest, "/unban") == 0 && m == EVHTTP_REQ_POST) {
+            ban(gw, req, id, false);
+        } else {
+            gw_error(gw, req, 404, "invalid_request_error", "not_found", "no such endpoint: %s",
+                     path);
+        }
+    } else {
+        gw_error(gw, req, 404, "invalid_request_error", "not_found", "no such endpoint: %s", path);
+    }
+}

@@ -1,0 +1,69 @@
+/* The gateway process of `rampart serve`: shared state, worker threads and the handlers of the
+ * public API (signup, keys, proxy) and the admin API. Internal to the program. */
+#ifndef RAMPART_SERVER_GATEWAY_H
+#define RAMPART_SERVER_GATEWAY_H
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdatomic.h>
+
+#include "rampart/config.h"
+#include "rampart/gate.h"
+#include "rampart/store.h"
+
+#define GW_POOL_MAX 512 /* idle upstream connections kept a worker */
+
+struct gw_metrics {
+    atomic_uint_fast64_t requests, status_2xx, status_4xx, status_5xx, status_429;
+    atomic_uint_fast64_t upstream_errors, upstream_timeouts, client_aborts;
+    atomic_uint_fast64_t signups, verifications, prompt_tokens, completion_tokens;
+    atomic_uint_fast64_t streams, bytes_out;
+    atomic_int_fast64_t in_flight;
+};
+
+struct gw {
+    struct rp_config *cfg;
+    struct rp_store *store;
+    struct rp_limiter *req_limit, *tok_limit, *signup_limit;
+    struct rp_inflight *inflight;
+    struct gw_metrics m;
+    char up_host[256];
+    unsigned up_port;
+    char up_prefix[256]; /* path of upstream.url without a trailing '/', e.g. "" or "/api" */
+    char *up_auth;       /* "Bearer <upstream.api_key>" or NULL */
+    struct rp_rate req_rate, tok_rate, signup_rate;
+};
+
+struct gw_worker {
+    struct gw *gw;
+    struct event_base *base;
+    struct evhttp *http;
+    struct evhttp_connection *pool[GW_POOL_MAX];
+    size_t n_pool;
+};
+
+/* Replies with an error in OpenAI's shape {"error": {"message", "type", "code"}}. */
+void gw_error(struct gw *gw, struct evhttp_request *req, int status, const char *type,
+              const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* Replies with a JSON document (a reference of j is taken). */
+void gw_json(struct gw *gw, struct evhttp_request *req, int status, json_t *j);
+void gw_count_status(struct gw *gw, int status);
+/* The client's address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy. */
+void gw_client_addr(struct gw *gw, struct evhttp_request *req, struct sockaddr_storage *out);
+/* Parses the request body as a JSON object; on failure replies 400 and returns NULL. */
+json_t *gw_body_json(struct gw *gw, struct evhttp_request *req);
+double gw_now(void);
+
+/* Handlers. */
+void gw_signup(struct gw_worker *w, struct evhttp_request *req);
+void gw_verify(struct gw_worker *w, struct evhttp_request *req);
+void gw_keys(struct gw_worker *w, struct evhttp_request *req, const char *path);
+void gw_proxy(struct gw_worker *w, struct evhttp_request *req, const char *path);
+void gw_admin(struct gw *gw, struct evhttp_request *req);
+
+/* Resolves the request's API key; on failure replies (401/403) and returns false. */
+bool gw_authenticate(struct gw *gw, struct evhttp_request *req, struct rp_key_info *key);
+
+#endif

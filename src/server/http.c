@@ -1,0 +1,168 @@
+/* Replies, request bodies, client addresses and authentication shared by the handlers. */
+#include <arpa/inet.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "gateway.h"
+#include "rampart/net.h"
+
+double gw_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void gw_count_status(struct gw *gw, int status)
+{
+    atomic_fetch_add(&gw->m.requests, 1);
+    if (status >= 200 && status < 300)
+        atomic_fetch_add(&gw->m.status_2xx, 1);
+    else if (status >= 400 && status < 500)
+        atomic_fetch_add(&gw->m.status_4xx, 1);
+    else if (status >= 500)
+        atomic_fetch_add(&gw->m.status_5xx, 1);
+    if (status == 429)
+        atomic_fetch_add(&gw->m.status_429, 1);
+}
+
+void gw_json(struct gw *gw, struct evhttp_request *req, int status, json_t *j)
+{
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    struct evbuffer *b = evbuffer_new();
+    if (!text || !b) {
+        free(text);
+        if (b)
+            evbuffer_free(b);
+        gw_count_status(gw, 503);
+        evhttp_send_error(req, 503, "Service Unavailable");
+        return;
+    }
+    evbuffer_add(b, text, strlen(text));
+    evbuffer_add(b, "\n", 1);
+    free(text);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    gw_count_status(gw, status);
+    evhttp_send_reply(req, status, NULL, b);
+    evbuffer_free(b);
+}
+
+void gw_error(struct gw *gw, struct evhttp_request *req, int status, const char *type,
+              const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_t *err =
+        json_pack("{s:{s:s, s:s, s:s?}}", "error", "message", msg, "type", type, "code", code);
+    gw_json(gw, req, status, err);
+}
+
+json_t *gw_body_json(struct gw *gw, struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    const char *data = (const char *)evbuffer_pullup(in, -1);
+    json_error_t jerr;
+    json_t *j = len ? json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    if (!j) {
+        gw_error(gw, req, 400, "invalid_request_error", "invalid_json",
+                 "the request body is not valid JSON%s%s", len ? ": " : " (it is empty)",
+                 len ? jerr.text : "");
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        gw_error(gw, req, 400, "invalid_request_error", "invalid_json",
+                 "the request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* The rightmost X-Forwarded-For address that is not itself a trusted proxy. */
+static bool forwarded_for(struct gw *gw, const char *xff, struct sockaddr_storage *out)
+{
+    char copy[1024];
+    snprintf(copy, sizeof(copy), "%s", xff);
+    for (;;) {
+        char *comma = strrchr(copy, ',');
+        char *item = comma ? comma + 1 : copy;
+        while (*item == ' ')
+            item++;
+        size_t n = strlen(item);
+        while (n && item[n - 1] == ' ')
+            item[--n] = '\0';
+        struct sockaddr_storage ss;
+        if (rp_addr_parse(item, &ss) != 0)
+            return false;
+        bool trusted = false;
+        for (size_t i = 0; i < gw->cfg->n_trusted_proxies && !trusted; i++)
+            trusted = rp_cidr_contains(&gw->cfg->trusted_proxies[i], (struct sockaddr *)&ss);
+        if (!trusted || !comma) {
+            *out = ss;
+            return true;
+        }
+        *comma = '\0';
+    }
+}
+
+void gw_client_addr(struct gw *gw, struct evhttp_request *req, struct sockaddr_storage *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct evhttp_connection *c = evhttp_request_get_connection(req);
+    const struct sockaddr *sa = c ? evhttp_connection_get_addr(c) : NULL;
+    if (!sa)
+        return;
+    memcpy(out, sa,
+           sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
+    bool trusted = false;
+    for (size_t i = 0; i < gw->cfg->n_trusted_proxies && !trusted; i++)
+        trusted = rp_cidr_contains(&gw->cfg->trusted_proxies[i], sa);
+    const char *xff = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Forwarded-For");
+    if (trusted && xff)
+        forwarded_for(gw, xff, out);
+}
+
+bool gw_authenticate(struct gw *gw, struct evhttp_request *req, struct rp_key_info *key)
+{
+    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !auth[7]) {
+        gw_error(gw, req, 401, "invalid_request_error", "invalid_api_key",
+                 "no API key: send 'Authorization: Bearer <key>' (sign up at POST /v1/signup)");
+        return false;
+    }
+    const char *k = auth + 7;
+    uint8_t h[RP_HASH_LEN];
+    SHA256((const unsigned char *)k, strlen(k), h);
+    int rc = rp_store_key_lookup(gw->store, h, key);
+    if (rc == RP_ENOTFOUND || (rc == 0 && key->revoked)) {
+        gw_error(gw, req, 401, "invalid_request_error", "invalid_api_key",
+                 "the API key is not valid%s", rc == 0 ? " (it was revoked)" : "");
+        return false;
+    }
+    if (rc) {
+        gw_error(gw, req, 503, "server_error", "store_unavailable",
+                 "the gateway cannot check keys right now; try again");
+        return false;
+    }
+    if (key->account_status == RP_ACCOUNT_BANNED) {
+        gw_error(gw, req, 403, "invalid_request_error", "account_banned",
+                 "this account is banned; contact the operator of this service");
+        return false;
+    }
+    if (key->account_status != RP_ACCOUNT_ACTIVE) {
+        gw_error(gw, req, 401, "invalid_request_error", "invalid_api_key",
+                 "the account of this key is not active");
+        return false;
+    }
+    return true;
+}

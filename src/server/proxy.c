@@ -1,0 +1,364 @@
+/* Proxying authenticated requests to the model upstream: limits first, then the request goes
+ * out on a pooled connection and the answer comes back as it arrives (server-sent events
+ * included), with backpressure from slow clients and token usage read on the way. */
+#include <event2/bufferevent.h>
+#include <event2/keyvalq_struct.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+
+/* Above this many bytes waiting for a slow client, the upstream is no longer read. */
+#define CLIENT_HIGH_WATER (256u * 1024)
+/* A non-streamed answer is kept up to this size to read its usage; larger ones pass through. */
+#define USAGE_BODY_MAX (4u << 20)
+#define SSE_LINE_MAX (256u * 1024)
+
+struct proxy {
+    struct gw_worker *w;
+    struct evhttp_request *client;
+    struct evhttp_request *up;
+    struct evhttp_connection *conn;
+    struct rp_key_info key;
+    char key_name[32];
+    bool started, finished, paused, stream, client_gone, failed;
+    int status;
+    int up_error;       /* an enum evhttp_request_error, or -1 when none was reported */
+    struct rp_buf body; /* copy of a non-streamed answer, for its usage */
+    struct rp_buf line; /* the SSE line being assembled */
+    int64_t prompt_tokens, completion_tokens;
+    double started_at;
+};
+
+static void read_usage(struct proxy *p, json_t *j)
+{
+    json_t *u = json_object_get(j, "usage");
+    if (!json_is_object(u))
+        return;
+    json_t *pt = json_object_get(u, "prompt_tokens"), *ct = json_object_get(u, "completion_tokens");
+    if (json_is_integer(pt))
+        p->prompt_tokens = json_integer_value(pt);
+    if (json_is_integer(ct))
+        p->completion_tokens = json_integer_value(ct);
+}
+
+/* Looks at each complete "data: {...}" line of the event stream for a usage object. */
+static void scan_sse(struct proxy *p, const char *data, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] != '\n') {
+            if (p->line.len < SSE_LINE_MAX)
+                rp_buf_addc(&p->line, data[i]);
+            continue;
+        }
+        if (p->line.len > 6 && strncmp(p->line.ptr, "data: ", 6) == 0 &&
+            memmem(p->line.ptr, p->line.len, "\"usage\"", 7)) {
+            json_t *j = json_loadb(p->line.ptr + 6, p->line.len - 6, 0, NULL);
+            if (j)
+                read_usage(p, j);
+            json_decref(j);
+        }
+        rp_buf_reset(&p->line);
+    }
+}
+
+static struct bufferevent *client_bev(struct proxy *p)
+{
+    struct evhttp_connection *c = evhttp_request_get_connection(p->client);
+    return c ? evhttp_connection_get_bufferevent(c) : NULL;
+}
+
+static void resume_cb(struct evhttp_connection *c, void *arg)
+{
+    (void)c;
+    struct proxy *p = arg;
+    struct bufferevent *cb = client_bev(p);
+    if (p->paused && p->conn && cb &&
+        evbuffer_get_length(bufferevent_get_output(cb)) < CLIENT_HIGH_WATER / 2) {
+        bufferevent_enable(evhttp_connection_get_bufferevent(p->conn), EV_READ);
+        p->paused = false;
+    }
+}
+
+static void forward(struct proxy *p, struct evbuffer *data)
+{
+    size_t n = evbuffer_get_length(data);
+    if (!n || p->client_gone)
+        return;
+    atomic_fetch_add(&p->w->gw->m.bytes_out, n);
+    if (p->stream) {
+        scan_sse(p, (const char *)evbuffer_pullup(data, -1), n);
+    } else if (p->body.len + n <= USAGE_BODY_MAX) {
+        rp_buf_add(&p->body, evbuffer_pullup(data, -1), n);
+    }
+    evhttp_send_reply_chunk_with_cb(p->client, data, resume_cb, p);
+    /* Backpressure: stop reading the upstream while the client lags. */
+    struct bufferevent *cb = client_bev(p);
+    if (cb && p->conn && evbuffer_get_length(bufferevent_get_output(cb)) > CLIENT_HIGH_WATER) {
+        bufferevent_disable(evhttp_connection_get_bufferevent(p->conn), EV_READ);
+        p->paused = true;
+    }
+}
+
+static void start_reply(struct proxy *p, struct evhttp_request *up)
+{
+    if (p->started)
+        return;
+    p->started = true;
+    p->status = evhttp_request_get_response_code(up);
+    struct evkeyvalq *out = evhttp_request_get_output_headers(p->client);
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(up), "Content-Type");
+    evhttp_add_header(out, "Content-Type", ct ? ct : "application/json");
+    if (ct && strncmp(ct, "text/event-stream", 17) == 0) {
+        p->stream = true;
+        evhttp_add_header(out, "Cache-Control", "no-cache");
+        atomic_fetch_add(&p->w->gw->m.streams, 1);
+    }
+    evhttp_send_reply_start(p->client, p->status, evhttp_request_get_response_code_line(up));
+}
+
+static int header_cb(struct evhttp_request *up, void *arg)
+{
+    start_reply(arg, up);
+    return 0;
+}
+
+static void chunk_cb(struct evhttp_request *up, void *arg)
+{
+    struct proxy *p = arg;
+    start_reply(p, up);
+    forward(p, evhttp_request_get_input_buffer(up));
+}
+
+static void error_cb(enum evhttp_request_error e, void *arg)
+{
+    struct proxy *p = arg;
+    p->up_error = (int)e;
+    p->failed = true;
+}
+
+static void release_conn(struct proxy *p, bool reusable)
+{
+    struct gw_worker *w = p->w;
+    if (!p->conn)
+        return;
+    if (p->paused)
+        bufferevent_enable(evhttp_connection_get_bufferevent(p->conn), EV_READ);
+    if (reusable && w->n_pool < GW_POOL_MAX)
+        w->pool[w->n_pool++] = p->conn;
+    else
+        evhttp_connection_free(p->conn);
+    p->conn = NULL;
+}
+
+static void client_close_cb(struct evhttp_connection *c, void *arg);
+
+static void finish(struct proxy *p)
+{
+    struct gw *gw = p->w->gw;
+    rp_inflight_release(gw->inflight, (struct rp_str){p->key_name, strlen(p->key_name)});
+    atomic_fetch_sub(&gw->m.in_flight, 1);
+    /* Tokens are known only now: charge them (the next request waits if this one overdrew). */
+    int64_t tokens = p->prompt_tokens + p->completion_tokens;
+    if (tokens > 0) {
+        rp_limiter_charge(gw->tok_limit, (struct rp_str){p->key_name, strlen(p->key_name)},
+                          &gw->tok_rate, gw_now(), (double)tokens);
+        atomic_fetch_add(&gw->m.prompt_tokens, (uint64_t)p->prompt_tokens);
+        atomic_fetch_add(&gw->m.completion_tokens, (uint64_t)p->completion_tokens);
+    }
+    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000),
+                          .account_id = p->key.account_id,
+                          .key_id = p->key.key_id,
+                          .status = p->status,
+                          .prompt_tokens = p->prompt_tokens,
+                          .completion_tokens = p->completion_tokens};
+    snprintf(ev.kind, sizeof(ev.kind), "request");
+    snprintf(ev.detail, sizeof(ev.detail),
+             "{\"path\":\"%s\",\"stream\":%s,\"ms\":%.1f,\"client_gone\":%s}",
+             evhttp_request_get_uri(p->client), p->stream ? "true" : "false",
+             (gw_now() - p->started_at) * 1000, p->client_gone ? "true" : "false");
+    rp_store_event(gw->store, &ev);
+    struct evhttp_connection *cc = evhttp_request_get_connection(p->client);
+    if (cc)
+        evhttp_connection_set_closecb(cc, NULL, NULL);
+    rp_buf_release(&p->body);
+    rp_buf_release(&p->line);
+    free(p);
+}
+
+static void done_cb(struct evhttp_request *up, void *arg)
+{
+    struct proxy *p = arg;
+    struct gw *gw = p->w->gw;
+    p->up = NULL;
+    if (p->client_gone) {
+        release_conn(p, false);
+        finish(p);
+        return;
+    }
+    if (!up || p->failed || evhttp_request_get_response_code(up) == 0) {
+        bool timeout = p->up_error == (int)EVREQ_HTTP_TIMEOUT;
+        atomic_fetch_add(timeout ? &gw->m.upstream_timeouts : &gw->m.upstream_errors, 1);
+        release_conn(p, false);
+        if (!p->started) {
+            p->status = timeout ? 504 : 502;
+            gw_error(gw, p->client, p->status, "server_error",
+                     timeout ? "upstream_timeout" : "upstream_unavailable",
+                     timeout ? "the model did not answer in time" : "the model is not reachable");
+        } else {
+            /* A cut answer must not look complete: say so in the stream, then close. */
+            struct evbuffer *b = evbuffer_new();
+            if (b) {
+                evbuffer_add_printf(
+                    b, "%s",
+                    p->stream
+                        ? "\ndata: {\"error\":{\"message\":\"the model's answer was cut off\","
+                          "\"type\":\"server_error\",\"code\":\"upstream_failed\"}}\n\n"
+                        : "");
+                evhttp_send_reply_chunk(p->client, b);
+                evbuffer_free(b);
+            }
+            struct evhttp_connection *cc = evhttp_request_get_connection(p->client);
+            evhttp_send_reply_end(p->client);
+            if (cc)
+                evhttp_connection_free_on_completion(cc);
+            gw_count_status(gw, 502);
+        }
+        finish(p);
+        return;
+    }
+    start_reply(p, up);
+    forward(p, evhttp_request_get_input_buffer(up));
+    if (!p->stream && p->body.len) {
+        json_t *j = json_loadb(p->body.ptr, p->body.len, 0, NULL);
+        if (j)
+            read_usage(p, j);
+        json_decref(j);
+    }
+    evhttp_send_reply_end(p->client);
+    gw_count_status(gw, p->status);
+    release_conn(p, true);
+    finish(p);
+}
+
+static void client_close_cb(struct evhttp_connection *c, void *arg)
+{
+    (void)c;
+    struct proxy *p = arg;
+    p->client_gone = true;
+    atomic_fetch_add(&p->w->gw->m.client_aborts, 1);
+    /* Stop the generation the client no longer waits for. */
+    if (p->up) {
+        struct evhttp_request *up = p->up;
+        p->up = NULL;
+        evhttp_cancel_request(up);
+        release_conn(p, false);
+        finish(p);
+    }
+}
+
+static struct evhttp_connection *take_conn(struct gw_worker *w)
+{
+    if (w->n_pool)
+        return w->pool[--w->n_pool];
+    struct evhttp_connection *c =
+        evhttp_connection_base_new(w->base, NULL, w->gw->up_host, (unsigned short)w->gw->up_port);
+    if (c) {
+        evhttp_connection_set_timeout(c, (int)ceil(w->gw->cfg->upstream_timeout_seconds));
+        evhttp_connection_set_retries(c, 1);
+    }
+    return c;
+}
+
+void gw_proxy(struct gw_worker *w, struct evhttp_request *req, const char *path)
+{
+    struct gw *gw = w->gw;
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    bool is_models = strcmp(path, "/v1/models") == 0;
+    if ((is_models && method != EVHTTP_REQ_GET) || (!is_models && method != EVHTTP_REQ_POST)) {
+        gw_error(gw, req, 405, "invalid_request_error", "method_not_allowed", "%s takes %s", path,
+                 is_models ? "GET" : "POST");
+        return;
+    }
+    struct rp_key_info key;
+    if (!gw_authenticate(gw, req, &key))
+        return;
+    char key_name[32];
+    snprintf(key_name, sizeof(key_name), "k%lld", (long long)key.key_id);
+    struct rp_str kn = {key_name, strlen(key_name)};
+    double now = gw_now(), retry;
+    if (!rp_limiter_take(gw->tok_limit, kn, &gw->tok_rate, now, 0, &retry) ||
+        !rp_limiter_take(gw->req_limit, kn, &gw->req_rate, now, 1, &retry)) {
+        char ra[32];
+        snprintf(ra, sizeof(ra), "%.0f", ceil(retry));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+        gw_error(gw, req, 429, "rate_limit_error", "rate_limit_exceeded",
+                 "rate limit of this key reached; retry in %s s", ra);
+        return;
+    }
+    if (!rp_inflight_acquire(gw->inflight, kn, gw->cfg->key_concurrent_requests)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "1");
+        gw_error(gw, req, 429, "rate_limit_error", "too_many_concurrent_requests",
+                 "this key already has %u requests in flight", gw->cfg->key_concurrent_requests);
+        return;
+    }
+    atomic_fetch_add(&gw->m.in_flight, 1);
+    if (!is_models) {
+        json_t *body = gw_body_json(gw, req);
+        if (!body) {
+            rp_inflight_release(gw->inflight, kn);
+            atomic_fetch_sub(&gw->m.in_flight, 1);
+            return;
+        }
+        json_decref(body);
+    }
+    struct proxy *p = calloc(1, sizeof(*p));
+    struct evhttp_connection *conn = p ? take_conn(w) : NULL;
+    struct evhttp_request *up = conn ? evhttp_request_new(done_cb, p) : NULL;
+    if (!up) {
+        if (conn)
+            evhttp_connection_free(conn);
+        free(p);
+        rp_inflight_release(gw->inflight, kn);
+        atomic_fetch_sub(&gw->m.in_flight, 1);
+        gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
+        return;
+    }
+    p->w = w;
+    p->up_error = -1;
+    p->client = req;
+    p->up = up;
+    p->conn = conn;
+    p->key = key;
+    p->started_at = now;
+    memcpy(p->key_name, key_name, sizeof(key_name));
+    rp_buf_init(&p->body, USAGE_BODY_MAX);
+    rp_buf_init(&p->line, SSE_LINE_MAX);
+    evhttp_request_set_chunked_cb(up, chunk_cb);
+    evhttp_request_set_header_cb(up, header_cb);
+    evhttp_request_set_error_cb(up, error_cb);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(up);
+    char host[300];
+    snprintf(host, sizeof(host), "%s:%u", gw->up_host, gw->up_port);
+    evhttp_add_header(h, "Host", host);
+    evhttp_add_header(h, "Accept", "application/json, text/event-stream");
+    if (!is_models)
+        evhttp_add_header(h, "Content-Type", "application/json");
+    if (gw->up_auth)
+        evhttp_add_header(h, "Authorization", gw->up_auth);
+    evbuffer_add_buffer(evhttp_request_get_output_buffer(up), evhttp_request_get_input_buffer(req));
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), client_close_cb, p);
+    char target[1024];
+    snprintf(target, sizeof(target), "%s%s", gw->up_prefix, path);
+    if (evhttp_make_request(conn, up, is_models ? EVHTTP_REQ_GET : EVHTTP_REQ_POST, target) != 0) {
+        /* evhttp_make_request has freed up already. */
+        p->up = NULL;
+        release_conn(p, false);
+        p->status = 502;
+        gw_error(gw, req, 502, "server_error", "upstream_unavailable",
+                 "the model is not reachable");
+        finish(p);
+    }
+}

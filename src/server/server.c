@@ -1,0 +1,235 @@
+/* The gateway's threads: N I/O workers, each with its own libevent loop and an SO_REUSEPORT
+ * listener on the public address, and one loop for the admin address. */
+#include <event2/listener.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/thread.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gateway.h"
+#include "rampart/net.h"
+#include "server.h"
+
+#define WORKERS_MAX 64
+
+static void route(struct evhttp_request *req, void *arg)
+{
+    struct gw_worker *w = arg;
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = u ? evhttp_uri_get_path(u) : NULL;
+    if (!path)
+        path = "/";
+    if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/v1/completions") == 0 ||
+        strcmp(path, "/v1/embeddings") == 0 || strcmp(path, "/v1/models") == 0)
+        gw_proxy(w, req, path);
+    else if (strcmp(path, "/v1/signup") == 0)
+        gw_signup(w, req);
+    else if (strcmp(path, "/v1/verify") == 0)
+        gw_verify(w, req);
+    else if (strcmp(path, "/v1/keys") == 0 || strncmp(path, "/v1/keys/", 9) == 0)
+        gw_keys(w, req, path);
+    else if (strcmp(path, "/healthz") == 0)
+        gw_json(w->gw, req, 200, json_pack("{s:s}", "status", "ok"));
+    else
+        gw_error(w->gw, req, 404, "invalid_request_error", "not_found",
+                 "no such endpoint: %s (see docs/api.md)", path);
+}
+
+static void admin_route(struct evhttp_request *req, void *arg)
+{
+    gw_admin(arg, req);
+}
+
+/* Binds addr (port 0 allowed: the kernel's port is then written back into *sa). */
+static struct evconnlistener *listen_on(struct event_base *base, struct sockaddr_storage *sa,
+                                        socklen_t len)
+{
+    struct evconnlistener *l = evconnlistener_new_bind(
+        base, NULL, NULL,
+        LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+        1024, (struct sockaddr *)sa, (int)len);
+    if (l) {
+        socklen_t n = sizeof(*sa);
+        getsockname(evconnlistener_get_fd(l), (struct sockaddr *)sa, &n);
+    }
+    return l;
+}
+
+static int resolve(const char *text, struct sockaddr_storage *sa, socklen_t *len,
+                   struct rp_error *err)
+{
+    char host[256];
+    unsigned port;
+    int rc = rp_hostport_parse(text, host, sizeof(host), &port, err);
+    if (rc)
+        return rc;
+    if (rp_addr_parse(host, sa) != 0) {
+        rp_error_set(err, "'%s' is not an IP address (listen on an address, not a name)", host);
+        return RP_EINVAL;
+    }
+    if (sa->ss_family == AF_INET) {
+        ((struct sockaddr_in *)sa)->sin_port = htons((uint16_t)port);
+        *len = sizeof(struct sockaddr_in);
+    } else {
+        ((struct sockaddr_in6 *)sa)->sin6_port = htons((uint16_t)port);
+        *len = sizeof(struct sockaddr_in6);
+    }
+    return RP_OK;
+}
+
+static int setup_http(struct event_base *base, struct gw *gw, struct evhttp **out)
+{
+    struct evhttp *h = evhttp_new(base);
+    if (!h)
+        return RP_ENOMEM;
+    evhttp_set_max_body_size(h, (ev_ssize_t)gw->cfg->max_body_bytes);
+    evhttp_set_max_headers_size(h, 64 * 1024);
+    evhttp_set_timeout(h, 120);
+    evhttp_set_default_content_type(h, "application/json");
+    evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
+    *out = h;
+    return RP_OK;
+}
+
+static void *worker_main(void *arg)
+{
+    struct gw_worker *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+static char *addr_text(const struct sockaddr_storage *sa, char *buf, size_t len)
+{
+    char host[64] = "?";
+    unsigned port = 0;
+    if (sa->ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, host, sizeof(host));
+        port = ntohs(((struct sockaddr_in *)sa)->sin_port);
+        snprintf(buf, len, "%s:%u", host, port);
+    } else {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof(host));
+        port = ntohs(((struct sockaddr_in6 *)sa)->sin6_port);
+        snprintf(buf, len, "[%s]:%u", host, port);
+    }
+    return buf;
+}
+
+int gw_run(struct gw *gw, struct rp_error *err)
+{
+    int result = RP_OK;
+    unsigned n = gw->cfg->workers;
+    if (n == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus < 1 ? 1 : (unsigned)cpus;
+    }
+    if (n > WORKERS_MAX)
+        n = WORKERS_MAX;
+    evthread_use_pthreads();
+    /* Signals are taken by this thread alone, with sigwait. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    struct gw_worker *workers = calloc(n, sizeof(*workers));
+    struct gw_worker admin = {0};
+    pthread_t *tids = calloc(n + 1, sizeof(*tids));
+    size_t started = 0;
+    bool admin_started = false;
+    struct sockaddr_storage sa, asa;
+    socklen_t len, alen;
+    char shown[80], ashown[80];
+    if (!workers || !tids) {
+        result = RP_ENOMEM;
+        goto out;
+    }
+    result = resolve(gw->cfg->listen, &sa, &len, err);
+    if (!result)
+        result = resolve(gw->cfg->admin_listen, &asa, &alen, err);
+    if (result)
+        goto out;
+    for (unsigned i = 0; i < n; i++) {
+        struct gw_worker *w = &workers[i];
+        w->gw = gw;
+        w->base = event_base_new();
+        if (!w->base || setup_http(w->base, gw, &w->http)) {
+            result = RP_ENOMEM;
+            goto out;
+        }
+        /* The first bind settles an ephemeral port; the others share it (SO_REUSEPORT). */
+        struct evconnlistener *l = listen_on(w->base, &sa, len);
+        if (!l) {
+            rp_error_set(err, "cannot listen on %s: %s", gw->cfg->listen, strerror(errno));
+            result = RP_EIO;
+            goto out;
+        }
+        evhttp_bind_listener(w->http, l);
+        evhttp_set_gencb(w->http, route, w);
+    }
+    admin.gw = gw;
+    admin.base = event_base_new();
+    if (!admin.base || setup_http(admin.base, gw, &admin.http)) {
+        result = RP_ENOMEM;
+        goto out;
+    }
+    struct evconnlistener *al = listen_on(admin.base, &asa, alen);
+    if (!al) {
+        rp_error_set(err, "cannot listen on %s: %s", gw->cfg->admin_listen, strerror(errno));
+        result = RP_EIO;
+        goto out;
+    }
+    evhttp_bind_listener(admin.http, al);
+    evhttp_set_gencb(admin.http, admin_route, gw);
+    for (; started < n; started++)
+        if (pthread_create(&tids[started], NULL, worker_main, &workers[started]) != 0) {
+            rp_error_set(err, "cannot start worker threads");
+            result = RP_ENOMEM;
+            goto out;
+        }
+    if (pthread_create(&tids[n], NULL, worker_main, &admin) != 0) {
+        result = RP_ENOMEM;
+        goto out;
+    }
+    admin_started = true;
+    fprintf(stderr, "rampart serve: listening on %s (admin %s), %u workers, upstream %s\n",
+            addr_text(&sa, shown, sizeof(shown)), addr_text(&asa, ashown, sizeof(ashown)), n,
+            gw->cfg->upstream_url);
+    for (;;) {
+        int sig;
+        if (sigwait(&set, &sig) == 0 && (sig == SIGINT || sig == SIGTERM))
+            break;
+    }
+    fprintf(stderr, "rampart serve: stopping\n");
+out:
+    for (size_t i = 0; i < started; i++)
+        event_base_loopexit(workers[i].base, NULL);
+    if (admin_started)
+        event_base_loopexit(admin.base, NULL);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    if (admin_started)
+        pthread_join(tids[n], NULL);
+    for (unsigned i = 0; workers && i < n; i++) {
+        for (size_t k = 0; k < workers[i].n_pool; k++)
+            evhttp_connection_free(workers[i].pool[k]);
+        if (workers[i].http)
+            evhttp_free(workers[i].http);
+        if (workers[i].base)
+            event_base_free(workers[i].base);
+    }
+    if (admin.http)
+        evhttp_free(admin.http);
+    if (admin.base)
+        event_base_free(admin.base);
+    free(workers);
+    free(tids);
+    return result;
+}

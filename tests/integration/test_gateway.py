@@ -1,0 +1,494 @@
+"""Integration tests of `rampart serve`: the real gateway in front of `rampart demo-model`, both on
+127.0.0.1 with ephemeral ports, driven over HTTP as a client would (Python stdlib only).
+
+Run through tests/integration/run.py, which sets RAMPART_BIN."""
+import glob
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+RAMPART = os.environ.get("RAMPART_BIN", "build/rampart")
+ADMIN_TOKEN = "test-admin-token"
+
+
+def start(args, pattern, env=None, timeout=15):
+    """Starts a process and waits for a stderr line matching pattern; returns (proc, match)."""
+    p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    deadline = time.time() + timeout
+    lines = []
+    while time.time() < deadline:
+        line = p.stderr.readline().decode(errors="replace")
+        if not line:
+            break
+        lines.append(line)
+        m = re.search(pattern, line)
+        if m:
+            # Keep draining stderr so the process never blocks on a full pipe.
+            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
+            return p, m
+    p.kill()
+    raise RuntimeError("did not start: %s\n%s" % (" ".join(args), "".join(lines)))
+
+
+def stop(p):
+    if p and p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Gateway:
+    """A demo model and a gateway in front of it, in a fresh state directory."""
+
+    def __init__(self, config="", model_args=(), upstream=None, state=None):
+        self.state = state or tempfile.mkdtemp(prefix="rampart-gw-")
+        self.model = None
+        if upstream is None:
+            self.model, m = start([RAMPART, "demo-model", "--listen", "127.0.0.1:0", *model_args],
+                                  r"listening on ([\d.]+):(\d+)")
+            upstream = "http://127.0.0.1:%s" % m.group(2)
+        self.upstream = upstream
+        self.config_text = config
+        self.start()
+
+    def start(self):
+        cfg = os.path.join(self.state, "rampart.yaml")
+        with open(cfg, "w") as f:
+            f.write(self.config_text)
+        env = dict(os.environ, RAMPART_ADMIN_TOKEN=ADMIN_TOKEN)
+        self.proc, m = start([RAMPART, "serve", "--config", cfg, "--listen", "127.0.0.1:0",
+                              "--admin-listen", "127.0.0.1:0", "--state-dir", self.state,
+                              "--upstream", self.upstream, "--workers", "2"],
+                             r"listening on ([\d.]+):(\d+) \(admin ([\d.]+):(\d+)\)", env=env)
+        self.port = int(m.group(2))
+        self.admin_port = int(m.group(4))
+
+    def close(self):
+        stop(self.proc)
+        stop(self.model)
+        shutil.rmtree(self.state, ignore_errors=True)
+
+    def request(self, method, path, body=None, key=None, headers=None, admin=False, raw=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.admin_port if admin else self.port,
+                                          timeout=30)
+        h = dict(headers or {})
+        if key:
+            h["Authorization"] = "Bearer " + key
+        if admin:
+            h["Authorization"] = "Bearer " + ADMIN_TOKEN
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        if data is not None:
+            h.setdefault("Content-Type", "application/json")
+        conn.request(method, path, body=data, headers=h)
+        r = conn.getresponse()
+        text = r.read()
+        conn.close()
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        return r.status, doc, r
+
+    def signup(self, email):
+        status, doc, _ = self.request("POST", "/v1/signup", {"email": email})
+        assert status == 202, (status, doc)
+        return self.token_for(email)
+
+    def token_for(self, email):
+        for path in sorted(glob.glob(os.path.join(self.state, "outbox", "*.eml")),
+                           key=os.path.getmtime, reverse=True):
+            text = open(path, encoding="utf-8").read()
+            if "To: <%s>" % email in text:
+                return re.search(r"/v1/verify\?token=([A-Za-z0-9_-]+)", text).group(1)
+        raise AssertionError("no mail for " + email)
+
+    def new_account(self, email):
+        token = self.signup(email)
+        status, doc, _ = self.request("GET", "/v1/verify?token=" + token)
+        assert status == 200, (status, doc)
+        return doc
+
+
+def chat(text="hello", stream=False, **kw):
+    body = {"model": "rampart-echo", "messages": [{"role": "user", "content": text}]}
+    if stream:
+        body["stream"] = True
+    body.update(kw)
+    return body
+
+
+class SignupAndProxy(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway("limits:\n  per_key:\n    requests_per_minute: 1000\n"
+                         "  per_network:\n    signups_per_hour: 1000\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.close()
+
+    def test_signup_verify_chat(self):
+        gw = self.gw
+        acc = gw.new_account("alice@example.com")
+        self.assertTrue(acc["api_key"].startswith("rp-"))
+        self.assertIn("account_id", acc)
+        status, doc, _ = gw.request("POST", "/v1/chat/completions", chat("hi there"),
+                                    key=acc["api_key"])
+        self.assertEqual(status, 200, doc)
+        self.assertIn("hi there", doc["choices"][0]["message"]["content"])
+        self.assertGreater(doc["usage"]["total_tokens"], 0)
+
+    def test_mail_is_rfc5322(self):
+        self.gw.signup("mailcheck@example.com")
+        path = max(glob.glob(os.path.join(self.gw.state, "outbox", "*.eml")),
+                   key=os.path.getmtime)
+        import email
+        msg = email.message_from_bytes(open(path, "rb").read())
+        self.assertEqual(msg["To"], "<mailcheck@example.com>")
+        self.assertTrue(msg["Date"] and msg["Message-ID"] and msg["Subject"])
+        self.assertIn("/v1/verify?token=", msg.get_payload())
+
+    def test_token_single_use(self):
+        token = self.gw.signup("once@example.com")
+        self.assertEqual(self.gw.request("GET", "/v1/verify?token=" + token)[0], 200)
+        status, doc, _ = self.gw.request("GET", "/v1/verify?token=" + token)
+        self.assertEqual(status, 400)
+        self.assertEqual(doc["error"]["code"], "invalid_token")
+        self.assertEqual(self.gw.request("GET", "/v1/verify?token=nope")[0], 400)
+        self.assertEqual(self.gw.request("GET", "/v1/verify")[0], 400)
+
+    def test_bad_signups(self):
+        for body in ({"email": "no-at-sign"}, {"email": ""}, {"email": "a@b"}, {"mail": "x@y.z"},
+                     {"email": "x" * 10000 + "@example.com"}, {"email": 5}):
+            status, doc, _ = self.gw.request("POST", "/v1/signup", body)
+            self.assertEqual(status, 400, body)
+            self.assertEqual(doc["error"]["code"], "invalid_email")
+
+    def test_models(self):
+        acc = self.gw.new_account("models@example.com")
+        status, doc, _ = self.gw.request("GET", "/v1/models", key=acc["api_key"])
+        self.assertEqual(status, 200)
+        self.assertEqual(doc["data"][0]["id"], "rampart-echo")
+
+    def test_embeddings_and_completions(self):
+        key = self.gw.new_account("emb@example.com")["api_key"]
+        status, doc, _ = self.gw.request("POST", "/v1/embeddings",
+                                         {"model": "rampart-echo", "input": "hello"}, key=key)
+        self.assertEqual(status, 200, doc)
+        self.assertTrue(doc["data"][0]["embedding"])
+        status, doc, _ = self.gw.request("POST", "/v1/completions",
+                                         {"model": "rampart-echo", "prompt": "say this"}, key=key)
+        self.assertEqual(status, 200, doc)
+
+    def test_keys(self):
+        acc = self.gw.new_account("keys@example.com")
+        status, doc, _ = self.gw.request("POST", "/v1/keys", key=acc["api_key"])
+        self.assertEqual(status, 201, doc)
+        second = doc["api_key"]
+        self.assertNotEqual(second, acc["api_key"])
+        self.assertEqual(self.gw.request("POST", "/v1/chat/completions", chat(), key=second)[0], 200)
+        status, doc, _ = self.gw.request("DELETE", "/v1/keys/%d" % doc["key_id"], key=acc["api_key"])
+        self.assertEqual(status, 200, doc)
+        status, doc, _ = self.gw.request("POST", "/v1/chat/completions", chat(), key=second)
+        self.assertEqual(status, 401)
+        self.assertEqual(doc["error"]["code"], "invalid_api_key")
+        self.assertEqual(self.gw.request("DELETE", "/v1/keys/999999", key=acc["api_key"])[0], 404)
+        self.assertEqual(self.gw.request("DELETE", "/v1/keys/abc", key=acc["api_key"])[0], 400)
+
+    def test_errors_are_openai_shaped(self):
+        key = self.gw.new_account("errors@example.com")["api_key"]
+        cases = [
+            (dict(method="POST", path="/v1/chat/completions", body=chat()), 401, "invalid_api_key"),
+            (dict(method="POST", path="/v1/chat/completions", body=chat(), key="rp-wrong"), 401,
+             "invalid_api_key"),
+            (dict(method="POST", path="/v1/chat/completions", raw=b"{not json", key=key), 400,
+             "invalid_json"),
+            (dict(method="POST", path="/v1/chat/completions", raw=b"[1,2]", key=key), 400,
+             "invalid_json"),
+            (dict(method="POST", path="/v1/chat/completions", raw=b'{"a": "\xff\xfe"}', key=key),
+             400, "invalid_json"),
+            (dict(method="GET", path="/v1/nope", key=key), 404, "not_found"),
+            (dict(method="GET", path="/v1/chat/completions", key=key), 405, "method_not_allowed"),
+        ]
+        for kw, status, code in cases:
+            got, doc, _ = self.gw.request(**kw)
+            self.assertEqual(got, status, kw)
+            self.assertEqual(doc["error"]["code"], code, kw)
+            self.assertIn("message", doc["error"])
+            self.assertIn("type", doc["error"])
+
+    def test_body_over_limit(self):
+        key = self.gw.new_account("big@example.com")["api_key"]
+        s = socket.create_connection(("127.0.0.1", self.gw.port))
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                  + key.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                  + str(2 << 20).encode() + b"\r\n\r\n{")
+        reply = s.recv(65536)
+        s.close()
+        self.assertTrue(reply.startswith(b"HTTP/1.1 413"), reply[:80])
+        # The gateway is still up.
+        self.assertEqual(self.gw.request("POST", "/v1/chat/completions", chat(), key=key)[0], 200)
+
+    def test_long_fields(self):
+        key = self.gw.new_account("long@example.com")["api_key"]
+        text = "word " * 2000
+        status, doc, _ = self.gw.request("POST", "/v1/chat/completions", chat(text), key=key)
+        self.assertEqual(status, 200)
+        self.assertIn(text.strip()[:100], doc["choices"][0]["message"]["content"])
+
+    def test_streaming(self):
+        key = self.gw.new_account("stream@example.com")["api_key"]
+        conn = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=30)
+        conn.request("POST", "/v1/chat/completions", json.dumps(chat("one two three four", True)),
+                     {"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+        r = conn.getresponse()
+        self.assertEqual(r.status, 200)
+        self.assertTrue(r.getheader("Content-Type").startswith("text/event-stream"))
+        body = r.read().decode()
+        events = [l[6:] for l in body.splitlines() if l.startswith("data: ")]
+        self.assertEqual(events[-1], "[DONE]")
+        text = "".join(json.loads(e)["choices"][0]["delta"].get("content", "")
+                       for e in events[:-1] if json.loads(e).get("choices"))
+        self.assertIn("one two three four", text)
+
+    def test_admin(self):
+        gw = self.gw
+        acc = gw.new_account("admin-view@example.com")
+        aid = acc["account_id"]
+        conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=10)
+        conn.request("GET", "/admin/accounts", headers={"Authorization": "Bearer wrong"})
+        r = conn.getresponse()
+        self.assertEqual(r.status, 401)
+        self.assertEqual(json.loads(r.read())["error"]["code"], "invalid_admin_token")
+        status, doc, _ = gw.request("GET", "/admin/accounts", admin=True)
+        self.assertEqual(status, 200)
+        self.assertIn(aid, [a["id"] for a in doc["accounts"]])
+        status, doc, _ = gw.request("GET", "/admin/accounts/%d" % aid, admin=True)
+        self.assertEqual(doc["email"], "admin-view@example.com")
+        self.assertNotIn("hash", json.dumps(doc))
+        self.assertEqual(gw.request("GET", "/admin/accounts/999999", admin=True)[0], 404)
+        status, doc, _ = gw.request("POST", "/admin/accounts/%d/ban" % aid,
+                                    {"reason": "testing bans"}, admin=True)
+        self.assertEqual(status, 200, doc)
+        status, doc, _ = gw.request("POST", "/v1/chat/completions", chat(), key=acc["api_key"])
+        self.assertEqual(status, 403)
+        self.assertEqual(doc["error"]["code"], "account_banned")
+        self.assertEqual(gw.request("POST", "/admin/accounts/%d/unban" % aid, {}, admin=True)[0], 200)
+        self.assertEqual(gw.request("POST", "/v1/chat/completions", chat(),
+                                    key=acc["api_key"])[0], 200)
+        status, doc, _ = gw.request("GET", "/admin/events?account=%d" % aid, admin=True)
+        kinds = [e["kind"] for e in doc["events"]]
+        for k in ("signup", "verify", "ban", "unban", "request"):
+            self.assertIn(k, kinds)
+
+    def test_metrics_and_health(self):
+        status, _, r = self.gw.request("GET", "/metrics", admin=True)
+        self.assertEqual(status, 200)
+        conn = http.client.HTTPConnection("127.0.0.1", self.gw.admin_port, timeout=10)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        self.assertIn("rampart_requests_total", text)
+        self.assertEqual(self.gw.request("GET", "/healthz", admin=True)[1]["status"], "ok")
+
+
+class Limits(unittest.TestCase):
+    def test_requests_per_minute(self):
+        gw = Gateway("limits:\n  per_key:\n    requests_per_minute: 3\n")
+        try:
+            key = gw.new_account("rl@example.com")["api_key"]
+            codes = [gw.request("POST", "/v1/chat/completions", chat(), key=key)[0]
+                     for _ in range(4)]
+            self.assertEqual(codes, [200, 200, 200, 429])
+            status, doc, r = gw.request("POST", "/v1/chat/completions", chat(), key=key)
+            self.assertEqual(status, 429)
+            self.assertEqual(doc["error"]["code"], "rate_limit_exceeded")
+            self.assertGreaterEqual(int(r.getheader("Retry-After")), 1)
+        finally:
+            gw.close()
+
+    def test_signups_per_network(self):
+        gw = Gateway("limits:\n  per_network:\n    signups_per_hour: 2\n")
+        try:
+            codes = [gw.request("POST", "/v1/signup", {"email": "n%d@example.com" % i})[0]
+                     for i in range(3)]
+            self.assertEqual(codes, [202, 202, 429])
+        finally:
+            gw.close()
+
+    def test_forwarded_for_only_from_trusted_proxies(self):
+        gw = Gateway("trusted_proxies: [\"127.0.0.1/32\"]\n"
+                     "limits:\n  per_network:\n    signups_per_hour: 1\n")
+        try:
+            ok = [gw.request("POST", "/v1/signup", {"email": "f%d@example.com" % i},
+                             headers={"X-Forwarded-For": "198.51.%d.7" % i})[0] for i in range(3)]
+            self.assertEqual(ok, [202, 202, 202])
+            same = gw.request("POST", "/v1/signup", {"email": "g@example.com"},
+                              headers={"X-Forwarded-For": "198.51.0.99"})[0]
+            self.assertEqual(same, 429)
+        finally:
+            gw.close()
+
+    def test_tokens_per_minute(self):
+        gw = Gateway("limits:\n  per_key:\n    tokens_per_minute: 20\n")
+        try:
+            key = gw.new_account("tok@example.com")["api_key"]
+            self.assertEqual(gw.request("POST", "/v1/chat/completions",
+                                        chat("w " * 40), key=key)[0], 200)
+            status, doc, _ = gw.request("POST", "/v1/chat/completions", chat(), key=key)
+            self.assertEqual(status, 429)
+        finally:
+            gw.close()
+
+
+class Upstream(unittest.TestCase):
+    def test_upstream_down(self):
+        gw = Gateway(upstream="http://127.0.0.1:%d" % free_port())
+        try:
+            key = gw.new_account("down@example.com")["api_key"]
+            status, doc, _ = gw.request("POST", "/v1/chat/completions", chat(), key=key)
+            self.assertEqual(status, 502)
+            self.assertEqual(doc["error"]["code"], "upstream_unavailable")
+            self.assertEqual(gw.request("GET", "/healthz")[0], 200)
+        finally:
+            gw.close()
+
+    def test_upstream_timeout(self):
+        gw = Gateway("upstream:\n  timeout: 1\n", model_args=("--delay-ms", "3000"))
+        try:
+            key = gw.new_account("slow@example.com")["api_key"]
+            status, doc, _ = gw.request("POST", "/v1/chat/completions", chat(), key=key)
+            self.assertEqual(status, 504)
+            self.assertEqual(doc["error"]["code"], "upstream_timeout")
+        finally:
+            gw.close()
+
+    def test_stream_arrives_as_it_is_made(self):
+        gw = Gateway(model_args=("--delay-ms", "150"))
+        try:
+            key = gw.new_account("live@example.com")["api_key"]
+            s = socket.create_connection(("127.0.0.1", gw.port))
+            body = json.dumps(chat("a b c d e f", True)).encode()
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                      + key.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                      + str(len(body)).encode() + b"\r\n\r\n" + body)
+            times, buf = [], b""
+            while b"[DONE]" not in buf:
+                data = s.recv(65536)
+                if not data:
+                    break
+                times.append(time.time())
+                buf += data
+            s.close()
+            self.assertIn(b"[DONE]", buf)
+            # Pieces arrived over time, not all at once at the end.
+            self.assertGreater(times[-1] - times[0], 0.5)
+            self.assertGreater(len(times), 3)
+        finally:
+            gw.close()
+
+    def test_upstream_dies_mid_stream(self):
+        gw = Gateway(model_args=("--die-after-chunks", "2", "--delay-ms", "50"))
+        try:
+            key = gw.new_account("cut@example.com")["api_key"]
+            conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
+            conn.request("POST", "/v1/chat/completions", json.dumps(chat("a b c d e f g", True)),
+                         {"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+            r = conn.getresponse()
+            try:
+                body = r.read().decode()
+            except http.client.IncompleteRead as e:
+                body = e.partial.decode()
+            self.assertNotIn("[DONE]", body)
+            self.assertIn("upstream_failed", body)
+            self.assertEqual(gw.request("GET", "/healthz")[0], 200)
+        finally:
+            gw.close()
+
+    def test_slow_client(self):
+        """A client that stops reading does not stop the gateway serving others."""
+        gw = Gateway(model_args=("--chunk-words", "1", "--threads", "2"))
+        try:
+            key = gw.new_account("lazy@example.com")["api_key"]
+            s = socket.create_connection(("127.0.0.1", gw.port))
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            body = json.dumps(chat("word " * 3000, True)).encode()
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                      + key.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                      + str(len(body)).encode() + b"\r\n\r\n" + body)
+            time.sleep(1.0)
+            other = gw.new_account("busy@example.com")["api_key"]
+            t = time.time()
+            self.assertEqual(gw.request("POST", "/v1/chat/completions", chat(), key=other)[0], 200)
+            self.assertLess(time.time() - t, 3.0)
+            s.close()
+        finally:
+            gw.close()
+
+
+class Durability(unittest.TestCase):
+    def test_restart_after_kill_9(self):
+        gw = Gateway()
+        try:
+            acc = gw.new_account("durable@example.com")
+            banned = gw.new_account("banned@example.com")
+            self.assertEqual(gw.request("POST", "/admin/accounts/%d/ban" % banned["account_id"],
+                                        {"reason": "abuse"}, admin=True)[0], 200)
+            gw.proc.send_signal(signal.SIGKILL)
+            gw.proc.wait()
+            gw.start()
+            self.assertEqual(gw.request("POST", "/v1/chat/completions", chat(),
+                                        key=acc["api_key"])[0], 200)
+            status, doc, _ = gw.request("POST", "/v1/chat/completions", chat(),
+                                        key=banned["api_key"])
+            self.assertEqual(status, 403)
+            status, doc, _ = gw.request("GET", "/admin/accounts/%d" % banned["account_id"],
+                                        admin=True)
+            self.assertEqual(doc["ban_reason"], "abuse")
+        finally:
+            gw.close()
+
+
+class Check(unittest.TestCase):
+    def test_check_ok_and_errors(self):
+        d = tempfile.mkdtemp()
+        try:
+            good = os.path.join(d, "good.yaml")
+            with open(good, "w") as f:
+                f.write("listen: 127.0.0.1:9000\nupstream:\n  url: http://127.0.0.1:8000\n")
+            p = subprocess.run([RAMPART, "serve", "--check", "--config", good], capture_output=True)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            bad = os.path.join(d, "bad.yaml")
+            with open(bad, "w") as f:
+                f.write("listen: 127.0.0.1:9000\nlimits:\n  per_key:\n    requests_per_minut: 5\n")
+            p = subprocess.run([RAMPART, "serve", "--check", "--config", bad], capture_output=True)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn(bad + ":4:", p.stderr.decode())
+            p = subprocess.run([RAMPART, "serve", "--check", "--upstream", "ftp://x"],
+                               capture_output=True)
+            self.assertEqual(p.returncode, 2)
+        finally:
+            shutil.rmtree(d)
+
+
+if __name__ == "__main__":
+    unittest.main()
