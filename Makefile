@@ -42,7 +42,7 @@ LIB := $(BUILD)/librampart.a
 # `make V=1` shows whole commands.
 Q := $(if $(V),,@)
 
-.PHONY: all deps run test test-build fuzz-build check bench-url url-model format clean
+.PHONY: all deps run demo-url test test-build fuzz-build check bench-url url-model format clean
 all: $(BUILD)/rampart
 
 # Missing libraries: install them when we are root, else print the exact command.
@@ -81,6 +81,9 @@ $(BUILD)/fuzz_%: fuzz/fuzz_%.c $(LIB)
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIB) $(PKG_LIBS) $(LDOPT)
 
 run: $(BUILD)/rampart
+	@scripts/demo-serve $(BUILD)/rampart
+
+demo-url: $(BUILD)/rampart
 	@scripts/demo-url $(BUILD)/rampart
 
 test: check

@@ -69,7 +69,11 @@ class Gateway:
             upstream = "http://127.0.0.1:%s" % m.group(2)
         self.upstream = upstream
         self.config_text = config
-        self.start()
+        try:
+            self.start()
+        except Exception:
+            stop(self.model)
+            raise
 
     def start(self):
         cfg = os.path.join(self.state, "rampart.yaml")
