@@ -148,8 +148,11 @@ int rp_cmd_serve(int argc, char **argv)
         rp_error_set(&err, "out of memory");
         result = RP_ENOMEM;
     }
+    if (!result && cfg.smtp_url)
+        result = gw_mail_start(&gw.mail, cfg.state_dir, cfg.smtp_url, &err);
     if (!result)
         result = gw_run(&gw, &err);
+    gw_mail_stop(&gw.mail);
     if (result)
         fprintf(stderr, "rampart serve: %s\n", err.msg[0] ? err.msg : rp_strerror(result));
     rp_store_close(gw.store);

@@ -192,6 +192,7 @@ void gw_signup(struct gw_worker *w, struct evhttp_request *req)
                  "sign-up failed on the server side; try again later");
         return;
     }
+    gw_mail_kick(&gw->mail);
     atomic_fetch_add(&gw->m.signups, 1);
     struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = account_id};
     snprintf(ev.kind, sizeof(ev.kind), "signup");

@@ -49,14 +49,22 @@ static void metrics(struct gw *gw, struct evhttp_request *req)
     C("streams_total", "Answers relayed as server-sent events.", m->streams);
     C("bytes_out_total", "Answer bytes relayed to clients.", m->bytes_out);
 #undef C
-    evbuffer_add_printf(b,
-                        "# HELP rampart_in_flight Requests being proxied now.\n"
-                        "# TYPE rampart_in_flight gauge\nrampart_in_flight %lld\n"
-                        "# HELP rampart_events_dropped_total Events dropped on a full queue.\n"
-                        "# TYPE rampart_events_dropped_total counter\n"
-                        "rampart_events_dropped_total %llu\n",
-                        (long long)atomic_load(&m->in_flight),
-                        (unsigned long long)rp_store_events_dropped(gw->store));
+    evbuffer_add_printf(
+        b,
+        "# HELP rampart_in_flight Requests being proxied now.\n"
+        "# TYPE rampart_in_flight gauge\nrampart_in_flight %lld\n"
+        "# HELP rampart_events_dropped_total Events dropped on a full queue.\n"
+        "# TYPE rampart_events_dropped_total counter\n"
+        "rampart_events_dropped_total %llu\n"
+        "# HELP rampart_mails_sent_total Messages delivered by SMTP.\n"
+        "# TYPE rampart_mails_sent_total counter\nrampart_mails_sent_total %llu\n"
+        "# HELP rampart_mail_failures_total SMTP deliveries that failed (retried).\n"
+        "# TYPE rampart_mail_failures_total counter\n"
+        "rampart_mail_failures_total %llu\n",
+        (long long)atomic_load(&m->in_flight),
+        (unsigned long long)rp_store_events_dropped(gw->store),
+        (unsigned long long)atomic_load(&gw->mail.sent),
+        (unsigned long long)atomic_load(&gw->mail.failed));
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4");
     evhttp_send_reply(req, 200, "OK", b);

@@ -11,6 +11,7 @@
 
 #include "rampart/config.h"
 #include "rampart/gate.h"
+#include "mail.h"
 #include "rampart/store.h"
 
 #define GW_POOL_MAX 512 /* idle upstream connections kept a worker */
@@ -34,6 +35,7 @@ struct gw {
     char up_prefix[256]; /* path of upstream.url without a trailing '/', e.g. "" or "/api" */
     char *up_auth;       /* "Bearer <upstream.api_key>" or NULL */
     struct rp_rate req_rate, tok_rate, signup_rate;
+    struct gw_mail mail; /* running when smtp.url is set */
 };
 
 struct gw_worker {

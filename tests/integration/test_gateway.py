@@ -472,6 +472,92 @@ class Durability(unittest.TestCase):
             gw.close()
 
 
+class SmtpSink:
+    """A minimal SMTP server on 127.0.0.1 that keeps what it receives."""
+
+    def __init__(self, port=0):
+        import socketserver
+        sink = self
+        self.messages = []
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                self.wfile.write(b"220 sink ready\r\n")
+                rcpt, data = [], None
+                while True:
+                    line = self.rfile.readline()
+                    if not line:
+                        return
+                    if data is not None:
+                        if line == b".\r\n":
+                            sink.messages.append((rcpt, b"".join(data)))
+                            data = None
+                            self.wfile.write(b"250 ok\r\n")
+                        else:
+                            data.append(line[1:] if line.startswith(b"..") else line)
+                        continue
+                    cmd = line[:4].upper()
+                    if cmd == b"RCPT":
+                        rcpt.append(line.decode().strip())
+                    if cmd == b"DATA":
+                        data = []
+                        self.wfile.write(b"354 go on\r\n")
+                    elif cmd == b"QUIT":
+                        self.wfile.write(b"221 bye\r\n")
+                        return
+                    else:
+                        self.wfile.write(b"250 ok\r\n")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", port), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Mail(unittest.TestCase):
+    def wait_for(self, cond, seconds=8):
+        deadline = time.time() + seconds
+        while time.time() < deadline and not cond():
+            time.sleep(0.1)
+        return cond()
+
+    def test_smtp_delivery(self):
+        sink = SmtpSink()
+        gw = Gateway("smtp:\n  url: smtp://127.0.0.1:%d\n" % sink.port)
+        try:
+            self.assertEqual(gw.request("POST", "/v1/signup", {"email": "smtp@example.com"})[0], 202)
+            self.assertTrue(self.wait_for(lambda: sink.messages))
+            rcpt, data = sink.messages[0]
+            self.assertEqual(rcpt, ["RCPT TO:<smtp@example.com>"])
+            self.assertIn(b"/v1/verify?token=", data)
+            self.assertTrue(self.wait_for(
+                lambda: glob.glob(os.path.join(gw.state, "outbox", "sent", "*.eml"))))
+            self.assertEqual(glob.glob(os.path.join(gw.state, "outbox", "*.eml")), [])
+        finally:
+            gw.close()
+            sink.close()
+
+    def test_smtp_down_keeps_the_mail(self):
+        port = free_port()
+        gw = Gateway("smtp:\n  url: smtp://127.0.0.1:%d\n" % port)
+        try:
+            self.assertEqual(gw.request("POST", "/v1/signup", {"email": "later@example.com"})[0],
+                             202)
+            time.sleep(1.5)
+            self.assertEqual(len(glob.glob(os.path.join(gw.state, "outbox", "*.eml"))), 1)
+            sink = SmtpSink(port)
+            try:
+                self.assertTrue(self.wait_for(lambda: sink.messages))
+            finally:
+                sink.close()
+        finally:
+            gw.close()
+
+
 class Check(unittest.TestCase):
     def test_check_ok_and_errors(self):
         d = tempfile.mkdtemp()
