@@ -144,7 +144,8 @@ int rp_cmd_serve(int argc, char **argv)
     result = rp_store_open(cfg.state_dir, &gw.store, &err);
     if (!result &&
         (rp_limiter_new(1u << 20, &gw.req_limit) || rp_limiter_new(1u << 20, &gw.tok_limit) ||
-         rp_limiter_new(1u << 18, &gw.signup_limit) || rp_inflight_new(1u << 20, &gw.inflight))) {
+         rp_limiter_new(1u << 18, &gw.signup_limit) || rp_inflight_new(1u << 20, &gw.inflight) ||
+         gw_keycache_new(&gw.keys))) {
         rp_error_set(&err, "out of memory");
         result = RP_ENOMEM;
     }
@@ -160,6 +161,7 @@ int rp_cmd_serve(int argc, char **argv)
     rp_limiter_free(gw.tok_limit);
     rp_limiter_free(gw.signup_limit);
     rp_inflight_free(gw.inflight);
+    gw_keycache_free(gw.keys);
     free(gw.up_auth);
     rp_config_release(&cfg);
     return result ? RP_EXIT_USAGE : RP_EXIT_OK;

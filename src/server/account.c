@@ -291,6 +291,7 @@ void gw_keys(struct gw_worker *w, struct evhttp_request *req, const char *path)
             return;
         }
         int rc = rp_store_key_revoke(gw->store, key.account_id, id, (int64_t)gw_now());
+        atomic_fetch_add(&gw->key_generation, 1);
         if (rc == RP_ENOTFOUND) {
             gw_error(gw, req, 404, "invalid_request_error", "key_not_found",
                      "your account has no key %lld", id);

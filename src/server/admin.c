@@ -115,6 +115,7 @@ static void ban(struct gw *gw, struct evhttp_request *req, int64_t id, bool on)
     }
     int64_t now = (int64_t)gw_now();
     int rc = on ? rp_store_ban(gw->store, id, reason, now) : rp_store_unban(gw->store, id, now);
+    atomic_fetch_add(&gw->key_generation, 1);
     if (rc == RP_ENOTFOUND) {
         gw_error(gw, req, 404, "invalid_request_error", "account_not_found", "no account %lld",
                  (long long)id);

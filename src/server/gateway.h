@@ -24,6 +24,8 @@ struct gw_metrics {
     atomic_int_fast64_t in_flight;
 };
 
+struct gw_keycache;
+
 struct gw {
     struct rp_config *cfg;
     struct rp_store *store;
@@ -36,7 +38,16 @@ struct gw {
     char *up_auth;       /* "Bearer <upstream.api_key>" or NULL */
     struct rp_rate req_rate, tok_rate, signup_rate;
     struct gw_mail mail; /* running when smtp.url is set */
+    struct gw_keycache *keys;
+    /* Bumped by every ban, unban and revocation: cached key lookups older than it are stale. */
+    atomic_uint_fast64_t key_generation;
 };
+
+/* The cache of API key lookups in front of the store: bounded, sharded, 2 s at most. */
+int gw_keycache_new(struct gw_keycache **out);
+void gw_keycache_free(struct gw_keycache *kc);
+/* Key lookups: from the cache, else from the store (then cached). */
+int gw_key_lookup(struct gw *gw, const uint8_t hash[RP_HASH_LEN], struct rp_key_info *out);
 
 struct gw_worker {
     struct gw *gw;

@@ -3,6 +3,8 @@
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -132,6 +134,75 @@ void gw_client_addr(struct gw *gw, struct evhttp_request *req, struct sockaddr_s
         forwarded_for(gw, xff, out);
 }
 
+#define KC_SHARDS 16
+#define KC_SLOTS 4096
+#define KC_TTL 2.0
+
+struct kc_entry {
+    uint8_t hash[RP_HASH_LEN];
+    struct rp_key_info info;
+    double at;
+    uint64_t generation;
+    bool used;
+};
+
+struct gw_keycache {
+    struct {
+        pthread_mutex_t lock;
+        struct kc_entry slots[KC_SLOTS];
+    } shards[KC_SHARDS];
+};
+
+int gw_keycache_new(struct gw_keycache **out)
+{
+    struct gw_keycache *kc = calloc(1, sizeof(*kc));
+    if (!kc)
+        return RP_ENOMEM;
+    for (size_t i = 0; i < KC_SHARDS; i++)
+        pthread_mutex_init(&kc->shards[i].lock, NULL);
+    *out = kc;
+    return RP_OK;
+}
+
+void gw_keycache_free(struct gw_keycache *kc)
+{
+    if (!kc)
+        return;
+    for (size_t i = 0; i < KC_SHARDS; i++)
+        pthread_mutex_destroy(&kc->shards[i].lock);
+    free(kc);
+}
+
+int gw_key_lookup(struct gw *gw, const uint8_t hash[RP_HASH_LEN], struct rp_key_info *out)
+{
+    struct gw_keycache *kc = gw->keys;
+    uint64_t word;
+    memcpy(&word, hash, sizeof(word));
+    size_t shard = word % KC_SHARDS, slot = (word / KC_SHARDS) % KC_SLOTS;
+    uint64_t gen = atomic_load(&gw->key_generation);
+    double now = gw_now();
+    pthread_mutex_lock(&kc->shards[shard].lock);
+    struct kc_entry *e = &kc->shards[shard].slots[slot];
+    bool hit = e->used && e->generation == gen && now - e->at < KC_TTL &&
+               memcmp(e->hash, hash, RP_HASH_LEN) == 0;
+    if (hit)
+        *out = e->info;
+    pthread_mutex_unlock(&kc->shards[shard].lock);
+    if (hit)
+        return RP_OK;
+    int rc = rp_store_key_lookup(gw->store, hash, out);
+    if (rc == RP_OK) {
+        pthread_mutex_lock(&kc->shards[shard].lock);
+        memcpy(e->hash, hash, RP_HASH_LEN);
+        e->info = *out;
+        e->at = now;
+        e->generation = gen;
+        e->used = true;
+        pthread_mutex_unlock(&kc->shards[shard].lock);
+    }
+    return rc;
+}
+
 bool gw_authenticate(struct gw *gw, struct evhttp_request *req, struct rp_key_info *key)
 {
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
@@ -143,7 +214,7 @@ bool gw_authenticate(struct gw *gw, struct evhttp_request *req, struct rp_key_in
     const char *k = auth + 7;
     uint8_t h[RP_HASH_LEN];
     SHA256((const unsigned char *)k, strlen(k), h);
-    int rc = rp_store_key_lookup(gw->store, h, key);
+    int rc = gw_key_lookup(gw, h, key);
     if (rc == RP_ENOTFOUND || (rc == 0 && key->revoked)) {
         gw_error(gw, req, 401, "invalid_request_error", "invalid_api_key",
                  "the API key is not valid%s", rc == 0 ? " (it was revoked)" : "");
