@@ -558,6 +558,34 @@ class Mail(unittest.TestCase):
             gw.close()
 
 
+class OfficialClient(unittest.TestCase):
+    """The official OpenAI client (npm package `openai`, installed by `make test` into
+    build/npm) pointed at rampart's base URL."""
+
+    def test_openai_node_client(self):
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        module = os.path.join(root, "build", "npm", "node_modules", "openai")
+        if not shutil.which("node") or not os.path.isdir(module):
+            self.skipTest("the npm package openai is not in build/npm (make test installs it)")
+        gw = Gateway()
+        try:
+            key = gw.new_account("sdk@example.com")["api_key"]
+            p = subprocess.run(["node", os.path.join(os.path.dirname(__file__), "openai_client.js")],
+                               capture_output=True, text=True, timeout=60,
+                               env=dict(os.environ, OPENAI_MODULE=module, KEY=key,
+                                        BASE_URL="http://127.0.0.1:%d/v1" % gw.port))
+            self.assertEqual(p.returncode, 0, p.stderr)
+            seen = json.loads(p.stdout)
+            self.assertIn("hello client", seen["content"])
+            self.assertGreater(seen["usage"]["total_tokens"], 0)
+            self.assertIn("stream me please", seen["streamed"])
+            self.assertEqual(seen["models"], ["rampart-echo"])
+            self.assertEqual(seen["err"]["status"], 401)
+            self.assertEqual(seen["err"]["code"], "invalid_api_key")
+        finally:
+            gw.close()
+
+
 class Check(unittest.TestCase):
     def test_check_ok_and_errors(self):
         d = tempfile.mkdtemp()
