@@ -42,7 +42,7 @@ LIB := $(BUILD)/librampart.a
 # `make V=1` shows whole commands.
 Q := $(if $(V),,@)
 
-.PHONY: all deps run demo-url npm-test-deps test test-build fuzz-build check bench-url url-model format clean
+.PHONY: all deps run demo-url npm-test-deps bench-gateway test test-build fuzz-build check bench-url url-model format clean
 all: $(BUILD)/rampart
 
 # Missing libraries: install them when we are root, else print the exact command.
@@ -107,6 +107,9 @@ build/npm/node_modules/openai:
 
 bench-url: $(BUILD)/rampart $(BUILD)/bench_url
 	bench/bench-url $(BUILD)/rampart
+
+bench-gateway: $(BUILD)/rampart
+	bench/bench-gateway $(BUILD)/rampart $(BENCH_GATEWAY_ARGS)
 
 eval-url: $(BUILD)/rampart
 	bench/eval-url $(BUILD)/rampart

@@ -23,6 +23,7 @@ struct proxy {
     struct evhttp_connection *conn;
     struct rp_key_info key;
     char key_name[32];
+    char path[32]; /* which endpoint, for the event log */
     bool started, finished, paused, stream, client_gone, failed;
     int status;
     int up_error;       /* an enum evhttp_request_error, or -1 when none was reported */
@@ -177,10 +178,10 @@ static void finish(struct proxy *p)
     snprintf(ev.kind, sizeof(ev.kind), "request");
     snprintf(ev.detail, sizeof(ev.detail),
              "{\"path\":\"%s\",\"stream\":%s,\"ms\":%.1f,\"client_gone\":%s}",
-             evhttp_request_get_uri(p->client), p->stream ? "true" : "false",
+             p->path, p->stream ? "true" : "false",
              (gw_now() - p->started_at) * 1000, p->client_gone ? "true" : "false");
     rp_store_event(gw->store, &ev);
-    struct evhttp_connection *cc = evhttp_request_get_connection(p->client);
+    struct evhttp_connection *cc = p->client ? evhttp_request_get_connection(p->client) : NULL;
     if (cc)
         evhttp_connection_set_closecb(cc, NULL, NULL);
     rp_buf_release(&p->body);
@@ -208,23 +209,28 @@ static void done_cb(struct evhttp_request *up, void *arg)
                      timeout ? "upstream_timeout" : "upstream_unavailable",
                      timeout ? "the model did not answer in time" : "the model is not reachable");
         } else {
-            /* A cut answer must not look complete: say so in the stream, then close. */
-            struct evbuffer *b = evbuffer_new();
-            if (b) {
-                evbuffer_add_printf(
-                    b, "%s",
-                    p->stream
-                        ? "\ndata: {\"error\":{\"message\":\"the model's answer was cut off\","
-                          "\"type\":\"server_error\",\"code\":\"upstream_failed\"}}\n\n"
-                        : "");
-                evhttp_send_reply_chunk(p->client, b);
-                evbuffer_free(b);
-            }
+            /* A cut answer must not look complete. A stream says so in an error event, then
+             * ends and the connection closes; any other answer loses its connection at once,
+             * without the end of its chunked body, so no client takes half a JSON for whole. */
             struct evhttp_connection *cc = evhttp_request_get_connection(p->client);
-            evhttp_send_reply_end(p->client);
-            if (cc)
-                evhttp_connection_free_on_completion(cc);
             gw_count_status(gw, 502);
+            if (p->stream) {
+                struct evbuffer *b = evbuffer_new();
+                if (b) {
+                    evbuffer_add_printf(
+                        b, "\ndata: {\"error\":{\"message\":\"the model's answer was cut off\","
+                           "\"type\":\"server_error\",\"code\":\"upstream_failed\"}}\n\n");
+                    evhttp_send_reply_chunk(p->client, b);
+                    evbuffer_free(b);
+                }
+                evhttp_send_reply_end(p->client);
+                if (cc)
+                    evhttp_connection_free_on_completion(cc);
+            } else if (cc) {
+                evhttp_connection_set_closecb(cc, NULL, NULL);
+                p->client = NULL;
+                evhttp_connection_free(cc); /* frees the request too */
+            }
         }
         finish(p);
         return;
@@ -334,6 +340,7 @@ void gw_proxy(struct gw_worker *w, struct evhttp_request *req, const char *path)
     p->key = key;
     p->started_at = now;
     memcpy(p->key_name, key_name, sizeof(key_name));
+    snprintf(p->path, sizeof(p->path), "%s", path);
     rp_buf_init(&p->body, USAGE_BODY_MAX);
     rp_buf_init(&p->line, SSE_LINE_MAX);
     evhttp_request_set_chunked_cb(up, chunk_cb);

@@ -97,6 +97,19 @@ static int setup_http(struct event_base *base, struct gw *gw, struct evhttp **ou
     return RP_OK;
 }
 
+/* One loop a thread. The epoll changelist folds the several interest changes evhttp makes per
+ * request into one epoll_ctl (measured: fewer system calls a request). */
+static struct event_base *new_base(void)
+{
+    struct event_config *cfg = event_config_new();
+    if (!cfg)
+        return NULL;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *b = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return b;
+}
+
 static void *worker_main(void *arg)
 {
     struct gw_worker *w = arg;
@@ -159,7 +172,7 @@ int gw_run(struct gw *gw, struct rp_error *err)
     for (unsigned i = 0; i < n; i++) {
         struct gw_worker *w = &workers[i];
         w->gw = gw;
-        w->base = event_base_new();
+        w->base = new_base();
         if (!w->base || setup_http(w->base, gw, &w->http)) {
             result = RP_ENOMEM;
             goto out;

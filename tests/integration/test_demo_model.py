@@ -102,8 +102,9 @@ class RawStream:
     def __init__(self, port, path, body, timeout=20):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
         data = json.dumps(body).encode()
-        self.sock.sendall(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                          b"Content-Length: %d\r\n\r\n" % (path.encode(), len(data)) + data)
+        self.sock.sendall(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                          b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                          % (path.encode(), len(data)) + data)
         self.buf = b""
         self.eof = False
         self.complete = False  # the terminating zero-length chunk arrived
@@ -234,7 +235,8 @@ class Endpoints(unittest.TestCase):
         self.assertEqual(doc["object"], "list")
         self.assertEqual(len(doc["data"]), 1)
         m = doc["data"][0]
-        self.assertEqual((m["id"], m["object"], m["owned_by"]), ("rampart-echo", "model", "rampart"))
+        self.assertEqual((m["id"], m["object"], m["owned_by"]),
+                         ("rampart-echo", "model", "rampart"))
         self.assertIsInstance(m["created"], int)
 
     def test_health(self):
