@@ -25,6 +25,13 @@ static void route(struct evhttp_request *req, void *arg)
     const char *path = u ? evhttp_uri_get_path(u) : NULL;
     if (!path)
         path = "/";
+    size_t body = evbuffer_get_length(evhttp_request_get_input_buffer(req));
+    if (body > w->gw->cfg->max_body_bytes) {
+        gw_error(w->gw, req, 413, "invalid_request_error", "request_too_large",
+                 "the request body has %zu bytes; the limit is %zu", body,
+                 w->gw->cfg->max_body_bytes);
+        return;
+    }
     if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/v1/completions") == 0 ||
         strcmp(path, "/v1/embeddings") == 0 || strcmp(path, "/v1/models") == 0)
         gw_proxy(w, req, path);
@@ -88,7 +95,10 @@ static int setup_http(struct event_base *base, struct gw *gw, struct evhttp **ou
     struct evhttp *h = evhttp_new(base);
     if (!h)
         return RP_ENOMEM;
-    evhttp_set_max_body_size(h, (ev_ssize_t)gw->cfg->max_body_bytes);
+    /* evhttp answers bodies over its own cap with an HTML page; keep that cap 1 MiB above the
+     * configured limit so that route() can refuse what is over the limit in OpenAI's shape,
+     * while memory stays bounded. */
+    evhttp_set_max_body_size(h, (ev_ssize_t)(gw->cfg->max_body_bytes + (1u << 20)));
     evhttp_set_max_headers_size(h, 64 * 1024);
     evhttp_set_timeout(h, 120);
     evhttp_set_default_content_type(h, "application/json");

@@ -202,8 +202,8 @@ class Url(unittest.TestCase):
         self.assertEqual([r["host"] for r in rows], ["a.example", "b.example"])
         self.assertEqual(rows[0]["input"], "https://a.example/")
 
-    def test_make_run_demo(self):
-        """`make run`'s script explains the issue's examples."""
+    def test_demo_url_script(self):
+        """`make demo-url`'s script explains the issue's examples."""
         p = subprocess.run([os.path.join(ROOT, "scripts", "demo-url"), RAMPART],
                            capture_output=True, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)

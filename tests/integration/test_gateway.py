@@ -246,10 +246,15 @@ class SignupAndProxy(unittest.TestCase):
         s = socket.create_connection(("127.0.0.1", self.gw.port))
         s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
                   + key.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: "
-                  + str(2 << 20).encode() + b"\r\n\r\n{")
+                  + str(4 << 20).encode() + b"\r\n\r\n{")
         reply = s.recv(65536)
         s.close()
         self.assertTrue(reply.startswith(b"HTTP/1.1 413"), reply[:80])
+        # Just over the limit: refused in OpenAI's shape.
+        status, doc, _ = self.gw.request("POST", "/v1/chat/completions",
+                                         raw=b'{"x": "' + b"a" * (1 << 20) + b'"}', key=key)
+        self.assertEqual(status, 413)
+        self.assertEqual(doc["error"]["code"], "request_too_large")
         # The gateway is still up.
         self.assertEqual(self.gw.request("POST", "/v1/chat/completions", chat(), key=key)[0], 200)
 
