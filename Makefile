@@ -1,7 +1,7 @@
 # rampart build. `make` builds build/rampart; `make test` rebuilds everything with -Werror, ASan
 # and UBSan under build/test and runs the unit, conformance, integration and fuzz-smoke tests.
 
-PKGS := jansson libpsl icu-uc icu-i18n libevent libevent_pthreads yaml-0.1 sqlite3 libcrypto
+PKGS := jansson libpsl icu-uc icu-i18n libevent libevent_pthreads libevent_openssl yaml-0.1 sqlite3 libcrypto libssl
 TEST_PKGS := cmocka
 
 BUILD ?= build

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
+
 #include "rampart.h"
 #include "server/gateway.h"
 #include "server/server.h"
@@ -46,17 +48,15 @@ static int parse_upstream(struct gw *gw, const char *url, struct rp_error *err)
         result = RP_EINVAL;
         goto out;
     }
-    if (strcmp(scheme, "http") != 0) {
-        rp_error_set(err,
-                     "upstream.url '%s': only http:// upstreams are supported so far "
-                     "(put a TLS-terminating proxy in front of an https model)",
-                     url);
+    gw->up_tls = strcmp(scheme, "https") == 0;
+    if (!gw->up_tls && strcmp(scheme, "http") != 0) {
+        rp_error_set(err, "upstream.url '%s' must start with http:// or https://", url);
         result = RP_EINVAL;
         goto out;
     }
     snprintf(gw->up_host, sizeof(gw->up_host), "%s", host);
     int port = evhttp_uri_get_port(u);
-    gw->up_port = port > 0 ? (unsigned)port : 80;
+    gw->up_port = port > 0 ? (unsigned)port : gw->up_tls ? 443 : 80;
     const char *path = evhttp_uri_get_path(u);
     snprintf(gw->up_prefix, sizeof(gw->up_prefix), "%s", path ? path : "");
     size_t n = strlen(gw->up_prefix);
@@ -141,6 +141,22 @@ int rp_cmd_serve(int argc, char **argv)
         (struct rp_rate){cfg.network_signups_per_hour, 3600, cfg.network_signups_per_hour};
     if (cfg.upstream_api_key && asprintf(&gw.up_auth, "Bearer %s", cfg.upstream_api_key) < 0)
         gw.up_auth = NULL;
+    if (gw.up_tls) {
+        /* Verify the upstream's certificate: the system's trust store or upstream.ca_file. */
+        SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+        gw.ssl_ctx = ctx;
+        if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+            !(cfg.upstream_ca_file ? SSL_CTX_load_verify_locations(ctx, cfg.upstream_ca_file, NULL)
+                                   : SSL_CTX_set_default_verify_paths(ctx))) {
+            fprintf(stderr, "rampart serve: cannot load the CA certificates%s%s\n",
+                    cfg.upstream_ca_file ? " of " : "",
+                    cfg.upstream_ca_file ? cfg.upstream_ca_file : "");
+            SSL_CTX_free(ctx);
+            rp_config_release(&cfg);
+            return RP_EXIT_USAGE;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    }
     result = rp_store_open(cfg.state_dir, &gw.store, &err);
     if (!result &&
         (rp_limiter_new(1u << 20, &gw.req_limit) || rp_limiter_new(1u << 20, &gw.tok_limit) ||
@@ -162,6 +178,7 @@ int rp_cmd_serve(int argc, char **argv)
     rp_limiter_free(gw.signup_limit);
     rp_inflight_free(gw.inflight);
     gw_keycache_free(gw.keys);
+    SSL_CTX_free(gw.ssl_ctx);
     free(gw.up_auth);
     rp_config_release(&cfg);
     return result ? RP_EXIT_USAGE : RP_EXIT_OK;

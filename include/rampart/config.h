@@ -17,6 +17,8 @@ struct rp_config {
     char *upstream_url; /* "http://host:port" (base; "/v1/..." is appended); default
                            "http://127.0.0.1:8090" */
     char *upstream_api_key;          /* optional, sent upstream as "Authorization: Bearer ..." */
+    char *upstream_ca_file;          /* optional CA bundle (PEM) for an https upstream; default:
+                                        the system's trust store */
     double upstream_timeout_seconds; /* upstream.timeout, default 60 */
     struct rp_cidr trusted_proxies[RP_CONFIG_MAX_TRUSTED];
     size_t n_trusted_proxies;

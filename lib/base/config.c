@@ -48,6 +48,7 @@ static int check_token(const char *value, struct rp_error *why);
 static const struct key upstream_keys[] = {
     {"url", K_STR, F(upstream_url), 0, 0, check_http_url, true, NULL},
     {"api_key", K_OPT_STR, F(upstream_api_key), 0, 0, check_token, false, NULL},
+    {"ca_file", K_OPT_STR, F(upstream_ca_file), 0, 0, NULL, false, NULL},
     {"timeout", K_DURATION, F(upstream_timeout_seconds), 0, 3600, NULL, false, NULL},
     END,
 };
@@ -99,7 +100,7 @@ static const struct key top_keys[] = {
 /* Every string field, for copying and freeing. */
 static const size_t string_fields[] = {
     F(listen),       F(admin_listen),     F(admin_token), F(state_dir),
-    F(upstream_url), F(upstream_api_key), F(smtp_url),    F(public_url),
+    F(upstream_url), F(upstream_api_key), F(smtp_url),    F(public_url), F(upstream_ca_file),
 };
 
 #define NFIELDS (sizeof(string_fields) / sizeof(string_fields[0]))

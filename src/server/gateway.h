@@ -36,6 +36,8 @@ struct gw {
     unsigned up_port;
     char up_prefix[256]; /* path of upstream.url without a trailing '/', e.g. "" or "/api" */
     char *up_auth;       /* "Bearer <upstream.api_key>" or NULL */
+    bool up_tls;         /* https upstream */
+    void *ssl_ctx;       /* SSL_CTX * of an https upstream */
     struct rp_rate req_rate, tok_rate, signup_rate;
     struct gw_mail mail; /* running when smtp.url is set */
     struct gw_keycache *keys;

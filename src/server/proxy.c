@@ -1,7 +1,11 @@
 /* Proxying authenticated requests to the model upstream: limits first, then the request goes
  * out on a pooled connection and the answer comes back as it arrives (server-sent events
  * included), with backpressure from slow clients and token usage read on the way. */
+#include <arpa/inet.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <event2/keyvalq_struct.h>
 #include <math.h>
 #include <stdio.h>
@@ -147,7 +151,9 @@ static void release_conn(struct proxy *p, bool reusable)
         return;
     if (p->paused)
         bufferevent_enable(evhttp_connection_get_bufferevent(p->conn), EV_READ);
-    if (reusable && w->n_pool < GW_POOL_MAX)
+    /* evhttp cannot reconnect a TLS bufferevent once the peer closed it: TLS connections are not
+     * kept (one handshake a request; a local TLS-terminating proxy avoids that). */
+    if (reusable && !w->gw->up_tls && w->n_pool < GW_POOL_MAX)
         w->pool[w->n_pool++] = p->conn;
     else
         evhttp_connection_free(p->conn);
@@ -177,9 +183,9 @@ static void finish(struct proxy *p)
                           .completion_tokens = p->completion_tokens};
     snprintf(ev.kind, sizeof(ev.kind), "request");
     snprintf(ev.detail, sizeof(ev.detail),
-             "{\"path\":\"%s\",\"stream\":%s,\"ms\":%.1f,\"client_gone\":%s}",
-             p->path, p->stream ? "true" : "false",
-             (gw_now() - p->started_at) * 1000, p->client_gone ? "true" : "false");
+             "{\"path\":\"%s\",\"stream\":%s,\"ms\":%.1f,\"client_gone\":%s}", p->path,
+             p->stream ? "true" : "false", (gw_now() - p->started_at) * 1000,
+             p->client_gone ? "true" : "false");
     rp_store_event(gw->store, &ev);
     struct evhttp_connection *cc = p->client ? evhttp_request_get_connection(p->client) : NULL;
     if (cc)
@@ -265,15 +271,42 @@ static void client_close_cb(struct evhttp_connection *c, void *arg)
     }
 }
 
+/* A TLS connection to an https upstream: certificate and host name verified (SNI set). */
+static struct evhttp_connection *tls_conn(struct gw_worker *w)
+{
+    struct gw *gw = w->gw;
+    SSL *ssl = SSL_new(gw->ssl_ctx);
+    if (!ssl)
+        return NULL;
+    struct in6_addr ip;
+    if (inet_pton(AF_INET, gw->up_host, &ip) == 1 || inet_pton(AF_INET6, gw->up_host, &ip) == 1) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), gw->up_host);
+    } else {
+        SSL_set_tlsext_host_name(ssl, gw->up_host);
+        SSL_set1_host(ssl, gw->up_host);
+    }
+    struct bufferevent *bev = bufferevent_openssl_socket_new(
+        w->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        SSL_free(ssl);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    return evhttp_connection_base_bufferevent_new(w->base, NULL, bev, gw->up_host,
+                                                  (unsigned short)gw->up_port);
+}
+
 static struct evhttp_connection *take_conn(struct gw_worker *w)
 {
     if (w->n_pool)
         return w->pool[--w->n_pool];
-    struct evhttp_connection *c =
-        evhttp_connection_base_new(w->base, NULL, w->gw->up_host, (unsigned short)w->gw->up_port);
+    struct evhttp_connection *c = w->gw->up_tls
+                                      ? tls_conn(w)
+                                      : evhttp_connection_base_new(w->base, NULL, w->gw->up_host,
+                                                                   (unsigned short)w->gw->up_port);
     if (c) {
         evhttp_connection_set_timeout(c, (int)ceil(w->gw->cfg->upstream_timeout_seconds));
-        evhttp_connection_set_retries(c, 1);
+        evhttp_connection_set_retries(c, w->gw->up_tls ? 0 : 1);
     }
     return c;
 }
