@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "rampart/sse.h"
 
 /* Above this many bytes waiting for a slow client, the upstream is no longer read. */
 #define CLIENT_HIGH_WATER (256u * 1024)
@@ -32,7 +33,7 @@ struct proxy {
     int status;
     int up_error;       /* an enum evhttp_request_error, or -1 when none was reported */
     struct rp_buf body; /* copy of a non-streamed answer, for its usage */
-    struct rp_buf line; /* the SSE line being assembled */
+    struct rp_sse sse;  /* the events of a streamed answer */
     int64_t prompt_tokens, completion_tokens;
     double started_at;
 };
@@ -49,24 +50,16 @@ static void read_usage(struct proxy *p, json_t *j)
         p->completion_tokens = json_integer_value(ct);
 }
 
-/* Looks at each complete "data: {...}" line of the event stream for a usage object. */
-static void scan_sse(struct proxy *p, const char *data, size_t len)
+/* Each event of a streamed answer: the one that carries "usage" says how many tokens it took. */
+static void on_event(void *arg, struct rp_str data)
 {
-    for (size_t i = 0; i < len; i++) {
-        if (data[i] != '\n') {
-            if (p->line.len < SSE_LINE_MAX)
-                rp_buf_addc(&p->line, data[i]);
-            continue;
-        }
-        if (p->line.len > 6 && strncmp(p->line.ptr, "data: ", 6) == 0 &&
-            memmem(p->line.ptr, p->line.len, "\"usage\"", 7)) {
-            json_t *j = json_loadb(p->line.ptr + 6, p->line.len - 6, 0, NULL);
-            if (j)
-                read_usage(p, j);
-            json_decref(j);
-        }
-        rp_buf_reset(&p->line);
-    }
+    struct proxy *p = arg;
+    if (!memmem(data.ptr, data.len, "\"usage\"", 7))
+        return;
+    json_t *j = json_loadb(data.ptr, data.len, 0, NULL);
+    if (j)
+        read_usage(p, j);
+    json_decref(j);
 }
 
 static struct bufferevent *client_bev(struct proxy *p)
@@ -94,7 +87,7 @@ static void forward(struct proxy *p, struct evbuffer *data)
         return;
     atomic_fetch_add(&p->w->gw->m.bytes_out, n);
     if (p->stream) {
-        scan_sse(p, (const char *)evbuffer_pullup(data, -1), n);
+        rp_sse_feed(&p->sse, (const char *)evbuffer_pullup(data, -1), n);
     } else if (p->body.len + n <= USAGE_BODY_MAX) {
         rp_buf_add(&p->body, evbuffer_pullup(data, -1), n);
     }
@@ -191,7 +184,7 @@ static void finish(struct proxy *p)
     if (cc)
         evhttp_connection_set_closecb(cc, NULL, NULL);
     rp_buf_release(&p->body);
-    rp_buf_release(&p->line);
+    rp_sse_release(&p->sse);
     free(p);
 }
 
@@ -375,7 +368,7 @@ void gw_proxy(struct gw_worker *w, struct evhttp_request *req, const char *path)
     memcpy(p->key_name, key_name, sizeof(key_name));
     snprintf(p->path, sizeof(p->path), "%s", path);
     rp_buf_init(&p->body, USAGE_BODY_MAX);
-    rp_buf_init(&p->line, SSE_LINE_MAX);
+    rp_sse_init(&p->sse, SSE_LINE_MAX, on_event, p);
     evhttp_request_set_chunked_cb(up, chunk_cb);
     evhttp_request_set_header_cb(up, header_cb);
     evhttp_request_set_error_cb(up, error_cb);

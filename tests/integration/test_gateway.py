@@ -279,6 +279,13 @@ class SignupAndProxy(unittest.TestCase):
         text = "".join(json.loads(e)["choices"][0]["delta"].get("content", "")
                        for e in events[:-1] if json.loads(e).get("choices"))
         self.assertIn("one two three four", text)
+        # The usage in the stream's last event was counted.
+        aid = self.gw.request("GET", "/admin/accounts", admin=True)[1]["accounts"]
+        aid = [a["id"] for a in aid if a["email"] == "stream@example.com"][0]
+        events = self.gw.request("GET", "/admin/events?account=%d" % aid, admin=True)[1]["events"]
+        req = [e for e in events if e["kind"] == "request"][0]
+        self.assertGreater(req["completion_tokens"], 0)
+        self.assertTrue(req["detail"]["stream"])
 
     def test_admin(self):
         gw = self.gw
