@@ -93,28 +93,34 @@ out:
 }
 
 /* Length of the well-formed UTF-8 sequence at p, or 0 (Unicode table 3-7). */
-size_t rp_utf8_len(const unsigned char *p, size_t avail)
+/* The length a sequence starting with lead byte c must have (0: c cannot start one) and the
+ * range its second byte must be in (Unicode table 3-7). */
+static size_t utf8_lead(unsigned char c, unsigned char *lo, unsigned char *hi)
 {
-    unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-    size_t n;
+    *lo = 0x80;
+    *hi = 0xbf;
     if (c < 0x80)
         return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef)
-        n = 3;
-    else if (c >= 0xf0 && c <= 0xf4)
-        n = 4;
-    else
-        return 0;
     if (c == 0xe0)
-        lo = 0xa0;
+        *lo = 0xa0;
     else if (c == 0xed)
-        hi = 0x9f;
+        *hi = 0x9f;
     else if (c == 0xf0)
-        lo = 0x90;
+        *lo = 0x90;
     else if (c == 0xf4)
-        hi = 0x8f;
+        *hi = 0x8f;
+    return (c >= 0xc2 && c <= 0xdf)   ? 2
+           : (c >= 0xe0 && c <= 0xef) ? 3
+           : (c >= 0xf0 && c <= 0xf4) ? 4
+                                      : 0;
+}
+
+size_t rp_utf8_len(const unsigned char *p, size_t avail)
+{
+    unsigned char lo, hi;
+    size_t n = utf8_lead(p[0], &lo, &hi);
+    if (n <= 1)
+        return n;
     if (avail < n || p[1] < lo || p[1] > hi)
         return 0;
     for (size_t i = 2; i < n; i++)
@@ -125,20 +131,8 @@ size_t rp_utf8_len(const unsigned char *p, size_t avail)
 
 size_t rp_utf8_invalid_len(const unsigned char *p, size_t avail)
 {
-    unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-    size_t want = (c >= 0xc2 && c <= 0xdf)   ? 2
-                  : (c >= 0xe0 && c <= 0xef) ? 3
-                  : (c >= 0xf0 && c <= 0xf4) ? 4
-                                             : 1;
-    if (c == 0xe0)
-        lo = 0xa0;
-    else if (c == 0xed)
-        hi = 0x9f;
-    else if (c == 0xf0)
-        lo = 0x90;
-    else if (c == 0xf4)
-        hi = 0x8f;
-    size_t n = 1;
+    unsigned char lo, hi;
+    size_t want = utf8_lead(p[0], &lo, &hi), n = 1;
     while (n < want && n < avail && p[n] >= lo && p[n] <= hi) {
         n++;
         lo = 0x80;
