@@ -95,6 +95,7 @@ static const char full[] = "# every key\n"
                            "upstream:\n"
                            "  url: https://api.example.com/\n"
                            "  api_key: sk-upstream-key\n"
+                           "  ca_file: /etc/rampart/model-ca.pem\n"
                            "  timeout: 90s\n"
                            "trusted_proxies:\n"
                            "  - 10.0.0.0/8\n"
@@ -128,6 +129,7 @@ static void test_every_key(void **state)
     assert_int_equal(c->workers, 8);
     assert_string_equal(c->upstream_url, "https://api.example.com");
     assert_string_equal(c->upstream_api_key, "sk-upstream-key");
+    assert_string_equal(c->upstream_ca_file, "/etc/rampart/model-ca.pem");
     assert_true(c->upstream_timeout_seconds == 90);
     assert_int_equal(c->n_trusted_proxies, 3);
     assert_int_equal(c->trusted_proxies[0].family, AF_INET);
@@ -268,7 +270,7 @@ static void test_unknown_keys(void **state)
                "t.yaml:2: unknown key 'listen_addr' (known: listen, admin_listen, admin_token, "
                "state_dir, public_url, workers, upstream, trusted_proxies, limits, smtp, signup)");
     load_fails(c, "upstream:\n  url: http://a\n  key: x\n",
-               "t.yaml:3: unknown key 'upstream.key' (known: url, api_key, timeout)");
+               "t.yaml:3: unknown key 'upstream.key' (known: url, api_key, ca_file, timeout)");
     load_fails(c, "limits:\n  per_key:\n\n    rpm: 5\n",
                "t.yaml:4: unknown key 'limits.per_key.rpm' (known: requests_per_minute, "
                "tokens_per_minute, concurrent_requests)");
