@@ -7,7 +7,9 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <event2/keyvalq_struct.h>
+#include <errno.h>
 #include <math.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,9 +33,10 @@ struct proxy {
     char path[32]; /* which endpoint, for the event log */
     bool started, finished, paused, stream, client_gone, failed;
     int status;
-    int up_error;       /* an enum evhttp_request_error, or -1 when none was reported */
-    struct rp_buf body; /* copy of a non-streamed answer, for its usage */
-    struct rp_sse sse;  /* the events of a streamed answer */
+    int up_error;        /* an enum evhttp_request_error, or -1 when none was reported */
+    struct rp_buf body;  /* copy of a non-streamed answer, for its usage */
+    struct rp_sse sse;   /* the events of a streamed answer */
+    struct event *watch; /* EOF of the client before the answer starts (evhttp stops reading) */
     int64_t prompt_tokens, completion_tokens;
     double started_at;
 };
@@ -100,11 +103,21 @@ static void forward(struct proxy *p, struct evbuffer *data)
     }
 }
 
+static void stop_watch(struct proxy *p)
+{
+    if (p->watch) {
+        event_free(p->watch);
+        p->watch = NULL;
+    }
+}
+
 static void start_reply(struct proxy *p, struct evhttp_request *up)
 {
     if (p->started)
         return;
     p->started = true;
+    /* From the first byte on, a client that left makes the writes fail, which evhttp notices. */
+    stop_watch(p);
     p->status = evhttp_request_get_response_code(up);
     struct evkeyvalq *out = evhttp_request_get_output_headers(p->client);
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(up), "Content-Type");
@@ -180,6 +193,7 @@ static void finish(struct proxy *p)
              p->stream ? "true" : "false", (gw_now() - p->started_at) * 1000,
              p->client_gone ? "true" : "false");
     rp_store_event(gw->store, &ev);
+    stop_watch(p);
     struct evhttp_connection *cc = p->client ? evhttp_request_get_connection(p->client) : NULL;
     if (cc)
         evhttp_connection_set_closecb(cc, NULL, NULL);
@@ -289,6 +303,39 @@ static struct evhttp_connection *tls_conn(struct gw_worker *w)
                                                   (unsigned short)gw->up_port);
 }
 
+/* The client's socket became readable while the model works: EOF (or an error) means the
+ * client left, so the generation it no longer waits for is stopped. Anything else (a pipelined
+ * request) is left to evhttp, and the watch ends. */
+static void watch_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct proxy *p = arg;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR))) {
+        stop_watch(p);
+        return;
+    }
+    struct evhttp_connection *cc = evhttp_request_get_connection(p->client);
+    stop_watch(p);
+    /* Freeing the connection runs client_close_cb (which cancels the upstream request and
+     * frees p), then frees the request. */
+    if (cc)
+        evhttp_connection_free(cc);
+}
+
+static void start_watch(struct proxy *p)
+{
+    struct evhttp_connection *cc = evhttp_request_get_connection(p->client);
+    struct bufferevent *bev = cc ? evhttp_connection_get_bufferevent(cc) : NULL;
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd < 0)
+        return;
+    p->watch = event_new(p->w->base, fd, EV_READ | EV_PERSIST, watch_cb, p);
+    if (p->watch)
+        event_add(p->watch, NULL);
+}
+
 static struct evhttp_connection *take_conn(struct gw_worker *w)
 {
     if (w->n_pool)
@@ -385,7 +432,9 @@ void gw_proxy(struct gw_worker *w, struct evhttp_request *req, const char *path)
     evhttp_connection_set_closecb(evhttp_request_get_connection(req), client_close_cb, p);
     char target[1024];
     snprintf(target, sizeof(target), "%s%s", gw->up_prefix, path);
-    if (evhttp_make_request(conn, up, is_models ? EVHTTP_REQ_GET : EVHTTP_REQ_POST, target) != 0) {
+    if (evhttp_make_request(conn, up, is_models ? EVHTTP_REQ_GET : EVHTTP_REQ_POST, target) == 0) {
+        start_watch(p);
+    } else {
         /* evhttp_make_request has freed up already. */
         p->up = NULL;
         release_conn(p, false);

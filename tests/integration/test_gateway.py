@@ -440,6 +440,35 @@ class Upstream(unittest.TestCase):
         finally:
             gw.close()
 
+    def test_client_leaves_before_the_answer(self):
+        """A client that hangs up while the model still works stops that generation."""
+        gw = Gateway(model_args=("--delay-ms", "1000"))
+        try:
+            key = gw.new_account("gone@example.com")["api_key"]
+            s = socket.create_connection(("127.0.0.1", gw.port))
+            body = json.dumps(chat("a b c d e f g h")).encode()
+            s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                      + key.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                      + str(len(body)).encode() + b"\r\n\r\n" + body)
+            time.sleep(0.3)
+            s.close()
+
+            def metric(name):
+                conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=10)
+                conn.request("GET", "/metrics")
+                text = conn.getresponse().read().decode()
+                return int(re.search(r"^%s (\d+)" % name, text, re.M).group(1))
+
+            deadline = time.time() + 3
+            while time.time() < deadline and metric("rampart_client_aborts_total") < 1:
+                time.sleep(0.05)
+            self.assertEqual(metric("rampart_client_aborts_total"), 1)
+            self.assertEqual(metric("rampart_in_flight"), 0)
+            # The key's concurrency slot was given back: the next request goes through.
+            self.assertEqual(gw.request("POST", "/v1/chat/completions", chat(), key=key)[0], 200)
+        finally:
+            gw.close()
+
     def test_slow_client(self):
         """A client that stops reading does not stop the gateway serving others."""
         gw = Gateway(model_args=("--chunk-words", "1", "--threads", "2"))
