@@ -736,6 +736,12 @@ class Check(unittest.TestCase):
             p = subprocess.run([RAMPART, "serve", "--check", "--upstream", "ftp://x"],
                                capture_output=True)
             self.assertEqual(p.returncode, 2)
+            # A state directory that cannot be made stops the start with a clear message.
+            p = subprocess.run([RAMPART, "serve", "--state-dir", "/proc/rampart-none",
+                                "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
+                               capture_output=True, timeout=10)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("/proc/rampart-none", p.stderr.decode())
         finally:
             shutil.rmtree(d)
 
