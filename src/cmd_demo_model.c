@@ -78,8 +78,8 @@ static void usage(FILE *f)
             "  -h, --help              this text\n"
             "\n"
             "Prints 'demo-model listening on ADDR:PORT' on standard error once it accepts\n"
-            "connections; SIGINT or SIGTERM stop it. Exit status: 0 after a signal, 1 when it\n"
-            "cannot listen, 2 on usage errors.\n",
+            "connections; SIGINT or SIGTERM stop it. Exit status: 0 after a signal, 2 on usage\n"
+            "errors or when it cannot listen.\n",
             MODEL_ID, EMBED_DIM, THREADS_MAX);
 }
 
@@ -1203,7 +1203,7 @@ int rp_cmd_demo_model(int argc, char **argv)
     }
     o.threads = (int)threads;
 
-    int exit_code = RP_EXIT_FINDINGS;
+    int exit_code = RP_EXIT_USAGE; /* cannot listen or start: 2, like rampart serve */
     struct worker *workers = calloc((size_t)o.threads, sizeof(*workers));
     struct event *sigs[2] = {NULL, NULL};
     struct stopper stopper = {workers, o.threads};

@@ -204,7 +204,7 @@ class Cli(unittest.TestCase):
         s = Server()
         try:
             code, _, err = self.run_cli("--listen", "127.0.0.1:%d" % s.port)
-            self.assertEqual(code, 1, err)
+            self.assertEqual(code, 2, err)
             self.assertIn("unable to listen on '127.0.0.1:%d'" % s.port, err)
         finally:
             s.check_stop(self)
