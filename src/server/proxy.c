@@ -113,7 +113,7 @@ static void stop_watch(struct proxy *p)
 
 static void start_reply(struct proxy *p, struct evhttp_request *up)
 {
-    if (p->started)
+    if (p->started || p->client_gone)
         return;
     p->started = true;
     /* From the first byte on, a client that left makes the writes fail, which evhttp notices. */
@@ -208,8 +208,7 @@ static void done_cb(struct evhttp_request *up, void *arg)
     struct gw *gw = p->w->gw;
     p->up = NULL;
     if (p->client_gone) {
-        release_conn(p, false);
-        finish(p);
+        /* abandon_cb, already scheduled, finishes the request. */
         return;
     }
     if (!up || p->failed || evhttp_request_get_response_code(up) == 0) {
@@ -262,20 +261,43 @@ static void done_cb(struct evhttp_request *up, void *arg)
     finish(p);
 }
 
+/* The clean-up of a request whose client left, run from the loop outside any evhttp callback:
+ * cancelling a request or freeing its connection from inside one of its own callbacks (a chunk
+ * being forwarded when the client's socket fails) would leave evhttp holding freed memory. */
+static void abandon_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct proxy *p = arg;
+    /* Stop the generation the client no longer waits for: freeing the upstream connection
+     * closes it and frees the request on it without calling back (evhttp_cancel_request was
+     * seen to leak a request whose answer was being read). */
+    p->up = NULL;
+    release_conn(p, false);
+    /* A reply that had started was detached from its dead connection by evhttp and is ours to
+     * end, which frees it. */
+    if (p->client) {
+        evhttp_send_reply_end(p->client);
+        p->client = NULL;
+    }
+    finish(p);
+}
+
 static void client_close_cb(struct evhttp_connection *c, void *arg)
 {
     (void)c;
     struct proxy *p = arg;
+    if (p->client_gone)
+        return;
     p->client_gone = true;
+    /* Before the reply started, evhttp frees the request right after this callback; after, it
+     * detaches the request from the connection and leaves it to us (abandon_cb ends it). */
+    if (!p->started)
+        p->client = NULL;
+    stop_watch(p);
     atomic_fetch_add(&p->w->gw->m.client_aborts, 1);
-    /* Stop the generation the client no longer waits for. */
-    if (p->up) {
-        struct evhttp_request *up = p->up;
-        p->up = NULL;
-        evhttp_cancel_request(up);
-        release_conn(p, false);
-        finish(p);
-    }
+    if (event_base_once(p->w->base, -1, EV_TIMEOUT, abandon_cb, p, NULL) != 0)
+        abandon_cb(-1, 0, p);
 }
 
 /* A TLS connection to an https upstream: certificate and host name verified (SNI set). */
