@@ -32,8 +32,16 @@ def start(args, pattern, env=None, timeout=15):
         lines.append(line)
         m = re.search(pattern, line)
         if m:
-            # Keep draining stderr so the process never blocks on a full pipe.
-            threading.Thread(target=lambda: [None for _ in p.stderr], daemon=True).start()
+            # Keep draining stderr so the process never blocks on a full pipe; keep the lines
+            # (sanitizer reports come at exit).
+            p.err_lines = lines
+
+            def drain():
+                for raw in p.stderr:
+                    lines.append(raw.decode(errors="replace"))
+
+            p.drain = threading.Thread(target=drain, daemon=True)
+            p.drain.start()
             return p, m
     p.kill()
     raise RuntimeError("did not start: %s\n%s" % (" ".join(args), "".join(lines)))
@@ -466,6 +474,29 @@ class Upstream(unittest.TestCase):
             self.assertEqual(metric("rampart_in_flight"), 0)
             # The key's concurrency slot was given back: the next request goes through.
             self.assertEqual(gw.request("POST", "/v1/chat/completions", chat(), key=key)[0], 200)
+        finally:
+            gw.close()
+
+    def test_client_leaving_mid_stream_does_not_leak(self):
+        """Regression: the request of a client that left mid-stream was never freed."""
+        gw = Gateway(model_args=("--delay-ms", "100"))
+        try:
+            key = gw.new_account("leak@example.com")["api_key"]
+            for _ in range(3):
+                s = socket.create_connection(("127.0.0.1", gw.port))
+                body = json.dumps(chat("a b c d e f g h i j", True)).encode()
+                s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                          b"Bearer " + key.encode() + b"\r\nContent-Type: application/json\r\n"
+                          b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+                s.recv(4096)  # the answer has started
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                s.close()
+            time.sleep(0.8)
+            stop(gw.proc)
+            gw.proc.drain.join(5)
+            log = "".join(gw.proc.err_lines)
+            self.assertNotIn("LeakSanitizer", log)
+            self.assertNotIn("AddressSanitizer", log)
         finally:
             gw.close()
 
