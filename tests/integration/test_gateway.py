@@ -99,6 +99,12 @@ class Gateway:
         stop(self.proc)
         stop(self.model)
         shutil.rmtree(self.state, ignore_errors=True)
+        # Under the sanitizers (make test), the gateway must exit without a report.
+        self.proc.drain.join(5)
+        log = "".join(self.proc.err_lines)
+        for word in ("AddressSanitizer", "LeakSanitizer", "runtime error"):
+            if word in log:
+                raise AssertionError("the gateway reported %s:\n%s" % (word, log[-3000:]))
 
     def request(self, method, path, body=None, key=None, headers=None, admin=False, raw=None):
         conn = http.client.HTTPConnection("127.0.0.1", self.admin_port if admin else self.port,
