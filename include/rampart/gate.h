@@ -4,6 +4,7 @@
 #define RAMPART_GATE_H
 
 #include "rampart/base.h"
+#include "rampart/net.h"
 
 /* A GCRA limit: `rate` units per `period` seconds, with bursts of up to `burst` units. */
 struct rp_rate {
@@ -40,5 +41,16 @@ int rp_inflight_new(size_t capacity, struct rp_inflight **out);
 void rp_inflight_free(struct rp_inflight *f);
 bool rp_inflight_acquire(struct rp_inflight *f, struct rp_str key, unsigned max);
 void rp_inflight_release(struct rp_inflight *f, struct rp_str key);
+
+/* Why an address cannot be used to sign up (a sentence for the person), or NULL: one '@' with at
+ * most 64 bytes before it, a domain with a dot, at most 254 bytes, no spaces, controls or
+ * characters that need quoting. */
+const char *rp_email_problem(struct rp_str email);
+
+/* The client of a request that reached us through proxies we trust: reading X-Forwarded-For from
+ * the right, the first address that is not in trusted (or the leftmost when all are). False, and
+ * *out untouched, when an entry the walk reaches is not an IP address. */
+bool rp_forwarded_client(struct rp_str xff, const struct rp_cidr *trusted, size_t n_trusted,
+                         struct sockaddr_storage *out);
 
 #endif

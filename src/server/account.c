@@ -43,31 +43,6 @@ static int random_token(char *out, size_t n)
     return RP_OK;
 }
 
-/* A plausible address: one '@', a local part and a domain with a dot, no spaces or controls. */
-static const char *email_problem(const char *e, size_t len)
-{
-    if (len == 0)
-        return "the e-mail address is empty";
-    if (len > EMAIL_MAX)
-        return "the e-mail address is longer than 254 characters";
-    const char *at = memchr(e, '@', len);
-    if (!at || at == e || memchr(at + 1, '@', len - (size_t)(at - e) - 1))
-        return "the e-mail address must have exactly one '@' with a name before it";
-    if (at - e > 64)
-        return "the part before '@' is longer than 64 characters";
-    const char *dom = at + 1;
-    size_t dl = len - (size_t)(dom - e);
-    if (dl < 3 || !memchr(dom, '.', dl) || dom[0] == '.' || dom[dl - 1] == '.')
-        return "the domain of the e-mail address is not valid";
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)e[i];
-        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == '\\' || c == ',' ||
-            c == ';' || c == '(' || c == ')' || c == '[' || c == ']')
-            return "the e-mail address contains a character that is not allowed";
-    }
-    return NULL;
-}
-
 /* Writes one RFC 5322 message into <state_dir>/outbox/, atomically (temporary file, fsync,
  * rename), so a crash never leaves half a message. */
 static int write_mail(struct gw *gw, const char *to, const char *subject, const char *body)
@@ -133,7 +108,7 @@ void gw_signup(struct gw_worker *w, struct evhttp_request *req)
     }
     char email[EMAIL_MAX + 1];
     size_t len = json_string_length(je);
-    const char *problem = email_problem(json_string_value(je), len);
+    const char *problem = rp_email_problem((struct rp_str){json_string_value(je), len});
     if (problem) {
         json_decref(body);
         gw_error(gw, req, 400, "invalid_request_error", "invalid_email", "%s", problem);

@@ -90,33 +90,6 @@ json_t *gw_body_json(struct gw *gw, struct evhttp_request *req)
     return j;
 }
 
-/* The rightmost X-Forwarded-For address that is not itself a trusted proxy. */
-static bool forwarded_for(struct gw *gw, const char *xff, struct sockaddr_storage *out)
-{
-    char copy[1024];
-    snprintf(copy, sizeof(copy), "%s", xff);
-    for (;;) {
-        char *comma = strrchr(copy, ',');
-        char *item = comma ? comma + 1 : copy;
-        while (*item == ' ')
-            item++;
-        size_t n = strlen(item);
-        while (n && item[n - 1] == ' ')
-            item[--n] = '\0';
-        struct sockaddr_storage ss;
-        if (rp_addr_parse(item, &ss) != 0)
-            return false;
-        bool trusted = false;
-        for (size_t i = 0; i < gw->cfg->n_trusted_proxies && !trusted; i++)
-            trusted = rp_cidr_contains(&gw->cfg->trusted_proxies[i], (struct sockaddr *)&ss);
-        if (!trusted || !comma) {
-            *out = ss;
-            return true;
-        }
-        *comma = '\0';
-    }
-}
-
 void gw_client_addr(struct gw *gw, struct evhttp_request *req, struct sockaddr_storage *out)
 {
     memset(out, 0, sizeof(*out));
@@ -131,7 +104,8 @@ void gw_client_addr(struct gw *gw, struct evhttp_request *req, struct sockaddr_s
         trusted = rp_cidr_contains(&gw->cfg->trusted_proxies[i], sa);
     const char *xff = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Forwarded-For");
     if (trusted && xff)
-        forwarded_for(gw, xff, out);
+        rp_forwarded_client(rp_str_from_cstr(xff), gw->cfg->trusted_proxies,
+                            gw->cfg->n_trusted_proxies, out);
 }
 
 #define KC_SHARDS 16

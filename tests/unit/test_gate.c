@@ -4,7 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "rampart/gate.h"
 
@@ -84,6 +86,81 @@ static void test_inflight(void **state)
     rp_inflight_free(f);
 }
 
+static void test_email_problem(void **state)
+{
+    (void)state;
+    assert_null(rp_email_problem(RP_STR("alice@example.com")));
+    assert_null(rp_email_problem(RP_STR("a.b+tag@mail.example.co.uk")));
+    static const char *const bad[] = {"",
+                                      "no-at",
+                                      "@example.com",
+                                      "a@b@example.com",
+                                      "a@b",
+                                      "a@.example",
+                                      "a@example.",
+                                      "a b@example.com",
+                                      "a@ex,ample.com",
+                                      "<a>@example.com",
+                                      "a\x01@example.com"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_non_null(rp_email_problem(rp_str_from_cstr(bad[i])));
+    char local[70];
+    memset(local, 'a', 65);
+    memcpy(local + 65, "@x.io", 5);
+    assert_non_null(rp_email_problem((struct rp_str){local, 70}));
+    /* NUL inside: refused, never read past. */
+    assert_non_null(rp_email_problem((struct rp_str){"a\0b@example.com", 15}));
+}
+
+static void ip_is(const struct sockaddr_storage *ss, const char *want)
+{
+    char text[64];
+    const void *a = ss->ss_family == AF_INET
+                        ? (const void *)&((const struct sockaddr_in *)ss)->sin_addr
+                        : (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr;
+    inet_ntop(ss->ss_family, a, text, sizeof(text));
+    assert_string_equal(text, want);
+}
+
+static void test_forwarded_client(void **state)
+{
+    (void)state;
+    struct rp_cidr trusted[2];
+    struct rp_error err;
+    assert_int_equal(rp_cidr_parse("10.0.0.0/8", &trusted[0], &err), 0);
+    assert_int_equal(rp_cidr_parse("2001:db8::/32", &trusted[1], &err), 0);
+    struct sockaddr_storage ss;
+    assert_true(rp_forwarded_client(RP_STR("203.0.113.9"), trusted, 2, &ss));
+    ip_is(&ss, "203.0.113.9");
+    /* The client may write anything on the left; the right end is what the proxies added. */
+    assert_true(
+        rp_forwarded_client(RP_STR("1.2.3.4, 198.51.100.7, 10.1.1.1,10.2.2.2"), trusted, 2, &ss));
+    ip_is(&ss, "198.51.100.7");
+    assert_true(rp_forwarded_client(RP_STR(" 2001:db8::5 , 10.0.0.1"), trusted, 2, &ss));
+    ip_is(&ss, "2001:db8::5");
+    assert_false(rp_forwarded_client(RP_STR("evil, 10.0.0.1"), trusted, 2, &ss));
+    assert_false(rp_forwarded_client(RP_STR(""), trusted, 2, &ss));
+    assert_false(rp_forwarded_client(RP_STR("1.2.3.4,,"), trusted, 2, &ss));
+}
+
+/* Regression: a header longer than 1 KiB was cut before reading, dropping its trustworthy right
+ * end; an attacker's padding then chose the client address. */
+static void test_forwarded_client_long_header_keeps_right_end(void **state)
+{
+    (void)state;
+    struct rp_cidr trusted;
+    struct rp_error err;
+    assert_int_equal(rp_cidr_parse("10.0.0.0/8", &trusted, &err), 0);
+    char xff[4096];
+    size_t n = 0;
+    while (n < 3000)
+        n += (size_t)snprintf(xff + n, sizeof(xff) - n, "6.6.6.6, ");
+    n += (size_t)snprintf(xff + n, sizeof(xff) - n, "198.51.100.7, 10.9.9.9");
+    struct sockaddr_storage ss;
+    assert_true(rp_forwarded_client((struct rp_str){xff, n}, &trusted, 1, &ss));
+    ip_is(&ss, "198.51.100.7");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -92,6 +169,9 @@ int main(void)
         cmocka_unit_test(test_limiter_keys_apart),
         cmocka_unit_test(test_limiter_bounded),
         cmocka_unit_test(test_inflight),
+        cmocka_unit_test(test_email_problem),
+        cmocka_unit_test(test_forwarded_client),
+        cmocka_unit_test(test_forwarded_client_long_header_keeps_right_end),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

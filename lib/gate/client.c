@@ -1,0 +1,69 @@
+/* What the gateway believes about a client: its e-mail address at sign-up, and its network
+ * address behind trusted proxies (see rampart/gate.h). */
+#include <string.h>
+
+#include "rampart/gate.h"
+
+#define EMAIL_MAX 254
+#define LOCAL_MAX 64
+
+const char *rp_email_problem(struct rp_str email)
+{
+    const char *e = email.ptr;
+    size_t len = email.len;
+    if (len == 0)
+        return "the e-mail address is empty";
+    if (len > EMAIL_MAX)
+        return "the e-mail address is longer than 254 characters";
+    const char *at = memchr(e, '@', len);
+    if (!at || at == e || memchr(at + 1, '@', len - (size_t)(at - e) - 1))
+        return "the e-mail address must have exactly one '@' with a name before it";
+    if (at - e > LOCAL_MAX)
+        return "the part before '@' is longer than 64 characters";
+    const char *dom = at + 1;
+    size_t dl = len - (size_t)(dom - e);
+    if (dl < 3 || !memchr(dom, '.', dl) || dom[0] == '.' || dom[dl - 1] == '.')
+        return "the domain of the e-mail address is not valid";
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)e[i];
+        if (c <= 0x20 || c == 0x7f || c == '<' || c == '>' || c == '"' || c == '\\' || c == ',' ||
+            c == ';' || c == '(' || c == ')' || c == '[' || c == ']')
+            return "the e-mail address contains a character that is not allowed";
+    }
+    return NULL;
+}
+
+bool rp_forwarded_client(struct rp_str xff, const struct rp_cidr *trusted, size_t n_trusted,
+                         struct sockaddr_storage *out)
+{
+    /* From the right: the last entry was written by the proxy we trust, the ones before it by
+     * whoever talked to that proxy. The whole header is read, however long: cutting it would
+     * drop the trustworthy right end. */
+    size_t end = xff.len;
+    for (;;) {
+        size_t start = end;
+        while (start > 0 && xff.ptr[start - 1] != ',')
+            start--;
+        size_t a = start, b = end;
+        while (a < b && (xff.ptr[a] == ' ' || xff.ptr[a] == '\t'))
+            a++;
+        while (b > a && (xff.ptr[b - 1] == ' ' || xff.ptr[b - 1] == '\t'))
+            b--;
+        char item[64];
+        struct sockaddr_storage ss;
+        if (b - a == 0 || b - a >= sizeof(item))
+            return false;
+        memcpy(item, xff.ptr + a, b - a);
+        item[b - a] = '\0';
+        if (rp_addr_parse(item, &ss) != 0)
+            return false;
+        bool is_trusted = false;
+        for (size_t i = 0; i < n_trusted && !is_trusted; i++)
+            is_trusted = rp_cidr_contains(&trusted[i], (struct sockaddr *)&ss);
+        if (!is_trusted || start == 0) {
+            *out = ss;
+            return true;
+        }
+        end = start - 1;
+    }
+}
