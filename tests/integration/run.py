@@ -212,6 +212,27 @@ class Url(unittest.TestCase):
         self.assertIn("DANGER", text)
         self.assertIn("127.0.0.1", text)
 
+    def test_idnatestv2(self):
+        """IdnaTestV2.json (UTS #46's own cases, as the URL standard runs them, https://INPUT/x):
+        2,596 of 2,671 pass with Debian 12's ICU 72. The rest follow the mapping tables of
+        Unicode 15.1/16.0 (U+1E9E, Georgian capitals, newly ignored characters), and the empty
+        input, whose https:///x has host "x". The count may only grow. (Read here, not in C:
+        the file holds lone surrogates, which jansson refuses.)"""
+        path = os.path.join(DATA, "url", "IdnaTestV2.json")
+        if not os.path.exists(path):
+            raise unittest.SkipTest("missing " + path + " (tests read ../shared/data)")
+        cases = [c for c in json.load(open(path, encoding="utf-8")) if isinstance(c, dict)]
+        lines = "\n".join("https://%s/x" % c["input"].replace("\n", " ") for c in cases) + "\n"
+        _, out, _ = run(["url", "--json", "--psl", PSL_DAT, "-"],
+                        stdin=lines.encode("utf-8", "surrogatepass"))
+        rows = [json.loads(l) for l in out.decode().splitlines()]
+        self.assertEqual(len(rows), len(cases))
+        passed = sum(1 for c, r in zip(cases, rows)
+                     if (r["host"] if r["valid"] else None) == c["output"])
+        print("IdnaTestV2.json: %d of %d cases pass" % (passed, len(cases)))
+        self.assertEqual(len(cases), 2671)
+        self.assertGreaterEqual(passed, 2596)
+
     def test_differential_node_url(self):
         """rampart's parser against Node.js's WHATWG URL (ada) on every labeled address."""
         node = shutil.which("node")
