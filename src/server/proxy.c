@@ -19,8 +19,10 @@
 
 /* Above this many bytes waiting for a slow client, the upstream is no longer read. */
 #define CLIENT_HIGH_WATER (256u * 1024)
-/* A non-streamed answer is kept up to this size to read its usage; larger ones pass through. */
-#define USAGE_BODY_MAX (4u << 20)
+/* Of a non-streamed answer only the end is kept: "usage" comes last in OpenAI's answers (and in
+ * those of llama.cpp, vLLM and Ollama), so a 100 MB embedding still has its tokens counted
+ * while memory stays bounded. */
+#define USAGE_TAIL (64u * 1024)
 #define SSE_LINE_MAX (256u * 1024)
 
 struct proxy {
@@ -41,9 +43,8 @@ struct proxy {
     double started_at;
 };
 
-static void read_usage(struct proxy *p, json_t *j)
+static void read_usage_object(struct proxy *p, json_t *u)
 {
-    json_t *u = json_object_get(j, "usage");
     if (!json_is_object(u))
         return;
     json_t *pt = json_object_get(u, "prompt_tokens"), *ct = json_object_get(u, "completion_tokens");
@@ -51,6 +52,45 @@ static void read_usage(struct proxy *p, json_t *j)
         p->prompt_tokens = json_integer_value(pt);
     if (json_is_integer(ct))
         p->completion_tokens = json_integer_value(ct);
+}
+
+static void read_usage(struct proxy *p, json_t *j)
+{
+    read_usage_object(p, json_object_get(j, "usage"));
+}
+
+/* Keeps the last USAGE_TAIL bytes of a non-streamed answer in p->body (capacity 2 * USAGE_TAIL). */
+static void keep_tail(struct proxy *p, const char *data, size_t n)
+{
+    if (n >= USAGE_TAIL) {
+        rp_buf_reset(&p->body);
+        rp_buf_add(&p->body, data + n - USAGE_TAIL, USAGE_TAIL);
+        return;
+    }
+    if (p->body.len + n > 2 * USAGE_TAIL) {
+        size_t keep = USAGE_TAIL - n;
+        memmove(p->body.ptr, p->body.ptr + p->body.len - keep, keep);
+        rp_buf_truncate(&p->body, keep);
+    }
+    rp_buf_add(&p->body, data, n);
+}
+
+/* The usage object of a non-streamed answer, from the kept end: the last "usage" key, then the
+ * object after it (the rest of the text is not parsed). */
+static void usage_from_tail(struct proxy *p)
+{
+    const char *b = p->body.ptr, *key = NULL;
+    size_t len = p->body.len;
+    for (const char *q = b; (q = memmem(q, len - (size_t)(q - b), "\"usage\"", 7)) != NULL; q += 7)
+        key = q;
+    if (!key)
+        return;
+    const char *brace = memchr(key, '{', len - (size_t)(key - b));
+    if (!brace)
+        return;
+    json_t *u = json_loadb(brace, len - (size_t)(brace - b), JSON_DISABLE_EOF_CHECK, NULL);
+    read_usage_object(p, u);
+    json_decref(u);
 }
 
 /* Each event of a streamed answer: the one that carries "usage" says how many tokens it took. */
@@ -91,8 +131,8 @@ static void forward(struct proxy *p, struct evbuffer *data)
     atomic_fetch_add(&p->w->gw->m.bytes_out, n);
     if (p->stream) {
         rp_sse_feed(&p->sse, (const char *)evbuffer_pullup(data, -1), n);
-    } else if (p->body.len + n <= USAGE_BODY_MAX) {
-        rp_buf_add(&p->body, evbuffer_pullup(data, -1), n);
+    } else {
+        keep_tail(p, (const char *)evbuffer_pullup(data, -1), n);
     }
     evhttp_send_reply_chunk_with_cb(p->client, data, resume_cb, p);
     /* Backpressure: stop reading the upstream while the client lags. */
@@ -249,12 +289,8 @@ static void done_cb(struct evhttp_request *up, void *arg)
     }
     start_reply(p, up);
     forward(p, evhttp_request_get_input_buffer(up));
-    if (!p->stream && p->body.len) {
-        json_t *j = json_loadb(p->body.ptr, p->body.len, 0, NULL);
-        if (j)
-            read_usage(p, j);
-        json_decref(j);
-    }
+    if (!p->stream && p->body.len)
+        usage_from_tail(p);
     evhttp_send_reply_end(p->client);
     gw_count_status(gw, p->status);
     release_conn(p, true);
@@ -436,7 +472,7 @@ void gw_proxy(struct gw_worker *w, struct evhttp_request *req, const char *path)
     p->started_at = now;
     memcpy(p->key_name, key_name, sizeof(key_name));
     snprintf(p->path, sizeof(p->path), "%s", path);
-    rp_buf_init(&p->body, USAGE_BODY_MAX);
+    rp_buf_init(&p->body, 2 * USAGE_TAIL);
     rp_sse_init(&p->sse, SSE_LINE_MAX, on_event, p);
     evhttp_request_set_chunked_cb(up, chunk_cb);
     evhttp_request_set_header_cb(up, header_cb);

@@ -390,6 +390,22 @@ class Limits(unittest.TestCase):
             gw.close()
 
 
+    def test_tokens_counted_on_answers_over_64k(self):
+        """Only the end of a plain answer is kept for its usage: a 100 KB answer still counts."""
+        gw = Gateway("limits:\n  per_key:\n    tokens_per_minute: 1000\n"
+                     "  max_body_bytes: 1MiB\n")
+        try:
+            key = gw.new_account("bigtok@example.com")["api_key"]
+            status, doc, _ = gw.request("POST", "/v1/chat/completions", chat("word " * 20000),
+                                        key=key)
+            self.assertEqual(status, 200)
+            self.assertGreater(len(doc["choices"][0]["message"]["content"]), 64 * 1024)
+            status, doc, _ = gw.request("POST", "/v1/chat/completions", chat(), key=key)
+            self.assertEqual(status, 429)
+        finally:
+            gw.close()
+
+
 class Upstream(unittest.TestCase):
     def test_upstream_down(self):
         gw = Gateway(upstream="http://127.0.0.1:%d" % free_port())
