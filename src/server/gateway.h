@@ -43,6 +43,9 @@ struct gw {
     struct gw_keycache *keys;
     /* Bumped by every ban, unban and revocation: cached key lookups older than it are stale. */
     atomic_uint_fast64_t key_generation;
+    /* When the last upstream failure was written to stderr (unix seconds): at most one line every
+     * 10 s, so an outage is visible in the log without flooding it. */
+    atomic_int_fast64_t upstream_logged;
 };
 
 /* The cache of API key lookups in front of the store: bounded, sharded, 2 s at most. */

@@ -253,6 +253,12 @@ static void done_cb(struct evhttp_request *up, void *arg)
     }
     if (!up || p->failed || evhttp_request_get_response_code(up) == 0) {
         bool timeout = p->up_error == (int)EVREQ_HTTP_TIMEOUT;
+        int64_t now = (int64_t)gw_now(), last = atomic_load(&gw->upstream_logged);
+        if (now - last >= 10 && atomic_compare_exchange_strong(&gw->upstream_logged, &last, now))
+            fprintf(stderr,
+                    "rampart serve: upstream %s %s (counted in rampart_upstream_%s_total)\n",
+                    gw->cfg->upstream_url, timeout ? "timed out" : "failed or is unreachable",
+                    timeout ? "timeouts" : "errors");
         atomic_fetch_add(timeout ? &gw->m.upstream_timeouts : &gw->m.upstream_errors, 1);
         release_conn(p, false);
         if (!p->started) {

@@ -415,6 +415,12 @@ class Upstream(unittest.TestCase):
             self.assertEqual(status, 502)
             self.assertEqual(doc["error"]["code"], "upstream_unavailable")
             self.assertEqual(gw.request("GET", "/healthz")[0], 200)
+            # The operator sees the outage in the log, once, not once a request.
+            for _ in range(3):
+                gw.request("POST", "/v1/chat/completions", chat(), key=key)
+            time.sleep(0.2)
+            said = [l for l in gw.proc.err_lines if "failed or is unreachable" in l]
+            self.assertEqual(len(said), 1, gw.proc.err_lines)
         finally:
             gw.close()
 
