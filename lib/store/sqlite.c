@@ -965,24 +965,19 @@ static int64_t list_limit(int64_t limit)
     return limit > RP_STORE_LIST_MAX ? RP_STORE_LIST_MAX : limit;
 }
 
-int rp_store_accounts_json(struct rp_store *st, int64_t offset, int64_t limit, json_t **out)
+typedef int (*row_json_fn)(struct rp_store *st, sqlite3_stmt *row, json_t **out);
+
+/* Runs the bound statement s (caller holds st->mu) and collects one object per row, made by
+ * fn, into a new array in *out. */
+static int rows_json_locked(struct rp_store *st, sqlite3_stmt *s, row_json_fn fn, json_t **out)
 {
-    *out = NULL;
-    if (offset < 0 || limit < 0)
-        return RP_EINVAL;
-    sqlite3_stmt *s = NULL;
     json_t *arr = json_array();
+    int result;
     if (!arr)
         return RP_ENOMEM;
-    pthread_mutex_lock(&st->mu);
-    int result = q_get(st, Q_ACCOUNT_LIST, &s);
-    if (result)
-        goto out;
-    sqlite3_bind_int64(s, 1, list_limit(limit));
-    sqlite3_bind_int64(s, 2, offset);
     while ((result = q_row(st, s)) == 1) {
         json_t *obj;
-        result = account_json_locked(st, s, &obj);
+        result = fn(st, s, &obj);
         if (result)
             goto out;
         if (json_array_append_new(arr, obj) != 0) {
@@ -996,9 +991,25 @@ int rp_store_accounts_json(struct rp_store *st, int64_t offset, int64_t limit, j
     arr = NULL;
     result = RP_OK;
 out:
+    json_decref(arr);
+    return result;
+}
+
+int rp_store_accounts_json(struct rp_store *st, int64_t offset, int64_t limit, json_t **out)
+{
+    *out = NULL;
+    if (offset < 0 || limit < 0)
+        return RP_EINVAL;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, Q_ACCOUNT_LIST, &s);
+    if (!result) {
+        sqlite3_bind_int64(s, 1, list_limit(limit));
+        sqlite3_bind_int64(s, 2, offset);
+        result = rows_json_locked(st, s, account_json_locked, out);
+    }
     q_done(s);
     pthread_mutex_unlock(&st->mu);
-    json_decref(arr);
     return result;
 }
 
@@ -1099,56 +1110,45 @@ int rp_store_flush(struct rp_store *st)
     return drain(st);
 }
 
+/* One event row as a JSON object; detail comes back as an object when it holds one. */
+static int event_json_locked(struct rp_store *st, sqlite3_stmt *s, json_t **out)
+{
+    (void)st;
+    const unsigned char *kind = sqlite3_column_text(s, 4);
+    const char *text = (const char *)sqlite3_column_text(s, 6);
+    json_t *detail = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    if (!json_is_object(detail)) {
+        json_decref(detail);
+        detail = json_string(text ? text : "");
+    }
+    if (!detail)
+        return RP_ENOMEM;
+    /* json_pack takes the reference to detail, also when it fails. */
+    *out = json_pack("{s:I, s:I, s:I, s:I, s:s, s:i, s:o, s:I, s:I}", "id",
+                     (json_int_t)sqlite3_column_int64(s, 0), "time_ms",
+                     (json_int_t)sqlite3_column_int64(s, 1), "account_id",
+                     (json_int_t)sqlite3_column_int64(s, 2), "key_id",
+                     (json_int_t)sqlite3_column_int64(s, 3), "kind", kind ? (const char *)kind : "",
+                     "status", sqlite3_column_int(s, 5), "detail", detail, "prompt_tokens",
+                     (json_int_t)sqlite3_column_int64(s, 7), "completion_tokens",
+                     (json_int_t)sqlite3_column_int64(s, 8));
+    return *out ? RP_OK : RP_ENOMEM;
+}
+
 int rp_store_events_json(struct rp_store *st, int64_t account_id, int64_t limit, json_t **out)
 {
     *out = NULL;
     if (limit < 0)
         return RP_EINVAL;
     sqlite3_stmt *s = NULL;
-    json_t *arr = json_array();
-    if (!arr)
-        return RP_ENOMEM;
     pthread_mutex_lock(&st->mu);
     int result = q_get(st, account_id ? Q_EVENTS_ACCOUNT : Q_EVENTS_ALL, &s);
-    if (result)
-        goto out;
-    sqlite3_bind_int64(s, 1, account_id);
-    sqlite3_bind_int64(s, 2, list_limit(limit));
-    while ((result = q_row(st, s)) == 1) {
-        const unsigned char *kind = sqlite3_column_text(s, 4);
-        const char *text = (const char *)sqlite3_column_text(s, 6);
-        json_t *detail = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
-        if (!json_is_object(detail)) {
-            json_decref(detail);
-            detail = json_string(text ? text : "");
-        }
-        if (!detail) {
-            result = RP_ENOMEM;
-            goto out;
-        }
-        /* json_pack takes the reference to detail, also when it fails. */
-        json_t *obj =
-            json_pack("{s:I, s:I, s:I, s:I, s:s, s:i, s:o, s:I, s:I}", "id",
-                      (json_int_t)sqlite3_column_int64(s, 0), "time_ms",
-                      (json_int_t)sqlite3_column_int64(s, 1), "account_id",
-                      (json_int_t)sqlite3_column_int64(s, 2), "key_id",
-                      (json_int_t)sqlite3_column_int64(s, 3), "kind",
-                      kind ? (const char *)kind : "", "status", sqlite3_column_int(s, 5), "detail",
-                      detail, "prompt_tokens", (json_int_t)sqlite3_column_int64(s, 7),
-                      "completion_tokens", (json_int_t)sqlite3_column_int64(s, 8));
-        if (!obj || json_array_append_new(arr, obj) != 0) {
-            result = RP_ENOMEM;
-            goto out;
-        }
+    if (!result) {
+        sqlite3_bind_int64(s, 1, account_id);
+        sqlite3_bind_int64(s, 2, list_limit(limit));
+        result = rows_json_locked(st, s, event_json_locked, out);
     }
-    if (result < 0)
-        goto out;
-    *out = arr;
-    arr = NULL;
-    result = RP_OK;
-out:
     q_done(s);
     pthread_mutex_unlock(&st->mu);
-    json_decref(arr);
     return result;
 }

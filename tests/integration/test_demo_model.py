@@ -5,7 +5,6 @@ usage: tests/integration/test_demo_model.py --rampart build/test/rampart [-k PAT
 Each server runs on 127.0.0.1 with an ephemeral port. The last line printed is
 "N passed, N failed".
 """
-import argparse
 import base64
 import http.client
 import json
@@ -572,23 +571,10 @@ class Options(unittest.TestCase):
         s.check_stop(self, signal.SIGINT)
 
 
-def main():
-    global RAMPART
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rampart", default=os.path.join(ROOT, "build", "rampart"))
-    ap.add_argument("-k", dest="pattern", help="only tests whose name contains this")
-    args = ap.parse_args()
-    RAMPART = os.path.abspath(args.rampart)
-    os.chdir(ROOT)
-    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
-    if args.pattern:
-        suite = unittest.TestSuite(t for s in suite for t in s if args.pattern in t.id())
-    res = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    failed = len(res.failures) + len(res.errors)
-    passed = res.testsRun - failed - len(res.skipped)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
-
-
 if __name__ == "__main__":
-    main()
+    # Alone, through the one runner of this folder: run.py --rampart BIN -k test_demo_model.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import run
+
+    sys.argv += ["-k", "test_demo_model"]
+    run.main()
