@@ -99,8 +99,8 @@ static const struct key top_keys[] = {
 
 /* Every string field, for copying and freeing. */
 static const size_t string_fields[] = {
-    F(listen),       F(admin_listen),     F(admin_token), F(state_dir),
-    F(upstream_url), F(upstream_api_key), F(smtp_url),    F(public_url), F(upstream_ca_file),
+    F(listen),           F(admin_listen), F(admin_token), F(state_dir),        F(upstream_url),
+    F(upstream_api_key), F(smtp_url),     F(public_url),  F(upstream_ca_file),
 };
 
 #define NFIELDS (sizeof(string_fields) / sizeof(string_fields[0]))
@@ -344,7 +344,8 @@ static int check_url(const char *value, const char *const *schemes, bool allow_p
     char host[256];
     unsigned port;
     struct rp_error inner;
-    if (rp_hostport_parse(hp, host, sizeof(host), &port, &inner)) {
+    /* Port 0 means "any free port" only where rampart listens; a URL names a real one. */
+    if (rp_hostport_parse(hp, host, sizeof(host), &port, &inner) || port == 0) {
         rp_error_set(why, "'%s' has a bad host or port (the port must be 1..65535)", shown);
         return RP_EINVAL;
     }
@@ -939,6 +940,9 @@ static int validate_key(const struct rp_config *c, const struct key *k, const ch
             return RP_EINVAL;
         }
         struct rp_error inner;
+        /* A public_url derived from listen is checked through listen (port 0 included). */
+        if (k->off == F(public_url) && !c->public_url_explicit)
+            return RP_OK;
         if (k->check && k->check(s, &inner)) {
             rp_error_set(err, "'%s': %s", path, inner.msg);
             return RP_EINVAL;
@@ -1004,8 +1008,8 @@ int rp_config_validate(const struct rp_config *c, struct rp_error *err)
     char h1[INET6_ADDRSTRLEN], h2[INET6_ADDRSTRLEN];
     unsigned p1, p2;
     if (rp_hostport_parse(c->listen, h1, sizeof(h1), &p1, NULL) == RP_OK &&
-        rp_hostport_parse(c->admin_listen, h2, sizeof(h2), &p2, NULL) == RP_OK && p1 == p2 && p1 != 0 &&
-        (strcmp(h1, h2) == 0 || is_wildcard(h1) || is_wildcard(h2))) {
+        rp_hostport_parse(c->admin_listen, h2, sizeof(h2), &p2, NULL) == RP_OK && p1 == p2 &&
+        p1 != 0 && (strcmp(h1, h2) == 0 || is_wildcard(h1) || is_wildcard(h2))) {
         rp_error_set(err, "'admin_listen' (%s) must not use the port of 'listen' (%s)",
                      c->admin_listen, c->listen);
         return RP_EINVAL;

@@ -197,6 +197,16 @@ int gw_run(struct gw *gw, struct rp_error *err)
         evhttp_bind_listener(w->http, l);
         evhttp_set_gencb(w->http, route, w);
     }
+    /* Links in mails point where the API really listens (listen may ask for any free port). */
+    if (!gw->cfg->public_url_explicit) {
+        char url[96];
+        snprintf(url, sizeof(url), "http://%s", addr_text(&sa, shown, sizeof(shown)));
+        char *copy = strdup(url);
+        if (copy) {
+            free(gw->cfg->public_url);
+            gw->cfg->public_url = copy;
+        }
+    }
     admin.gw = gw;
     admin.base = event_base_new();
     if (!admin.base || setup_http(admin.base, gw, &admin.http)) {

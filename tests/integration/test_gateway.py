@@ -185,6 +185,8 @@ class SignupAndProxy(unittest.TestCase):
         self.assertEqual(msg["To"], "<mailcheck@example.com>")
         self.assertTrue(msg["Date"] and msg["Message-ID"] and msg["Subject"])
         self.assertIn("/v1/verify?token=", msg.get_payload())
+        # The link points where the gateway really listens (it was started on port 0).
+        self.assertIn("http://127.0.0.1:%d/v1/verify?token=" % self.gw.port, msg.get_payload())
 
     def test_token_single_use(self):
         token = self.gw.signup("once@example.com")
@@ -795,6 +797,11 @@ class Check(unittest.TestCase):
             p = subprocess.run([RAMPART, "serve", "--check", "--upstream", "ftp://x"],
                                capture_output=True)
             self.assertEqual(p.returncode, 2)
+            # Port 0 is for listening; an upstream URL needs a real port.
+            p = subprocess.run([RAMPART, "serve", "--check", "--upstream", "http://127.0.0.1:0"],
+                               capture_output=True)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("1..65535", p.stderr.decode())
             # A state directory that cannot be made stops the start with a clear message.
             p = subprocess.run([RAMPART, "serve", "--state-dir", "/proc/rampart-none",
                                 "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"],
