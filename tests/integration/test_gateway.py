@@ -797,6 +797,12 @@ class Check(unittest.TestCase):
             p = subprocess.run([RAMPART, "serve", "--check", "--upstream", "ftp://x"],
                                capture_output=True)
             self.assertEqual(p.returncode, 2)
+            for args, words in ((["--workers", "abc"], "whole number"),
+                                (["stray"], "unexpected argument 'stray'"),
+                                (["--bogus"], "usage: rampart serve")):
+                p = subprocess.run([RAMPART, "serve", "--check", *args], capture_output=True)
+                self.assertEqual(p.returncode, 2, args)
+                self.assertIn(words, p.stderr.decode())
             # Port 0 is for listening; an upstream URL needs a real port.
             p = subprocess.run([RAMPART, "serve", "--check", "--upstream", "http://127.0.0.1:0"],
                                capture_output=True)
