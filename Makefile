@@ -1,7 +1,7 @@
 # rampart build. `make` builds build/rampart; `make test` rebuilds everything with -Werror, ASan
 # and UBSan under build/test and runs the unit, conformance, integration and fuzz-smoke tests.
 
-PKGS := jansson libpsl icu-uc icu-i18n libevent libevent_pthreads libevent_openssl yaml-0.1 sqlite3 libcrypto libssl
+PKGS := jansson libpsl icu-uc icu-i18n libevent libevent_pthreads libevent_openssl yaml-0.1 sqlite3 libcrypto libssl libhs
 TEST_PKGS := cmocka
 
 BUILD ?= build
@@ -31,7 +31,8 @@ SRC_SRCS := $(sort $(wildcard src/*.c src/server/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
 # Files compiled into the binary so that `rampart url` works with no files beside it.
-EMBEDDED := conf/brands.txt conf/shorteners.txt conf/suspicious-tlds.txt conf/url-model.txt
+EMBEDDED := conf/brands.txt conf/shorteners.txt conf/suspicious-tlds.txt conf/url-model.txt \
+	conf/guard-rules.yaml conf/guard-input-model.txt conf/guard-output-model.txt
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/lib/base/embed.o
 SRC_OBJS := $(SRC_SRCS:%.c=$(BUILD)/%.o)
@@ -42,7 +43,7 @@ LIB := $(BUILD)/librampart.a
 # `make V=1` shows whole commands.
 Q := $(if $(V),,@)
 
-.PHONY: all deps run demo-url npm-test-deps bench-gateway test test-build fuzz-build check bench-url url-model format clean
+.PHONY: all deps run demo-url npm-test-deps bench-gateway test test-build fuzz-build check bench-url url-model format clean eval-url eval-guard bench-guard guard-models
 all: $(BUILD)/rampart
 
 # Missing libraries: install them when we are root, else print the exact command.
@@ -113,6 +114,27 @@ bench-gateway: $(BUILD)/rampart
 
 eval-url: $(BUILD)/rampart
 	bench/eval-url $(BUILD)/rampart
+
+# The guardrails on the 20% evaluation split that guard-train never trains on (docs/guardrails.md).
+eval-guard: $(BUILD)/rampart
+	$(BUILD)/rampart guard-eval --data ../shared/data/prompts/labeled.jsonl --split held-out
+	$(BUILD)/rampart guard-eval --data ../shared/data/prompts/responses.jsonl --split held-out
+
+bench-guard: $(BUILD)/bench_guard
+	$(BUILD)/bench_guard ../shared/data/prompts/labeled.jsonl ../shared/data/prompts/responses.jsonl 16
+
+$(BUILD)/bench_guard: bench/bench_guard.c $(LIB)
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $< $(LIB) $(PKG_LIBS) $(LDOPT)
+
+# Retrains the guardrails' classifiers (docs/guardrails.md): deterministic, a few seconds each.
+# The ordinary SMS messages train the prompt classifier on short everyday texts ("hello",
+# "thanks!"), which the labelled prompts lack.
+guard-models: $(BUILD)/rampart
+	$(BUILD)/rampart guard-train --data ../shared/data/prompts/labeled.jsonl \
+		--benign ../shared/data/messages/sms_labeled.jsonl \
+		--out conf/guard-input-model.txt --bits 18 --epochs 12 --ngrams 4-5 --target-fpr 0.01
+	$(BUILD)/rampart guard-train --data ../shared/data/prompts/responses.jsonl \
+		--out conf/guard-output-model.txt --bits 16 --epochs 12 --ngrams 0-0 --target-fpr 0.01
 
 $(BUILD)/bench_url: bench/bench_url.c $(LIB)
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -o $@ $< $(LIB) $(PKG_LIBS) $(LDOPT)

@@ -129,8 +129,19 @@ int rp_cmd_serve(int argc, char **argv)
         rp_config_release(&cfg);
         return RP_EXIT_USAGE;
     }
+    if (strcmp(cfg.guard_mode, "off") != 0) {
+        struct rp_guard_options go;
+        rp_guard_options_from_config(&cfg, &go);
+        result = rp_guard_new(&go, &gw.guard, &err);
+        if (result) {
+            fprintf(stderr, "rampart serve: %s\n", err.msg[0] ? err.msg : rp_strerror(result));
+            rp_config_release(&cfg);
+            return RP_EXIT_USAGE;
+        }
+    }
     if (check) {
         printf("%s: ok\n", config_file ? config_file : "(embedded defaults)");
+        rp_guard_free(gw.guard);
         rp_config_release(&cfg);
         return RP_EXIT_OK;
     }
@@ -152,6 +163,7 @@ int rp_cmd_serve(int argc, char **argv)
                     cfg.upstream_ca_file ? " of " : "",
                     cfg.upstream_ca_file ? cfg.upstream_ca_file : "");
             SSL_CTX_free(ctx);
+            rp_guard_free(gw.guard);
             rp_config_release(&cfg);
             return RP_EXIT_USAGE;
         }
@@ -173,6 +185,7 @@ int rp_cmd_serve(int argc, char **argv)
     if (result)
         fprintf(stderr, "rampart serve: %s\n", err.msg[0] ? err.msg : rp_strerror(result));
     rp_store_close(gw.store);
+    rp_guard_free(gw.guard);
     rp_limiter_free(gw.req_limit);
     rp_limiter_free(gw.tok_limit);
     rp_limiter_free(gw.signup_limit);

@@ -527,7 +527,7 @@ static void ftrl_update(struct ftrl *f, size_t i, double g, double w)
 static int train(const struct dataset *d, size_t *idx, size_t count, const struct options *o,
                  const char *what, struct rp_url_model **out)
 {
-    struct ftrl f = {NULL, NULL, ((size_t)1 << o->params.hash_bits) + 1, o->alpha, o->beta,
+    struct ftrl f = {NULL,  NULL, ((size_t)1 << o->params.hash_bits) + 1, o->alpha, o->beta,
                      o->l1, o->l2};
     float *weights = NULL;
     double *w = NULL;
@@ -685,9 +685,9 @@ static int evaluate(const struct dataset *d, const size_t *idx, size_t count,
                 rank_sum += mean_rank;
         i = j;
     }
-    r->auc = pos && neg ? (rank_sum - (double)pos * (double)(pos + 1) / 2.0) /
-                              ((double)pos * (double)neg)
-                        : NAN;
+    r->auc = pos && neg
+                 ? (rank_sum - (double)pos * (double)(pos + 1) / 2.0) / ((double)pos * (double)neg)
+                 : NAN;
 
     /* Walk down from the top: the threshold sits just above the (k+1)-th highest benign score,
      * k = floor(TARGET_FPR * benign), so at most k benign are at or above it. */
@@ -720,8 +720,8 @@ static int evaluate(const struct dataset *d, const size_t *idx, size_t count,
 enum split { SPLIT_URL, SPLIT_HOST, SPLIT_URL_VALIDATE, SPLIT_HOST_VALIDATE };
 
 /* Lists the training and test examples of a split; fills r's training counts. */
-static void split_indices(const struct dataset *d, enum split sp, size_t *train_idx,
-                          size_t *ntrain, size_t *test_idx, size_t *ntest, struct report *r)
+static void split_indices(const struct dataset *d, enum split sp, size_t *train_idx, size_t *ntrain,
+                          size_t *test_idx, size_t *ntest, struct report *r)
 {
     *ntrain = *ntest = 0;
     r->train_pos = r->train_copies = 0;
@@ -1101,8 +1101,7 @@ static int save_and_check(const struct dataset *d, struct rp_url_model *m, const
     if (!result)
         result = rp_url_model_load(rp_buf_str(&text), &loaded, &err);
     if (result) {
-        fprintf(stderr, "rampart url-train: %s\n",
-                err.msg[0] ? err.msg : rp_strerror(result));
+        fprintf(stderr, "rampart url-train: %s\n", err.msg[0] ? err.msg : rp_strerror(result));
         goto out;
     }
     for (size_t i = 0; i < d->n; i++) {
@@ -1156,16 +1155,19 @@ static int parse_opt_double(const char *name, const char *arg, double *out)
 static int parse_options(int argc, char **argv, struct options *o, bool *help)
 {
     enum { O_HASH_BITS = 256, O_ALPHA, O_L1, O_L2, O_NO_AUGMENT, O_VALIDATE, O_JSON };
-    static const struct option longopts[] = {
-        {"data", required_argument, NULL, 'd'},   {"out", required_argument, NULL, 'o'},
-        {"epochs", required_argument, NULL, 'e'}, {"seed", required_argument, NULL, 's'},
-        {"hash-bits", required_argument, NULL, O_HASH_BITS},
-        {"alpha", required_argument, NULL, O_ALPHA},
-        {"l1", required_argument, NULL, O_L1},    {"l2", required_argument, NULL, O_L2},
-        {"no-augment", no_argument, NULL, O_NO_AUGMENT},
-        {"validate", no_argument, NULL, O_VALIDATE},
-        {"json", no_argument, NULL, O_JSON},      {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"data", required_argument, NULL, 'd'},
+                                             {"out", required_argument, NULL, 'o'},
+                                             {"epochs", required_argument, NULL, 'e'},
+                                             {"seed", required_argument, NULL, 's'},
+                                             {"hash-bits", required_argument, NULL, O_HASH_BITS},
+                                             {"alpha", required_argument, NULL, O_ALPHA},
+                                             {"l1", required_argument, NULL, O_L1},
+                                             {"l2", required_argument, NULL, O_L2},
+                                             {"no-augment", no_argument, NULL, O_NO_AUGMENT},
+                                             {"validate", no_argument, NULL, O_VALIDATE},
+                                             {"json", no_argument, NULL, O_JSON},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     int c, result = RP_OK;
     long v;
     optind = 1;
@@ -1179,12 +1181,8 @@ static int parse_options(int argc, char **argv, struct options *o, bool *help)
             }
             o->data[o->ndata++] = optarg;
             break;
-        case 'o':
-            o->out = optarg;
-            break;
-        case 'e':
-            result = parse_opt_long("epochs", optarg, 1, 1000, &o->epochs);
-            break;
+        case 'o': o->out = optarg; break;
+        case 'e': result = parse_opt_long("epochs", optarg, 1, 1000, &o->epochs); break;
         case 's':
             result = parse_opt_long("seed", optarg, 0, 0x7fffffffL, &v);
             o->seed = (unsigned long long)v;
@@ -1201,28 +1199,16 @@ static int parse_options(int argc, char **argv, struct options *o, bool *help)
                 result = RP_EINVAL;
             }
             break;
-        case O_L1:
-            result = parse_opt_double("l1", optarg, &o->l1);
-            break;
-        case O_L2:
-            result = parse_opt_double("l2", optarg, &o->l2);
-            break;
-        case O_NO_AUGMENT:
-            o->augment = false;
-            break;
-        case O_VALIDATE:
-            o->validate = true;
-            break;
-        case O_JSON:
-            o->json = true;
-            break;
+        case O_L1: result = parse_opt_double("l1", optarg, &o->l1); break;
+        case O_L2: result = parse_opt_double("l2", optarg, &o->l2); break;
+        case O_NO_AUGMENT: o->augment = false; break;
+        case O_VALIDATE: o->validate = true; break;
+        case O_JSON: o->json = true; break;
         case 'h':
             usage(stdout);
             *help = true;
             return RP_OK;
-        default:
-            usage(stderr);
-            return RP_EINVAL;
+        default: usage(stderr); return RP_EINVAL;
         }
     }
     if (!result && optind < argc) {
@@ -1264,8 +1250,9 @@ int rp_cmd_url_train(int argc, char **argv)
     for (size_t f = 0; f < o.ndata; f++)
         if (dataset_read(&d, f, &o))
             goto out;
-    fprintf(stderr, "url-train: %zu lines (%zu parse as URLs), %zu augmented copies, %zu "
-                    "features\n",
+    fprintf(stderr,
+            "url-train: %zu lines (%zu parse as URLs), %zu augmented copies, %zu "
+            "features\n",
             d.n - d.variants, d.parsed, d.variants, d.nfeat);
     if (describe_data(&data_text, &d, &o)) {
         fprintf(stderr, "rampart url-train: out of memory\n");

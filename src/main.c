@@ -11,6 +11,9 @@ static const struct {
 } commands[] = {
     {"url", rp_cmd_url, "read web addresses as a browser does and explain who controls them"},
     {"url-train", rp_cmd_url_train, "train the learned phishing score for `rampart url`"},
+    {"guard", rp_cmd_guard, "inspect prompts or answers with the guardrails"},
+    {"guard-eval", rp_cmd_guard_eval, "rates of the guardrails on labelled texts"},
+    {"guard-train", rp_cmd_guard_train, "train the guardrails' learned classifiers"},
     {"serve", rp_cmd_serve, "run the gateway in front of an AI model API"},
     {"demo-model", rp_cmd_demo_model, "a small OpenAI-compatible echo model, for demos and tests"},
 };

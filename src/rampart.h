@@ -11,5 +11,16 @@ int rp_cmd_url(int argc, char **argv);
 int rp_cmd_url_train(int argc, char **argv);
 int rp_cmd_serve(int argc, char **argv);
 int rp_cmd_demo_model(int argc, char **argv);
+int rp_cmd_guard(int argc, char **argv);
+int rp_cmd_guard_eval(int argc, char **argv);
+int rp_cmd_guard_train(int argc, char **argv);
+
+struct rp_config;
+struct rp_guard_options;
+struct rp_str;
+/* The guard's options from the guard: section of a configuration (pointers into c). */
+void rp_guard_options_from_config(const struct rp_config *c, struct rp_guard_options *o);
+/* Whether a labelled text belongs to the 20% evaluation split that training never sees. */
+_Bool rp_guard_held_out(struct rp_str text);
 
 #endif

@@ -8,6 +8,12 @@
 
 #define RP_CONFIG_MAX_TRUSTED 64
 #define RP_CONFIG_MAX_FILE (1u << 20)
+#define RP_CONFIG_MAX_LIST 16
+
+struct rp_config_list {
+    char *v[RP_CONFIG_MAX_LIST];
+    size_t n;
+};
 
 struct rp_config {
     char *listen;       /* "ADDR:PORT"; default "127.0.0.1:8080" */
@@ -33,6 +39,15 @@ struct rp_config {
                                          longer follows listen */
     unsigned workers;                 /* I/O worker threads; 0 = one a CPU */
     double verify_token_ttl_seconds;  /* signup.verify_ttl, default 86400 */
+    /* guard: (docs/guardrails.md). Index 0 is the input direction, 1 the output. */
+    char *guard_mode;                    /* enforce (default), monitor or off */
+    bool guard_default_rules;            /* guard.default_rules: the embedded pack, default true */
+    struct rp_config_list guard_rules;   /* guard.rules: more packs (paths) */
+    struct rp_config_list guard_disable; /* guard.disable: rule ids switched off */
+    double guard_refuse_score[2];        /* guard.<dir>.refuse_score, default 5 */
+    double guard_flag_score[2];          /* guard.<dir>.flag_score, default 2 */
+    double guard_classifier_points[2];   /* guard.<dir>.classifier_points, default 5; 0 = off */
+    char *guard_model[2];                /* guard.<dir>.model; NULL = embedded */
 };
 
 /* Fills c with the embedded defaults (all strings heap-allocated, owned by c). admin_token is

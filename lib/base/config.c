@@ -18,7 +18,10 @@ enum kind {
     K_UINT,     /* a whole number (unsigned) */
     K_SIZE,     /* bytes, with an optional binary suffix (size_t) */
     K_DURATION, /* seconds, or a duration such as "30s" (double) */
-    K_CIDRS     /* a list of CIDR ranges (trusted_proxies) */
+    K_CIDRS,    /* a list of CIDR ranges (trusted_proxies) */
+    K_NUM0,     /* a number, 0 or more (double) */
+    K_BOOL,     /* true or false (bool) */
+    K_LIST      /* a list of strings (struct rp_config_list) */
 };
 
 struct key {
@@ -33,6 +36,9 @@ struct key {
     bool is_url; /* trailing '/' removed, so that paths can be appended */
     const struct key *children;
 };
+
+static void list_release(struct rp_config_list *l);
+static int list_copy(struct rp_config_list *dst, const struct rp_config_list *src);
 
 #define F(field) offsetof(struct rp_config, field)
 #define END                                                                                        \
@@ -82,6 +88,43 @@ static const struct key signup_keys[] = {
     END,
 };
 
+static int check_guard_mode(const char *value, struct rp_error *why)
+{
+    if (strcmp(value, "enforce") && strcmp(value, "monitor") && strcmp(value, "off")) {
+        rp_error_set(why, "must be enforce, monitor or off");
+        return RP_EINVAL;
+    }
+    return RP_OK;
+}
+
+#define GUARD_DIR_KEYS(dir)                                                                        \
+    {                                                                                              \
+        {"refuse_score", K_NUM, F(guard_refuse_score[dir]), 0, 1e6, NULL, false, NULL},            \
+            {"flag_score", K_NUM, F(guard_flag_score[dir]), 0, 1e6, NULL, false, NULL},            \
+            {"classifier_points",                                                                  \
+             K_NUM0,                                                                               \
+             F(guard_classifier_points[dir]),                                                      \
+             0,                                                                                    \
+             1e6,                                                                                  \
+             NULL,                                                                                 \
+             false,                                                                                \
+             NULL},                                                                                \
+            {"model", K_OPT_STR, F(guard_model[dir]), 0, 0, NULL, false, NULL}, END,               \
+    }
+
+static const struct key guard_input_keys[] = GUARD_DIR_KEYS(0);
+static const struct key guard_output_keys[] = GUARD_DIR_KEYS(1);
+
+static const struct key guard_keys[] = {
+    {"mode", K_STR, F(guard_mode), 0, 0, check_guard_mode, false, NULL},
+    {"default_rules", K_BOOL, F(guard_default_rules), 0, 0, NULL, false, NULL},
+    {"rules", K_LIST, F(guard_rules), 0, 0, NULL, false, NULL},
+    {"disable", K_LIST, F(guard_disable), 0, 0, NULL, false, NULL},
+    {"input", K_MAP, 0, 0, 0, NULL, false, guard_input_keys},
+    {"output", K_MAP, 0, 0, 0, NULL, false, guard_output_keys},
+    END,
+};
+
 static const struct key top_keys[] = {
     {"listen", K_STR, F(listen), 0, 0, check_listen, false, NULL},
     {"admin_listen", K_STR, F(admin_listen), 0, 0, check_listen, false, NULL},
@@ -94,13 +137,15 @@ static const struct key top_keys[] = {
     {"limits", K_MAP, 0, 0, 0, NULL, false, limits_keys},
     {"smtp", K_MAP, 0, 0, 0, NULL, false, smtp_keys},
     {"signup", K_MAP, 0, 0, 0, NULL, false, signup_keys},
+    {"guard", K_MAP, 0, 0, 0, NULL, false, guard_keys},
     END,
 };
 
 /* Every string field, for copying and freeing. */
 static const size_t string_fields[] = {
-    F(listen),           F(admin_listen), F(admin_token), F(state_dir),        F(upstream_url),
-    F(upstream_api_key), F(smtp_url),     F(public_url),  F(upstream_ca_file),
+    F(listen),           F(admin_listen),     F(admin_token),    F(state_dir),
+    F(upstream_url),     F(upstream_api_key), F(smtp_url),       F(public_url),
+    F(upstream_ca_file), F(guard_mode),       F(guard_model[0]), F(guard_model[1]),
 };
 
 #define NFIELDS (sizeof(string_fields) / sizeof(string_fields[0]))
@@ -422,6 +467,8 @@ static int range_error(const struct key *k, const char *path, const char *value,
 
 static bool in_range(const struct key *k, double v)
 {
+    if (k->kind == K_NUM0)
+        return v >= 0 && v <= k->max;
     return (k->min == 0 ? v > 0 : v >= k->min) && v <= k->max;
 }
 
@@ -432,6 +479,9 @@ static const char *kind_what(enum kind kind)
     case K_STR:
     case K_OPT_STR: return "a string";
     case K_NUM: return "a number";
+    case K_NUM0: return "a number, 0 or more";
+    case K_BOOL: return "true or false";
+    case K_LIST: return "a list of strings";
     case K_UINT: return "a whole number";
     case K_SIZE: return "a size in bytes (e.g. 1048576, 64k, 1MiB)";
     case K_DURATION: return "a duration (seconds, or e.g. 30s, 5m, 24h)";
@@ -478,10 +528,21 @@ static int apply_scalar(struct rp_config *c, const struct key *k, const char *pa
             c->public_url_explicit = true;
         return result;
     }
+    case K_BOOL: {
+        bool b = !strcmp(value, "true") || !strcmp(value, "yes") || !strcmp(value, "on");
+        if (!b && strcmp(value, "false") && strcmp(value, "no") && strcmp(value, "off")) {
+            rp_error_set(why, "'%s' must be true or false, not '%s'", path,
+                         show(value, len, shown));
+            return RP_EINVAL;
+        }
+        *(bool *)field(c, k->off) = b;
+        return RP_OK;
+    }
     case K_NUM:
+    case K_NUM0:
     case K_DURATION: {
         double v;
-        if ((k->kind == K_NUM ? parse_number(value, &v) : parse_duration(value, &v))) {
+        if ((k->kind != K_DURATION ? parse_number(value, &v) : parse_duration(value, &v))) {
             rp_error_set(why, "'%s' must be %s, not '%s'", path, kind_what(k->kind),
                          show(value, len, shown));
             return RP_EINVAL;
@@ -510,6 +571,7 @@ static int apply_scalar(struct rp_config *c, const struct key *k, const char *pa
         return RP_OK;
     }
     case K_MAP:
+    case K_LIST:
     case K_CIDRS: break;
     }
     rp_error_set(why, "'%s' is not a single value", path);
@@ -542,6 +604,8 @@ void rp_config_release(struct rp_config *c)
         free(*slot);
         *slot = NULL;
     }
+    list_release(&c->guard_rules);
+    list_release(&c->guard_disable);
 }
 
 int rp_config_init(struct rp_config *c)
@@ -550,10 +614,9 @@ int rp_config_init(struct rp_config *c)
         size_t off;
         const char *value;
     } defaults[] = {
-        {F(listen), "127.0.0.1:8080"},
-        {F(admin_listen), "127.0.0.1:8081"},
-        {F(state_dir), "./rampart-state"},
-        {F(upstream_url), "http://127.0.0.1:8090"},
+        {F(listen), "127.0.0.1:8080"},     {F(admin_listen), "127.0.0.1:8081"},
+        {F(state_dir), "./rampart-state"}, {F(upstream_url), "http://127.0.0.1:8090"},
+        {F(guard_mode), "enforce"},
     };
     int result = RP_OK;
     memset(c, 0, sizeof(*c));
@@ -565,6 +628,12 @@ int rp_config_init(struct rp_config *c)
     c->max_body_bytes = 1024 * 1024;
     c->workers = 0;
     c->verify_token_ttl_seconds = 86400;
+    c->guard_default_rules = true;
+    for (int d = 0; d < 2; d++) {
+        c->guard_refuse_score[d] = 5;
+        c->guard_flag_score[d] = 2;
+        c->guard_classifier_points[d] = 5;
+    }
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
         result = set_string(str_field(c, defaults[i].off), defaults[i].value,
                             strlen(defaults[i].value), false);
@@ -592,6 +661,12 @@ static int config_copy(struct rp_config *dst, const struct rp_config *src)
     *dst = *src;
     for (size_t i = 0; i < NFIELDS; i++)
         *str_field(dst, string_fields[i]) = NULL;
+    dst->guard_rules.n = dst->guard_disable.n = 0;
+    if (list_copy(&dst->guard_rules, &src->guard_rules) ||
+        list_copy(&dst->guard_disable, &src->guard_disable)) {
+        rp_config_release(dst);
+        return RP_ENOMEM;
+    }
     for (size_t i = 0; i < NFIELDS; i++) {
         const char *s = *(char *const *)cfield(src, string_fields[i]);
         if (s && set_string(str_field(dst, string_fields[i]), s, strlen(s), false)) {
@@ -687,6 +762,64 @@ static int load_cidrs(struct loader *ld, const yaml_node_t *seq, const char *pat
     return RP_OK;
 }
 
+static void list_release(struct rp_config_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    l->n = 0;
+}
+
+static int list_copy(struct rp_config_list *dst, const struct rp_config_list *src)
+{
+    dst->n = 0;
+    for (size_t i = 0; i < src->n; i++) {
+        dst->v[i] = strdup(src->v[i]);
+        if (!dst->v[i]) {
+            list_release(dst);
+            return RP_ENOMEM;
+        }
+        dst->n++;
+    }
+    return RP_OK;
+}
+
+/* A list of strings; a file replaces the whole list. Relative paths stay as written. */
+static int load_list(struct loader *ld, const yaml_node_t *seq, const struct key *k,
+                     const char *path)
+{
+    struct rp_error why;
+    struct rp_config_list *l = field(ld->c, k->off);
+    if (is_null(seq)) {
+        list_release(l);
+        return RP_OK;
+    }
+    if (seq->type != YAML_SEQUENCE_NODE) {
+        rp_error_set(&why, "'%s' must be a list (e.g. [a, b]), not %s", path, node_what(seq));
+        return fail(ld, node_line(seq), why.msg);
+    }
+    list_release(l);
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = yaml_document_get_node(ld->doc, *it);
+        if (!item)
+            continue;
+        const char *v = item->type == YAML_SCALAR_NODE ? (const char *)item->data.scalar.value : "";
+        if (item->type != YAML_SCALAR_NODE || strlen(v) != item->data.scalar.length || !*v) {
+            rp_error_set(&why, "'%s' entries must be non-empty strings", path);
+            return fail(ld, node_line(item), why.msg);
+        }
+        if (l->n == RP_CONFIG_MAX_LIST) {
+            rp_error_set(&why, "'%s' has too many entries (at most %d)", path, RP_CONFIG_MAX_LIST);
+            return fail(ld, node_line(item), why.msg);
+        }
+        l->v[l->n] = strdup(v);
+        if (!l->v[l->n])
+            return RP_ENOMEM;
+        l->n++;
+    }
+    return RP_OK;
+}
+
 static int load_value(struct loader *ld, const struct key *k, const char *path,
                       const yaml_node_t *value, unsigned key_line)
 {
@@ -697,6 +830,8 @@ static int load_value(struct loader *ld, const struct key *k, const char *path,
         return load_map(ld, value, k->children, path, key_line);
     if (k->kind == K_CIDRS)
         return load_cidrs(ld, value, path, key_line);
+    if (k->kind == K_LIST)
+        return load_list(ld, value, k, path);
     if (value->type != YAML_SCALAR_NODE) {
         rp_error_set(&why, "'%s' must be %s, not %s", path, kind_what(k->kind), node_what(value));
         return fail(ld, line, why.msg);
@@ -908,7 +1043,7 @@ int rp_config_set(struct rp_config *c, const char *key, const char *value, struc
         rp_error_set(err, "unknown key '%s'", key ? show(key, strlen(key), shown) : "");
         return RP_EINVAL;
     }
-    if (k->kind == K_MAP || k->kind == K_CIDRS) {
+    if (k->kind == K_MAP || k->kind == K_CIDRS || k->kind == K_LIST) {
         rp_error_set(err, "'%s' cannot be set on the command line; use the file", key);
         return RP_EINVAL;
     }
@@ -949,7 +1084,10 @@ static int validate_key(const struct rp_config *c, const struct key *k, const ch
         }
         return RP_OK;
     }
+    case K_BOOL:
+    case K_LIST: return RP_OK;
     case K_NUM:
+    case K_NUM0:
     case K_DURATION: {
         double v = *(const double *)cfield(c, k->off);
         snprintf(text, sizeof(text), "%g", v);

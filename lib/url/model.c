@@ -788,8 +788,8 @@ static int parse_long(struct reader *r, struct rp_str w, const char *what, long 
             return RP_OK;
         }
     }
-    rp_error_set(r->err, "line %zu: %s must be an integer from %ld to %ld, not '%.*s'",
-                 r->lineno, what, lo, hi, (int)(w.len > 40 ? 40 : w.len), w.ptr);
+    rp_error_set(r->err, "line %zu: %s must be an integer from %ld to %ld, not '%.*s'", r->lineno,
+                 what, lo, hi, (int)(w.len > 40 ? 40 : w.len), w.ptr);
     return RP_EINVAL;
 }
 
@@ -832,8 +832,10 @@ static int header_line(struct reader *r, struct header *h, struct rp_str line, s
     int result;
     if (!h->magic) {
         if (!rp_str_eq_cstr(key, "rampart-url-model")) {
-            rp_error_set(r->err, "line %zu: not a rampart URL model (expected "
-                                 "'rampart-url-model %d')", r->lineno, RP_URL_MODEL_FORMAT);
+            rp_error_set(r->err,
+                         "line %zu: not a rampart URL model (expected "
+                         "'rampart-url-model %d')",
+                         r->lineno, RP_URL_MODEL_FORMAT);
             return RP_EINVAL;
         }
         result = parse_long(r, take_word(&rest), "format version", 0, 1000000, &v);
@@ -881,8 +883,9 @@ static int header_line(struct reader *r, struct header *h, struct rp_str line, s
     if (seen == &h->features) {
         result = parse_long(r, take_word(&rest), "features", 0, 1000000, &v);
         if (!result && v != RP_URL_MODEL_FEATURES) {
-            rp_error_set(r->err, "line %zu: model uses feature version %ld, this build computes "
-                                 "version %d (retrain with rampart url-train)",
+            rp_error_set(r->err,
+                         "line %zu: model uses feature version %ld, this build computes "
+                         "version %d (retrain with rampart url-train)",
                          r->lineno, v, RP_URL_MODEL_FEATURES);
             result = RP_EINVAL;
         }
@@ -909,10 +912,10 @@ static int header_line(struct reader *r, struct header *h, struct rp_str line, s
 
 static int header_complete(struct reader *r, const struct header *h)
 {
-    const char *missing = !h->features ? "features"
-                          : !h->bits   ? "hash-bits"
-                          : !h->ngrams ? "ngrams"
-                          : !h->bias   ? "bias"
+    const char *missing = !h->features    ? "features"
+                          : !h->bits      ? "hash-bits"
+                          : !h->ngrams    ? "ngrams"
+                          : !h->bias      ? "bias"
                           : !h->threshold ? "threshold"
                                           : NULL;
     if (!missing)
@@ -928,8 +931,8 @@ static int read_weights(struct reader *r, struct rp_url_model *m, long count)
     long max_index = ((long)1 << m->params.hash_bits) - 1;
     while (have < count) {
         if (!next_line(r, &line)) {
-            rp_error_set(r->err, "line %zu: the file ends after %ld of %ld weights",
-                         r->lineno + 1, have, count);
+            rp_error_set(r->err, "line %zu: the file ends after %ld of %ld weights", r->lineno + 1,
+                         have, count);
             return RP_EINVAL;
         }
         struct rp_str rest = line;

@@ -48,6 +48,17 @@ static void metrics(struct gw *gw, struct evhttp_request *req)
       m->completion_tokens);
     C("streams_total", "Answers relayed as server-sent events.", m->streams);
     C("bytes_out_total", "Answer bytes relayed to clients.", m->bytes_out);
+    C("guard_prompts_refused_total", "Prompts refused by the guardrails (soft-blocks).",
+      m->guard_refused[0]);
+    C("guard_prompts_modified_total", "Prompts modified (redacted) by the guardrails.",
+      m->guard_modified[0]);
+    C("guard_prompts_flagged_total", "Prompts flagged by the guardrails.", m->guard_flagged[0]);
+    C("guard_answers_refused_total", "Answers stopped by the guardrails.", m->guard_refused[1]);
+    C("guard_answers_modified_total", "Answers modified (redacted, defanged) by the guardrails.",
+      m->guard_modified[1]);
+    C("guard_answers_flagged_total", "Answers flagged by the guardrails.", m->guard_flagged[1]);
+    C("guard_monitored_total", "Guardrail findings recorded in monitor mode only.",
+      m->guard_monitored);
 #undef C
     evbuffer_add_printf(
         b,

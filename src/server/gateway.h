@@ -11,6 +11,7 @@
 
 #include "rampart/config.h"
 #include "rampart/gate.h"
+#include "rampart/guard.h"
 #include "mail.h"
 #include "rampart/store.h"
 
@@ -21,6 +22,8 @@ struct gw_metrics {
     atomic_uint_fast64_t upstream_errors, upstream_timeouts, client_aborts;
     atomic_uint_fast64_t signups, verifications, prompt_tokens, completion_tokens;
     atomic_uint_fast64_t streams, bytes_out;
+    /* Guardrail verdicts enforced, by direction (0 prompts, 1 answers). */
+    atomic_uint_fast64_t guard_refused[2], guard_modified[2], guard_flagged[2], guard_monitored;
     atomic_int_fast64_t in_flight;
 };
 
@@ -41,6 +44,7 @@ struct gw {
     struct rp_rate req_rate, tok_rate, signup_rate;
     struct gw_mail mail; /* running when smtp.url is set */
     struct gw_keycache *keys;
+    struct rp_guard *guard; /* NULL when guard.mode is off */
     /* Bumped by every ban, unban and revocation: cached key lookups older than it are stale. */
     atomic_uint_fast64_t key_generation;
     /* When the last upstream failure was written to stderr (unix seconds): at most one line every
@@ -60,6 +64,7 @@ struct gw_worker {
     struct evhttp *http;
     struct evhttp_connection *pool[GW_POOL_MAX];
     size_t n_pool;
+    struct rp_guard_scratch *guard_scratch; /* this thread's, when gw->guard is set */
 };
 
 /* Replies with an error in OpenAI's shape {"error": {"message", "type", "code"}}. */

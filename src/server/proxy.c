@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "gateway.h"
+#include "guardrail.h"
 #include "rampart/sse.h"
 
 /* Above this many bytes waiting for a slow client, the upstream is no longer read. */
@@ -24,6 +25,8 @@
  * while memory stays bounded. */
 #define USAGE_TAIL (64u * 1024)
 #define SSE_LINE_MAX (256u * 1024)
+/* A non-streamed answer the guardrails inspect is read whole, up to this size. */
+#define GUARDED_BODY_MAX (64u << 20)
 
 struct proxy {
     struct gw_worker *w;
@@ -34,6 +37,10 @@ struct proxy {
     char key_name[32];
     char path[32]; /* which endpoint, for the event log */
     bool started, finished, paused, stream, client_gone, failed;
+    bool stopping;              /* the guardrails stopped the answer; stop_cb ends the request */
+    bool too_big;               /* a guarded answer went over GUARDED_BODY_MAX */
+    struct gw_answer_guard *ag; /* the output guardrails, or NULL */
+    struct evbuffer *gout;      /* what the guardrails let through, to send */
     int status;
     int up_error;        /* an enum evhttp_request_error, or -1 when none was reported */
     struct rp_buf body;  /* copy of a non-streamed answer, for its usage */
@@ -93,16 +100,26 @@ static void usage_from_tail(struct proxy *p)
     json_decref(u);
 }
 
-/* Each event of a streamed answer: the one that carries "usage" says how many tokens it took. */
+static void stop_cb(evutil_socket_t fd, short what, void *arg);
+
+/* Each event of a streamed answer: the one that carries "usage" says how many tokens it took;
+ * with guardrails, each goes through them on its way to the client. */
 static void on_event(void *arg, struct rp_str data)
 {
     struct proxy *p = arg;
-    if (!memmem(data.ptr, data.len, "\"usage\"", 7))
-        return;
-    json_t *j = json_loadb(data.ptr, data.len, 0, NULL);
-    if (j)
-        read_usage(p, j);
-    json_decref(j);
+    if (memmem(data.ptr, data.len, "\"usage\"", 7)) {
+        json_t *j = json_loadb(data.ptr, data.len, 0, NULL);
+        if (j)
+            read_usage(p, j);
+        json_decref(j);
+    }
+    if (p->ag && !p->stopping && gw_answer_guard_event(p->ag, data, p->gout)) {
+        /* Refused: the error event goes out, and the generation is stopped from the loop (not
+         * from inside this evhttp callback). */
+        p->stopping = true;
+        if (event_base_once(p->w->base, -1, EV_TIMEOUT, stop_cb, p, NULL) != 0)
+            p->stopping = false;
+    }
 }
 
 static struct bufferevent *client_bev(struct proxy *p)
@@ -128,12 +145,30 @@ static void forward(struct proxy *p, struct evbuffer *data)
     size_t n = evbuffer_get_length(data);
     if (!n || p->client_gone)
         return;
-    atomic_fetch_add(&p->w->gw->m.bytes_out, n);
-    if (p->stream) {
+    if (p->stopping) {
+        evbuffer_drain(data, n);
+        return;
+    }
+    if (p->ag && p->stream) {
+        /* The events are rewritten by the guardrails: what goes out is p->gout. */
+        rp_sse_feed(&p->sse, (const char *)evbuffer_pullup(data, -1), n);
+        evbuffer_drain(data, n);
+        data = p->gout;
+        n = evbuffer_get_length(data);
+        if (!n)
+            return;
+    } else if (p->ag) {
+        /* A whole answer is inspected whole: it is sent from done_cb. */
+        if (rp_buf_add(&p->body, evbuffer_pullup(data, -1), n))
+            p->too_big = true;
+        evbuffer_drain(data, n);
+        return;
+    } else if (p->stream) {
         rp_sse_feed(&p->sse, (const char *)evbuffer_pullup(data, -1), n);
     } else {
         keep_tail(p, (const char *)evbuffer_pullup(data, -1), n);
     }
+    atomic_fetch_add(&p->w->gw->m.bytes_out, n);
     evhttp_send_reply_chunk_with_cb(p->client, data, resume_cb, p);
     /* Backpressure: stop reading the upstream while the client lags. */
     struct bufferevent *cb = client_bev(p);
@@ -239,6 +274,9 @@ static void finish(struct proxy *p)
         evhttp_connection_set_closecb(cc, NULL, NULL);
     rp_buf_release(&p->body);
     rp_sse_release(&p->sse);
+    gw_answer_guard_free(p->ag);
+    if (p->gout)
+        evbuffer_free(p->gout);
     free(p);
 }
 
@@ -247,8 +285,8 @@ static void done_cb(struct evhttp_request *up, void *arg)
     struct proxy *p = arg;
     struct gw *gw = p->w->gw;
     p->up = NULL;
-    if (p->client_gone) {
-        /* abandon_cb, already scheduled, finishes the request. */
+    if (p->client_gone || p->stopping) {
+        /* abandon_cb or stop_cb, already scheduled, finishes the request. */
         return;
     }
     if (!up || p->failed || evhttp_request_get_response_code(up) == 0) {
@@ -295,8 +333,22 @@ static void done_cb(struct evhttp_request *up, void *arg)
     }
     start_reply(p, up);
     forward(p, evhttp_request_get_input_buffer(up));
+    if (p->stopping)
+        return;
     if (!p->stream && p->body.len)
         usage_from_tail(p);
+    if (p->ag && !p->client_gone) {
+        if (p->too_big)
+            evbuffer_add_printf(p->gout, "{\"error\":{\"message\":\"the answer is too large to "
+                                         "inspect\",\"type\":\"server_error\",\"code\":"
+                                         "\"answer_too_large\"}}");
+        else if (p->stream)
+            gw_answer_guard_end(p->ag, p->gout);
+        else
+            gw_answer_guard_whole(p->ag, p->status, rp_buf_str(&p->body), p->gout);
+        atomic_fetch_add(&gw->m.bytes_out, evbuffer_get_length(p->gout));
+        evhttp_send_reply_chunk(p->client, p->gout);
+    }
     evhttp_send_reply_end(p->client);
     gw_count_status(gw, p->status);
     release_conn(p, true);
@@ -325,6 +377,30 @@ static void abandon_cb(evutil_socket_t fd, short what, void *arg)
     finish(p);
 }
 
+/* The end of an answer the guardrails refused: the upstream connection is closed (which stops
+ * the generation), the reply ends after its error event. */
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct proxy *p = arg;
+    struct gw *gw = p->w->gw;
+    p->up = NULL;
+    release_conn(p, false);
+    if (p->client) {
+        /* p is freed below: the client's connection must no longer call back into it. */
+        struct evhttp_connection *cc = evhttp_request_get_connection(p->client);
+        if (cc)
+            evhttp_connection_set_closecb(cc, NULL, NULL);
+        if (!p->client_gone && p->gout && evbuffer_get_length(p->gout))
+            evhttp_send_reply_chunk(p->client, p->gout);
+        evhttp_send_reply_end(p->client);
+        p->client = NULL;
+    }
+    gw_count_status(gw, p->status);
+    finish(p);
+}
+
 static void client_close_cb(struct evhttp_connection *c, void *arg)
 {
     (void)c;
@@ -332,6 +408,11 @@ static void client_close_cb(struct evhttp_connection *c, void *arg)
     if (p->client_gone)
         return;
     p->client_gone = true;
+    if (p->stopping) {
+        /* stop_cb, already scheduled, ends the request (the reply had started). */
+        atomic_fetch_add(&p->w->gw->m.client_aborts, 1);
+        return;
+    }
     /* Before the reply started, evhttp frees the request right after this callback; after, it
      * detaches the request from the connection and leaves it to us (abandon_cb ends it). */
     if (!p->started)
@@ -448,22 +529,36 @@ void gw_proxy(struct gw_worker *w, struct evhttp_request *req, const char *path)
         return;
     }
     atomic_fetch_add(&gw->m.in_flight, 1);
+    json_t *body = NULL;
+    bool rewritten = false;
     if (!is_models) {
-        json_t *body = gw_body_json(gw, req);
-        if (!body) {
+        body = gw_body_json(gw, req);
+        if (!body || gw_guard_prompt(w, req, path, body, &key, &rewritten)) {
+            json_decref(body);
             rp_inflight_release(gw->inflight, kn);
             atomic_fetch_sub(&gw->m.in_flight, 1);
             return;
         }
-        json_decref(body);
+        if (!rewritten) {
+            json_decref(body);
+            body = NULL;
+        }
     }
-    struct proxy *p = calloc(1, sizeof(*p));
-    struct evhttp_connection *conn = p ? take_conn(w) : NULL;
+    /* The output guardrails of this answer (NULL when none apply). */
+    struct gw_answer_guard *ag = NULL;
+    bool ag_failed = !is_models && gw_answer_guard_new(w, path, &key, &ag) != RP_OK;
+    struct evbuffer *gout = ag ? evbuffer_new() : NULL;
+    struct proxy *p = ag_failed ? NULL : calloc(1, sizeof(*p));
+    struct evhttp_connection *conn = p && (!ag || gout) ? take_conn(w) : NULL;
     struct evhttp_request *up = conn ? evhttp_request_new(done_cb, p) : NULL;
     if (!up) {
         if (conn)
             evhttp_connection_free(conn);
         free(p);
+        json_decref(body);
+        gw_answer_guard_free(ag);
+        if (gout)
+            evbuffer_free(gout);
         rp_inflight_release(gw->inflight, kn);
         atomic_fetch_sub(&gw->m.in_flight, 1);
         gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
@@ -478,7 +573,9 @@ void gw_proxy(struct gw_worker *w, struct evhttp_request *req, const char *path)
     p->started_at = now;
     memcpy(p->key_name, key_name, sizeof(key_name));
     snprintf(p->path, sizeof(p->path), "%s", path);
-    rp_buf_init(&p->body, 2 * USAGE_TAIL);
+    p->ag = ag;
+    p->gout = gout;
+    rp_buf_init(&p->body, p->ag ? GUARDED_BODY_MAX : 2 * USAGE_TAIL);
     rp_sse_init(&p->sse, SSE_LINE_MAX, on_event, p);
     evhttp_request_set_chunked_cb(up, chunk_cb);
     evhttp_request_set_header_cb(up, header_cb);
@@ -492,7 +589,19 @@ void gw_proxy(struct gw_worker *w, struct evhttp_request *req, const char *path)
         evhttp_add_header(h, "Content-Type", "application/json");
     if (gw->up_auth)
         evhttp_add_header(h, "Authorization", gw->up_auth);
-    evbuffer_add_buffer(evhttp_request_get_output_buffer(up), evhttp_request_get_input_buffer(req));
+    if (body) {
+        /* The guardrails redacted the prompt: the rewritten body goes upstream. */
+        char *txt = json_dumps(body, JSON_COMPACT);
+        evbuffer_drain(evhttp_request_get_input_buffer(req),
+                       evbuffer_get_length(evhttp_request_get_input_buffer(req)));
+        if (txt)
+            evbuffer_add(evhttp_request_get_output_buffer(up), txt, strlen(txt));
+        free(txt);
+        json_decref(body);
+    } else {
+        evbuffer_add_buffer(evhttp_request_get_output_buffer(up),
+                            evhttp_request_get_input_buffer(req));
+    }
     evhttp_connection_set_closecb(evhttp_request_get_connection(req), client_close_cb, p);
     char target[1024];
     snprintf(target, sizeof(target), "%s%s", gw->up_prefix, path);

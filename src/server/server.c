@@ -182,6 +182,10 @@ int gw_run(struct gw *gw, struct rp_error *err)
     for (unsigned i = 0; i < n; i++) {
         struct gw_worker *w = &workers[i];
         w->gw = gw;
+        if (gw->guard && rp_guard_scratch_new(gw->guard, &w->guard_scratch)) {
+            result = RP_ENOMEM;
+            goto out;
+        }
         w->base = new_base();
         if (!w->base || setup_http(w->base, gw, &w->http)) {
             result = RP_ENOMEM;
@@ -257,6 +261,7 @@ out:
             evhttp_free(workers[i].http);
         if (workers[i].base)
             event_base_free(workers[i].base);
+        rp_guard_scratch_free(workers[i].guard_scratch);
     }
     if (admin.http)
         evhttp_free(admin.http);

@@ -266,9 +266,10 @@ static void test_null_values(void **state)
 static void test_unknown_keys(void **state)
 {
     struct rp_config *c = *state;
-    load_fails(c, "listen: 127.0.0.1:1\nlisten_addr: x\n",
-               "t.yaml:2: unknown key 'listen_addr' (known: listen, admin_listen, admin_token, "
-               "state_dir, public_url, workers, upstream, trusted_proxies, limits, smtp, signup)");
+    load_fails(
+        c, "listen: 127.0.0.1:1\nlisten_addr: x\n",
+        "t.yaml:2: unknown key 'listen_addr' (known: listen, admin_listen, admin_token, "
+        "state_dir, public_url, workers, upstream, trusted_proxies, limits, smtp, signup, guard)");
     load_fails(c, "upstream:\n  url: http://a\n  key: x\n",
                "t.yaml:3: unknown key 'upstream.key' (known: url, api_key, ca_file, timeout)");
     load_fails(c, "limits:\n  per_key:\n\n    rpm: 5\n",
@@ -286,9 +287,10 @@ static void test_unknown_keys(void **state)
     load_fails_at(c, "Listen: 127.0.0.1:1\n", "t.yaml:1: unknown key 'Listen' (known: listen,");
     load_fails_at(c, "\"a\\tb\": 1\n", "t.yaml:1: unknown key 'a?b'");
     load_fails(c, "? [a, b]\n: 1\n", "t.yaml:1: keys must be plain names, not a mapping or list");
-    load_fails(c, "<<: {listen: 127.0.0.1:1}\n",
-               "t.yaml:1: unknown key '<<' (known: listen, admin_listen, admin_token, "
-               "state_dir, public_url, workers, upstream, trusted_proxies, limits, smtp, signup)");
+    load_fails(
+        c, "<<: {listen: 127.0.0.1:1}\n",
+        "t.yaml:1: unknown key '<<' (known: listen, admin_listen, admin_token, "
+        "state_dir, public_url, workers, upstream, trusted_proxies, limits, smtp, signup, guard)");
 }
 
 static void test_wrong_types(void **state)
@@ -651,6 +653,54 @@ static void test_validate(void **state)
     assert_int_equal(rp_config_validate(c, &err), RP_OK);
 }
 
+/* The guard: section: every kind of its keys (mode, booleans, lists, numbers 0 or more). */
+static void test_guard_keys(void **state)
+{
+    struct rp_config *c = *state;
+    struct rp_error err;
+    assert_string_equal(c->guard_mode, "enforce");
+    assert_true(c->guard_default_rules);
+    assert_int_equal(c->guard_rules.n, 0);
+    assert_true(c->guard_refuse_score[0] == 5 && c->guard_flag_score[1] == 2);
+    const char *yaml = "guard:\n"
+                       "  mode: monitor\n"
+                       "  default_rules: false\n"
+                       "  rules: [a.yaml, b.yaml]\n"
+                       "  disable:\n"
+                       "    - injection-x\n"
+                       "  input:\n"
+                       "    refuse_score: 7\n"
+                       "    classifier_points: 0\n"
+                       "  output:\n"
+                       "    flag_score: 1.5\n"
+                       "    model: m.txt\n";
+    assert_int_equal(load(c, yaml, &err), RP_OK);
+    assert_string_equal(c->guard_mode, "monitor");
+    assert_false(c->guard_default_rules);
+    assert_int_equal(c->guard_rules.n, 2);
+    assert_string_equal(c->guard_rules.v[1], "b.yaml");
+    assert_int_equal(c->guard_disable.n, 1);
+    assert_string_equal(c->guard_disable.v[0], "injection-x");
+    assert_true(c->guard_refuse_score[0] == 7 && c->guard_classifier_points[0] == 0);
+    assert_true(c->guard_flag_score[1] == 1.5);
+    assert_string_equal(c->guard_model[1], "m.txt");
+    /* A later file replaces a list whole; a failed file leaves everything as it was. */
+    assert_int_equal(load(c, "guard:\n  rules: [c.yaml]\n", &err), RP_OK);
+    assert_int_equal(c->guard_rules.n, 1);
+    load_fails_at(c, "guard:\n  rules: [x.yaml]\n  mode: sometimes\n", "t.yaml:3: 'guard.mode'");
+    assert_string_equal(c->guard_rules.v[0], "c.yaml");
+    load_fails_at(c, "guard:\n  default_rules: maybe\n", "t.yaml:2: 'guard.default_rules'");
+    load_fails_at(c, "guard:\n  rules: a.yaml\n", "t.yaml:2: 'guard.rules' must be a list");
+    load_fails_at(c, "guard:\n  rules: [[a]]\n", "t.yaml:2: 'guard.rules' entries");
+    load_fails_at(c, "guard:\n  input:\n    classifier_points: -1\n",
+                  "t.yaml:3: 'guard.input.classifier_points'");
+    load_fails_at(c, "guard:\n  input:\n    refuse_score: 0\n",
+                  "t.yaml:3: 'guard.input.refuse_score'");
+    assert_int_equal(rp_config_set(c, "guard.mode", "off", &err), RP_OK);
+    assert_string_equal(c->guard_mode, "off");
+    assert_int_equal(rp_config_set(c, "guard.rules", "x", &err), RP_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -671,6 +721,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_overrides, setup, teardown),
         cmocka_unit_test(test_env_token),
         cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guard_keys, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,7 +111,8 @@ static void test_load_refuses_bad_weight_line(void **state)
     assert_refused_after_header("weights 2000\n", "line 7: 2000 weights do not fit");
     assert_refused_after_header("weights x\n", "line 7: weight count must be");
     /* A NUL inside a number is not the end of the number. */
-    static const char with_nul[] = "rampart-url-model 1\nfeatures 1\nhash-bits 10\0" "9\n";
+    static const char with_nul[] = "rampart-url-model 1\nfeatures 1\nhash-bits 10\0"
+                                   "9\n";
     struct rp_url_model *m = NULL;
     struct rp_error err = {{0}};
     assert_int_equal(rp_url_model_load((struct rp_str){with_nul, sizeof(with_nul) - 1}, &m, &err),
@@ -151,9 +152,8 @@ static void test_save_load_round_trip(void **state)
     assert_non_null(w);
     for (size_t i = 0; i < n; i += 7)
         w[i] = (float)(((double)(i % 97) - 48.0) / 31.0);
-    assert_int_equal(rp_url_model_new(&p, w, -0.123456789, 0.4, "data: made up\nsecond\tline", &m,
-                                      &err),
-                     RP_OK);
+    assert_int_equal(
+        rp_url_model_new(&p, w, -0.123456789, 0.4, "data: made up\nsecond\tline", &m, &err), RP_OK);
     rp_buf_init(&a, RP_URL_MODEL_MAX_TEXT);
     rp_buf_init(&b, RP_URL_MODEL_MAX_TEXT);
     assert_int_equal(rp_url_model_save(m, &a), RP_OK);

@@ -1,0 +1,424 @@
+/* The guardrails in the gateway: prompts are inspected before they go upstream (a refusal is a
+ * 400 content_policy and a soft-block event; redactions rewrite the request), answers on their
+ * way back, whole or event by event while they stream (docs/guardrails.md, "In the gateway"). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gateway.h"
+#include "guardrail.h"
+#include "rampart/json.h"
+
+/* Streamed answers with more choices than this are stopped: each choice is its own scan. */
+#define MAX_CHOICES 8
+
+/* Records a guard finding as an event: kind, the verdict, its reason codes and points. */
+static void guard_event(struct gw *gw, const struct rp_key_info *key, const char *kind, int status,
+                        const char *path, const struct rp_guard_result *r)
+{
+    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000),
+                          .account_id = key->account_id,
+                          .key_id = key->key_id,
+                          .status = status};
+    snprintf(ev.kind, sizeof(ev.kind), "%s", kind);
+    struct rp_buf d;
+    rp_buf_init(&d, sizeof(ev.detail) - 1);
+    rp_buf_addf(&d, "{\"path\":\"%s\",\"verdict\":\"%s\",\"points\":%.2f,\"codes\":[", path,
+                rp_guard_verdict_name(r->verdict), r->points);
+    for (size_t i = 0; i < r->n_reasons; i++) {
+        if (i)
+            rp_buf_addc(&d, ',');
+        rp_json_add_cstr(&d, r->reasons[i].code);
+    }
+    /* A detail cut by the cap would not be JSON: then only the verdict is kept. */
+    if (rp_buf_adds(&d, "]}") == RP_OK)
+        snprintf(ev.detail, sizeof(ev.detail), "%s", d.ptr);
+    else
+        snprintf(ev.detail, sizeof(ev.detail), "{\"path\":\"%s\",\"verdict\":\"%s\"}", path,
+                 rp_guard_verdict_name(r->verdict));
+    rp_buf_release(&d);
+    rp_store_event(gw->store, &ev);
+}
+
+/* The strongest reason, for the message a person reads. */
+static const struct rp_guard_reason *top_reason(const struct rp_guard_result *r)
+{
+    const struct rp_guard_reason *best = NULL;
+    for (size_t i = 0; i < r->n_reasons; i++)
+        if (!best || r->reasons[i].points > best->points)
+            best = &r->reasons[i];
+    return best;
+}
+
+/* The string nodes of a request that carry text for the model. */
+static size_t prompt_texts(json_t *body, const char *path, json_t **out, size_t cap)
+{
+    size_t n = 0;
+    if (!strcmp(path, "/v1/chat/completions")) {
+        json_t *msgs = json_object_get(body, "messages"), *m;
+        size_t i;
+        json_array_foreach(msgs, i, m)
+        {
+            json_t *c = json_object_get(m, "content"), *part;
+            if (json_is_string(c) && n < cap)
+                out[n++] = c;
+            size_t k;
+            json_array_foreach(c, k, part)
+            {
+                json_t *t = json_object_get(part, "text");
+                if (json_is_string(t) && n < cap)
+                    out[n++] = t;
+            }
+        }
+        return n;
+    }
+    json_t *v = json_object_get(body, !strcmp(path, "/v1/embeddings") ? "input" : "prompt"), *e;
+    if (json_is_string(v) && n < cap)
+        out[n++] = v;
+    size_t i;
+    json_array_foreach(v, i, e)
+    {
+        if (json_is_string(e) && n < cap)
+            out[n++] = e;
+    }
+    return n;
+}
+
+#define MAX_TEXTS 256
+
+int gw_guard_prompt(struct gw_worker *w, struct evhttp_request *req, const char *path, json_t *body,
+                    const struct rp_key_info *key, bool *rewritten)
+{
+    struct gw *gw = w->gw;
+    *rewritten = false;
+    if (!gw->guard)
+        return 0;
+    if (!w->guard_scratch) {
+        gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
+        return -1;
+    }
+    json_t *texts[MAX_TEXTS];
+    size_t n = prompt_texts(body, path, texts, MAX_TEXTS);
+    struct rp_guard_result worst = {.verdict = RP_GUARD_ALLOW};
+    bool have_worst = false;
+    for (size_t i = 0; i < n; i++) {
+        struct rp_guard_result r;
+        struct rp_str t = {json_string_value(texts[i]), json_string_length(texts[i])};
+        if (rp_guard_inspect(gw->guard, w->guard_scratch, RP_GUARD_INPUT, t, &r)) {
+            gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
+            rp_guard_result_release(&worst);
+            return -1;
+        }
+        if (r.verdict == RP_GUARD_MODIFY && r.enforced) {
+            json_string_setn(texts[i], r.text.ptr, r.text.len);
+            *rewritten = true;
+        }
+        if (!have_worst || r.verdict > worst.verdict ||
+            (r.verdict == worst.verdict && r.points > worst.points)) {
+            rp_guard_result_release(&worst);
+            worst = r;
+            have_worst = true;
+        } else {
+            rp_guard_result_release(&r);
+        }
+    }
+    int result = 0;
+    if (have_worst && worst.verdict != RP_GUARD_ALLOW) {
+        if (!worst.enforced) {
+            atomic_fetch_add(&gw->m.guard_monitored, 1);
+            guard_event(gw, key, "guard_monitor", 0, path, &worst);
+        } else if (worst.verdict == RP_GUARD_REFUSE) {
+            const struct rp_guard_reason *why = top_reason(&worst);
+            atomic_fetch_add(&gw->m.guard_refused[0], 1);
+            guard_event(gw, key, "soft_block", 400, path, &worst);
+            gw_error(gw, req, 400, "invalid_request_error", "content_policy",
+                     "the prompt was refused by this service's content policy (%s: %s)",
+                     why ? why->code : "policy", why ? why->message : "refused");
+            result = -1;
+        } else if (worst.verdict == RP_GUARD_MODIFY) {
+            atomic_fetch_add(&gw->m.guard_modified[0], 1);
+            guard_event(gw, key, "prompt_modified", 0, path, &worst);
+        } else {
+            atomic_fetch_add(&gw->m.guard_flagged[0], 1);
+            guard_event(gw, key, "guard_flag", 0, path, &worst);
+        }
+    }
+    rp_guard_result_release(&worst);
+    return result;
+}
+
+/* ---- answers ------------------------------------------------------------------------------ */
+
+struct gw_answer_guard {
+    struct gw_worker *w;
+    struct rp_key_info key;
+    char path[32];
+    bool chat, refused, recorded;
+    struct rp_guard_stream *st[MAX_CHOICES];
+    bool done[MAX_CHOICES];
+    json_t *tmpl; /* the first event, for the events that carry held-back text */
+    struct rp_buf piece;
+};
+
+int gw_answer_guard_new(struct gw_worker *w, const char *path, const struct rp_key_info *key,
+                        struct gw_answer_guard **out)
+{
+    *out = NULL;
+    if (!w->gw->guard || (strcmp(path, "/v1/chat/completions") && strcmp(path, "/v1/completions")))
+        return RP_OK;
+    struct gw_answer_guard *ag = w->guard_scratch ? calloc(1, sizeof(*ag)) : NULL;
+    if (!ag)
+        return RP_ENOMEM;
+    ag->w = w;
+    ag->key = *key;
+    ag->chat = !strcmp(path, "/v1/chat/completions");
+    snprintf(ag->path, sizeof(ag->path), "%s", path);
+    rp_buf_init(&ag->piece, 64u << 20);
+    *out = ag;
+    return RP_OK;
+}
+
+/* Records what the scans of a finished or stopped answer found (once). */
+static void record(struct gw_answer_guard *ag)
+{
+    if (ag->recorded)
+        return;
+    ag->recorded = true;
+    struct gw *gw = ag->w->gw;
+    for (size_t i = 0; i < MAX_CHOICES; i++) {
+        if (!ag->st[i])
+            continue;
+        const struct rp_guard_result *r = rp_guard_stream_result(ag->st[i]);
+        if (r->verdict == RP_GUARD_ALLOW)
+            continue;
+        if (!r->enforced) {
+            atomic_fetch_add(&gw->m.guard_monitored, 1);
+            guard_event(gw, &ag->key, "guard_monitor", 0, ag->path, r);
+        } else if (r->verdict == RP_GUARD_REFUSE) {
+            atomic_fetch_add(&gw->m.guard_refused[1], 1);
+            guard_event(gw, &ag->key, "answer_refused", 0, ag->path, r);
+        } else if (r->verdict == RP_GUARD_MODIFY) {
+            atomic_fetch_add(&gw->m.guard_modified[1], 1);
+            guard_event(gw, &ag->key, "answer_modified", 0, ag->path, r);
+        } else {
+            atomic_fetch_add(&gw->m.guard_flagged[1], 1);
+            guard_event(gw, &ag->key, "guard_flag", 0, ag->path, r);
+        }
+    }
+}
+
+void gw_answer_guard_free(struct gw_answer_guard *ag)
+{
+    if (!ag)
+        return;
+    record(ag);
+    for (size_t i = 0; i < MAX_CHOICES; i++)
+        rp_guard_stream_free(ag->st[i]);
+    json_decref(ag->tmpl);
+    rp_buf_release(&ag->piece);
+    free(ag);
+}
+
+static void refuse_event(struct gw_answer_guard *ag, const struct rp_guard_result *r,
+                         struct evbuffer *out)
+{
+    const struct rp_guard_reason *why = r ? top_reason(r) : NULL;
+    char msg[300];
+    snprintf(msg, sizeof(msg), "the answer was stopped by this service's content policy (%s: %s)",
+             why ? why->code : "policy",
+             why ? why->message : "too many choices to inspect while streaming");
+    json_t *e = json_pack("{s:{s:s,s:s,s:s}}", "error", "message", msg, "type",
+                          "invalid_request_error", "code", "content_policy");
+    char *txt = e ? json_dumps(e, JSON_COMPACT) : NULL;
+    evbuffer_add_printf(out, "data: %s\n\n", txt ? txt : "{\"error\":{}}");
+    free(txt);
+    json_decref(e);
+    ag->refused = true;
+}
+
+/* The node that carries a choice's text in a streamed event, created when absent. */
+static json_t *delta_text(struct gw_answer_guard *ag, json_t *choice, bool create)
+{
+    if (!ag->chat) {
+        json_t *t = json_object_get(choice, "text");
+        if (!t && create) {
+            json_object_set_new(choice, "text", json_string(""));
+            t = json_object_get(choice, "text");
+        }
+        return json_is_string(t) ? t : NULL;
+    }
+    json_t *d = json_object_get(choice, "delta");
+    if (!json_is_object(d)) {
+        if (!create)
+            return NULL;
+        json_object_set_new(choice, "delta", json_object());
+        d = json_object_get(choice, "delta");
+    }
+    json_t *c = json_object_get(d, "content");
+    if (!json_is_string(c) && create) {
+        json_object_set_new(d, "content", json_string(""));
+        c = json_object_get(d, "content");
+    }
+    return json_is_string(c) ? c : NULL;
+}
+
+static void emit(struct evbuffer *out, json_t *j)
+{
+    char *txt = json_dumps(j, JSON_COMPACT);
+    if (txt)
+        evbuffer_add_printf(out, "data: %s\n\n", txt);
+    free(txt);
+}
+
+/* Ends the scans that are still open, as events that carry what they held back. */
+static void flush_all(struct gw_answer_guard *ag, struct evbuffer *out)
+{
+    for (size_t i = 0; i < MAX_CHOICES && !ag->refused; i++) {
+        if (!ag->st[i] || ag->done[i])
+            continue;
+        ag->done[i] = true;
+        rp_buf_reset(&ag->piece);
+        rp_guard_stream_finish(ag->st[i], &ag->piece);
+        if (rp_guard_stream_refused(ag->st[i])) {
+            refuse_event(ag, rp_guard_stream_result(ag->st[i]), out);
+            return;
+        }
+        if (!ag->piece.len || !ag->tmpl)
+            continue;
+        json_t *e = json_deep_copy(ag->tmpl);
+        json_t *ch = json_object();
+        json_object_set_new(ch, "index", json_integer((json_int_t)i));
+        if (ag->chat)
+            json_object_set_new(ch, "delta",
+                                json_pack("{s:s%}", "content", ag->piece.ptr, ag->piece.len));
+        else
+            json_object_set_new(ch, "text", json_stringn(ag->piece.ptr, ag->piece.len));
+        json_object_set_new(ch, "finish_reason", json_null());
+        json_object_set_new(e, "choices", json_pack("[o]", ch));
+        json_object_del(e, "usage");
+        emit(out, e);
+        json_decref(e);
+    }
+}
+
+bool gw_answer_guard_event(struct gw_answer_guard *ag, struct rp_str data, struct evbuffer *out)
+{
+    if (ag->refused)
+        return true;
+    if (rp_str_eq_cstr(data, "[DONE]")) {
+        flush_all(ag, out);
+        if (!ag->refused)
+            evbuffer_add_printf(out, "data: [DONE]\n\n");
+        return ag->refused;
+    }
+    json_t *j = json_loadb(data.ptr, data.len, 0, NULL);
+    json_t *choices = json_object_get(j, "choices");
+    if (!json_is_array(choices)) {
+        /* Not an answer chunk (an error, a keep-alive): relayed as it came. */
+        evbuffer_add_printf(out, "data: %.*s\n\n", (int)data.len, data.ptr);
+        json_decref(j);
+        return false;
+    }
+    if (!ag->tmpl && json_array_size(choices))
+        ag->tmpl = json_deep_copy(j);
+    size_t k;
+    json_t *ch;
+    json_array_foreach(choices, k, ch)
+    {
+        json_t *ix = json_object_get(ch, "index");
+        json_int_t i = json_is_integer(ix) ? json_integer_value(ix) : (json_int_t)k;
+        if (i < 0 || i >= MAX_CHOICES) {
+            refuse_event(ag, NULL, out);
+            json_decref(j);
+            return true;
+        }
+        if (!ag->st[i] && rp_guard_stream_new(ag->w->gw->guard, ag->w->guard_scratch, &ag->st[i])) {
+            refuse_event(ag, NULL, out);
+            json_decref(j);
+            return true;
+        }
+        rp_buf_reset(&ag->piece);
+        json_t *t = delta_text(ag, ch, false);
+        if (t && !ag->done[i])
+            rp_guard_stream_feed(ag->st[i],
+                                 (struct rp_str){json_string_value(t), json_string_length(t)},
+                                 &ag->piece);
+        json_t *fr = json_object_get(ch, "finish_reason");
+        if (json_is_string(fr) && !ag->done[i]) {
+            ag->done[i] = true;
+            rp_guard_stream_finish(ag->st[i], &ag->piece);
+        }
+        if (rp_guard_stream_refused(ag->st[i])) {
+            refuse_event(ag, rp_guard_stream_result(ag->st[i]), out);
+            json_decref(j);
+            return true;
+        }
+        if (t || ag->piece.len)
+            json_string_setn(delta_text(ag, ch, true), ag->piece.ptr ? ag->piece.ptr : "",
+                             ag->piece.len);
+    }
+    emit(out, j);
+    json_decref(j);
+    return false;
+}
+
+bool gw_answer_guard_end(struct gw_answer_guard *ag, struct evbuffer *out)
+{
+    flush_all(ag, out);
+    return ag->refused;
+}
+
+bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str body,
+                           struct evbuffer *out)
+{
+    json_t *j = status == 200 ? json_loadb(body.ptr, body.len, 0, NULL) : NULL;
+    json_t *choices = json_object_get(j, "choices"), *ch;
+    if (!json_is_array(choices)) {
+        evbuffer_add(out, body.ptr, body.len);
+        json_decref(j);
+        return false;
+    }
+    struct gw *gw = ag->w->gw;
+    bool refused = false;
+    size_t k;
+    json_array_foreach(choices, k, ch)
+    {
+        json_t *msg = json_object_get(ch, "message");
+        json_t *t = ag->chat ? json_object_get(msg, "content") : json_object_get(ch, "text");
+        if (!json_is_string(t))
+            continue;
+        struct rp_guard_result r;
+        if (rp_guard_inspect(gw->guard, ag->w->guard_scratch, RP_GUARD_OUTPUT,
+                             (struct rp_str){json_string_value(t), json_string_length(t)}, &r))
+            continue;
+        if (r.verdict != RP_GUARD_ALLOW) {
+            const char *kind = !r.enforced                    ? "guard_monitor"
+                               : r.verdict == RP_GUARD_REFUSE ? "answer_refused"
+                               : r.verdict == RP_GUARD_MODIFY ? "answer_modified"
+                                                              : "guard_flag";
+            guard_event(gw, &ag->key, kind, 0, ag->path, &r);
+            atomic_fetch_add(!r.enforced                    ? &gw->m.guard_monitored
+                             : r.verdict == RP_GUARD_REFUSE ? &gw->m.guard_refused[1]
+                             : r.verdict == RP_GUARD_MODIFY ? &gw->m.guard_modified[1]
+                                                            : &gw->m.guard_flagged[1],
+                             1);
+        }
+        if (r.enforced && r.verdict == RP_GUARD_REFUSE) {
+            /* OpenAI's way of saying an answer was withheld: finish_reason content_filter. */
+            json_string_set(t, "");
+            json_object_set_new(ch, "finish_reason", json_string("content_filter"));
+            refused = true;
+        } else if (r.enforced && r.verdict == RP_GUARD_MODIFY) {
+            json_string_setn(t, r.text.ptr, r.text.len);
+        }
+        rp_guard_result_release(&r);
+    }
+    char *txt = json_dumps(j, JSON_COMPACT);
+    if (txt)
+        evbuffer_add(out, txt, strlen(txt));
+    else
+        evbuffer_add(out, body.ptr, body.len);
+    free(txt);
+    json_decref(j);
+    return refused;
+}
