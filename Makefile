@@ -132,7 +132,7 @@ $(BUILD)/bench_guard: bench/bench_guard.c $(LIB)
 guard-models: $(BUILD)/rampart
 	$(BUILD)/rampart guard-train --data ../shared/data/prompts/labeled.jsonl \
 		--benign ../shared/data/messages/sms_labeled.jsonl \
-		--out conf/guard-input-model.txt --bits 18 --epochs 12 --ngrams 4-5 --target-fpr 0.01
+		--out conf/guard-input-model.txt --bits 18 --epochs 12 --ngrams 4-4 --target-fpr 0.01
 	$(BUILD)/rampart guard-train --data ../shared/data/prompts/responses.jsonl \
 		--out conf/guard-output-model.txt --bits 16 --epochs 12 --ngrams 0-0 --target-fpr 0.01
 

@@ -417,6 +417,12 @@ out:
     return result;
 }
 
+static int cmp_hold_width(const void *a, const void *b)
+{
+    const struct rp__guard_hold *x = a, *y = b;
+    return x->width < y->width ? -1 : x->width > y->width;
+}
+
 /* Fills the hold classes of the output direction: one entry per distinct class, with the
  * widest match of its rules. */
 static int holds(struct rp__guard_dir *d)
@@ -442,6 +448,32 @@ static int holds(struct rp__guard_dir *d)
         }
         if (r->max_width > d->holds[k].width)
             d->holds[k].width = r->max_width;
+    }
+    /* Sorted by width, so that a walk back from the end drops them in order. */
+    if (d->n_holds > 1)
+        qsort(d->holds, d->n_holds, sizeof(*d->holds), cmp_hold_width);
+    d->hold_masked = d->n_holds <= 64;
+    for (size_t k = 0; d->hold_masked && k < d->n_holds; k++)
+        for (unsigned c = 0; c < 256; c++)
+            if (d->holds[k].bytes[c >> 3] & (1u << (c & 7)))
+                d->hold_mask[c] |= 1ull << k;
+    d->starts = calloc(d->n_rules ? d->n_rules : 1, sizeof(*d->starts));
+    if (!d->starts)
+        return RP_ENOMEM;
+    for (size_t i = 0; i < d->n_rules; i++) {
+        const char *lit = d->rules[i]->starts_with;
+        if (!lit)
+            continue;
+        d->starts[d->n_starts++] = i;
+        for (; *lit; lit++) {
+            unsigned char cs[2] = {(unsigned char)*lit, (unsigned char)*lit};
+            if (d->rules[i]->caseless) {
+                cs[0] = (unsigned char)tolower(cs[0]);
+                cs[1] = (unsigned char)toupper(cs[1]);
+            }
+            for (int q = 0; q < 2; q++)
+                d->start_bytes[cs[q] >> 3] |= (uint8_t)(1u << (cs[q] & 7));
+        }
     }
     return RP_OK;
 }
@@ -589,6 +621,7 @@ void rp_guard_free(struct rp_guard *g)
         hs_free_database(g->dir[i].stream);
         free(g->dir[i].rules);
         free(g->dir[i].holds);
+        free(g->dir[i].starts);
         rp_guard_model_free(g->dir[i].model);
     }
     rp__guard_rules_release(&g->rules);
@@ -812,6 +845,40 @@ int rp__guard_apply_spans(const struct rp__guard_dir *d, struct rp__guard_match 
     return result;
 }
 
+/* Blocks whose letters are taken for Latin ones (UTS #39 confusables with an ASCII skeleton):
+ * Latin with accents, Greek, Cyrillic, Armenian, Cherokee, phonetic extensions, letterlike
+ * symbols, fullwidth forms and mathematical alphanumerics. Text in other scripts (CJK, Arabic,
+ * Devanagari...) is left as it is, which keeps the cost of this view low for it. */
+static bool latin_lookalike_block(UChar32 c)
+{
+    return (c >= 0x00C0 && c <= 0x024F) || (c >= 0x0370 && c <= 0x058F) ||
+           (c >= 0x13A0 && c <= 0x13FF) || (c >= 0x1D00 && c <= 0x1DBF) ||
+           (c >= 0x1E00 && c <= 0x1EFF) || (c >= 0x2100 && c <= 0x214F) ||
+           (c >= 0xFF00 && c <= 0xFFEF) || (c >= 0x1D400 && c <= 0x1D7FF);
+}
+
+/* The ASCII letter or digit a letter is taken for, or 0. The skeleton of the lowercase letter:
+ * UTS #39 maps capital-I look-alikes to 'l' (a regression of test_hidden_capital_i: "Іgnore"
+ * read as "lgnore"). */
+static char ascii_lookalike(const USpoofChecker *sc, UChar32 c)
+{
+    if (!u_isalnum(c))
+        return 0;
+    char sk[16], lc[8];
+    int32_t lc_len = 0;
+    UBool bad = false;
+    U8_APPEND((uint8_t *)lc, lc_len, (int32_t)sizeof(lc), u_tolower(c), bad);
+    UErrorCode e = U_ZERO_ERROR;
+    int32_t n = bad ? 0 : uspoof_getSkeletonUTF8(sc, 0, lc, lc_len, sk, sizeof(sk), &e);
+    return U_SUCCESS(e) && n == 1 && isalnum((unsigned char)sk[0]) ? sk[0] : 0;
+}
+
+#define LOOKALIKE_CACHE 64
+struct lookalike {
+    UChar32 cp;
+    char ascii;
+};
+
 /* The text as a reader sees it: invisible characters dropped, Unicode tag characters read as
  * the ASCII they encode, and letters that look like ASCII letters (UTS #39 confusables, e.g.
  * Cyrillic 'о') replaced by them. Returns true when that differs from the text. */
@@ -824,6 +891,9 @@ static bool deobfuscate(const USpoofChecker *sc, struct rp_str text, struct rp_b
         i++;
     if (i == text.len)
         return false;
+    struct lookalike cache[LOOKALIKE_CACHE];
+    for (size_t k = 0; k < LOOKALIKE_CACHE; k++)
+        cache[k].cp = -1;
     rp_buf_add(view, text.ptr, i);
     while (i < text.len) {
         size_t at = i;
@@ -849,17 +919,16 @@ static bool deobfuscate(const USpoofChecker *sc, struct rp_str text, struct rp_b
             continue;
         }
         in_tags = false;
-        if (c > 0 && u_isalnum(c)) {
-            /* The skeleton of the lowercase letter: UTS #39 maps capital-I look-alikes to 'l'
-             * (a regression of test_hidden_capital_i: "Іgnore" read as "lgnore"). */
-            char sk[16], lc[8];
-            int32_t lc_len = 0;
-            UBool bad = false;
-            U8_APPEND((uint8_t *)lc, lc_len, (int32_t)sizeof(lc), u_tolower(c), bad);
-            UErrorCode e = U_ZERO_ERROR;
-            int32_t n = bad ? 0 : uspoof_getSkeletonUTF8(sc, 0, lc, lc_len, sk, sizeof(sk), &e);
-            if (U_SUCCESS(e) && n == 1 && isalnum((unsigned char)sk[0])) {
-                rp_buf_addc(view, sk[0]);
+        if (c > 0 && latin_lookalike_block(c)) {
+            /* Each letter's answer is kept in a small cache: a text in Greek or with accents
+             * repeats its letters. */
+            struct lookalike *slot = &cache[(uint32_t)c % LOOKALIKE_CACHE];
+            if (slot->cp != c) {
+                slot->cp = c;
+                slot->ascii = ascii_lookalike(sc, c);
+            }
+            if (slot->ascii) {
+                rp_buf_addc(view, slot->ascii);
                 changed = true;
                 continue;
             }

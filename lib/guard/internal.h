@@ -48,8 +48,16 @@ struct rp__guard_dir {
     hs_database_t *block, *stream;
     const struct rp__guard_rule **rules; /* the rules of this direction, by Hyperscan id */
     size_t n_rules;
-    struct rp__guard_hold *holds; /* distinct classes of the direction's rules (stream) */
+    struct rp__guard_hold *holds; /* distinct classes of the direction's rules (stream), by
+                                     width, narrowest first */
     size_t n_holds;
+    /* For each byte, the hold classes that contain it (bit k: holds[k]), when there are at
+     * most 64 classes; then one walk back from the end of a stream finds every class's run. */
+    uint64_t hold_mask[256];
+    bool hold_masked;
+    size_t *starts; /* the rules with starts_with, by index in rules */
+    size_t n_starts;
+    uint8_t start_bytes[32]; /* the bytes of their literals (both cases when caseless) */
     unsigned unbounded_width; /* the widest rule without a class or literal, else 0 */
     struct rp_guard_model *model;
     double refuse, flag, cls_points;

@@ -131,12 +131,29 @@ static uint64_t hold_from(struct rp_guard_stream *st)
     const struct rp__guard_dir *d = st->d;
     const unsigned char *p = (const unsigned char *)st->pend.ptr;
     size_t len = st->pend.len, cut = len;
-    for (size_t k = 0; k < d->n_holds; k++) {
-        size_t i = len, stop = len >= d->holds[k].width ? len - d->holds[k].width : 0;
-        while (i > stop && in_class(d->holds[k].bytes, p[i - 1]))
+    if (d->hold_masked) {
+        /* One walk back: each class drops out at the first byte it does not contain, or once
+         * its width is reached; the walk ends when none is left. */
+        uint64_t alive = d->n_holds == 64 ? ~0ull : (1ull << d->n_holds) - 1;
+        size_t i = len, next = 0; /* holds are sorted by width: next is the next to expire */
+        while (alive && i > 0) {
+            uint64_t out = alive & ~d->hold_mask[p[i - 1]];
+            while (next < d->n_holds && len - i >= d->holds[next].width)
+                out |= 1ull << next++;
+            alive &= ~out;
+            if (!alive)
+                break;
             i--;
-        if (i < cut)
-            cut = i;
+        }
+        cut = i;
+    } else {
+        for (size_t k = 0; k < d->n_holds; k++) {
+            size_t i = len, stop = len >= d->holds[k].width ? len - d->holds[k].width : 0;
+            while (i > stop && in_class(d->holds[k].bytes, p[i - 1]))
+                i--;
+            if (i < cut)
+                cut = i;
+        }
     }
     if (d->unbounded_width) {
         size_t back = d->unbounded_width;
@@ -144,10 +161,11 @@ static uint64_t hold_from(struct rp_guard_stream *st)
             cut = len - (back < len ? back : len);
     }
     uint64_t end = st->base + len, at = st->base + cut;
-    for (size_t r = 0; r < d->n_rules; r++) {
+    /* The end of the text may be the start of a literal: only when its last byte is in one. */
+    bool maybe_literal = len && in_class(d->start_bytes, p[len - 1]);
+    for (size_t q = 0; q < d->n_starts; q++) {
+        size_t r = d->starts[q];
         const struct rp__guard_rule *rule = d->rules[r];
-        if (!rule->starts_with)
-            continue;
         /* An opener whose block could no longer fit is given up, for the latest one if any
          * (a regression of test_stream_block_after_false_start). */
         if (st->open_at[r] >= 0 && end - (uint64_t)st->open_at[r] >= rule->max_width)
@@ -160,7 +178,8 @@ static uint64_t hold_from(struct rp_guard_stream *st)
                 at = (uint64_t)st->open_at[r] < st->base ? st->base : (uint64_t)st->open_at[r];
             continue;
         }
-        /* The end of the text may be the start of the literal. */
+        if (!maybe_literal)
+            continue;
         size_t lit = strlen(rule->starts_with);
         for (size_t k = lit - 1 < len ? lit - 1 : len; k > 0; k--) {
             bool same = rule->caseless
