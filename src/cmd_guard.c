@@ -414,7 +414,7 @@ static double tpr_at_fpr(struct scored *s, size_t n, double fpr)
 static void eval_usage(FILE *f)
 {
     fprintf(f,
-            "usage: rampart guard-eval --data FILE.jsonl [--split all|held-out]\n"
+            "usage: rampart guard-eval --data FILE.jsonl [--split all|held-out|train]\n"
             "                          [--direction input|output] [--config FILE] [--json]\n"
             "\n"
             "Inspects every labelled text of FILE and prints, per kind and overall, the rate of\n"
@@ -424,7 +424,8 @@ static void eval_usage(FILE *f)
             "{\"response\",\"jailbroken\"} lines (answers; the output direction is then implied).\n"
             "\n"
             "  --split held-out    only the 20%% evaluation split (by hash of the text) that\n"
-            "                      `rampart guard-train` never trains on; default: all\n"
+            "                      `rampart guard-train` never trains on; train: the other\n"
+            "                      80%%; default: all\n"
             "  --direction DIR     input or output (default: input; output for answers)\n"
             "  --config FILE       the guard: section of a `rampart serve` configuration\n"
             "  --json              the figures as one JSON object\n");
@@ -447,18 +448,19 @@ int rp_cmd_guard_eval(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *data = NULL, *config = NULL;
-    bool held_only = false, json = false, dir_set = false;
+    bool held_only = false, train_only = false, json = false, dir_set = false;
     enum rp_guard_dir dir = RP_GUARD_INPUT;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'D': data = optarg; break;
         case 's':
-            if (strcmp(optarg, "all") && strcmp(optarg, "held-out")) {
-                fprintf(stderr, "rampart guard-eval: --split must be all or held-out\n");
+            if (strcmp(optarg, "all") && strcmp(optarg, "held-out") && strcmp(optarg, "train")) {
+                fprintf(stderr, "rampart guard-eval: --split must be all, held-out or train\n");
                 return RP_EXIT_USAGE;
             }
             held_only = !strcmp(optarg, "held-out");
+            train_only = !strcmp(optarg, "train");
             break;
         case 'd':
             if (parse_direction("guard-eval", optarg, &dir))
@@ -496,7 +498,7 @@ int rp_cmd_guard_eval(int argc, char **argv)
     struct kind_stat total = {.kind = "all"};
     for (size_t i = 0; i < ex.n; i++) {
         struct example *x = &ex.v[i];
-        if (held_only && !x->held)
+        if ((held_only && !x->held) || (train_only && x->held))
             continue;
         struct rp_guard_result r;
         if (rp_guard_inspect(g, s, dir, (struct rp_str){x->text, x->len}, &r)) {
@@ -549,7 +551,8 @@ int rp_cmd_guard_eval(int argc, char **argv)
     }
     if (json) {
         json_object_set_new(j, "data", json_string(data));
-        json_object_set_new(j, "split", json_string(held_only ? "held-out" : "all"));
+        json_object_set_new(j, "split",
+                            json_string(held_only ? "held-out" : train_only ? "train" : "all"));
         json_object_set_new(j, "direction",
                             json_string(dir == RP_GUARD_INPUT ? "input" : "output"));
         json_object_set_new(j, "kinds", jk);
@@ -562,7 +565,8 @@ int rp_cmd_guard_eval(int argc, char **argv)
         printf("TPR at 1%% FPR (ranking by anomaly points): %s%.4f\n", isnan(t1) ? "n/a " : "",
                isnan(t1) ? 0 : t1);
         printf("(%s, %s split, %s direction; refused = at or over the refuse score)\n", data,
-               held_only ? "held-out" : "whole", dir == RP_GUARD_INPUT ? "input" : "output");
+               held_only ? "held-out" : train_only ? "training" : "whole",
+               dir == RP_GUARD_INPUT ? "input" : "output");
     }
     json_decref(j);
     status = RP_EXIT_OK;
