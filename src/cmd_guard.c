@@ -49,9 +49,21 @@ static int guard_from(const char *prog, const char *config, const char *const *e
         fprintf(stderr, "rampart %s: %s\n", prog, result == RP_ENOMEM ? "out of memory" : err.msg);
         goto fail;
     }
+    if (!strcmp(cfg->guard_mode, "off")) {
+        fprintf(stderr, "rampart %s: guard.mode is off in '%s': nothing would be inspected\n", prog,
+                config);
+        result = RP_EINVAL;
+        goto fail;
+    }
     struct rp_guard_options o;
     rp_guard_options_from_config(cfg, &o);
-    for (size_t i = 0; i < n_extra && o.n_rule_files < RP_GUARD_MAX_PACKS; i++)
+    if (o.n_rule_files + n_extra > RP_GUARD_MAX_PACKS) {
+        fprintf(stderr, "rampart %s: at most %d rule packs (guard.rules and --rules together)\n",
+                prog, RP_GUARD_MAX_PACKS);
+        result = RP_EINVAL;
+        goto fail;
+    }
+    for (size_t i = 0; i < n_extra; i++)
         o.rule_files[o.n_rule_files++] = extra[i];
     result = rp_guard_new(&o, g, &err);
     if (!result)
@@ -552,7 +564,9 @@ int rp_cmd_guard_eval(int argc, char **argv)
     if (json) {
         json_object_set_new(j, "data", json_string(data));
         json_object_set_new(j, "split",
-                            json_string(held_only ? "held-out" : train_only ? "train" : "all"));
+                            json_string(held_only    ? "held-out"
+                                        : train_only ? "train"
+                                                     : "all"));
         json_object_set_new(j, "direction",
                             json_string(dir == RP_GUARD_INPUT ? "input" : "output"));
         json_object_set_new(j, "kinds", jk);
@@ -565,7 +579,9 @@ int rp_cmd_guard_eval(int argc, char **argv)
         printf("TPR at 1%% FPR (ranking by anomaly points): %s%.4f\n", isnan(t1) ? "n/a " : "",
                isnan(t1) ? 0 : t1);
         printf("(%s, %s split, %s direction; refused = at or over the refuse score)\n", data,
-               held_only ? "held-out" : train_only ? "training" : "whole",
+               held_only    ? "held-out"
+               : train_only ? "training"
+                            : "whole",
                dir == RP_GUARD_INPUT ? "input" : "output");
     }
     json_decref(j);
@@ -849,8 +865,9 @@ int rp_cmd_guard_train(int argc, char **argv)
     fit(&f, ex.v, train, n_train, bits, epochs, w, &bias);
     char notes[1024];
     snprintf(notes, sizeof(notes),
-             "trained by rampart guard-train on %zu of the %zu examples of %s (the 20%% whose\n"
-             "text hash is 0 mod 5 held out for evaluation); %d epochs, 2^%u weights\n"
+             "trained by rampart guard-train on %zu of the %zu texts of %s and the --benign\n"
+             "files (the 20%% whose text hash is 0 mod 5 held out for evaluation); %d epochs,\n"
+             "2^%u weights\n"
              "threshold from 5-fold cross-validation on the training part: %.4f of ordinary\n"
              "texts, %.4f of attacks at or above it (%zu/%zu benign-hard); TPR %.4f at 1%% FPR",
              n_train, ex.n, data, epochs, bits, n_neg ? (double)fp / (double)n_neg : 0,

@@ -296,7 +296,13 @@ static bool cache_dir(char *out, size_t cap)
         mkdir(out, 0700);
         *slash = '/';
     }
-    return mkdir(out, 0700) == 0 || errno == EEXIST;
+    if (mkdir(out, 0700) != 0 && errno != EEXIST)
+        return false;
+    /* What is loaded from here decides what the guard matches: only a directory of this user
+     * that nobody else may write to is trusted. */
+    struct stat sb;
+    return stat(out, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() &&
+           !(sb.st_mode & (S_IWGRP | S_IWOTH));
 }
 
 static bool cache_file(const char **expr, const unsigned *flags, const unsigned *ids, size_t n,
@@ -1011,7 +1017,7 @@ int rp_guard_inspect(const struct rp_guard *g, struct rp_guard_scratch *s, enum 
         res->classifier = p;
         if (p < 0)
             result = RP_ENOMEM;
-        else if (p >= rp_guard_model_threshold(d->model) / 2)
+        else if (p >= rp_guard_model_threshold(d->model) / 2 || pts >= 1)
             rp__guard_add_reason(
                 res, "classifier", dir == RP_GUARD_INPUT ? "prompt-attack" : "harmful-answer",
                 dir == RP_GUARD_INPUT ? "the learned classifier rates the prompt as an attack"

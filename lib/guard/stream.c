@@ -209,7 +209,7 @@ static void classify(struct rp_guard_stream *st)
     res->points = st->rule_points;
     if (res->n_reasons && !strcmp(res->reasons[res->n_reasons - 1].code, "classifier"))
         res->n_reasons--;
-    if (p >= rp_guard_model_threshold(d->model) / 2) {
+    if (p >= rp_guard_model_threshold(d->model) / 2 || pts >= 1) {
         rp__guard_add_reason(res, "classifier", "harmful-answer",
                              "the learned classifier rates the answer as harmful help", pts, 0, 0);
     } else {

@@ -97,8 +97,14 @@ int gw_guard_prompt(struct gw_worker *w, struct evhttp_request *req, const char 
         gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
         return -1;
     }
-    json_t *texts[MAX_TEXTS];
-    size_t n = prompt_texts(body, path, texts, MAX_TEXTS);
+    json_t *texts[MAX_TEXTS + 1];
+    size_t n = prompt_texts(body, path, texts, MAX_TEXTS + 1);
+    if (n > MAX_TEXTS) {
+        /* Texts past the limit would go upstream uninspected: the request is refused. */
+        gw_error(gw, req, 400, "invalid_request_error", "too_many_texts",
+                 "a request may carry at most %d texts (messages, parts or inputs)", MAX_TEXTS);
+        return -1;
+    }
     struct rp_guard_result worst = {.verdict = RP_GUARD_ALLOW};
     bool have_worst = false;
     for (size_t i = 0; i < n; i++) {
