@@ -365,8 +365,17 @@ static void cache_store(const char *path, const hs_database_t *db)
     free(bytes);
 }
 
-static int compile(const struct rp__guard_dir *d, unsigned mode, bool openers, hs_database_t **db,
-                   struct rp_error *err)
+/* Whether a rule belongs in the database of the de-obfuscated view: rules that read words
+ * (injection, jailbreak, harmful requests). Rules that rewrite or validate (secrets) are left
+ * out, since view matches are never rewritten, and so are the hidden-text rules, whose
+ * characters the view has removed; what remains scans fast (no start of match). */
+static bool view_rule(const struct rp__guard_rule *r)
+{
+    return !rp__guard_rule_som(r) && strcmp(r->category, "hidden-text") != 0;
+}
+
+static int compile(const struct rp__guard_dir *d, unsigned mode, bool openers, bool view,
+                   hs_database_t **db, struct rp_error *err)
 {
     size_t cap = 2 * d->n_rules;
     const char **expr = calloc(cap + 1, sizeof(*expr));
@@ -379,6 +388,8 @@ static int compile(const struct rp__guard_dir *d, unsigned mode, bool openers, h
         goto out;
     }
     for (size_t i = 0; i < d->n_rules; i++) {
+        if (view && !view_rule(d->rules[i]))
+            continue;
         expr[n] = d->rules[i]->pattern;
         flags[n] = rule_flags(d->rules[i]);
         ids[n++] = (unsigned)i;
@@ -392,6 +403,10 @@ static int compile(const struct rp__guard_dir *d, unsigned mode, bool openers, h
             flags[n] = HS_FLAG_SOM_LEFTMOST | (d->rules[i]->caseless ? HS_FLAG_CASELESS : 0);
             ids[n++] = RP__OPENER + (unsigned)i;
         }
+    }
+    if (!n) {
+        *db = NULL; /* no rule for this database */
+        goto out;
     }
     char cache_path[PATH_MAX];
     bool cached = cache_file(expr, flags, ids, n, mode, cache_path, sizeof(cache_path));
@@ -590,10 +605,14 @@ static int build_dir(struct rp_guard *g, const struct rp_guard_options *opt, int
     if (d->n_rules) {
         /* Answers are scanned whole with the streaming database too: one compilation, not two
          * (compiling is what costs at start-up). */
-        if (dir == RP_GUARD_OUTPUT)
-            result = compile(d, HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE, true, &d->stream, err);
-        else
-            result = compile(d, HS_MODE_BLOCK, false, &d->block, err);
+        if (dir == RP_GUARD_OUTPUT) {
+            result = compile(d, HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE, true, false, &d->stream,
+                             err);
+        } else {
+            result = compile(d, HS_MODE_BLOCK, false, false, &d->block, err);
+            if (!result)
+                result = compile(d, HS_MODE_BLOCK, false, true, &d->view, err);
+        }
     }
     if (!result && dir == RP_GUARD_OUTPUT)
         result = holds(d);
@@ -625,6 +644,7 @@ void rp_guard_free(struct rp_guard *g)
     for (int i = 0; i < RP_GUARD_NDIR; i++) {
         hs_free_database(g->dir[i].block);
         hs_free_database(g->dir[i].stream);
+        hs_free_database(g->dir[i].view);
         free(g->dir[i].rules);
         free(g->dir[i].holds);
         free(g->dir[i].starts);
@@ -696,8 +716,8 @@ int rp_guard_scratch_new(const struct rp_guard *g, struct rp_guard_scratch **out
     if (!s)
         return RP_ENOMEM;
     for (int i = 0; i < RP_GUARD_NDIR; i++) {
-        hs_database_t *dbs[2] = {g->dir[i].block, g->dir[i].stream};
-        for (int k = 0; k < 2; k++)
+        hs_database_t *dbs[3] = {g->dir[i].block, g->dir[i].stream, g->dir[i].view};
+        for (int k = 0; k < 3; k++)
             if (dbs[k] && hs_alloc_scratch(dbs[k], &s->hs) != HS_SUCCESS) {
                 rp_guard_scratch_free(s);
                 return RP_ENOMEM;
@@ -950,9 +970,9 @@ static int scan_hidden(struct rp__guard_scan *sc, struct rp_guard_scratch *s, st
     struct rp_buf view;
     rp_buf_init(&view, text.len + 16);
     int result = RP_OK;
-    if (deobfuscate(sc->g->spoof, text, &view) && sc->d->block) {
+    if (sc->d->view && deobfuscate(sc->g->spoof, text, &view)) {
         s->n = 0;
-        if (hs_scan(sc->d->block, view.ptr, (unsigned)view.len, 0, s->hs, rp__guard_on_match, s) !=
+        if (hs_scan(sc->d->view, view.ptr, (unsigned)view.len, 0, s->hs, rp__guard_on_match, s) !=
                 HS_SUCCESS &&
             s->oom)
             result = RP_ENOMEM;

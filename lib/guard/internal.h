@@ -46,6 +46,7 @@ struct rp__guard_hold {
 
 struct rp__guard_dir {
     hs_database_t *block, *stream;
+    hs_database_t *view; /* input: the word rules, for the de-obfuscated view (block mode) */
     const struct rp__guard_rule **rules; /* the rules of this direction, by Hyperscan id */
     size_t n_rules;
     struct rp__guard_hold *holds; /* distinct classes of the direction's rules (stream), by
