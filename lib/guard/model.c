@@ -369,13 +369,13 @@ int rp_guard_model_load(struct rp_str text, struct rp_guard_model **out, struct 
                 goto out;
             }
             m->grams = gram_bits((unsigned)idx, (unsigned)idx2);
-        } else if (sscanf(buf, "bias %lf %c", &d, &tail) == 1 && isfinite(d)) {
+        } else if (sscanf(buf, "bias %lf %c", &d, &tail) == 1 && fabs(d) <= 1e6) {
             m->bias = d;
             have_bias = true;
         } else if (sscanf(buf, "threshold %lf %c", &d, &tail) == 1 && d > 0 && d < 1) {
             m->threshold = d;
             have_threshold = true;
-        } else if (sscanf(buf, "w %lu %lf %c", &idx, &d, &tail) == 2 && isfinite(d)) {
+        } else if (sscanf(buf, "w %lu %lf %c", &idx, &d, &tail) == 2 && fabs(d) <= 1e6) {
             if (!m->w || idx >= ((size_t)1 << m->bits)) {
                 result = bad(err, line, "weight index out of range (or before hash_bits)");
                 goto out;
