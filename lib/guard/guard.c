@@ -715,6 +715,14 @@ int rp_guard_scratch_new(const struct rp_guard *g, struct rp_guard_scratch **out
     struct rp_guard_scratch *s = calloc(1, sizeof(*s));
     if (!s)
         return RP_ENOMEM;
+    for (int i = 0; i < RP_GUARD_NDIR; i++)
+        if (g->dir[i].model && rp__guard_model_bitmap_bytes(g->dir[i].model) > s->seen_bytes)
+            s->seen_bytes = rp__guard_model_bitmap_bytes(g->dir[i].model);
+    s->seen = s->seen_bytes ? calloc(s->seen_bytes, 1) : NULL;
+    if (s->seen_bytes && !s->seen) {
+        free(s);
+        return RP_ENOMEM;
+    }
     for (int i = 0; i < RP_GUARD_NDIR; i++) {
         hs_database_t *dbs[3] = {g->dir[i].block, g->dir[i].stream, g->dir[i].view};
         for (int k = 0; k < 3; k++)
@@ -732,6 +740,7 @@ void rp_guard_scratch_free(struct rp_guard_scratch *s)
     if (!s)
         return;
     hs_free_scratch(s->hs);
+    free(s->seen);
     free(s->m);
     free(s);
 }
@@ -922,13 +931,19 @@ static bool deobfuscate(const USpoofChecker *sc, struct rp_str text, struct rp_b
         cache[k].cp = -1;
     rp_buf_add(view, text.ptr, i);
     while (i < text.len) {
+        if (s[i] < 0x80) {
+            /* A run of ASCII goes over whole. */
+            size_t run = i;
+            while (run < text.len && s[run] < 0x80)
+                run++;
+            rp_buf_add(view, s + i, run - i);
+            in_tags = false;
+            i = run;
+            continue;
+        }
         size_t at = i;
         UChar32 c;
         U8_NEXT(s, i, text.len, c);
-        if (c < 0x80 && c >= 0) {
-            rp_buf_addc(view, (char)c);
-            continue;
-        }
         if (c == 0xAD || (c >= 0x200B && c <= 0x200F) || (c >= 0x202A && c <= 0x202E) ||
             (c >= 0x2060 && c <= 0x2064) || (c >= 0x2066 && c <= 0x2069) || c == 0xFEFF ||
             c == 0xE0001 || c == 0xE007F) {
@@ -1032,7 +1047,7 @@ int rp_guard_inspect(const struct rp_guard *g, struct rp_guard_scratch *s, enum 
      * be judged alike. */
     if (!result && d->model && d->cls_points > 0 &&
         (dir == RP_GUARD_INPUT || text.len >= RP_GUARD_CLASSIFIER_MIN)) {
-        double p = rp_guard_model_score(d->model, text);
+        double p = rp__guard_model_score_with(d->model, text, s->seen);
         double pts = p < 0 ? 0 : rp__guard_classifier_points(d, p);
         res->classifier = p;
         if (p < 0)

@@ -80,6 +80,8 @@ struct rp__guard_match {
 
 struct rp_guard_scratch {
     hs_scratch_t *hs;
+    uint8_t *seen; /* the classifiers' bitmap of seen features, all zero between uses */
+    size_t seen_bytes;
     struct rp__guard_match *m;
     size_t n, alloc;
     bool oom;
@@ -87,6 +89,12 @@ struct rp_guard_scratch {
 
 /* Whether rule r is compiled with start of match (it rewrites or validates what it matched). */
 bool rp__guard_rule_som(const struct rp__guard_rule *r);
+
+/* rp_guard_model_score with a caller's zeroed bitmap of rp__guard_model_bitmap_bytes(m) bytes,
+ * which it leaves zeroed (the thread's scratch keeps one: no allocation a text). */
+double rp__guard_model_score_with(const struct rp_guard_model *m, struct rp_str text,
+                                  uint8_t *seen);
+size_t rp__guard_model_bitmap_bytes(const struct rp_guard_model *m);
 
 /* The Hyperscan match callback: appends to the scratch's match list. */
 int rp__guard_on_match(unsigned id, unsigned long long from, unsigned long long to,

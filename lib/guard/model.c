@@ -179,6 +179,22 @@ double rp_guard_model_state_score(const struct rp_guard_model *m,
     return 1.0 / (1.0 + exp(-z));
 }
 
+double rp__guard_model_score_with(const struct rp_guard_model *m, struct rp_str text, uint8_t *seen)
+{
+    struct rp_guard_model_state st;
+    state_start(&st);
+    st.seen = seen;
+    rp_guard_model_feed(m, &st, text);
+    double p = rp_guard_model_state_score(m, &st);
+    memset(seen, 0, ((size_t)1 << m->bits) / 8);
+    return p;
+}
+
+size_t rp__guard_model_bitmap_bytes(const struct rp_guard_model *m)
+{
+    return ((size_t)1 << m->bits) / 8;
+}
+
 double rp_guard_model_score(const struct rp_guard_model *m, struct rp_str text)
 {
     struct rp_guard_model_state st;
