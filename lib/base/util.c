@@ -145,6 +145,16 @@ bool rp_utf8_valid(const char *ptr, size_t len)
 {
     const unsigned char *p = (const unsigned char *)ptr;
     for (size_t i = 0; i < len;) {
+        /* ASCII, the common case, eight bytes at a time. */
+        uint64_t w;
+        if (len - i >= 8 && (memcpy(&w, p + i, 8), !(w & 0x8080808080808080ull))) {
+            i += 8;
+            continue;
+        }
+        if (p[i] < 0x80) {
+            i++;
+            continue;
+        }
         size_t n = rp_utf8_len(p + i, len - i);
         if (!n)
             return false;

@@ -80,13 +80,31 @@ static void test_hash_stable(void **state)
     assert_true(rp_hash64("a", 1, 0) == 0xaf63dc4c8601ec8cULL);
 }
 
+/* rp_utf8_valid reads ASCII eight bytes at a time: an ill-formed byte is found at every
+ * position of a word and after it, and well-formed sequences that straddle words pass. */
+static void test_utf8_valid_words(void **state)
+{
+    (void)state;
+    char buf[40];
+    for (size_t at = 0; at < 24; at++) {
+        memset(buf, 'a', sizeof(buf));
+        buf[at] = (char)0xff;
+        assert_false(rp_utf8_valid(buf, sizeof(buf)));
+        memset(buf, 'a', sizeof(buf));
+        memcpy(buf + at, "\xe2\x82\xac", 3); /* U+20AC across a word boundary */
+        assert_true(rp_utf8_valid(buf, sizeof(buf)));
+        buf[at + 2] = 'a'; /* cut short */
+        assert_false(rp_utf8_valid(buf, sizeof(buf)));
+    }
+    assert_true(rp_utf8_valid("", 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_cap),
-        cmocka_unit_test(test_json_string),
-        cmocka_unit_test(test_file_read),
-        cmocka_unit_test(test_hash_stable),
+        cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_json_string),
+        cmocka_unit_test(test_file_read),        cmocka_unit_test(test_hash_stable),
+        cmocka_unit_test(test_utf8_valid_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
