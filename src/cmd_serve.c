@@ -148,6 +148,9 @@ int rp_cmd_serve(int argc, char **argv)
     gw.cfg = &cfg;
     gw.req_rate = (struct rp_rate){cfg.key_requests_per_minute, 60, cfg.key_requests_per_minute};
     gw.tok_rate = (struct rp_rate){cfg.key_tokens_per_minute, 60, cfg.key_tokens_per_minute};
+    /* soft_blocks_before_ban may pass in a window; the next one bans. */
+    gw.esc_rate = (struct rp_rate){cfg.escalation_soft_blocks, cfg.escalation_window,
+                                   cfg.escalation_soft_blocks};
     gw.signup_rate =
         (struct rp_rate){cfg.network_signups_per_hour, 3600, cfg.network_signups_per_hour};
     if (cfg.upstream_api_key && asprintf(&gw.up_auth, "Bearer %s", cfg.upstream_api_key) < 0)
@@ -173,7 +176,8 @@ int rp_cmd_serve(int argc, char **argv)
     if (!result &&
         (rp_limiter_new(1u << 20, &gw.req_limit) || rp_limiter_new(1u << 20, &gw.tok_limit) ||
          rp_limiter_new(1u << 18, &gw.signup_limit) || rp_inflight_new(1u << 20, &gw.inflight) ||
-         gw_keycache_new(&gw.keys))) {
+         gw_keycache_new(&gw.keys) ||
+         (strcmp(cfg.escalation_mode, "off") && rp_limiter_new(1u << 20, &gw.esc_limit)))) {
         rp_error_set(&err, "out of memory");
         result = RP_ENOMEM;
     }
@@ -189,6 +193,7 @@ int rp_cmd_serve(int argc, char **argv)
     rp_limiter_free(gw.req_limit);
     rp_limiter_free(gw.tok_limit);
     rp_limiter_free(gw.signup_limit);
+    rp_limiter_free(gw.esc_limit);
     rp_inflight_free(gw.inflight);
     gw_keycache_free(gw.keys);
     SSL_CTX_free(gw.ssl_ctx);

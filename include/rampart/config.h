@@ -48,6 +48,13 @@ struct rp_config {
     double guard_flag_score[2];          /* guard.<dir>.flag_score, default 2 */
     double guard_classifier_points[2];   /* guard.<dir>.classifier_points, default 5; 0 = off */
     char *guard_model[2];                /* guard.<dir>.model; NULL = embedded */
+    /* escalation: (docs/configuration.md): soft-blocks in a window lead to bans that grow. */
+    char *escalation_mode;           /* enforce (default), monitor or off */
+    unsigned escalation_soft_blocks; /* escalation.soft_blocks_before_ban, default 5 */
+    double escalation_window;        /* escalation.window, seconds, default 1h */
+    double escalation_ban_time;      /* escalation.ban_time: the first ban, default 1h */
+    double escalation_ban_factor;    /* escalation.ban_time_factor: each next ban, default 4 */
+    double escalation_ban_max;       /* escalation.ban_time_max: longer bans are permanent; 30d */
 };
 
 /* Fills c with the embedded defaults (all strings heap-allocated, owned by c). admin_token is

@@ -23,6 +23,8 @@ struct rp_account {
     int64_t created;  /* unix seconds */
     int64_t verified; /* 0 when not yet */
     int64_t banned_at;
+    int64_t ban_until; /* when a ban ends by itself (unix seconds); 0: it does not */
+    int64_t ban_count; /* bans that escalation has given this account, ever */
 };
 
 /* What an API key resolves to. */
@@ -31,6 +33,7 @@ struct rp_key_info {
     int64_t account_id;
     bool revoked;
     enum rp_account_status account_status;
+    int64_t ban_until; /* of the account: 0, or when its ban ends */
 };
 
 struct rp_event {
@@ -108,9 +111,9 @@ int rp_store_account_get(struct rp_store *st, int64_t id, struct rp_account *out
 /* The account of an e-mail (compared as in rp_store_signup); RP_ENOTFOUND when none. */
 int rp_store_account_by_email(struct rp_store *st, const char *email, struct rp_account *out);
 /* The accounts, oldest first, as a JSON array of objects (id, email, status: "pending" |
- * "active" | "banned", created, verified, banned_at, ban_reason, keys: [{id, prefix, created,
- * revoked}]), at most limit (capped at RP_STORE_LIST_MAX) from offset. Times are unix seconds,
- * 0 for never; hashes are never included. New reference in *out. */
+ * "active" | "banned", created, verified, banned_at, ban_reason, ban_until, ban_count, keys: [{id,
+ * prefix, created, revoked}]), at most limit (capped at RP_STORE_LIST_MAX) from offset. Times are
+ * unix seconds, 0 for never; hashes are never included. New reference in *out. */
 int rp_store_accounts_json(struct rp_store *st, int64_t offset, int64_t limit, json_t **out);
 /* One account as a JSON object (same fields); RP_ENOTFOUND. */
 int rp_store_account_json(struct rp_store *st, int64_t id, json_t **out);
@@ -118,6 +121,10 @@ int rp_store_account_json(struct rp_store *st, int64_t id, json_t **out);
 /* Bans an account (again: the newer reason and time replace the older). reason: at most 511
  * bytes (RP_ETOOBIG), NULL for none. RP_ENOTFOUND when there is no such account. */
 int rp_store_ban(struct rp_store *st, int64_t id, const char *reason, int64_t now);
+/* A ban that ends by itself at `until` (unix seconds), counted in the account's ban_count (an
+ * escalation's ban; rp_store_ban, an operator's, is permanent and not counted). */
+int rp_store_ban_until(struct rp_store *st, int64_t id, const char *reason, int64_t now,
+                       int64_t until);
 /* Lifts a ban: the account returns to active when it was verified, else to pending. Unbanning
  * an account that is not banned changes nothing. RP_ENOTFOUND when there is no such account. */
 int rp_store_unban(struct rp_store *st, int64_t id, int64_t now);

@@ -115,6 +115,16 @@ static int check_guard_mode(const char *value, struct rp_error *why)
 static const struct key guard_input_keys[] = GUARD_DIR_KEYS(0);
 static const struct key guard_output_keys[] = GUARD_DIR_KEYS(1);
 
+static const struct key escalation_keys[] = {
+    {"mode", K_STR, F(escalation_mode), 0, 0, check_guard_mode, false, NULL},
+    {"soft_blocks_before_ban", K_UINT, F(escalation_soft_blocks), 1, 1000, NULL, false, NULL},
+    {"window", K_DURATION, F(escalation_window), 0, 30 * 86400.0, NULL, false, NULL},
+    {"ban_time", K_DURATION, F(escalation_ban_time), 0, 365 * 86400.0, NULL, false, NULL},
+    {"ban_time_factor", K_NUM, F(escalation_ban_factor), 1, 1000, NULL, false, NULL},
+    {"ban_time_max", K_DURATION, F(escalation_ban_max), 0, 3650 * 86400.0, NULL, false, NULL},
+    END,
+};
+
 static const struct key guard_keys[] = {
     {"mode", K_STR, F(guard_mode), 0, 0, check_guard_mode, false, NULL},
     {"default_rules", K_BOOL, F(guard_default_rules), 0, 0, NULL, false, NULL},
@@ -138,6 +148,7 @@ static const struct key top_keys[] = {
     {"smtp", K_MAP, 0, 0, 0, NULL, false, smtp_keys},
     {"signup", K_MAP, 0, 0, 0, NULL, false, signup_keys},
     {"guard", K_MAP, 0, 0, 0, NULL, false, guard_keys},
+    {"escalation", K_MAP, 0, 0, 0, NULL, false, escalation_keys},
     END,
 };
 
@@ -146,6 +157,7 @@ static const size_t string_fields[] = {
     F(listen),           F(admin_listen),     F(admin_token),    F(state_dir),
     F(upstream_url),     F(upstream_api_key), F(smtp_url),       F(public_url),
     F(upstream_ca_file), F(guard_mode),       F(guard_model[0]), F(guard_model[1]),
+    F(escalation_mode),
 };
 
 #define NFIELDS (sizeof(string_fields) / sizeof(string_fields[0]))
@@ -616,7 +628,7 @@ int rp_config_init(struct rp_config *c)
     } defaults[] = {
         {F(listen), "127.0.0.1:8080"},     {F(admin_listen), "127.0.0.1:8081"},
         {F(state_dir), "./rampart-state"}, {F(upstream_url), "http://127.0.0.1:8090"},
-        {F(guard_mode), "enforce"},
+        {F(guard_mode), "enforce"},        {F(escalation_mode), "enforce"},
     };
     int result = RP_OK;
     memset(c, 0, sizeof(*c));
@@ -629,6 +641,11 @@ int rp_config_init(struct rp_config *c)
     c->workers = 0;
     c->verify_token_ttl_seconds = 86400;
     c->guard_default_rules = true;
+    c->escalation_soft_blocks = 5;
+    c->escalation_window = 3600;
+    c->escalation_ban_time = 3600;
+    c->escalation_ban_factor = 4;
+    c->escalation_ban_max = 30 * 86400;
     for (int d = 0; d < 2; d++) {
         c->guard_refuse_score[d] = 5;
         c->guard_flag_score[d] = 2;

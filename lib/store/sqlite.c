@@ -50,10 +50,14 @@ static const char *const migrations[] = {
     " prompt_tokens INTEGER NOT NULL DEFAULT 0,"
     " completion_tokens INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX events_account ON events(account_id, id);",
+    /* 2: bans that end (escalation), and how many an account has had. */
+    "ALTER TABLE accounts ADD COLUMN ban_until INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE accounts ADD COLUMN ban_count INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
-#define ACCOUNT_COLS "id, email, status, created, verified, banned_at, ban_reason"
+#define ACCOUNT_COLS                                                                               \
+    "id, email, status, created, verified, banned_at, ban_reason, ban_until, ban_count"
 
 /* Statements of the durable connection, prepared on first use and kept until close. */
 enum q {
@@ -97,15 +101,16 @@ static const char *const q_sql[Q_COUNT] = {
     [Q_KEY_REVOKE] = "UPDATE api_keys SET revoked = ?3"
                      " WHERE id = ?2 AND account_id = ?1 AND revoked = 0",
     [Q_KEY_EXISTS] = "SELECT 1 FROM api_keys WHERE id = ?2 AND account_id = ?1",
-    [Q_KEY_LOOKUP] = "SELECT k.id, k.account_id, k.revoked, a.status"
+    [Q_KEY_LOOKUP] = "SELECT k.id, k.account_id, k.revoked, a.status, a.ban_until"
                      " FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.hash = ?1",
     [Q_KEY_COUNT] = "SELECT count(*) FROM api_keys WHERE account_id = ?1 AND revoked = 0",
     [Q_KEY_LIST] = "SELECT id, prefix, created, revoked FROM api_keys"
                    " WHERE account_id = ?1 ORDER BY id",
-    [Q_BAN] = "UPDATE accounts SET status = 'banned', banned_at = ?2, ban_reason = ?3"
-              " WHERE id = ?1",
+    [Q_BAN] = "UPDATE accounts SET status = 'banned', banned_at = ?2, ban_reason = ?3,"
+              " ban_until = ?4, ban_count = ban_count + ?5 WHERE id = ?1",
     [Q_UNBAN] = "UPDATE accounts SET status = CASE WHEN verified > 0 THEN 'active' ELSE 'pending'"
-                " END, banned_at = 0, ban_reason = '' WHERE id = ?1 AND status = 'banned'",
+                " END, banned_at = 0, ban_reason = '', ban_until = 0"
+                " WHERE id = ?1 AND status = 'banned'",
     [Q_EVENTS_ALL] = "SELECT id, time_ms, account_id, key_id, kind, status, detail,"
                      " prompt_tokens, completion_tokens FROM events ORDER BY id DESC LIMIT ?2",
     [Q_EVENTS_ACCOUNT] = "SELECT id, time_ms, account_id, key_id, kind, status, detail,"
@@ -272,6 +277,8 @@ static void account_from_row(sqlite3_stmt *s, struct rp_account *out)
     out->verified = sqlite3_column_int64(s, 4);
     out->banned_at = sqlite3_column_int64(s, 5);
     copy_text(out->ban_reason, sizeof(out->ban_reason), sqlite3_column_text(s, 6));
+    out->ban_until = sqlite3_column_int64(s, 7);
+    out->ban_count = sqlite3_column_int64(s, 8);
 }
 
 /* mkdir -p, each created directory with mode 0700. */
@@ -859,6 +866,7 @@ int rp_store_key_lookup(struct rp_store *st, const uint8_t key_hash[RP_HASH_LEN]
     out->account_id = sqlite3_column_int64(s, 1);
     out->revoked = sqlite3_column_int64(s, 2) != 0;
     out->account_status = status_parse(sqlite3_column_text(s, 3));
+    out->ban_until = sqlite3_column_int64(s, 4);
     result = RP_OK;
 out:
     q_done(s);
@@ -948,10 +956,11 @@ static int account_json_locked(struct rp_store *st, sqlite3_stmt *row, json_t **
     }
     if (result < 0)
         goto out;
-    obj = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:O}", "id", (json_int_t)a.id, "email",
-                    a.email, "status", status_name(a.status), "created", (json_int_t)a.created,
-                    "verified", (json_int_t)a.verified, "banned_at", (json_int_t)a.banned_at,
-                    "ban_reason", a.ban_reason, "keys", keys);
+    obj = json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:I, s:O}", "id", (json_int_t)a.id,
+                    "email", a.email, "status", status_name(a.status), "created",
+                    (json_int_t)a.created, "verified", (json_int_t)a.verified, "banned_at",
+                    (json_int_t)a.banned_at, "ban_reason", a.ban_reason, "ban_until",
+                    (json_int_t)a.ban_until, "ban_count", (json_int_t)a.ban_count, "keys", keys);
     result = obj ? RP_OK : RP_ENOMEM;
 out:
     q_done(s);
@@ -1034,7 +1043,8 @@ out:
     return result;
 }
 
-int rp_store_ban(struct rp_store *st, int64_t id, const char *reason, int64_t now)
+static int ban(struct rp_store *st, int64_t id, const char *reason, int64_t now, int64_t until,
+               int counted)
 {
     if (!reason)
         reason = "";
@@ -1048,6 +1058,8 @@ int rp_store_ban(struct rp_store *st, int64_t id, const char *reason, int64_t no
     sqlite3_bind_int64(s, 1, id);
     sqlite3_bind_int64(s, 2, now);
     sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, until);
+    sqlite3_bind_int64(s, 5, counted);
     result = q_run(st, s);
     if (result == RP_OK && sqlite3_changes(st->db) == 0)
         result = RP_ENOTFOUND;
@@ -1055,6 +1067,17 @@ out:
     q_done(s);
     pthread_mutex_unlock(&st->mu);
     return result;
+}
+
+int rp_store_ban(struct rp_store *st, int64_t id, const char *reason, int64_t now)
+{
+    return ban(st, id, reason, now, 0, 0);
+}
+
+int rp_store_ban_until(struct rp_store *st, int64_t id, const char *reason, int64_t now,
+                       int64_t until)
+{
+    return ban(st, id, reason, now, until, 1);
 }
 
 int rp_store_unban(struct rp_store *st, int64_t id, int64_t now)

@@ -24,6 +24,7 @@ struct gw_metrics {
     atomic_uint_fast64_t streams, bytes_out;
     /* Guardrail verdicts enforced, by direction (0 prompts, 1 answers). */
     atomic_uint_fast64_t guard_refused[2], guard_modified[2], guard_flagged[2], guard_monitored;
+    atomic_uint_fast64_t escalation_bans, ban_expiries;
     atomic_int_fast64_t in_flight;
 };
 
@@ -45,6 +46,8 @@ struct gw {
     struct gw_mail mail; /* running when smtp.url is set */
     struct gw_keycache *keys;
     struct rp_guard *guard; /* NULL when guard.mode is off */
+    struct rp_limiter *esc_limit; /* soft-blocks per account; NULL when escalation is off */
+    struct rp_rate esc_rate;
     /* Bumped by every ban, unban and revocation: cached key lookups older than it are stale. */
     atomic_uint_fast64_t key_generation;
     /* When the last upstream failure was written to stderr (unix seconds): at most one line every
@@ -85,6 +88,11 @@ void gw_verify(struct gw_worker *w, struct evhttp_request *req);
 void gw_keys(struct gw_worker *w, struct evhttp_request *req, const char *path);
 void gw_proxy(struct gw_worker *w, struct evhttp_request *req, const char *path);
 void gw_admin(struct gw *gw, struct evhttp_request *req);
+
+/* A soft-block of the key's account (a refused prompt): counted in escalation's window, and past
+ * escalation.soft_blocks_before_ban the account is banned for a time that grows with each ban
+ * (docs/configuration.md, escalation). code says what the soft-block was for. */
+void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code);
 
 /* Resolves the request's API key; on failure replies (401/403) and returns false. */
 bool gw_authenticate(struct gw *gw, struct evhttp_request *req, struct rp_key_info *key);

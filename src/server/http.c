@@ -199,9 +199,31 @@ bool gw_authenticate(struct gw *gw, struct evhttp_request *req, struct rp_key_in
                  "the gateway cannot check keys right now; try again");
         return false;
     }
+    if (key->account_status == RP_ACCOUNT_BANNED && key->ban_until > 0 &&
+        (int64_t)gw_now() >= key->ban_until) {
+        /* A ban of escalation that has run its time: lifted on the first request after it. */
+        if (rp_store_unban(gw->store, key->account_id, (int64_t)gw_now()) == RP_OK) {
+            struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000),
+                                  .account_id = key->account_id,
+                                  .key_id = key->key_id};
+            snprintf(ev.kind, sizeof(ev.kind), "unban");
+            snprintf(ev.detail, sizeof(ev.detail), "{\"code\":\"ban-expired\"}");
+            rp_store_event(gw->store, &ev);
+            atomic_fetch_add(&gw->key_generation, 1);
+            atomic_fetch_add(&gw->m.ban_expiries, 1);
+            key->account_status = RP_ACCOUNT_ACTIVE;
+            key->ban_until = 0;
+        }
+    }
     if (key->account_status == RP_ACCOUNT_BANNED) {
-        gw_error(gw, req, 403, "invalid_request_error", "account_banned",
-                 "this account is banned; contact the operator of this service");
+        if (key->ban_until > 0)
+            gw_error(gw, req, 403, "invalid_request_error", "account_banned",
+                     "this account is banned for %lld more seconds after repeated refused "
+                     "requests",
+                     (long long)(key->ban_until - (int64_t)gw_now()));
+        else
+            gw_error(gw, req, 403, "invalid_request_error", "account_banned",
+                     "this account is banned; contact the operator of this service");
         return false;
     }
     if (key->account_status != RP_ACCOUNT_ACTIVE) {

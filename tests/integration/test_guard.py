@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 import unittest
 
 from test_gateway import RAMPART, Gateway, chat
@@ -276,6 +277,98 @@ class Gateway_(unittest.TestCase):
         text = conn.getresponse().read().decode()
         line = [l for l in text.splitlines() if l.startswith("rampart_guard_prompts_refused_total")]
         self.assertTrue(line and int(line[0].split()[1]) >= 1)
+
+
+class Escalation(unittest.TestCase):
+    """Soft-blocks past escalation.soft_blocks_before_ban in the window ban the account for a
+    time that grows with each ban; a ban that has run its time is lifted by the next request."""
+
+    def setUp(self):
+        self.rules = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        self.rules.write(TEST_RULES)
+        self.rules.close()
+
+    def tearDown(self):
+        os.unlink(self.rules.name)
+
+    def account(self, gw, email):
+        key = gw.new_account(email)["api_key"]
+        accounts = gw.request("GET", "/admin/accounts", admin=True)[1]["accounts"]
+        return key, [a for a in accounts if a["email"] == email][0]["id"]
+
+    def test_bans_grow_and_expire(self):
+        gw = Gateway(config="guard:\n  rules: [%s]\nescalation:\n  soft_blocks_before_ban: 2\n"
+                            "  window: 1h\n  ban_time: 2s\n  ban_time_factor: 2\n"
+                            "  ban_time_max: 1h\n" % self.rules.name)
+        try:
+            key, aid = self.account(gw, "esc@example.com")
+            bad = chat("open sesame now")
+            for _ in range(2):
+                self.assertEqual(gw.request("POST", "/v1/chat/completions", bad, key=key)[0], 400)
+            # Two soft-blocks pass; a normal request still works.
+            self.assertEqual(gw.request("POST", "/v1/chat/completions", chat("hi"), key=key)[0],
+                             200)
+            self.assertEqual(gw.request("POST", "/v1/chat/completions", bad, key=key)[0], 400)
+            status, doc, _ = gw.request("POST", "/v1/chat/completions", chat("hi"), key=key)
+            self.assertEqual(status, 403)
+            self.assertEqual(doc["error"]["code"], "account_banned")
+            acct = gw.request("GET", "/admin/accounts/%d" % aid, admin=True)[1]
+            self.assertEqual(acct["status"], "banned")
+            self.assertEqual(acct["ban_count"], 1)
+            self.assertEqual(acct["ban_until"] - acct["banned_at"], 2)
+            self.assertIn("escalation-soft-blocks", acct["ban_reason"])
+            time.sleep(2.5)
+            self.assertEqual(gw.request("POST", "/v1/chat/completions", chat("hi"), key=key)[0],
+                             200)
+            # The window still holds the earlier soft-blocks: the next one bans again, longer.
+            self.assertEqual(gw.request("POST", "/v1/chat/completions", bad, key=key)[0], 400)
+            acct = gw.request("GET", "/admin/accounts/%d" % aid, admin=True)[1]
+            self.assertEqual(acct["status"], "banned")
+            self.assertEqual(acct["ban_count"], 2)
+            self.assertEqual(acct["ban_until"] - acct["banned_at"], 4)
+            kinds = []
+            for _ in range(50):
+                evs = gw.request("GET", "/admin/events?account=%d" % aid, admin=True)[1]["events"]
+                kinds = [e["kind"] for e in evs]
+                if kinds.count("ban") >= 2 and "unban" in kinds:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(kinds.count("ban"), 2, kinds)
+            self.assertIn("unban", kinds)
+            bans = [e for e in evs if e["kind"] == "ban"]
+            self.assertEqual(bans[0]["detail"]["code"], "escalation-soft-blocks")
+        finally:
+            gw.close()
+
+    def test_permanent_after_max_and_monitor(self):
+        gw = Gateway(config="guard:\n  rules: [%s]\nescalation:\n  soft_blocks_before_ban: 1\n"
+                            "  ban_time: 2h\n  ban_time_max: 1h\n" % self.rules.name)
+        try:
+            key, aid = self.account(gw, "perm@example.com")
+            bad = chat("open sesame now")
+            for _ in range(2):
+                gw.request("POST", "/v1/chat/completions", bad, key=key)
+            acct = gw.request("GET", "/admin/accounts/%d" % aid, admin=True)[1]
+            self.assertEqual(acct["status"], "banned")
+            self.assertEqual(acct["ban_until"], 0)  # longer than ban_time_max: permanent
+        finally:
+            gw.close()
+        gw = Gateway(config="guard:\n  rules: [%s]\nescalation:\n  mode: monitor\n"
+                            "  soft_blocks_before_ban: 1\n" % self.rules.name)
+        try:
+            key, aid = self.account(gw, "mon2@example.com")
+            for _ in range(3):
+                gw.request("POST", "/v1/chat/completions", chat("open sesame now"), key=key)
+            self.assertEqual(gw.request("POST", "/v1/chat/completions", chat("hi"), key=key)[0],
+                             200)
+            for _ in range(50):
+                evs = gw.request("GET", "/admin/events?account=%d" % aid, admin=True)[1]["events"]
+                if any(e["kind"] == "escalation_monitor" for e in evs):
+                    break
+                time.sleep(0.1)
+            self.assertTrue(any(e["kind"] == "escalation_monitor" for e in evs))
+        finally:
+            gw.close()
 
 
 class Monitor(unittest.TestCase):

@@ -266,10 +266,10 @@ static void test_null_values(void **state)
 static void test_unknown_keys(void **state)
 {
     struct rp_config *c = *state;
-    load_fails(
-        c, "listen: 127.0.0.1:1\nlisten_addr: x\n",
-        "t.yaml:2: unknown key 'listen_addr' (known: listen, admin_listen, admin_token, "
-        "state_dir, public_url, workers, upstream, trusted_proxies, limits, smtp, signup, guard)");
+    load_fails(c, "listen: 127.0.0.1:1\nlisten_addr: x\n",
+               "t.yaml:2: unknown key 'listen_addr' (known: listen, admin_listen, admin_token, "
+               "state_dir, public_url, workers, upstream, trusted_proxies, limits, smtp, signup, "
+               "guard, escalation)");
     load_fails(c, "upstream:\n  url: http://a\n  key: x\n",
                "t.yaml:3: unknown key 'upstream.key' (known: url, api_key, ca_file, timeout)");
     load_fails(c, "limits:\n  per_key:\n\n    rpm: 5\n",
@@ -287,10 +287,10 @@ static void test_unknown_keys(void **state)
     load_fails_at(c, "Listen: 127.0.0.1:1\n", "t.yaml:1: unknown key 'Listen' (known: listen,");
     load_fails_at(c, "\"a\\tb\": 1\n", "t.yaml:1: unknown key 'a?b'");
     load_fails(c, "? [a, b]\n: 1\n", "t.yaml:1: keys must be plain names, not a mapping or list");
-    load_fails(
-        c, "<<: {listen: 127.0.0.1:1}\n",
-        "t.yaml:1: unknown key '<<' (known: listen, admin_listen, admin_token, "
-        "state_dir, public_url, workers, upstream, trusted_proxies, limits, smtp, signup, guard)");
+    load_fails(c, "<<: {listen: 127.0.0.1:1}\n",
+               "t.yaml:1: unknown key '<<' (known: listen, admin_listen, admin_token, "
+               "state_dir, public_url, workers, upstream, trusted_proxies, limits, smtp, signup, "
+               "guard, escalation)");
 }
 
 static void test_wrong_types(void **state)
@@ -701,6 +701,35 @@ static void test_guard_keys(void **state)
     assert_int_equal(rp_config_set(c, "guard.rules", "x", &err), RP_EINVAL);
 }
 
+/* The escalation: section: its durations, the factor and the mode. */
+static void test_escalation_keys(void **state)
+{
+    struct rp_config *c = *state;
+    struct rp_error err;
+    assert_string_equal(c->escalation_mode, "enforce");
+    assert_int_equal(c->escalation_soft_blocks, 5);
+    assert_true(c->escalation_window == 3600 && c->escalation_ban_time == 3600);
+    assert_true(c->escalation_ban_factor == 4 && c->escalation_ban_max == 30 * 86400);
+    assert_int_equal(load(c,
+                          "escalation:\n  mode: monitor\n  soft_blocks_before_ban: 3\n"
+                          "  window: 10m\n  ban_time: 30s\n  ban_time_factor: 2.5\n"
+                          "  ban_time_max: 7d\n",
+                          &err),
+                     RP_OK);
+    assert_string_equal(c->escalation_mode, "monitor");
+    assert_int_equal(c->escalation_soft_blocks, 3);
+    assert_true(c->escalation_window == 600 && c->escalation_ban_time == 30);
+    assert_true(c->escalation_ban_factor == 2.5 && c->escalation_ban_max == 7 * 86400);
+    load_fails_at(c, "escalation:\n  soft_blocks_before_ban: 0\n",
+                  "t.yaml:2: 'escalation.soft_blocks_before_ban'");
+    load_fails_at(c, "escalation:\n  ban_time_factor: 0.5\n",
+                  "t.yaml:2: 'escalation.ban_time_factor'");
+    load_fails_at(c, "escalation:\n  window: forever\n", "t.yaml:2: 'escalation.window'");
+    load_fails_at(c, "escalation:\n  mode: maybe\n", "t.yaml:2: 'escalation.mode'");
+    assert_int_equal(rp_config_set(c, "escalation.window", "1h", &err), RP_OK);
+    assert_true(c->escalation_window == 3600);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -722,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_env_token),
         cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guard_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escalation_keys, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -115,7 +115,7 @@ static void test_open_creates_private_dir(void **state)
     size_t len = strlen(nested);
     assert_true(len < sizeof(f->state));
     memcpy(f->state, nested, len + 1);
-    assert_int_equal(db_int(f, "PRAGMA user_version"), 1);
+    assert_int_equal(db_int(f, "PRAGMA user_version"), 2);
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -292,6 +292,23 @@ static void test_ban_unban(void **state)
     assert_int_equal(a.banned_at, 0);
     assert_string_equal(a.ban_reason, "");
     assert_int_equal(rp_store_unban(st, id, 31), RP_OK);
+    assert_int_equal(a.ban_count, 0); /* an operator's ban is not counted */
+
+    /* Bans of escalation end by themselves and are counted; unbanning keeps the count. */
+    assert_int_equal(rp_store_ban_until(st, id, "escalation-soft-blocks", 50, 110), RP_OK);
+    assert_int_equal(rp_store_key_lookup(st, k1, &ki), RP_OK);
+    assert_int_equal(ki.account_status, RP_ACCOUNT_BANNED);
+    assert_int_equal(ki.ban_until, 110);
+    assert_int_equal(rp_store_unban(st, id, 111), RP_OK);
+    assert_int_equal(rp_store_ban_until(st, id, "escalation-soft-blocks", 120, 0), RP_OK);
+    assert_int_equal(rp_store_account_get(st, id, &a), RP_OK);
+    assert_int_equal(a.ban_count, 2);
+    assert_int_equal(a.ban_until, 0);
+    assert_int_equal(rp_store_unban(st, id, 121), RP_OK);
+    assert_int_equal(rp_store_account_get(st, id, &a), RP_OK);
+    assert_int_equal(a.ban_count, 2);
+    assert_int_equal(a.ban_until, 0);
+    assert_int_equal(a.status, RP_ACCOUNT_ACTIVE);
 
     /* An account banned before it verified returns to pending, and verifying while banned
      * does not lift the ban. */
@@ -559,7 +576,7 @@ static void test_schema_newer_refused(void **state)
     struct rp_error err = {{0}};
     assert_int_equal(rp_store_open(f->state, &st, &err), RP_EINVAL);
     assert_null(st);
-    assert_non_null(strstr(err.msg, "schema version 999, newer than this rampart's 1"));
+    assert_non_null(strstr(err.msg, "schema version 999, newer than this rampart's 2"));
     assert_non_null(strstr(err.msg, path));
 
     /* A file that is not a database is named in the error. */

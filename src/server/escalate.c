@@ -1,0 +1,58 @@
+/* Escalation: soft-blocks of an account counted in a sliding window (a GCRA cell per account,
+ * bounded state on the request path); past the allowance the account is banned for a time that
+ * grows with each of its bans (like fail2ban's bantime.increment), up to permanent. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gateway.h"
+
+/* The length of an account's next ban, from the bans it had: ban_time * factor^count, or 0 for
+ * permanent once that passes ban_time_max. */
+static double ban_seconds(const struct rp_config *c, int64_t count)
+{
+    double d = c->escalation_ban_time * pow(c->escalation_ban_factor, (double)count);
+    return d > c->escalation_ban_max || !isfinite(d) ? 0 : d;
+}
+
+void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code)
+{
+    if (!gw->esc_limit)
+        return;
+    char name[32];
+    snprintf(name, sizeof(name), "a%lld", (long long)key->account_id);
+    double retry;
+    if (rp_limiter_take(gw->esc_limit, (struct rp_str){name, strlen(name)}, &gw->esc_rate, gw_now(),
+                        1, &retry))
+        return;
+    struct rp_account a;
+    if (rp_store_account_get(gw->store, key->account_id, &a) || a.status == RP_ACCOUNT_BANNED)
+        return;
+    const struct rp_config *c = gw->cfg;
+    double secs = ban_seconds(c, a.ban_count);
+    int64_t now = (int64_t)gw_now(), until = secs > 0 ? now + (int64_t)ceil(secs) : 0;
+    bool monitor = !strcmp(c->escalation_mode, "monitor");
+    char reason[200], span[32];
+    if (secs > 0)
+        snprintf(span, sizeof(span), "%.0f s", ceil(secs));
+    else
+        snprintf(span, sizeof(span), "permanently");
+    snprintf(reason, sizeof(reason),
+             "escalation-soft-blocks: more than %u soft-blocks within %.0f s (the last: %s)",
+             c->escalation_soft_blocks, c->escalation_window, code);
+    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000),
+                          .account_id = key->account_id,
+                          .key_id = key->key_id};
+    snprintf(ev.kind, sizeof(ev.kind), "%s", monitor ? "escalation_monitor" : "ban");
+    snprintf(ev.detail, sizeof(ev.detail),
+             "{\"code\":\"escalation-soft-blocks\",\"last\":\"%s\",\"ban\":\"%s\",\"until\":%lld,"
+             "\"ban_count\":%lld}",
+             code, span, (long long)until, (long long)a.ban_count + 1);
+    if (!monitor) {
+        if (rp_store_ban_until(gw->store, key->account_id, reason, now, until))
+            return;
+        atomic_fetch_add(&gw->key_generation, 1);
+        atomic_fetch_add(&gw->m.escalation_bans, 1);
+    }
+    rp_store_event(gw->store, &ev);
+}
