@@ -39,6 +39,7 @@ struct rp_config {
                                          longer follows listen */
     unsigned workers;                 /* I/O worker threads; 0 = one a CPU */
     double verify_token_ttl_seconds;  /* signup.verify_ttl, default 86400 */
+    char *signup_disposable_domains;  /* signup.disposable_domains: a list file, or NULL */
     /* guard: (docs/guardrails.md). Index 0 is the input direction, 1 the output. */
     char *guard_mode;                    /* enforce (default), monitor or off */
     bool guard_default_rules;            /* guard.default_rules: the embedded pack, default true */

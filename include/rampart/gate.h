@@ -53,4 +53,16 @@ const char *rp_email_problem(struct rp_str email);
 bool rp_forwarded_client(struct rp_str xff, const struct rp_cidr *trusted, size_t n_trusted,
                          struct sockaddr_storage *out);
 
+/* A set of domain names from a list file: one a line, '#' starts a comment, blank lines and a
+ * trailing dot are ignored, names are compared in lowercase. */
+struct rp_domain_set;
+/* Parses text (name is what errors call it: "name:line: ..."). On success *out is owned by the
+ * caller (rp_domain_set_free). RP_EINVAL for a line that is not a domain name, RP_ENOMEM. */
+int rp_domain_set_load(const char *name, struct rp_str text, struct rp_domain_set **out,
+                       struct rp_error *err);
+void rp_domain_set_free(struct rp_domain_set *s);
+size_t rp_domain_set_size(const struct rp_domain_set *s);
+/* Whether domain (lowercase, no trailing dot) is in the set, exactly. NULL set: false. */
+bool rp_domain_set_has(const struct rp_domain_set *s, const char *domain);
+
 #endif

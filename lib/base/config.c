@@ -85,6 +85,7 @@ static const struct key smtp_keys[] = {
 
 static const struct key signup_keys[] = {
     {"verify_ttl", K_DURATION, F(verify_token_ttl_seconds), 60, 30 * 86400.0, NULL, false, NULL},
+    {"disposable_domains", K_OPT_STR, F(signup_disposable_domains), 0, 0, NULL, false, NULL},
     END,
 };
 
@@ -154,10 +155,13 @@ static const struct key top_keys[] = {
 
 /* Every string field, for copying and freeing. */
 static const size_t string_fields[] = {
-    F(listen),           F(admin_listen),     F(admin_token),    F(state_dir),
-    F(upstream_url),     F(upstream_api_key), F(smtp_url),       F(public_url),
-    F(upstream_ca_file), F(guard_mode),       F(guard_model[0]), F(guard_model[1]),
-    F(escalation_mode),
+    F(listen),           F(admin_listen),
+    F(admin_token),      F(state_dir),
+    F(upstream_url),     F(upstream_api_key),
+    F(smtp_url),         F(public_url),
+    F(upstream_ca_file), F(guard_mode),
+    F(guard_model[0]),   F(guard_model[1]),
+    F(escalation_mode),  F(signup_disposable_domains),
 };
 
 #define NFIELDS (sizeof(string_fields) / sizeof(string_fields[0]))

@@ -88,6 +88,40 @@ static int write_mail(struct gw *gw, const char *to, const char *subject, const 
     return RP_OK;
 }
 
+/* Screening: an address at a disposable e-mail domain (signup.disposable_domains, matched on
+ * the domain and on its registrable domain) is refused with 403 signup_rejected. Returns true
+ * when it has replied. */
+static bool disposable(struct gw *gw, struct evhttp_request *req, const char *email)
+{
+    if (!gw->disposable)
+        return false;
+    const char *domain = strrchr(email, '@');
+    if (!domain)
+        return false;
+    domain++;
+    char *reg = NULL;
+    struct rp_error err;
+    if (gw->urls)
+        rp_url_registrable_domain(gw->urls, rp_str_from_cstr(domain), &reg, &err);
+    const char *hit = rp_domain_set_has(gw->disposable, domain)       ? domain
+                      : reg && rp_domain_set_has(gw->disposable, reg) ? reg
+                                                                      : NULL;
+    if (hit) {
+        struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000)};
+        snprintf(ev.kind, sizeof(ev.kind), "signup_rejected");
+        snprintf(ev.detail, sizeof(ev.detail),
+                 "{\"code\":\"disposable-domain\",\"domain\":\"%.200s\"}", hit);
+        rp_store_event(gw->store, &ev);
+        atomic_fetch_add(&gw->m.signups_rejected, 1);
+        gw_error(gw, req, 403, "invalid_request_error", "signup_rejected",
+                 "addresses at %s, a disposable e-mail service, cannot sign up; use an address "
+                 "you keep",
+                 hit);
+    }
+    free(reg);
+    return hit != NULL;
+}
+
 void gw_signup(struct gw_worker *w, struct evhttp_request *req)
 {
     struct gw *gw = w->gw;
@@ -120,6 +154,8 @@ void gw_signup(struct gw_worker *w, struct evhttp_request *req)
     }
     email[len] = '\0';
     json_decref(body);
+    if (disposable(gw, req, email))
+        return;
 
     struct sockaddr_storage ss;
     gw_client_addr(gw, req, &ss);

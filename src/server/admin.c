@@ -59,6 +59,8 @@ static void metrics(struct gw *gw, struct evhttp_request *req)
     C("guard_answers_flagged_total", "Answers flagged by the guardrails.", m->guard_flagged[1]);
     C("guard_monitored_total", "Guardrail findings recorded in monitor mode only.",
       m->guard_monitored);
+    C("signups_rejected_total", "Sign-ups refused by screening (403 signup_rejected).",
+      m->signups_rejected);
     C("escalation_bans_total", "Accounts banned by escalation (repeated soft-blocks).",
       m->escalation_bans);
     C("ban_expiries_total", "Bans of escalation that ran their time and were lifted.",

@@ -24,7 +24,7 @@ struct gw_metrics {
     atomic_uint_fast64_t streams, bytes_out;
     /* Guardrail verdicts enforced, by direction (0 prompts, 1 answers). */
     atomic_uint_fast64_t guard_refused[2], guard_modified[2], guard_flagged[2], guard_monitored;
-    atomic_uint_fast64_t escalation_bans, ban_expiries;
+    atomic_uint_fast64_t escalation_bans, ban_expiries, signups_rejected;
     atomic_int_fast64_t in_flight;
 };
 
@@ -46,6 +46,9 @@ struct gw {
     struct gw_mail mail; /* running when smtp.url is set */
     struct gw_keycache *keys;
     struct rp_guard *guard; /* NULL when guard.mode is off */
+    /* signup.disposable_domains, and the inspector that finds registrable domains for it. */
+    struct rp_domain_set *disposable;
+    struct rp_url_inspector *urls;
     struct rp_limiter *esc_limit; /* soft-blocks per account; NULL when escalation is off */
     struct rp_rate esc_rate;
     /* Bumped by every ban, unban and revocation: cached key lookups older than it are stale. */

@@ -779,6 +779,51 @@ class OfficialClient(unittest.TestCase):
             gw.close()
 
 
+class Screening(unittest.TestCase):
+    DISPOSABLE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                              "shared", "data", "email", "disposable_email_blocklist.conf")
+
+    def test_disposable_domains_rejected(self):
+        gw = Gateway("signup:\n  disposable_domains: %s\n" % self.DISPOSABLE)
+        try:
+            for email in ("x@mailinator.com", "x@MAILINATOR.com", "y@mx.mailinator.com"):
+                status, doc, _ = gw.request("POST", "/v1/signup", {"email": email})
+                self.assertEqual(status, 403, email)
+                self.assertEqual(doc["error"]["code"], "signup_rejected")
+                self.assertIn("mailinator.com", doc["error"]["message"])
+            self.assertFalse(os.path.isdir(os.path.join(gw.state, "outbox")) and
+                             os.listdir(os.path.join(gw.state, "outbox")))
+            status, doc, _ = gw.request("POST", "/v1/signup", {"email": "z@example.com"})
+            self.assertEqual(status, 202)
+            evs = []
+            for _ in range(50):
+                evs = gw.request("GET", "/admin/events", admin=True)[1]["events"]
+                if any(e["kind"] == "signup_rejected" for e in evs):
+                    break
+                time.sleep(0.1)
+            rej = [e for e in evs if e["kind"] == "signup_rejected"]
+            self.assertTrue(rej)
+            self.assertEqual(rej[0]["detail"]["code"], "disposable-domain")
+        finally:
+            gw.close()
+
+    def test_bad_list_file(self):
+        d = tempfile.mkdtemp()
+        try:
+            lst = os.path.join(d, "d.conf")
+            with open(lst, "w") as f:
+                f.write("ok.com\nnot a domain\n")
+            cfg = os.path.join(d, "r.yaml")
+            with open(cfg, "w") as f:
+                f.write("signup:\n  disposable_domains: %s\n" % lst)
+            p = subprocess.run([RAMPART, "serve", "--check", "--config", cfg],
+                               capture_output=True, timeout=30)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("%s:2: 'not a domain' is not a domain name" % lst, p.stderr.decode())
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 class Check(unittest.TestCase):
     def test_check_ok_and_errors(self):
         d = tempfile.mkdtemp()

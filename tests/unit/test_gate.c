@@ -161,6 +161,38 @@ static void test_forwarded_client_long_header_keeps_right_end(void **state)
     ip_is(&ss, "198.51.100.7");
 }
 
+/* Domain lists: comments, blank lines, case and trailing dots; exact lookups; a bad line named
+ * by its number. */
+static void test_domain_set(void **state)
+{
+    (void)state;
+    struct rp_domain_set *s = NULL;
+    struct rp_error err;
+    const char *text = "# disposable\nMailinator.com\n\n  tempmail.example.  # trailing dot\n"
+                       "x-y_z.org\n";
+    assert_int_equal(rp_domain_set_load("d.conf", rp_str_from_cstr(text), &s, &err), RP_OK);
+    assert_int_equal(rp_domain_set_size(s), 3);
+    assert_true(rp_domain_set_has(s, "mailinator.com"));
+    assert_true(rp_domain_set_has(s, "tempmail.example"));
+    assert_true(rp_domain_set_has(s, "x-y_z.org"));
+    assert_false(rp_domain_set_has(s, "sub.mailinator.com")); /* exact: callers try parents */
+    assert_false(rp_domain_set_has(s, "example"));
+    assert_false(rp_domain_set_has(NULL, "mailinator.com"));
+    rp_domain_set_free(s);
+    const char *bad[] = {"ok.com\nnot a domain\n", "ok.com\n\n-x.com\n", "a@b.com\n"};
+    const char *want[] = {"d.conf:2:", "d.conf:3:", "d.conf:1:"};
+    for (size_t i = 0; i < 3; i++) {
+        s = NULL;
+        assert_int_equal(rp_domain_set_load("d.conf", rp_str_from_cstr(bad[i]), &s, &err),
+                         RP_EINVAL);
+        assert_null(s);
+        assert_non_null(strstr(err.msg, want[i]));
+    }
+    assert_int_equal(rp_domain_set_load("e", RP_STR(""), &s, &err), RP_OK);
+    assert_int_equal(rp_domain_set_size(s), 0);
+    rp_domain_set_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +204,7 @@ int main(void)
         cmocka_unit_test(test_email_problem),
         cmocka_unit_test(test_forwarded_client),
         cmocka_unit_test(test_forwarded_client_long_header_keeps_right_end),
+        cmocka_unit_test(test_domain_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
