@@ -139,25 +139,26 @@ int rp_cmd_serve(int argc, char **argv)
             return RP_EXIT_USAGE;
         }
     }
-    if (cfg.signup_disposable_domains) {
+    /* The Public Suffix List, for registrable domains in sign-up screening. */
+    struct rp_url_inspector_options uo = {0};
+    result = rp_url_inspector_new(&uo, &gw.urls, &err);
+    if (!result && cfg.signup_disposable_domains) {
         char *text = NULL;
         size_t len = 0;
-        struct rp_url_inspector_options uo = {0};
         result = rp_file_read(cfg.signup_disposable_domains, 64u << 20, &text, &len, &err);
         if (!result)
             result = rp_domain_set_load(cfg.signup_disposable_domains, (struct rp_str){text, len},
                                         &gw.disposable, &err);
-        if (!result)
-            result = rp_url_inspector_new(&uo, &gw.urls, &err);
         free(text);
-        if (result) {
-            fprintf(stderr, "rampart serve: signup.disposable_domains: %s\n",
-                    err.msg[0] ? err.msg : rp_strerror(result));
-            rp_guard_free(gw.guard);
-            rp_domain_set_free(gw.disposable);
-            rp_config_release(&cfg);
-            return RP_EXIT_USAGE;
-        }
+    }
+    if (result) {
+        fprintf(stderr, "rampart serve: %s%s\n", gw.urls ? "signup.disposable_domains: " : "",
+                err.msg[0] ? err.msg : rp_strerror(result));
+        rp_url_inspector_free(gw.urls);
+        rp_guard_free(gw.guard);
+        rp_domain_set_free(gw.disposable);
+        rp_config_release(&cfg);
+        return RP_EXIT_USAGE;
     }
     if (check) {
         printf("%s: ok\n", config_file ? config_file : "(embedded defaults)");

@@ -53,6 +53,13 @@ const char *rp_email_problem(struct rp_str email);
 bool rp_forwarded_client(struct rp_str xff, const struct rp_cidr *trusted, size_t n_trusted,
                          struct sockaddr_storage *out);
 
+/* The normalised form of an e-mail address, to link sign-ups that are one person's: the local
+ * part lowercased, without its +tag, dots and trailing digits; the domain as its registrable
+ * domain (urls may be NULL: the domain as it is), googlemail.com as gmail.com. Writes a
+ * NUL-terminated key of at most cap bytes to out. RP_EINVAL without '@', RP_ETOOBIG. */
+struct rp_url_inspector;
+int rp_email_key(const char *email, const struct rp_url_inspector *urls, char *out, size_t cap);
+
 /* A set of domain names from a list file: one a line, '#' starts a comment, blank lines and a
  * trailing dot are ignored, names are compared in lowercase. */
 struct rp_domain_set;

@@ -125,6 +125,10 @@ int rp_store_ban(struct rp_store *st, int64_t id, const char *reason, int64_t no
  * escalation's ban; rp_store_ban, an operator's, is permanent and not counted). */
 int rp_store_ban_until(struct rp_store *st, int64_t id, const char *reason, int64_t now,
                        int64_t until);
+/* Records the normalised address of an account (rp_email_key), to link later sign-ups to it. */
+int rp_store_set_email_key(struct rp_store *st, int64_t id, const char *key);
+/* A banned account whose normalised address is key: its id in *id, or RP_ENOTFOUND. */
+int rp_store_banned_by_email_key(struct rp_store *st, const char *key, int64_t *id);
 /* Lifts a ban: the account returns to active when it was verified, else to pending. Unbanning
  * an account that is not banned changes nothing. RP_ENOTFOUND when there is no such account. */
 int rp_store_unban(struct rp_store *st, int64_t id, int64_t now);

@@ -1,8 +1,12 @@
 /* What the gateway believes about a client: its e-mail address at sign-up, and its network
  * address behind trusted proxies (see rampart/gate.h). */
+#include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "rampart/gate.h"
+#include "rampart/url_inspect.h"
 
 #define EMAIL_MAX 254
 #define LOCAL_MAX 64
@@ -66,4 +70,42 @@ bool rp_forwarded_client(struct rp_str xff, const struct rp_cidr *trusted, size_
         }
         end = start - 1;
     }
+}
+
+int rp_email_key(const char *email, const struct rp_url_inspector *urls, char *out, size_t cap)
+{
+    const char *at = strrchr(email, '@');
+    if (!at || at == email || !at[1])
+        return RP_EINVAL;
+    struct rp_buf b;
+    rp_buf_init(&b, cap ? cap - 1 : 0);
+    /* The local part: lowercase, without its +tag and dots, without trailing digits. */
+    const char *end = memchr(email, '+', (size_t)(at - email));
+    if (!end)
+        end = at;
+    for (const char *p = email; p < end; p++)
+        if (*p != '.')
+            rp_buf_addc(&b, (char)tolower((unsigned char)*p));
+    while (b.len > 1 && isdigit((unsigned char)b.ptr[b.len - 1]))
+        rp_buf_truncate(&b, b.len - 1);
+    rp_buf_addc(&b, '@');
+    /* The domain: its registrable domain, so that mail.example.com and example.com meet. */
+    const char *domain = at + 1;
+    char *reg = NULL;
+    struct rp_error err;
+    if (urls)
+        rp_url_registrable_domain(urls, rp_str_from_cstr(domain), &reg, &err);
+    const char *d = reg ? reg : domain;
+    if (!strcasecmp(d, "googlemail.com"))
+        d = "gmail.com";
+    for (; *d; d++)
+        rp_buf_addc(&b, (char)tolower((unsigned char)*d));
+    free(reg);
+    int result = RP_OK;
+    if (!b.ptr || b.len + 1 > cap || b.len >= b.cap)
+        result = RP_ETOOBIG;
+    else
+        memcpy(out, b.ptr, b.len + 1);
+    rp_buf_release(&b);
+    return result;
 }

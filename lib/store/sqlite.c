@@ -53,6 +53,9 @@ static const char *const migrations[] = {
     /* 2: bans that end (escalation), and how many an account has had. */
     "ALTER TABLE accounts ADD COLUMN ban_until INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE accounts ADD COLUMN ban_count INTEGER NOT NULL DEFAULT 0;",
+    /* 3: the normalised address of each account, to link new sign-ups to banned accounts. */
+    "ALTER TABLE accounts ADD COLUMN email_key TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX accounts_email_key ON accounts(email_key);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -80,6 +83,8 @@ enum q {
     Q_UNBAN,
     Q_EVENTS_ALL,
     Q_EVENTS_ACCOUNT,
+    Q_SET_EMAIL_KEY,
+    Q_BANNED_BY_KEY,
     Q_COUNT
 };
 
@@ -111,6 +116,9 @@ static const char *const q_sql[Q_COUNT] = {
     [Q_UNBAN] = "UPDATE accounts SET status = CASE WHEN verified > 0 THEN 'active' ELSE 'pending'"
                 " END, banned_at = 0, ban_reason = '', ban_until = 0"
                 " WHERE id = ?1 AND status = 'banned'",
+    [Q_SET_EMAIL_KEY] = "UPDATE accounts SET email_key = ?2 WHERE id = ?1",
+    [Q_BANNED_BY_KEY] = "SELECT id FROM accounts WHERE email_key = ?1 AND email_key != ''"
+                        " AND status = 'banned' ORDER BY id LIMIT 1",
     [Q_EVENTS_ALL] = "SELECT id, time_ms, account_id, key_id, kind, status, detail,"
                      " prompt_tokens, completion_tokens FROM events ORDER BY id DESC LIMIT ?2",
     [Q_EVENTS_ACCOUNT] = "SELECT id, time_ms, account_id, key_id, kind, status, detail,"
@@ -1078,6 +1086,45 @@ int rp_store_ban_until(struct rp_store *st, int64_t id, const char *reason, int6
                        int64_t until)
 {
     return ban(st, id, reason, now, until, 1);
+}
+
+int rp_store_set_email_key(struct rp_store *st, int64_t id, const char *key)
+{
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, Q_SET_EMAIL_KEY, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
+    result = q_run(st, s);
+    if (result == RP_OK && sqlite3_changes(st->db) == 0)
+        result = RP_ENOTFOUND;
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+int rp_store_banned_by_email_key(struct rp_store *st, const char *key, int64_t *id)
+{
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, Q_BANNED_BY_KEY, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+    result = q_row(st, s);
+    if (result == 0)
+        result = RP_ENOTFOUND;
+    if (result < 0)
+        goto out;
+    *id = sqlite3_column_int64(s, 0);
+    result = RP_OK;
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
 }
 
 int rp_store_unban(struct rp_store *st, int64_t id, int64_t now)

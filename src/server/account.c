@@ -122,6 +122,29 @@ static bool disposable(struct gw *gw, struct evhttp_request *req, const char *em
     return hit != NULL;
 }
 
+/* Screening: an address whose normalised form (rp_email_key: dots, +tags and trailing digits
+ * aside) is that of a banned account is refused with 403 signup_rejected. The banned address
+ * itself is not: it gets the answer every existing address gets. Returns true when it has
+ * replied. */
+static bool linked_to_banned(struct gw *gw, struct evhttp_request *req, const char *email,
+                             const char *ekey)
+{
+    int64_t banned = 0;
+    struct rp_account same;
+    if (rp_store_banned_by_email_key(gw->store, ekey, &banned) != RP_OK ||
+        (rp_store_account_by_email(gw->store, email, &same) == RP_OK && same.id == banned))
+        return false;
+    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000)};
+    snprintf(ev.kind, sizeof(ev.kind), "signup_rejected");
+    snprintf(ev.detail, sizeof(ev.detail),
+             "{\"code\":\"linked-to-banned\",\"banned_account\":%lld}", (long long)banned);
+    rp_store_event(gw->store, &ev);
+    atomic_fetch_add(&gw->m.signups_rejected, 1);
+    gw_error(gw, req, 403, "invalid_request_error", "signup_rejected",
+             "this address is too close to that of an account banned on this service");
+    return true;
+}
+
 void gw_signup(struct gw_worker *w, struct evhttp_request *req)
 {
     struct gw *gw = w->gw;
@@ -155,6 +178,10 @@ void gw_signup(struct gw_worker *w, struct evhttp_request *req)
     email[len] = '\0';
     json_decref(body);
     if (disposable(gw, req, email))
+        return;
+    char ekey[EMAIL_MAX + 64];
+    bool have_key = rp_email_key(email, gw->urls, ekey, sizeof(ekey)) == RP_OK;
+    if (have_key && linked_to_banned(gw, req, email, ekey))
         return;
 
     struct sockaddr_storage ss;
@@ -196,6 +223,8 @@ void gw_signup(struct gw_worker *w, struct evhttp_request *req)
              "The link works once and expires in %.0f hours. If you did not ask, ignore this "
              "message.\n",
              link, gw->cfg->verify_token_ttl_seconds / 3600);
+    if (!rc && have_key)
+        rc = rp_store_set_email_key(gw->store, account_id, ekey);
     if (!rc)
         rc = write_mail(gw, email, "Confirm your rampart account", text);
     if (rc) {

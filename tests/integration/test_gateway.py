@@ -807,6 +807,31 @@ class Screening(unittest.TestCase):
         finally:
             gw.close()
 
+    def test_linked_to_banned_account(self):
+        gw = Gateway()
+        try:
+            doc = gw.new_account("alice.smith@example.com")
+            accounts = gw.request("GET", "/admin/accounts", admin=True)[1]["accounts"]
+            aid = [a["id"] for a in accounts if a["email"] == "alice.smith@example.com"][0]
+            self.assertEqual(gw.request("POST", "/admin/accounts/%d/ban" % aid,
+                                        {"reason": "abuse"}, admin=True)[0], 200)
+            for email in ("alicesmith+new@example.com", "Alice.Smith2@example.com",
+                          "a.l.i.c.e.smith@mail.example.com"):
+                status, doc, _ = gw.request("POST", "/v1/signup", {"email": email})
+                self.assertEqual(status, 403, email)
+                self.assertEqual(doc["error"]["code"], "signup_rejected")
+            # The banned address itself gets the answer any existing address gets.
+            status, doc, _ = gw.request("POST", "/v1/signup", {"email": "alice.smith@example.com"})
+            self.assertEqual(status, 202)
+            status, doc, _ = gw.request("POST", "/v1/signup", {"email": "alice.jones@example.com"})
+            self.assertEqual(status, 202)
+            # Unbanned, the look-alikes may sign up again.
+            gw.request("POST", "/admin/accounts/%d/unban" % aid, {}, admin=True)
+            status, doc, _ = gw.request("POST", "/v1/signup", {"email": "alicesmith+x@example.com"})
+            self.assertEqual(status, 202)
+        finally:
+            gw.close()
+
     def test_bad_list_file(self):
         d = tempfile.mkdtemp()
         try:

@@ -282,7 +282,8 @@ static void test_unknown_keys(void **state)
                "t.yaml:1: unknown key 'limits.max_body' (known: per_key, per_network, "
                "max_body_bytes)");
     load_fails(c, "smtp:\n  host: m\n", "t.yaml:2: unknown key 'smtp.host' (known: url)");
-    load_fails(c, "signup:\n  ttl: 1h\n", "t.yaml:2: unknown key 'signup.ttl' (known: verify_ttl)");
+    load_fails(c, "signup:\n  ttl: 1h\n",
+               "t.yaml:2: unknown key 'signup.ttl' (known: verify_ttl, disposable_domains)");
     /* Keys are case-sensitive; odd bytes in a key are shown safely. */
     load_fails_at(c, "Listen: 127.0.0.1:1\n", "t.yaml:1: unknown key 'Listen' (known: listen,");
     load_fails_at(c, "\"a\\tb\": 1\n", "t.yaml:1: unknown key 'a?b'");

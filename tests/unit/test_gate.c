@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "rampart/gate.h"
+#include "rampart/url_inspect.h"
 
 /* 60 a minute with a burst of 3: three at once, then one a second. */
 static void test_gcra_burst_then_rate(void **state)
@@ -193,6 +194,32 @@ static void test_domain_set(void **state)
     rp_domain_set_free(s);
 }
 
+/* Normalised addresses: +tags, dots, trailing digits and case aside; the registrable domain
+ * when an inspector is given. */
+static void test_email_key(void **state)
+{
+    (void)state;
+    char k[128];
+    assert_int_equal(rp_email_key("Alice.Smith+news@Example.COM", NULL, k, sizeof(k)), RP_OK);
+    assert_string_equal(k, "alicesmith@example.com");
+    assert_int_equal(rp_email_key("alice.smith42@example.com", NULL, k, sizeof(k)), RP_OK);
+    assert_string_equal(k, "alicesmith@example.com");
+    assert_int_equal(rp_email_key("007@example.com", NULL, k, sizeof(k)), RP_OK);
+    assert_string_equal(k, "0@example.com"); /* one character is always kept */
+    assert_int_equal(rp_email_key("bob@googlemail.com", NULL, k, sizeof(k)), RP_OK);
+    assert_string_equal(k, "bob@gmail.com");
+    assert_int_equal(rp_email_key("no-at-sign", NULL, k, sizeof(k)), RP_EINVAL);
+    assert_int_equal(rp_email_key("@example.com", NULL, k, sizeof(k)), RP_EINVAL);
+    assert_int_equal(rp_email_key("alice@example.com", NULL, k, 8), RP_ETOOBIG);
+    struct rp_url_inspector *in = NULL;
+    struct rp_url_inspector_options o = {0};
+    struct rp_error err;
+    assert_int_equal(rp_url_inspector_new(&o, &in, &err), RP_OK);
+    assert_int_equal(rp_email_key("a.b@mail.example.co.uk", in, k, sizeof(k)), RP_OK);
+    assert_string_equal(k, "ab@example.co.uk");
+    rp_url_inspector_free(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_forwarded_client),
         cmocka_unit_test(test_forwarded_client_long_header_keeps_right_end),
         cmocka_unit_test(test_domain_set),
+        cmocka_unit_test(test_email_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
