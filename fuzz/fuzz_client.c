@@ -1,9 +1,12 @@
 /* libFuzzer target: what clients send that the gateway reads itself: the e-mail address of a
- * sign-up and the X-Forwarded-For header (with trusted proxies configured). */
+ * sign-up (checked, then normalised when it passes, as screening does) and the X-Forwarded-For
+ * header (with trusted proxies configured). */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rampart/gate.h"
+#include "rampart/url_inspect.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -16,8 +19,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         ready = true;
     }
+    static struct rp_url_inspector *urls;
+    if (!urls) {
+        struct rp_url_inspector_options o = {0};
+        if (rp_url_inspector_new(&o, &urls, &err))
+            abort();
+    }
     struct rp_str s = {(const char *)data, size};
-    rp_email_problem(s);
+    if (!rp_email_problem(s) && !memchr(data, '\0', size)) {
+        char email[300], key[400];
+        if (size < sizeof(email)) {
+            memcpy(email, data, size);
+            email[size] = '\0';
+            if (rp_email_key(email, urls, key, sizeof(key)) == RP_OK && !strchr(key, '@'))
+                abort(); /* a key keeps the domain */
+        }
+    }
     struct sockaddr_storage ss;
     rp_forwarded_client(s, trusted, 2, &ss);
     return 0;
