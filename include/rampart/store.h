@@ -23,8 +23,9 @@ struct rp_account {
     int64_t created;  /* unix seconds */
     int64_t verified; /* 0 when not yet */
     int64_t banned_at;
-    int64_t ban_until; /* when a ban ends by itself (unix seconds); 0: it does not */
-    int64_t ban_count; /* bans that escalation has given this account, ever */
+    int64_t ban_until;     /* when a ban ends by itself (unix seconds); 0: it does not */
+    int64_t ban_count;     /* bans that escalation has given this account, ever */
+    char hold_reason[200]; /* "" unless the sign-up is held for an operator's review */
 };
 
 /* What an API key resolves to. */
@@ -125,6 +126,13 @@ int rp_store_ban(struct rp_store *st, int64_t id, const char *reason, int64_t no
  * escalation's ban; rp_store_ban, an operator's, is permanent and not counted). */
 int rp_store_ban_until(struct rp_store *st, int64_t id, const char *reason, int64_t now,
                        int64_t until);
+/* Holds a pending account's sign-up for review (reason: a screening code and sentence, at most
+ * 199 bytes); RP_ENOTFOUND when no pending account has that id. */
+int rp_store_hold(struct rp_store *st, int64_t id, const char *reason);
+/* Ends a hold; RP_ENOTFOUND when the account is not held. */
+int rp_store_hold_release(struct rp_store *st, int64_t id);
+/* The ids of held accounts, oldest first, at most cap. */
+int rp_store_holds(struct rp_store *st, int64_t *ids, size_t cap, size_t *n);
 /* Records the normalised address of an account (rp_email_key), to link later sign-ups to it. */
 int rp_store_set_email_key(struct rp_store *st, int64_t id, const char *key);
 /* A banned account whose normalised address is key: its id in *id, or RP_ENOTFOUND. */

@@ -56,11 +56,14 @@ static const char *const migrations[] = {
     /* 3: the normalised address of each account, to link new sign-ups to banned accounts. */
     "ALTER TABLE accounts ADD COLUMN email_key TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX accounts_email_key ON accounts(email_key);",
+    /* 4: sign-ups held for an operator's review. */
+    "ALTER TABLE accounts ADD COLUMN hold_reason TEXT NOT NULL DEFAULT '';",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 #define ACCOUNT_COLS                                                                               \
-    "id, email, status, created, verified, banned_at, ban_reason, ban_until, ban_count"
+    "id, email, status, created, verified, banned_at, ban_reason, ban_until, ban_count, "          \
+    "hold_reason"
 
 /* Statements of the durable connection, prepared on first use and kept until close. */
 enum q {
@@ -85,6 +88,9 @@ enum q {
     Q_EVENTS_ACCOUNT,
     Q_SET_EMAIL_KEY,
     Q_BANNED_BY_KEY,
+    Q_HOLD,
+    Q_HOLD_RELEASE,
+    Q_HOLD_LIST,
     Q_COUNT
 };
 
@@ -116,6 +122,9 @@ static const char *const q_sql[Q_COUNT] = {
     [Q_UNBAN] = "UPDATE accounts SET status = CASE WHEN verified > 0 THEN 'active' ELSE 'pending'"
                 " END, banned_at = 0, ban_reason = '', ban_until = 0"
                 " WHERE id = ?1 AND status = 'banned'",
+    [Q_HOLD] = "UPDATE accounts SET hold_reason = ?2 WHERE id = ?1 AND status = 'pending'",
+    [Q_HOLD_RELEASE] = "UPDATE accounts SET hold_reason = '' WHERE id = ?1 AND hold_reason != ''",
+    [Q_HOLD_LIST] = "SELECT id FROM accounts WHERE hold_reason != '' ORDER BY id LIMIT ?1",
     [Q_SET_EMAIL_KEY] = "UPDATE accounts SET email_key = ?2 WHERE id = ?1",
     [Q_BANNED_BY_KEY] = "SELECT id FROM accounts WHERE email_key = ?1 AND email_key != ''"
                         " AND status = 'banned' ORDER BY id LIMIT 1",
@@ -287,6 +296,7 @@ static void account_from_row(sqlite3_stmt *s, struct rp_account *out)
     copy_text(out->ban_reason, sizeof(out->ban_reason), sqlite3_column_text(s, 6));
     out->ban_until = sqlite3_column_int64(s, 7);
     out->ban_count = sqlite3_column_int64(s, 8);
+    copy_text(out->hold_reason, sizeof(out->hold_reason), sqlite3_column_text(s, 9));
 }
 
 /* mkdir -p, each created directory with mode 0700. */
@@ -969,6 +979,8 @@ static int account_json_locked(struct rp_store *st, sqlite3_stmt *row, json_t **
                     (json_int_t)a.created, "verified", (json_int_t)a.verified, "banned_at",
                     (json_int_t)a.banned_at, "ban_reason", a.ban_reason, "ban_until",
                     (json_int_t)a.ban_until, "ban_count", (json_int_t)a.ban_count, "keys", keys);
+    if (obj && a.hold_reason[0])
+        json_object_set_new(obj, "held_for_review", json_string(a.hold_reason));
     result = obj ? RP_OK : RP_ENOMEM;
 out:
     q_done(s);
@@ -1086,6 +1098,57 @@ int rp_store_ban_until(struct rp_store *st, int64_t id, const char *reason, int6
                        int64_t until)
 {
     return ban(st, id, reason, now, until, 1);
+}
+
+/* One UPDATE of an account by id with an optional text: RP_ENOTFOUND when no row changed. */
+static int update_account(struct rp_store *st, enum q q, int64_t id, const char *text)
+{
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, q, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, id);
+    if (text)
+        sqlite3_bind_text(s, 2, text, -1, SQLITE_STATIC);
+    result = q_run(st, s);
+    if (result == RP_OK && sqlite3_changes(st->db) == 0)
+        result = RP_ENOTFOUND;
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+int rp_store_hold(struct rp_store *st, int64_t id, const char *reason)
+{
+    if (!reason || !*reason || strlen(reason) >= sizeof(((struct rp_account *)0)->hold_reason))
+        return RP_EINVAL;
+    return update_account(st, Q_HOLD, id, reason);
+}
+
+int rp_store_hold_release(struct rp_store *st, int64_t id)
+{
+    return update_account(st, Q_HOLD_RELEASE, id, NULL);
+}
+
+int rp_store_holds(struct rp_store *st, int64_t *ids, size_t cap, size_t *n)
+{
+    sqlite3_stmt *s = NULL;
+    *n = 0;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, Q_HOLD_LIST, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)cap);
+    while ((result = q_row(st, s)) == 1 && *n < cap)
+        ids[(*n)++] = sqlite3_column_int64(s, 0);
+    if (result > 0)
+        result = RP_OK;
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
 }
 
 int rp_store_set_email_key(struct rp_store *st, int64_t id, const char *key)

@@ -88,6 +88,92 @@ static int write_mail(struct gw *gw, const char *to, const char *subject, const 
     return RP_OK;
 }
 
+/* Makes a verification token for email (creating its pending account, or reusing it) and, when
+ * send is set, the mail with its link. */
+static int verification(struct gw *gw, const char *email, bool send, int64_t *account_id)
+{
+    char token[64];
+    uint8_t th[RP_HASH_LEN];
+    int64_t now = (int64_t)gw_now();
+    int rc = random_token(token, 32);
+    if (!rc) {
+        SHA256((const unsigned char *)token, strlen(token), th);
+        rc = rp_store_signup(gw->store, email, th, now,
+                             now + (int64_t)gw->cfg->verify_token_ttl_seconds, account_id);
+    }
+    if (rc || !send)
+        return rc;
+    char link[2048], text[4096];
+    snprintf(link, sizeof(link), "%s/v1/verify?token=%s", gw->cfg->public_url, token);
+    snprintf(text, sizeof(text),
+             "Someone (we hope you) asked for an account with this address.\n\n"
+             "To confirm it and receive your API key, open:\n\n  %s\n\n"
+             "The link works once and expires in %.0f hours. If you did not ask, ignore this "
+             "message.\n",
+             link, gw->cfg->verify_token_ttl_seconds / 3600);
+    rc = write_mail(gw, email, "Confirm your rampart account", text);
+    if (!rc)
+        gw_mail_kick(&gw->mail);
+    return rc;
+}
+
+/* ---- recent sign-ups, for look-alike addresses ------------------------------------------ */
+
+#define RECENT_MAX 4096
+#define RECENT_SECONDS 86400
+
+struct gw_recent {
+    pthread_mutex_t mu;
+    struct {
+        char key[80];
+        uint64_t address; /* hash of the exact address */
+        int64_t time;
+    } v[RECENT_MAX];
+    size_t next;
+};
+
+int gw_recent_new(struct gw_recent **out)
+{
+    *out = calloc(1, sizeof(**out));
+    if (!*out)
+        return RP_ENOMEM;
+    pthread_mutex_init(&(*out)->mu, NULL);
+    return RP_OK;
+}
+
+void gw_recent_free(struct gw_recent *r)
+{
+    if (!r)
+        return;
+    pthread_mutex_destroy(&r->mu);
+    free(r);
+}
+
+bool gw_recent_lookalike(struct gw_recent *r, const char *key, const char *email, int64_t now)
+{
+    if (!r || strlen(key) >= sizeof(r->v[0].key))
+        return false;
+    uint64_t h = rp_hash64(email, strlen(email), 0x7265636e74ull);
+    bool found = false, seen = false;
+    pthread_mutex_lock(&r->mu);
+    for (size_t i = 0; i < RECENT_MAX; i++) {
+        if (!r->v[i].time || now - r->v[i].time > RECENT_SECONDS || strcmp(r->v[i].key, key))
+            continue;
+        if (r->v[i].address == h)
+            seen = true;
+        else
+            found = true;
+    }
+    if (!seen) {
+        size_t i = r->next++ % RECENT_MAX;
+        snprintf(r->v[i].key, sizeof(r->v[i].key), "%s", key);
+        r->v[i].address = h;
+        r->v[i].time = now;
+    }
+    pthread_mutex_unlock(&r->mu);
+    return found;
+}
+
 /* Screening: an address at a disposable e-mail domain (signup.disposable_domains, matched on
  * the domain and on its registrable domain) is refused with 403 signup_rejected. Returns true
  * when it has replied. */
@@ -200,45 +286,58 @@ void gw_signup(struct gw_worker *w, struct evhttp_request *req)
     }
     /* An address that already has an account gets the same answer, so the endpoint does not
      * tell who has an account; no new link is made for it. */
-    struct rp_account existing;
+    struct rp_account existing = {0};
     if (rp_store_account_by_email(gw->store, email, &existing) == 0 &&
         existing.status != RP_ACCOUNT_PENDING) {
         gw_json(gw, req, 202, json_pack("{s:s}", "status", "pending_verification"));
         return;
     }
-    char token[64];
-    uint8_t th[RP_HASH_LEN];
-    int64_t account_id = 0, now = (int64_t)gw_now();
-    int rc = random_token(token, 32);
-    if (!rc) {
-        SHA256((const unsigned char *)token, strlen(token), th);
-        rc = rp_store_signup(gw->store, email, th, now,
-                             now + (int64_t)gw->cfg->verify_token_ttl_seconds, &account_id);
+    /* A held sign-up stays held however often it is repeated: no mail until an operator says. */
+    if (existing.id && existing.hold_reason[0]) {
+        gw_json(gw, req, 202, json_pack("{s:s}", "status", "held_for_review"));
+        return;
     }
-    char link[2048], text[4096];
-    snprintf(link, sizeof(link), "%s/v1/verify?token=%s", gw->cfg->public_url, token);
-    snprintf(text, sizeof(text),
-             "Someone (we hope you) asked for an account with this address.\n\n"
-             "To confirm it and receive your API key, open:\n\n  %s\n\n"
-             "The link works once and expires in %.0f hours. If you did not ask, ignore this "
-             "message.\n",
-             link, gw->cfg->verify_token_ttl_seconds / 3600);
+    /* A look-alike of a recent sign-up (one person making accounts) is held for review: the
+     * account is made, its mail waits for an operator (POST /admin/holds/{id}/approve). */
+    bool held = have_key && gw_recent_lookalike(gw->recent, ekey, email, (int64_t)gw_now());
+    int64_t account_id = 0;
+    int rc = verification(gw, email, !held, &account_id);
     if (!rc && have_key)
         rc = rp_store_set_email_key(gw->store, account_id, ekey);
-    if (!rc)
-        rc = write_mail(gw, email, "Confirm your rampart account", text);
+    if (!rc && held)
+        rc = rp_store_hold(gw->store, account_id,
+                           "lookalike-address: the address is a variant of another sign-up of "
+                           "the last 24 hours");
     if (rc) {
         gw_error(gw, req, 503, "server_error", "signup_unavailable",
                  "sign-up failed on the server side; try again later");
         return;
     }
-    gw_mail_kick(&gw->mail);
     atomic_fetch_add(&gw->m.signups, 1);
     struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = account_id};
-    snprintf(ev.kind, sizeof(ev.kind), "signup");
-    snprintf(ev.detail, sizeof(ev.detail), "{\"network\":\"%s\"}", net);
+    snprintf(ev.kind, sizeof(ev.kind), "%s", held ? "signup_held" : "signup");
+    snprintf(ev.detail, sizeof(ev.detail), "{\"network\":\"%s\"%s}", net,
+             held ? ",\"code\":\"lookalike-address\"" : "");
     rp_store_event(gw->store, &ev);
-    gw_json(gw, req, 202, json_pack("{s:s}", "status", "pending_verification"));
+    gw_json(gw, req, 202,
+            json_pack("{s:s}", "status", held ? "held_for_review" : "pending_verification"));
+}
+
+int gw_hold_decide(struct gw *gw, int64_t id, bool approve)
+{
+    struct rp_account a;
+    int rc = rp_store_account_get(gw->store, id, &a);
+    if (!rc && !a.hold_reason[0])
+        rc = RP_ENOTFOUND;
+    if (!rc)
+        rc = approve ? verification(gw, a.email, true, &id)
+                     : rp_store_ban(gw->store, id, "sign-up rejected by an operator",
+                                    (int64_t)gw_now());
+    if (!rc)
+        rc = rp_store_hold_release(gw->store, id);
+    if (!rc && !approve)
+        atomic_fetch_add(&gw->key_generation, 1);
+    return rc;
 }
 
 /* Makes a key for account_id and replies with it (shown this once). */

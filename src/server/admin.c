@@ -156,6 +156,62 @@ static void ban(struct gw *gw, struct evhttp_request *req, int64_t id, bool on)
     gw_json(gw, req, 200, acc ? acc : json_pack("{s:I}", "id", (json_int_t)id));
 }
 
+static bool hold_path(const char *path, int64_t *id, const char **rest)
+{
+    const char *p = path + strlen("/admin/holds/");
+    char *end;
+    long long v = strtoll(p, &end, 10);
+    if (end == p || v <= 0)
+        return false;
+    *id = v;
+    *rest = end;
+    return true;
+}
+
+/* The sign-ups held for review, oldest first (at most 1,000). */
+static void holds(struct gw *gw, struct evhttp_request *req)
+{
+    int64_t *ids = malloc(1000 * sizeof(*ids));
+    size_t n = 0;
+    json_t *arr = json_array();
+    int rc = arr && ids ? rp_store_holds(gw->store, ids, 1000, &n) : RP_ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+        json_t *a = NULL;
+        if (rp_store_account_json(gw->store, ids[i], &a) == RP_OK)
+            json_array_append_new(arr, a);
+    }
+    free(ids);
+    if (rc) {
+        json_decref(arr);
+        gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
+        return;
+    }
+    gw_json(gw, req, 200, json_pack("{s:o}", "holds", arr));
+}
+
+/* Approves (the verification mail goes out) or rejects (the account is banned) a held sign-up,
+ * and writes the decision to the audit trail. */
+static void decide(struct gw *gw, struct evhttp_request *req, int64_t id, bool approve)
+{
+    int rc = gw_hold_decide(gw, id, approve);
+    if (rc == RP_ENOTFOUND) {
+        gw_error(gw, req, 404, "invalid_request_error", "hold_not_found",
+                 "no sign-up %lld is held for review", (long long)id);
+        return;
+    }
+    if (rc) {
+        gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
+        return;
+    }
+    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = id};
+    snprintf(ev.kind, sizeof(ev.kind), approve ? "hold_approved" : "hold_rejected");
+    snprintf(ev.detail, sizeof(ev.detail), "{\"by\":\"admin\"}");
+    rp_store_event(gw->store, &ev);
+    json_t *acc = NULL;
+    rp_store_account_json(gw->store, id, &acc);
+    gw_json(gw, req, 200, acc ? acc : json_pack("{s:I}", "id", (json_int_t)id));
+}
+
 void gw_admin(struct gw *gw, struct evhttp_request *req)
 {
     const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
@@ -203,6 +259,12 @@ void gw_admin(struct gw *gw, struct evhttp_request *req)
             gw_json(gw, req, 200, json_pack("{s:o}", "events", j));
         else
             gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
+    } else if (strcmp(path, "/admin/holds") == 0 && m == EVHTTP_REQ_GET) {
+        holds(gw, req);
+    } else if (strncmp(path, "/admin/holds/", 13) == 0 && m == EVHTTP_REQ_POST &&
+               hold_path(path, &id, &rest) &&
+               (!strcmp(rest, "/approve") || !strcmp(rest, "/reject"))) {
+        decide(gw, req, id, !strcmp(rest, "/approve"));
     } else if (strncmp(path, "/admin/accounts/", 16) == 0 && account_path(path, &id, &rest)) {
         if (*rest == '\0' && m == EVHTTP_REQ_GET) {
             int rc = rp_store_account_json(gw->store, id, &j);

@@ -49,6 +49,7 @@ struct gw {
     /* signup.disposable_domains, and the inspector that finds registrable domains for it. */
     struct rp_domain_set *disposable;
     struct rp_url_inspector *urls;
+    struct gw_recent *recent; /* recent sign-ups, for look-alike addresses */
     struct rp_limiter *esc_limit; /* soft-blocks per account; NULL when escalation is off */
     struct rp_rate esc_rate;
     /* Bumped by every ban, unban and revocation: cached key lookups older than it are stale. */
@@ -96,6 +97,16 @@ void gw_admin(struct gw *gw, struct evhttp_request *req);
  * escalation.soft_blocks_before_ban the account is banned for a time that grows with each ban
  * (docs/configuration.md, escalation). code says what the soft-block was for. */
 void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code);
+
+/* Recent sign-ups (bounded, 24 hours): whether another address with the normalised key signed
+ * up recently; records this one. */
+struct gw_recent;
+int gw_recent_new(struct gw_recent **out);
+void gw_recent_free(struct gw_recent *r);
+bool gw_recent_lookalike(struct gw_recent *r, const char *key, const char *email, int64_t now);
+/* An operator's decision on a held sign-up: approve sends its verification mail, reject bans
+ * the account. RP_ENOTFOUND when it is not held. */
+int gw_hold_decide(struct gw *gw, int64_t id, bool approve);
 
 /* Resolves the request's API key; on failure replies (401/403) and returns false. */
 bool gw_authenticate(struct gw *gw, struct evhttp_request *req, struct rp_key_info *key);

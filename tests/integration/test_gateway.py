@@ -832,6 +832,45 @@ class Screening(unittest.TestCase):
         finally:
             gw.close()
 
+    def test_lookalike_held_then_decided(self):
+        gw = Gateway()
+        try:
+            self.assertEqual(gw.request("POST", "/v1/signup",
+                                        {"email": "carol.king@example.com"})[0], 202)
+            status, doc, _ = gw.request("POST", "/v1/signup", {"email": "carolking+2@example.com"})
+            self.assertEqual(status, 202)
+            self.assertEqual(doc["status"], "held_for_review")
+            # No mail for the held address, however often it asks.
+            status, doc, _ = gw.request("POST", "/v1/signup", {"email": "carolking+2@example.com"})
+            self.assertEqual(doc["status"], "held_for_review")
+            with self.assertRaises(AssertionError):
+                gw.token_for("carolking+2@example.com")
+            holds = gw.request("GET", "/admin/holds", admin=True)[1]["holds"]
+            self.assertEqual([h["email"] for h in holds], ["carolking+2@example.com"])
+            self.assertIn("lookalike-address", holds[0]["held_for_review"])
+            hid = holds[0]["id"]
+            status, doc, _ = gw.request("POST", "/admin/holds/%d/approve" % hid, {}, admin=True)
+            self.assertEqual(status, 200)
+            token = gw.token_for("carolking+2@example.com")
+            status, doc, _ = gw.request("GET", "/v1/verify?token=" + token)
+            self.assertEqual(status, 200)
+            self.assertEqual(gw.request("GET", "/admin/holds", admin=True)[1]["holds"], [])
+            # A second look-alike, rejected: its account is banned.
+            status, doc, _ = gw.request("POST", "/v1/signup", {"email": "c.a.r.o.l.king@example.com"})
+            self.assertEqual(doc["status"], "held_for_review")
+            hid = gw.request("GET", "/admin/holds", admin=True)[1]["holds"][0]["id"]
+            status, doc, _ = gw.request("POST", "/admin/holds/%d/reject" % hid, {}, admin=True)
+            self.assertEqual(status, 200)
+            self.assertEqual(doc["status"], "banned")
+            self.assertEqual(gw.request("POST", "/admin/holds/%d/reject" % hid, {}, admin=True)[0],
+                             404)
+            evs = gw.request("GET", "/admin/events", admin=True)[1]["events"]
+            kinds = [e["kind"] for e in evs]
+            for k in ("signup_held", "hold_approved", "hold_rejected"):
+                self.assertIn(k, kinds)
+        finally:
+            gw.close()
+
     def test_bad_list_file(self):
         d = tempfile.mkdtemp()
         try:
