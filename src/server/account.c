@@ -361,6 +361,7 @@ static void issue_key(struct gw *gw, struct evhttp_request *req, int64_t account
     struct rp_event ev = {
         .time_ms = (int64_t)(gw_now() * 1000), .account_id = account_id, .key_id = key_id};
     snprintf(ev.kind, sizeof(ev.kind), "key_created");
+    gw_watch(gw, account_id, GW_SIGNAL_KEY_CREATED, NULL);
     rp_store_event(gw->store, &ev);
     gw_json(gw, req, status,
             json_pack("{s:I, s:I, s:s, s:s, s:s}", "account_id", (json_int_t)account_id, "key_id",

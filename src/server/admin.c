@@ -269,6 +269,8 @@ void gw_admin(struct gw *gw, struct evhttp_request *req)
         if (*rest == '\0' && m == EVHTTP_REQ_GET) {
             int rc = rp_store_account_json(gw->store, id, &j);
             if (rc == 0)
+                json_object_set_new(j, "risk", gw_watch_risk(gw, id));
+            if (rc == 0)
                 gw_json(gw, req, 200, j);
             else if (rc == RP_ENOTFOUND)
                 gw_error(gw, req, 404, "invalid_request_error", "account_not_found",

@@ -50,6 +50,7 @@ struct gw {
     struct rp_domain_set *disposable;
     struct rp_url_inspector *urls;
     struct gw_recent *recent; /* recent sign-ups, for look-alike addresses */
+    struct gw_watch *watch;   /* behaviour checks per account */
     struct rp_limiter *esc_limit; /* soft-blocks per account; NULL when escalation is off */
     struct rp_rate esc_rate;
     /* Bumped by every ban, unban and revocation: cached key lookups older than it are stale. */
@@ -97,6 +98,17 @@ void gw_admin(struct gw *gw, struct evhttp_request *req);
  * escalation.soft_blocks_before_ban the account is banned for a time that grows with each ban
  * (docs/configuration.md, escalation). code says what the soft-block was for. */
 void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code);
+
+/* Behaviour checks (src/server/behaviour.c): what an account did, decaying over minutes. */
+enum gw_signal { GW_SIGNAL_REQUEST, GW_SIGNAL_RATE_LIMITED, GW_SIGNAL_REFUSED, GW_SIGNAL_KEY_CREATED };
+struct gw_watch;
+int gw_watch_new(struct gw_watch **out);
+void gw_watch_free(struct gw_watch *w);
+/* Records a signal of account (net: the client's network, for GW_SIGNAL_REQUEST). Returns true
+ * when the account just started hammering (a soft-block for escalation). */
+bool gw_watch(struct gw *gw, int64_t account, enum gw_signal sig, const char *net);
+/* The account's risk: {"score": 0..100, "signals": {...}}; a new reference. */
+json_t *gw_watch_risk(struct gw *gw, int64_t account);
 
 /* Recent sign-ups (bounded, 24 hours): whether another address with the normalised key signed
  * up recently; records this one. */

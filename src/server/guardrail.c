@@ -137,6 +137,7 @@ int gw_guard_prompt(struct gw_worker *w, struct evhttp_request *req, const char 
             const struct rp_guard_reason *why = top_reason(&worst);
             atomic_fetch_add(&gw->m.guard_refused[0], 1);
             guard_event(gw, key, "soft_block", 400, path, &worst);
+            gw_watch(gw, key->account_id, GW_SIGNAL_REFUSED, NULL);
             gw_escalate(gw, key, why ? why->code : "content_policy");
             gw_error(gw, req, 400, "invalid_request_error", "content_policy",
                      "the prompt was refused by this service's content policy (%s: %s)",

@@ -513,8 +513,27 @@ void gw_proxy(struct gw_worker *w, struct evhttp_request *req, const char *path)
     snprintf(key_name, sizeof(key_name), "k%lld", (long long)key.key_id);
     struct rp_str kn = {key_name, strlen(key_name)};
     double now = gw_now(), retry;
+    {
+        /* Behaviour checks: the networks an account comes from. */
+        struct sockaddr_storage ss;
+        char net[64] = "unknown";
+        gw_client_addr(gw, req, &ss);
+        rp_net_key((struct sockaddr *)&ss, net, sizeof(net));
+        gw_watch(gw, key.account_id, GW_SIGNAL_REQUEST, net);
+    }
     if (!rp_limiter_take(gw->tok_limit, kn, &gw->tok_rate, now, 0, &retry) ||
         !rp_limiter_take(gw->req_limit, kn, &gw->req_rate, now, 1, &retry)) {
+        /* Hammering on past the limit is a soft-block of its own. */
+        if (gw_watch(gw, key.account_id, GW_SIGNAL_RATE_LIMITED, NULL)) {
+            struct rp_event ev = {.time_ms = (int64_t)(now * 1000),
+                                  .account_id = key.account_id,
+                                  .key_id = key.key_id,
+                                  .status = 429};
+            snprintf(ev.kind, sizeof(ev.kind), "soft_block");
+            snprintf(ev.detail, sizeof(ev.detail), "{\"codes\":[\"behaviour-hammering\"]}");
+            rp_store_event(gw->store, &ev);
+            gw_escalate(gw, &key, "behaviour-hammering");
+        }
         char ra[32];
         snprintf(ra, sizeof(ra), "%.0f", ceil(retry));
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);

@@ -340,6 +340,31 @@ class Escalation(unittest.TestCase):
         finally:
             gw.close()
 
+    def test_behaviour_risk_and_hammering(self):
+        gw = Gateway(config="guard:\n  rules: [%s]\nlimits:\n  per_key:\n"
+                            "    requests_per_minute: 1\n" % self.rules.name)
+        try:
+            key, aid = self.account(gw, "risk@example.com")
+            risk = gw.request("GET", "/admin/accounts/%d" % aid, admin=True)[1]["risk"]
+            self.assertEqual(risk["score"], 0)
+            gw.request("POST", "/v1/chat/completions", chat("open sesame now"), key=key)
+            statuses = [gw.request("POST", "/v1/chat/completions", chat("hi"), key=key)[0]
+                        for _ in range(110)]
+            self.assertGreaterEqual(statuses.count(429), 100)
+            risk = gw.request("GET", "/admin/accounts/%d" % aid, admin=True)[1]["risk"]
+            self.assertGreaterEqual(risk["signals"]["rate_limited"], 99)
+            self.assertGreaterEqual(risk["signals"]["refusals"], 0.9)
+            self.assertGreater(risk["score"], 30)
+            for _ in range(50):
+                evs = gw.request("GET", "/admin/events?account=%d" % aid, admin=True)[1]["events"]
+                codes = [c for e in evs if e["kind"] == "soft_block" for c in e["detail"]["codes"]]
+                if "behaviour-hammering" in codes:
+                    break
+                time.sleep(0.1)
+            self.assertIn("behaviour-hammering", codes)
+        finally:
+            gw.close()
+
     def test_permanent_after_max_and_monitor(self):
         gw = Gateway(config="guard:\n  rules: [%s]\nescalation:\n  soft_blocks_before_ban: 1\n"
                             "  ban_time: 2h\n  ban_time_max: 1h\n" % self.rules.name)
