@@ -58,6 +58,9 @@ static const char *const migrations[] = {
     "CREATE INDEX accounts_email_key ON accounts(email_key);",
     /* 4: sign-ups held for an operator's review. */
     "ALTER TABLE accounts ADD COLUMN hold_reason TEXT NOT NULL DEFAULT '';",
+    /* 5: the client network an account signed up from, to link later sign-ups to bans. */
+    "ALTER TABLE accounts ADD COLUMN signup_net TEXT NOT NULL DEFAULT '';"
+    "CREATE INDEX accounts_signup_net ON accounts(signup_net);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -91,6 +94,8 @@ enum q {
     Q_HOLD,
     Q_HOLD_RELEASE,
     Q_HOLD_LIST,
+    Q_SET_NET,
+    Q_BANNED_BY_NET,
     Q_COUNT
 };
 
@@ -125,6 +130,9 @@ static const char *const q_sql[Q_COUNT] = {
     [Q_HOLD] = "UPDATE accounts SET hold_reason = ?2 WHERE id = ?1 AND status = 'pending'",
     [Q_HOLD_RELEASE] = "UPDATE accounts SET hold_reason = '' WHERE id = ?1 AND hold_reason != ''",
     [Q_HOLD_LIST] = "SELECT id FROM accounts WHERE hold_reason != '' ORDER BY id LIMIT ?1",
+    [Q_SET_NET] = "UPDATE accounts SET signup_net = ?2 WHERE id = ?1",
+    [Q_BANNED_BY_NET] = "SELECT id FROM accounts WHERE signup_net = ?1 AND signup_net != ''"
+                        " AND status = 'banned' ORDER BY id LIMIT 1",
     [Q_SET_EMAIL_KEY] = "UPDATE accounts SET email_key = ?2 WHERE id = ?1",
     [Q_BANNED_BY_KEY] = "SELECT id FROM accounts WHERE email_key = ?1 AND email_key != ''"
                         " AND status = 'banned' ORDER BY id LIMIT 1",
@@ -1151,6 +1159,37 @@ out:
     return result;
 }
 
+int rp_store_set_signup_net(struct rp_store *st, int64_t id, const char *net)
+{
+    return update_account(st, Q_SET_NET, id, net);
+}
+
+static int banned_by(struct rp_store *st, enum q q, const char *text, int64_t *id)
+{
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, q, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
+    result = q_row(st, s);
+    if (result == 0)
+        result = RP_ENOTFOUND;
+    if (result < 0)
+        goto out;
+    *id = sqlite3_column_int64(s, 0);
+    result = RP_OK;
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+int rp_store_banned_by_signup_net(struct rp_store *st, const char *net, int64_t *id)
+{
+    return banned_by(st, Q_BANNED_BY_NET, net, id);
+}
+
 int rp_store_set_email_key(struct rp_store *st, int64_t id, const char *key)
 {
     sqlite3_stmt *s = NULL;
@@ -1171,23 +1210,7 @@ out:
 
 int rp_store_banned_by_email_key(struct rp_store *st, const char *key, int64_t *id)
 {
-    sqlite3_stmt *s = NULL;
-    pthread_mutex_lock(&st->mu);
-    int result = q_get(st, Q_BANNED_BY_KEY, &s);
-    if (result)
-        goto out;
-    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-    result = q_row(st, s);
-    if (result == 0)
-        result = RP_ENOTFOUND;
-    if (result < 0)
-        goto out;
-    *id = sqlite3_column_int64(s, 0);
-    result = RP_OK;
-out:
-    q_done(s);
-    pthread_mutex_unlock(&st->mu);
-    return result;
+    return banned_by(st, Q_BANNED_BY_KEY, key, id);
 }
 
 int rp_store_unban(struct rp_store *st, int64_t id, int64_t now)

@@ -299,15 +299,26 @@ void gw_signup(struct gw_worker *w, struct evhttp_request *req)
     }
     /* A look-alike of a recent sign-up (one person making accounts) is held for review: the
      * account is made, its mail waits for an operator (POST /admin/holds/{id}/approve). */
-    bool held = have_key && gw_recent_lookalike(gw->recent, ekey, email, (int64_t)gw_now());
+    bool lookalike = have_key && gw_recent_lookalike(gw->recent, ekey, email, (int64_t)gw_now());
+    /* A sign-up from the network of a banned account is held too: the network may be shared
+     * (an office, a carrier), so a person decides. */
+    int64_t banned = 0;
+    bool banned_net = strcmp(net, "unknown") != 0 &&
+                      rp_store_banned_by_signup_net(gw->store, net, &banned) == RP_OK;
+    bool held = lookalike || banned_net;
+    const char *code = lookalike ? "lookalike-address" : "banned-network";
     int64_t account_id = 0;
     int rc = verification(gw, email, !held, &account_id);
     if (!rc && have_key)
         rc = rp_store_set_email_key(gw->store, account_id, ekey);
+    if (!rc)
+        rc = rp_store_set_signup_net(gw->store, account_id, net);
     if (!rc && held)
         rc = rp_store_hold(gw->store, account_id,
-                           "lookalike-address: the address is a variant of another sign-up of "
-                           "the last 24 hours");
+                           lookalike ? "lookalike-address: the address is a variant of another "
+                                       "sign-up of the last 24 hours"
+                                     : "banned-network: a banned account signed up from this "
+                                       "network");
     if (rc) {
         gw_error(gw, req, 503, "server_error", "signup_unavailable",
                  "sign-up failed on the server side; try again later");
@@ -316,8 +327,8 @@ void gw_signup(struct gw_worker *w, struct evhttp_request *req)
     atomic_fetch_add(&gw->m.signups, 1);
     struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = account_id};
     snprintf(ev.kind, sizeof(ev.kind), "%s", held ? "signup_held" : "signup");
-    snprintf(ev.detail, sizeof(ev.detail), "{\"network\":\"%s\"%s}", net,
-             held ? ",\"code\":\"lookalike-address\"" : "");
+    snprintf(ev.detail, sizeof(ev.detail), "{\"network\":\"%s\"%s%s%s}", net,
+             held ? ",\"code\":\"" : "", held ? code : "", held ? "\"" : "");
     rp_store_event(gw->store, &ev);
     gw_json(gw, req, 202,
             json_pack("{s:s}", "status", held ? "held_for_review" : "pending_verification"));

@@ -871,6 +871,26 @@ class Screening(unittest.TestCase):
         finally:
             gw.close()
 
+    def test_banned_network_held(self):
+        gw = Gateway("trusted_proxies: [127.0.0.1/32]\n")
+        try:
+            def signup(email, ip):
+                return gw.request("POST", "/v1/signup", {"email": email},
+                                  headers={"X-Forwarded-For": ip})[1]
+            self.assertEqual(signup("dave@example.com", "10.1.1.5")["status"],
+                             "pending_verification")
+            accounts = gw.request("GET", "/admin/accounts", admin=True)[1]["accounts"]
+            aid = [a["id"] for a in accounts if a["email"] == "dave@example.com"][0]
+            gw.request("POST", "/admin/accounts/%d/ban" % aid, {"reason": "abuse"}, admin=True)
+            self.assertEqual(signup("erin@example.org", "10.1.1.77")["status"], "held_for_review")
+            self.assertEqual(signup("frank@example.org", "10.2.2.2")["status"],
+                             "pending_verification")
+            holds = gw.request("GET", "/admin/holds", admin=True)[1]["holds"]
+            self.assertEqual([h["email"] for h in holds], ["erin@example.org"])
+            self.assertIn("banned-network", holds[0]["held_for_review"])
+        finally:
+            gw.close()
+
     def test_bad_list_file(self):
         d = tempfile.mkdtemp()
         try:
