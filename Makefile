@@ -43,7 +43,7 @@ LIB := $(BUILD)/librampart.a
 # `make V=1` shows whole commands.
 Q := $(if $(V),,@)
 
-.PHONY: all deps run demo-url npm-test-deps bench-gateway test test-build fuzz-build check bench-url url-model format clean eval-url eval-guard bench-guard guard-models
+.PHONY: all deps run demo-url npm-test-deps bench-gateway test test-build fuzz-build check bench-url url-model format clean eval-url eval-guard bench-guard guard-models simulate
 all: $(BUILD)/rampart
 
 # Missing libraries: install them when we are root, else print the exact command.
@@ -119,6 +119,10 @@ eval-url: $(BUILD)/rampart
 eval-guard: $(BUILD)/rampart
 	$(BUILD)/rampart guard-eval --data ../shared/data/prompts/labeled.jsonl --split held-out
 	$(BUILD)/rampart guard-eval --data ../shared/data/prompts/responses.jsonl --split held-out
+
+# Populations of users and attackers against the real gateway (docs/abuse.md).
+simulate: $(BUILD)/rampart
+	bench/simulate $(BUILD)/rampart
 
 bench-guard: $(BUILD)/bench_guard
 	$(BUILD)/bench_guard ../shared/data/prompts/labeled.jsonl ../shared/data/prompts/responses.jsonl 16

@@ -132,10 +132,12 @@ static const char *const q_sql[Q_COUNT] = {
     [Q_HOLD_LIST] = "SELECT id FROM accounts WHERE hold_reason != '' ORDER BY id LIMIT ?1",
     [Q_SET_NET] = "UPDATE accounts SET signup_net = ?2 WHERE id = ?1",
     [Q_BANNED_BY_NET] = "SELECT id FROM accounts WHERE signup_net = ?1 AND signup_net != ''"
-                        " AND status = 'banned' ORDER BY id LIMIT 1",
+                        " AND status = 'banned' AND (ban_until = 0 OR ban_until > ?2)"
+                        " ORDER BY id LIMIT 1",
     [Q_SET_EMAIL_KEY] = "UPDATE accounts SET email_key = ?2 WHERE id = ?1",
     [Q_BANNED_BY_KEY] = "SELECT id FROM accounts WHERE email_key = ?1 AND email_key != ''"
-                        " AND status = 'banned' ORDER BY id LIMIT 1",
+                        " AND status = 'banned' AND (ban_until = 0 OR ban_until > ?2)"
+                        " ORDER BY id LIMIT 1",
     [Q_EVENTS_ALL] = "SELECT id, time_ms, account_id, key_id, kind, status, detail,"
                      " prompt_tokens, completion_tokens FROM events ORDER BY id DESC LIMIT ?2",
     [Q_EVENTS_ACCOUNT] = "SELECT id, time_ms, account_id, key_id, kind, status, detail,"
@@ -1164,6 +1166,8 @@ int rp_store_set_signup_net(struct rp_store *st, int64_t id, const char *net)
     return update_account(st, Q_SET_NET, id, net);
 }
 
+/* Bans that have run out (ban_until passed) no longer link: they are lifted lazily, on the
+ * account's next request, but screening must not wait for that. */
 static int banned_by(struct rp_store *st, enum q q, const char *text, int64_t *id)
 {
     sqlite3_stmt *s = NULL;
@@ -1172,6 +1176,7 @@ static int banned_by(struct rp_store *st, enum q q, const char *text, int64_t *i
     if (result)
         goto out;
     sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)time(NULL));
     result = q_row(st, s);
     if (result == 0)
         result = RP_ENOTFOUND;
