@@ -133,12 +133,11 @@ int rp_store_hold(struct rp_store *st, int64_t id, const char *reason);
 int rp_store_hold_release(struct rp_store *st, int64_t id);
 /* The ids of held accounts, oldest first, at most cap. */
 int rp_store_holds(struct rp_store *st, int64_t *ids, size_t cap, size_t *n);
-/* Records the client network (rp_net_key) an account signed up from. */
-int rp_store_set_signup_net(struct rp_store *st, int64_t id, const char *net);
 /* A banned account that signed up from net: its id in *id, or RP_ENOTFOUND. */
 int rp_store_banned_by_signup_net(struct rp_store *st, const char *net, int64_t *id);
-/* Records the normalised address of an account (rp_email_key), to link later sign-ups to it. */
-int rp_store_set_email_key(struct rp_store *st, int64_t id, const char *key);
+/* Records what screening links later sign-ups by: the normalised address of an account
+ * (rp_email_key; NULL or "" for none) and the client network it signed up from (rp_net_key). */
+int rp_store_set_screening(struct rp_store *st, int64_t id, const char *email_key, const char *net);
 /* A banned account whose normalised address is key: its id in *id, or RP_ENOTFOUND. */
 int rp_store_banned_by_email_key(struct rp_store *st, const char *key, int64_t *id);
 /* Lifts a ban: the account returns to active when it was verified, else to pending. Unbanning

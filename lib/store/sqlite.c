@@ -89,12 +89,11 @@ enum q {
     Q_UNBAN,
     Q_EVENTS_ALL,
     Q_EVENTS_ACCOUNT,
-    Q_SET_EMAIL_KEY,
+    Q_SET_SCREENING,
     Q_BANNED_BY_KEY,
     Q_HOLD,
     Q_HOLD_RELEASE,
     Q_HOLD_LIST,
-    Q_SET_NET,
     Q_BANNED_BY_NET,
     Q_COUNT
 };
@@ -130,11 +129,10 @@ static const char *const q_sql[Q_COUNT] = {
     [Q_HOLD] = "UPDATE accounts SET hold_reason = ?2 WHERE id = ?1 AND status = 'pending'",
     [Q_HOLD_RELEASE] = "UPDATE accounts SET hold_reason = '' WHERE id = ?1 AND hold_reason != ''",
     [Q_HOLD_LIST] = "SELECT id FROM accounts WHERE hold_reason != '' ORDER BY id LIMIT ?1",
-    [Q_SET_NET] = "UPDATE accounts SET signup_net = ?2 WHERE id = ?1",
     [Q_BANNED_BY_NET] = "SELECT id FROM accounts WHERE signup_net = ?1 AND signup_net != ''"
                         " AND status = 'banned' AND (ban_until = 0 OR ban_until > ?2)"
                         " ORDER BY id LIMIT 1",
-    [Q_SET_EMAIL_KEY] = "UPDATE accounts SET email_key = ?2 WHERE id = ?1",
+    [Q_SET_SCREENING] = "UPDATE accounts SET email_key = ?2, signup_net = ?3 WHERE id = ?1",
     [Q_BANNED_BY_KEY] = "SELECT id FROM accounts WHERE email_key = ?1 AND email_key != ''"
                         " AND status = 'banned' AND (ban_until = 0 OR ban_until > ?2)"
                         " ORDER BY id LIMIT 1",
@@ -1161,9 +1159,23 @@ out:
     return result;
 }
 
-int rp_store_set_signup_net(struct rp_store *st, int64_t id, const char *net)
+int rp_store_set_screening(struct rp_store *st, int64_t id, const char *email_key, const char *net)
 {
-    return update_account(st, Q_SET_NET, id, net);
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, Q_SET_SCREENING, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_text(s, 2, email_key ? email_key : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, net ? net : "", -1, SQLITE_STATIC);
+    result = q_run(st, s);
+    if (result == RP_OK && sqlite3_changes(st->db) == 0)
+        result = RP_ENOTFOUND;
+out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
 }
 
 /* Bans that have run out (ban_until passed) no longer link: they are lifted lazily, on the
@@ -1193,24 +1205,6 @@ out:
 int rp_store_banned_by_signup_net(struct rp_store *st, const char *net, int64_t *id)
 {
     return banned_by(st, Q_BANNED_BY_NET, net, id);
-}
-
-int rp_store_set_email_key(struct rp_store *st, int64_t id, const char *key)
-{
-    sqlite3_stmt *s = NULL;
-    pthread_mutex_lock(&st->mu);
-    int result = q_get(st, Q_SET_EMAIL_KEY, &s);
-    if (result)
-        goto out;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_text(s, 2, key, -1, SQLITE_STATIC);
-    result = q_run(st, s);
-    if (result == RP_OK && sqlite3_changes(st->db) == 0)
-        result = RP_ENOTFOUND;
-out:
-    q_done(s);
-    pthread_mutex_unlock(&st->mu);
-    return result;
 }
 
 int rp_store_banned_by_email_key(struct rp_store *st, const char *key, int64_t *id)

@@ -309,10 +309,8 @@ void gw_signup(struct gw_worker *w, struct evhttp_request *req)
     const char *code = lookalike ? "lookalike-address" : "banned-network";
     int64_t account_id = 0;
     int rc = verification(gw, email, !held, &account_id);
-    if (!rc && have_key)
-        rc = rp_store_set_email_key(gw->store, account_id, ekey);
     if (!rc)
-        rc = rp_store_set_signup_net(gw->store, account_id, net);
+        rc = rp_store_set_screening(gw->store, account_id, have_key ? ekey : NULL, net);
     if (!rc && held)
         rc = rp_store_hold(gw->store, account_id,
                            lookalike ? "lookalike-address: the address is a variant of another "

@@ -695,6 +695,50 @@ static void test_durable_across_kill9(void **state)
     rp_store_close(st);
 }
 
+/* Screening links: a banned account is found by its normalised address and its network while
+ * its ban lasts (an expired one no longer links); holds are listed and released. */
+static void test_screening_links_and_holds(void **state)
+{
+    struct fixture *f = *state;
+    struct rp_store *st = open_store(f->state);
+    uint8_t t1[RP_HASH_LEN], t2[RP_HASH_LEN];
+    hash_of(t1, 1);
+    hash_of(t2, 2);
+    int64_t a = 0, b = 0, got = 0;
+    int64_t now = (int64_t)time(NULL);
+    assert_int_equal(rp_store_signup(st, "x.y@example.org", t1, now, now + 100, &a), RP_OK);
+    assert_int_equal(rp_store_set_screening(st, a, "xy@example.org", "10.0.0.0/24"), RP_OK);
+    assert_int_equal(rp_store_set_screening(st, 999, "k", "n"), RP_ENOTFOUND);
+    assert_int_equal(rp_store_banned_by_email_key(st, "xy@example.org", &got), RP_ENOTFOUND);
+    assert_int_equal(rp_store_ban_until(st, a, "r", now, now + 3600), RP_OK);
+    assert_int_equal(rp_store_banned_by_email_key(st, "xy@example.org", &got), RP_OK);
+    assert_int_equal(got, a);
+    assert_int_equal(rp_store_banned_by_signup_net(st, "10.0.0.0/24", &got), RP_OK);
+    assert_int_equal(rp_store_banned_by_signup_net(st, "10.9.0.0/24", &got), RP_ENOTFOUND);
+    assert_int_equal(rp_store_banned_by_email_key(st, "", &got), RP_ENOTFOUND);
+    /* A ban that has run out no longer links, before anyone lifts it. */
+    assert_int_equal(rp_store_ban_until(st, a, "r", now - 10, now - 1), RP_OK);
+    assert_int_equal(rp_store_banned_by_email_key(st, "xy@example.org", &got), RP_ENOTFOUND);
+
+    assert_int_equal(rp_store_signup(st, "z@example.org", t2, now, now + 100, &b), RP_OK);
+    assert_int_equal(rp_store_hold(st, b, ""), RP_EINVAL);
+    assert_int_equal(rp_store_hold(st, a, "banned, not pending"), RP_ENOTFOUND);
+    assert_int_equal(rp_store_hold(st, b, "lookalike-address: test"), RP_OK);
+    int64_t ids[4];
+    size_t n = 0;
+    assert_int_equal(rp_store_holds(st, ids, 4, &n), RP_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ids[0], b);
+    struct rp_account acc;
+    assert_int_equal(rp_store_account_get(st, b, &acc), RP_OK);
+    assert_string_equal(acc.hold_reason, "lookalike-address: test");
+    assert_int_equal(rp_store_hold_release(st, b), RP_OK);
+    assert_int_equal(rp_store_hold_release(st, b), RP_ENOTFOUND);
+    assert_int_equal(rp_store_holds(st, ids, 4, &n), RP_OK);
+    assert_int_equal(n, 0);
+    rp_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -702,6 +746,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_signup_verify_key_revoke, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_single_use_and_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ban_unban, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_screening_links_and_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_shapes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(test_event_queue_overflow, setup, teardown),
