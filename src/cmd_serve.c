@@ -206,6 +206,10 @@ int rp_cmd_serve(int argc, char **argv)
         rp_error_set(&err, "out of memory");
         result = RP_ENOMEM;
     }
+    if (!result && gw_escalate_restore(&gw)) {
+        rp_error_set(&err, "cannot read the soft-blocks of the state database");
+        result = RP_EIO;
+    }
     if (!result && cfg.smtp_url)
         result = gw_mail_start(&gw.mail, cfg.state_dir, cfg.smtp_url, &err);
     if (!result)

@@ -54,7 +54,8 @@ bool rp_forwarded_client(struct rp_str xff, const struct rp_cidr *trusted, size_
                          struct sockaddr_storage *out);
 
 /* The normalised form of an e-mail address, to link sign-ups that are one person's: the local
- * part lowercased, without its +tag, dots and trailing digits; the domain as its registrable
+ * part lowercased, without its +tag, dots and trailing digits, then as its confusable skeleton
+ * (rp_url_skeleton; only when urls is given: "j0hn" and "john" meet); the domain as its registrable
  * domain (urls may be NULL: the domain as it is), googlemail.com as gmail.com. Writes a
  * NUL-terminated key of at most cap bytes to out. RP_EINVAL without '@', RP_ETOOBIG. */
 struct rp_url_inspector;

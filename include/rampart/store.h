@@ -153,6 +153,12 @@ uint64_t rp_store_events_dropped(struct rp_store *st);
 /* Writes queued events now (tests, shutdown): when it returns, every event queued before the
  * call is in the database. RP_EIO when a batch could not be written (its events are lost). */
 int rp_store_flush(struct rp_store *st);
+/* Calls fn(arg, account_id, time_ms) for every soft_block event at or after since_ms, oldest
+ * first (escalation rebuilds its windows from them at start-up). fn must not call the store.
+ * RP_EIO when the query fails. */
+typedef void rp_store_soft_block_fn(void *arg, int64_t account_id, int64_t time_ms);
+int rp_store_soft_blocks(struct rp_store *st, int64_t since_ms, rp_store_soft_block_fn *fn,
+                         void *arg);
 /* The newest events (account_id 0: all), newest first, as a JSON array of objects (id,
  * time_ms, account_id, key_id, kind, status, detail, prompt_tokens, completion_tokens); detail
  * is an object when its text is a JSON object, else a string. At most limit (capped at

@@ -67,6 +67,11 @@ void rp_url_report_release(struct rp_url_report *r);
 int rp_url_registrable_domain(const struct rp_url_inspector *in, struct rp_str domain, char **out,
                               struct rp_error *err);
 
+/* The UTS #39 confusable skeleton of s (UTF-8, at most 256 bytes), lowercased, so that
+ * "j0hn", "JOHN" and "jоhn" (Cyrillic o) all give "john"; "m" gives "rn". A new string the
+ * caller frees, or NULL when s is too long, not UTF-8 or memory ran out. */
+char *rp_url_skeleton(const struct rp_url_inspector *in, struct rp_str s);
+
 const char *rp_url_verdict_name(enum rp_url_verdict v);
 
 /* Appends the report as one line of JSON (no newline) to out. */

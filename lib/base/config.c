@@ -653,7 +653,7 @@ int rp_config_init(struct rp_config *c)
     for (int d = 0; d < 2; d++) {
         c->guard_refuse_score[d] = 5;
         c->guard_flag_score[d] = 2;
-        c->guard_classifier_points[d] = 5;
+        c->guard_classifier_points[d] = d == 0 ? 5 : 2;
     }
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
         result = set_string(str_field(c, defaults[i].off), defaults[i].value,

@@ -88,6 +88,14 @@ int rp_email_key(const char *email, const struct rp_url_inspector *urls, char *o
             rp_buf_addc(&b, (char)tolower((unsigned char)*p));
     while (b.len > 1 && isdigit((unsigned char)b.ptr[b.len - 1]))
         rp_buf_truncate(&b, b.len - 1);
+    /* Then its confusable skeleton, so that j0hn, jhon's "rn"/"m" and Cyrillic letters meet
+     * (after the digits: the skeleton of a trailing 1 is "l"). */
+    char *sk = urls && b.ptr ? rp_url_skeleton(urls, rp_buf_str(&b)) : NULL;
+    if (sk) {
+        rp_buf_reset(&b);
+        rp_buf_add(&b, sk, strlen(sk));
+        free(sk);
+    }
     rp_buf_addc(&b, '@');
     /* The domain: its registrable domain, so that mail.example.com and example.com meet. */
     const char *domain = at + 1;

@@ -25,7 +25,9 @@ extern const char rp__embed_guard_output_model[], rp__embed_guard_output_model_e
 
 #define DEFAULT_REFUSE 5.0
 #define DEFAULT_FLAG 2.0
-#define DEFAULT_CLASSIFIER 5.0
+/* The prompt classifier can refuse on its own; the answer classifier only flags (at most 2 x 2
+ * points): it withheld about 7% of everyday answers when it could refuse (docs/abuse.md). */
+static const double default_classifier[RP_GUARD_NDIR] = {5.0, 2.0};
 /* A text's modified form is at most this many times its length plus this many bytes. */
 #define GROWTH 8
 #define GROWTH_PAD 4096
@@ -589,7 +591,7 @@ static int build_dir(struct rp_guard *g, const struct rp_guard_options *opt, int
     struct rp__guard_dir *d = &g->dir[dir];
     d->refuse = or_default(opt->refuse_score[dir], DEFAULT_REFUSE);
     d->flag = or_default(opt->flag_score[dir], DEFAULT_FLAG);
-    d->cls_points = or_default(opt->classifier_points[dir], DEFAULT_CLASSIFIER);
+    d->cls_points = or_default(opt->classifier_points[dir], default_classifier[dir]);
     if (d->flag >= d->refuse) {
         rp_error_set(err, "guard.%s: flag_score must be below refuse_score",
                      dir == RP_GUARD_INPUT ? "input" : "output");

@@ -61,6 +61,9 @@ static const char *const migrations[] = {
     /* 5: the client network an account signed up from, to link later sign-ups to bans. */
     "ALTER TABLE accounts ADD COLUMN signup_net TEXT NOT NULL DEFAULT '';"
     "CREATE INDEX accounts_signup_net ON accounts(signup_net);",
+    /* 6: soft-blocks by time, for the escalation windows a restart rebuilds (partial: the
+     * request events that are most of the table do not pay for it). */
+    "CREATE INDEX events_soft_blocks ON events(time_ms) WHERE kind = 'soft_block';",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -89,6 +92,7 @@ enum q {
     Q_UNBAN,
     Q_EVENTS_ALL,
     Q_EVENTS_ACCOUNT,
+    Q_SOFT_BLOCKS,
     Q_SET_SCREENING,
     Q_BANNED_BY_KEY,
     Q_HOLD,
@@ -141,6 +145,8 @@ static const char *const q_sql[Q_COUNT] = {
     [Q_EVENTS_ACCOUNT] = "SELECT id, time_ms, account_id, key_id, kind, status, detail,"
                          " prompt_tokens, completion_tokens FROM events WHERE account_id = ?1"
                          " ORDER BY id DESC LIMIT ?2",
+    [Q_SOFT_BLOCKS] = "SELECT account_id, time_ms FROM events WHERE kind = 'soft_block'"
+                      " AND time_ms >= ?1 ORDER BY time_ms, id",
 };
 
 /* Events the writer copies out of the queue at a time, and the most in one transaction (so a
@@ -1225,6 +1231,25 @@ int rp_store_unban(struct rp_store *st, int64_t id, int64_t now)
     if (result == RP_OK && sqlite3_changes(st->db) == 0)
         result = account_exists_locked(st, id);
 out:
+    q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+int rp_store_soft_blocks(struct rp_store *st, int64_t since_ms, rp_store_soft_block_fn *fn,
+                         void *arg)
+{
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = q_get(st, Q_SOFT_BLOCKS, &s);
+    if (!result) {
+        sqlite3_bind_int64(s, 1, since_ms);
+        int rc;
+        while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+            fn(arg, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1));
+        if (rc != SQLITE_DONE)
+            result = RP_EIO;
+    }
     q_done(s);
     pthread_mutex_unlock(&st->mu);
     return result;

@@ -149,6 +149,11 @@ static char *skeleton(const struct rp_url_inspector *in, const char *s, size_t l
     return strndup(buf, n);
 }
 
+char *rp_url_skeleton(const struct rp_url_inspector *in, struct rp_str s)
+{
+    return skeleton(in, s.ptr, s.len);
+}
+
 /* Fills the ASCII skeleton table; characters whose skeleton is not short ASCII are left empty
  * and make skeleton() ask ICU. */
 static void ascii_skeletons(struct rp_url_inspector *in)

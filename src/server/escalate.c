@@ -15,12 +15,37 @@ static double ban_seconds(const struct rp_config *c, int64_t count)
     return d > c->escalation_ban_max || !isfinite(d) ? 0 : d;
 }
 
+static void account_cell(char *name, size_t size, int64_t account_id)
+{
+    snprintf(name, size, "a%lld", (long long)account_id);
+}
+
+/* One stored soft-block, replayed into its account's window at the time it happened. */
+static void replay(void *arg, int64_t account_id, int64_t time_ms)
+{
+    struct gw *gw = arg;
+    char name[32];
+    double retry;
+    account_cell(name, sizeof(name), account_id);
+    rp_limiter_take(gw->esc_limit, (struct rp_str){name, strlen(name)}, &gw->esc_rate,
+                    (double)time_ms / 1000, 1, &retry);
+}
+
+int gw_escalate_restore(struct gw *gw)
+{
+    if (!gw->esc_limit)
+        return RP_OK;
+    /* A soft-block older than the window has drained out of any GCRA cell. */
+    int64_t since = (int64_t)((gw_now() - gw->cfg->escalation_window) * 1000);
+    return rp_store_soft_blocks(gw->store, since, replay, gw);
+}
+
 void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code)
 {
     if (!gw->esc_limit)
         return;
     char name[32];
-    snprintf(name, sizeof(name), "a%lld", (long long)key->account_id);
+    account_cell(name, sizeof(name), key->account_id);
     double retry;
     if (rp_limiter_take(gw->esc_limit, (struct rp_str){name, strlen(name)}, &gw->esc_rate, gw_now(),
                         1, &retry))

@@ -98,6 +98,9 @@ void gw_admin(struct gw *gw, struct evhttp_request *req);
  * escalation.soft_blocks_before_ban the account is banned for a time that grows with each ban
  * (docs/configuration.md, escalation). code says what the soft-block was for. */
 void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code);
+/* Rebuilds escalation's windows from the soft-blocks the store holds, so that a restart does not
+ * forgive them. Call once, before the listeners start. Returns 0 or RP_EIO. */
+int gw_escalate_restore(struct gw *gw);
 
 /* Behaviour checks (src/server/behaviour.c): what an account did, decaying over minutes. */
 enum gw_signal { GW_SIGNAL_REQUEST, GW_SIGNAL_RATE_LIMITED, GW_SIGNAL_REFUSED, GW_SIGNAL_KEY_CREATED };

@@ -11,7 +11,7 @@ import tempfile
 import time
 import unittest
 
-from test_gateway import RAMPART, Gateway, chat
+from test_gateway import RAMPART, Gateway, chat, stop
 
 AWS_KEY = "AKIAIOSFODNN7EXAMPLE"
 CARD = "4111 1111 1111 1111"
@@ -357,6 +357,42 @@ class Escalation(unittest.TestCase):
             self.assertIn("unban", kinds)
             bans = [e for e in evs if e["kind"] == "ban"]
             self.assertEqual(bans[0]["detail"]["code"], "escalation-soft-blocks")
+        finally:
+            gw.close()
+
+    def test_soft_blocks_survive_restart(self):
+        """A restart does not forgive soft-blocks: the window is rebuilt from the stored events."""
+        gw = Gateway(config="guard:\n  rules: [%s]\nescalation:\n  soft_blocks_before_ban: 2\n"
+                            "  window: 1h\n" % self.rules.name)
+        try:
+            key, aid = self.account(gw, "restart@example.com")
+            bad = chat("open sesame now")
+            for _ in range(2):
+                self.assertEqual(gw.request("POST", "/v1/chat/completions", bad, key=key)[0], 400)
+            stop(gw.proc)
+            gw.start()
+            self.assertEqual(gw.request("POST", "/v1/chat/completions", chat("hi"), key=key)[0],
+                             200)
+            self.assertEqual(gw.request("POST", "/v1/chat/completions", bad, key=key)[0], 400)
+            status, doc, _ = gw.request("POST", "/v1/chat/completions", chat("hi"), key=key)
+            self.assertEqual((status, doc["error"]["code"]), (403, "account_banned"))
+        finally:
+            gw.close()
+
+    def test_old_soft_blocks_forgiven_after_restart(self):
+        """Soft-blocks older than the window do not count after a restart either."""
+        gw = Gateway(config="guard:\n  rules: [%s]\nescalation:\n  soft_blocks_before_ban: 1\n"
+                            "  window: 2s\n" % self.rules.name)
+        try:
+            key, _ = self.account(gw, "old@example.com")
+            bad = chat("open sesame now")
+            self.assertEqual(gw.request("POST", "/v1/chat/completions", bad, key=key)[0], 400)
+            stop(gw.proc)
+            time.sleep(2.2)
+            gw.start()
+            self.assertEqual(gw.request("POST", "/v1/chat/completions", bad, key=key)[0], 400)
+            self.assertEqual(gw.request("POST", "/v1/chat/completions", chat("hi"), key=key)[0],
+                             200)
         finally:
             gw.close()
 

@@ -217,6 +217,19 @@ static void test_email_key(void **state)
     assert_int_equal(rp_url_inspector_new(&o, &in, &err), RP_OK);
     assert_int_equal(rp_email_key("a.b@mail.example.co.uk", in, k, sizeof(k)), RP_OK);
     assert_string_equal(k, "ab@example.co.uk");
+    /* Confusable skeletons: digits and letter pairs that read alike, other scripts' letters. */
+    char k2[128];
+    assert_int_equal(rp_email_key("john.smith@example.com", in, k, sizeof(k)), RP_OK);
+    assert_int_equal(rp_email_key("j0hn.srnith7@example.com", in, k2, sizeof(k2)), RP_OK);
+    assert_string_equal(k, k2);
+    assert_int_equal(rp_email_key("mary@example.com", in, k, sizeof(k)), RP_OK);
+    assert_int_equal(rp_email_key("rnary@example.com", in, k2, sizeof(k2)), RP_OK);
+    assert_string_equal(k, k2);
+    assert_int_equal(rp_email_key("jo\xd1\x81" "e@example.com", in, k2, sizeof(k2)), RP_OK);
+    assert_int_equal(rp_email_key("joce@example.com", in, k, sizeof(k)), RP_OK);
+    assert_string_equal(k, k2); /* Cyrillic es */
+    assert_int_equal(rp_email_key("maria@example.com", in, k2, sizeof(k2)), RP_OK);
+    assert_string_not_equal(k, k2);
     rp_url_inspector_free(in);
 }
 

@@ -115,7 +115,7 @@ static void test_open_creates_private_dir(void **state)
     size_t len = strlen(nested);
     assert_true(len < sizeof(f->state));
     memcpy(f->state, nested, len + 1);
-    assert_int_equal(db_int(f, "PRAGMA user_version"), 5);
+    assert_int_equal(db_int(f, "PRAGMA user_version"), 6);
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -576,7 +576,7 @@ static void test_schema_newer_refused(void **state)
     struct rp_error err = {{0}};
     assert_int_equal(rp_store_open(f->state, &st, &err), RP_EINVAL);
     assert_null(st);
-    assert_non_null(strstr(err.msg, "schema version 999, newer than this rampart's 5"));
+    assert_non_null(strstr(err.msg, "schema version 999, newer than this rampart's 6"));
     assert_non_null(strstr(err.msg, path));
 
     /* A file that is not a database is named in the error. */
