@@ -98,6 +98,12 @@ int rp_utf8_sanitize(struct rp_str in, struct rp_buf *out);
 /* FNV-1a, 64 bits: stable across builds and machines (used for splits and feature hashing). */
 uint64_t rp_hash64(const void *ptr, size_t len, uint64_t seed);
 
+/* The directory for caches that only save time (compiled rule packs, advisory indexes):
+ * $RAMPART_CACHE_DIR, else $XDG_CACHE_HOME/rampart, else ~/.cache/rampart, made if missing.
+ * False when RAMPART_CACHE_DIR=off, the path does not fit in cap, or the directory is not this
+ * user's own or others may write to it. */
+bool rp_cache_dir(char *out, size_t cap);
+
 /* Defensive checks that stay in release builds (SQLite's ALWAYS/NEVER). */
 #define RP_ALWAYS(x) (__builtin_expect(!!(x), 1))
 #define RP_NEVER(x) (__builtin_expect(!!(x), 0))

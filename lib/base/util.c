@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "rampart/base.h"
 
@@ -196,4 +198,38 @@ uint64_t rp_hash64(const void *ptr, size_t len, uint64_t seed)
         h *= 0x100000001b3ULL;
     }
     return h;
+}
+
+bool rp_cache_dir(char *out, size_t cap)
+{
+    const char *env = getenv("RAMPART_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    int n;
+    if (env && *env) {
+        if (!strcmp(env, "off"))
+            return false;
+        n = snprintf(out, cap, "%s", env);
+    } else if (xdg && *xdg) {
+        n = snprintf(out, cap, "%s/rampart", xdg);
+    } else if (home && *home) {
+        n = snprintf(out, cap, "%s/.cache/rampart", home);
+    } else {
+        return false;
+    }
+    if (n < 0 || (size_t)n >= cap)
+        return false;
+    /* Make the directory and its parent (~/.cache may not exist yet). */
+    char *slash = strrchr(out, '/');
+    if (slash && slash != out) {
+        *slash = '\0';
+        mkdir(out, 0700);
+        *slash = '/';
+    }
+    if (mkdir(out, 0700) != 0 && errno != EEXIST)
+        return false;
+    /* What is loaded from here decides what is matched (guard rules, advisories): only a
+     * directory of this user that nobody else may write to is trusted. */
+    struct stat sb;
+    return stat(out, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() &&
+           !(sb.st_mode & (S_IWGRP | S_IWOTH));
 }

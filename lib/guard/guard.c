@@ -271,47 +271,12 @@ static unsigned rule_flags(const struct rp__guard_rule *r)
  * databases are kept in a cache directory, named by a SHA-256 of everything that decides them:
  * Hyperscan's version, this machine's platform, the mode and every pattern with its flags and
  * id. A file that is missing, unreadable or refused by hs_deserialize_database is compiled
- * anew; the cache only ever saves time. Directory: $RAMPART_CACHE_DIR, else
- * $XDG_CACHE_HOME/rampart, else ~/.cache/rampart; RAMPART_CACHE_DIR=off turns it off. */
-static bool cache_dir(char *out, size_t cap)
-{
-    const char *env = getenv("RAMPART_CACHE_DIR"), *xdg = getenv("XDG_CACHE_HOME");
-    const char *home = getenv("HOME");
-    int n;
-    if (env && *env) {
-        if (!strcmp(env, "off"))
-            return false;
-        n = snprintf(out, cap, "%s", env);
-    } else if (xdg && *xdg) {
-        n = snprintf(out, cap, "%s/rampart", xdg);
-    } else if (home && *home) {
-        n = snprintf(out, cap, "%s/.cache/rampart", home);
-    } else {
-        return false;
-    }
-    if (n < 0 || (size_t)n >= cap)
-        return false;
-    /* Make the directory and its parent (~/.cache may not exist yet). */
-    char *slash = strrchr(out, '/');
-    if (slash && slash != out) {
-        *slash = '\0';
-        mkdir(out, 0700);
-        *slash = '/';
-    }
-    if (mkdir(out, 0700) != 0 && errno != EEXIST)
-        return false;
-    /* What is loaded from here decides what the guard matches: only a directory of this user
-     * that nobody else may write to is trusted. */
-    struct stat sb;
-    return stat(out, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() &&
-           !(sb.st_mode & (S_IWGRP | S_IWOTH));
-}
-
+ * anew; the cache only ever saves time. Directory: rp_cache_dir(). */
 static bool cache_file(const char **expr, const unsigned *flags, const unsigned *ids, size_t n,
                        unsigned mode, char *out, size_t cap)
 {
     char dir[PATH_MAX - 80];
-    if (!cache_dir(dir, sizeof(dir)))
+    if (!rp_cache_dir(dir, sizeof(dir)))
         return false;
     hs_platform_info_t plat;
     if (hs_populate_platform(&plat) != HS_SUCCESS)
