@@ -16,13 +16,16 @@ static const struct {
     {"guard-train", rp_cmd_guard_train, "train the guardrails' learned classifiers"},
     {"serve", rp_cmd_serve, "run the gateway in front of an AI model API"},
     {"demo-model", rp_cmd_demo_model, "a small OpenAI-compatible echo model, for demos and tests"},
+    {"vulns", rp_cmd_vulns, "find the known vulnerabilities of what you run, and the fix for each"},
+    {"version-compare", rp_cmd_version_compare, "compare versions as an ecosystem orders them"},
+    {"cvss", rp_cmd_cvss, "base scores and ratings of CVSS 3.0, 3.1 and 4.0 vectors"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: rampart <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'rampart <command> --help' describes a command.\n");
 }
 

@@ -14,6 +14,9 @@ int rp_cmd_demo_model(int argc, char **argv);
 int rp_cmd_guard(int argc, char **argv);
 int rp_cmd_guard_eval(int argc, char **argv);
 int rp_cmd_guard_train(int argc, char **argv);
+int rp_cmd_version_compare(int argc, char **argv);
+int rp_cmd_cvss(int argc, char **argv);
+int rp_cmd_vulns(int argc, char **argv);
 
 struct rp_config;
 struct rp_guard_options;

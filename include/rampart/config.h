@@ -47,7 +47,8 @@ struct rp_config {
     struct rp_config_list guard_disable; /* guard.disable: rule ids switched off */
     double guard_refuse_score[2];        /* guard.<dir>.refuse_score, default 5 */
     double guard_flag_score[2];          /* guard.<dir>.flag_score, default 2 */
-    double guard_classifier_points[2];   /* guard.<dir>.classifier_points, default 5 (input), 2 (output); 0 = off */
+    double guard_classifier_points[2];   /* guard.<dir>.classifier_points, default 5 (input), 2
+                                            (output); 0 = off */
     char *guard_model[2];                /* guard.<dir>.model; NULL = embedded */
     /* escalation: (docs/configuration.md): soft-blocks in a window lead to bans that grow. */
     char *escalation_mode;           /* enforce (default), monitor or off */

@@ -225,7 +225,10 @@ static void test_email_key(void **state)
     assert_int_equal(rp_email_key("mary@example.com", in, k, sizeof(k)), RP_OK);
     assert_int_equal(rp_email_key("rnary@example.com", in, k2, sizeof(k2)), RP_OK);
     assert_string_equal(k, k2);
-    assert_int_equal(rp_email_key("jo\xd1\x81" "e@example.com", in, k2, sizeof(k2)), RP_OK);
+    assert_int_equal(rp_email_key("jo\xd1\x81"
+                                  "e@example.com",
+                                  in, k2, sizeof(k2)),
+                     RP_OK);
     assert_int_equal(rp_email_key("joce@example.com", in, k, sizeof(k)), RP_OK);
     assert_string_equal(k, k2); /* Cyrillic es */
     assert_int_equal(rp_email_key("maria@example.com", in, k2, sizeof(k2)), RP_OK);

@@ -1,0 +1,186 @@
+/* rampart vuln: known vulnerabilities (OSV records) matched against what an organisation runs.
+ * Versions compared as each ecosystem orders them, inventories read from lock files and SBOMs,
+ * CVSS base scores computed from their vectors. */
+#ifndef RAMPART_VULN_H
+#define RAMPART_VULN_H
+
+#include "rampart/base.h"
+
+/* ---- ecosystems and versions (lib/vuln/version.c) ---- */
+
+/* The ecosystems whose version order rampart knows. RP_ECO_OTHER compares with the generic
+ * fallback (runs of digits as numbers, the rest as text). */
+enum rp_eco {
+    RP_ECO_OTHER = 0,
+    RP_ECO_PYPI,   /* PEP 440 */
+    RP_ECO_GO,     /* SemVer 2.0 with Go's leading "v" and "+incompatible" */
+    RP_ECO_NPM,    /* SemVer 2.0 */
+    RP_ECO_CRATES, /* SemVer 2.0 (crates.io) */
+    RP_ECO_DEBIAN, /* dpkg: epoch, upstream with "~", revision */
+    RP_ECO_COUNT
+};
+
+/* The ecosystem an OSV "ecosystem" string names: "PyPI", "Go", "npm", "crates.io", "Debian"
+ * (also "Debian:12" and the like: the part after ':' is a release). Anything else is
+ * RP_ECO_OTHER. */
+enum rp_eco rp_eco_from_osv(struct rp_str name);
+/* The OSV name of an ecosystem ("PyPI", ...); "other" for RP_ECO_OTHER. */
+const char *rp_eco_name(enum rp_eco eco);
+
+/* Compares versions a and b as eco orders them: *cmp is negative, 0 or positive. Returns 0, or
+ * RP_EINVAL when a or b is not a valid version of eco (RP_ECO_OTHER never fails). Neither string
+ * needs a NUL. Allocates nothing. */
+int rp_version_cmp(enum rp_eco eco, struct rp_str a, struct rp_str b, int *cmp);
+/* Whether v is a valid version of eco. */
+bool rp_version_valid(enum rp_eco eco, struct rp_str v);
+
+/* ---- inventories: what is installed (lib/vuln/inventory.c) ---- */
+
+enum rp_inv_format {
+    RP_INV_UNKNOWN = 0,
+    RP_INV_CYCLONEDX,    /* CycloneDX JSON (components[].purl) */
+    RP_INV_SPDX,         /* SPDX 2.3 JSON (packages[].externalRefs purl) */
+    RP_INV_REQUIREMENTS, /* requirements.txt */
+    RP_INV_POETRY_LOCK,  /* poetry.lock (TOML) */
+    RP_INV_PIPFILE_LOCK, /* Pipfile.lock (JSON) */
+    RP_INV_GO_MOD,       /* go.mod */
+    RP_INV_NPM_LOCK,     /* package-lock.json, lockfileVersion 2 or 3 */
+    RP_INV_CARGO_LOCK,   /* Cargo.lock (TOML) */
+    RP_INV_DPKG_STATUS   /* /var/lib/dpkg/status */
+};
+
+/* One package of an inventory. Strings are owned by the inventory. */
+struct rp_pkg {
+    enum rp_eco eco;
+    char *name;         /* as the file writes it */
+    char *version;      /* NULL when the file does not pin one (unpinned is then true) */
+    bool unpinned;      /* a requirement without "==": reported, not matched */
+    unsigned line;      /* 1-based line of the file where this package is declared */
+    const char *source; /* the file's path, as given to rp_inventory_parse (owned by inv) */
+};
+
+/* The packages read from one or more files. */
+struct rp_inventory {
+    struct rp_pkg *pkgs;
+    size_t n, alloc;
+    char **sources; /* the paths given to rp_inventory_parse, owned */
+    size_t nsources;
+};
+
+/* The format a file is in, judged from its base name (requirements*.txt, poetry.lock,
+ * Pipfile.lock, go.mod, package-lock.json, Cargo.lock, status) and, for other *.json files, from
+ * the start of its content (CycloneDX's "bomFormat", SPDX's "spdxVersion"). RP_INV_UNKNOWN when
+ * it is none of them. head may be empty. */
+enum rp_inv_format rp_inventory_detect(const char *path, struct rp_str head);
+/* A short name of a format ("requirements.txt", "CycloneDX", ...). */
+const char *rp_inventory_format_name(enum rp_inv_format f);
+
+void rp_inventory_init(struct rp_inventory *inv);
+void rp_inventory_release(struct rp_inventory *inv);
+/* Appends the packages of text, a file at path in format f, to inv. path is copied. On a
+ * malformed file returns RP_EINVAL with "line N: what" in err and leaves inv as it was; RP_ENOMEM
+ * or RP_ETOOBIG (more than RP_INV_MAX_PKGS packages in inv) likewise. */
+int rp_inventory_parse(struct rp_inventory *inv, enum rp_inv_format f, const char *path,
+                       struct rp_str text, struct rp_error *err);
+#define RP_INV_MAX_PKGS 1000000
+
+/* ---- CVSS (lib/vuln/cvss.c) ---- */
+
+/* The base score, 0.0..10.0, of a CVSS v3.0, v3.1 or v4.0 vector ("CVSS:3.1/AV:N/AC:L/...",
+ * "CVSS:4.0/AV:N/..."), computed as the specification says. Returns 0, or RP_EINVAL with what is
+ * wrong in err (unknown version, missing or repeated base metric, bad value). Metrics may come
+ * in any order; temporal, threat, environmental and supplemental metrics are validated but do
+ * not change the score (for v4.0 it is the CVSS-B score). err may be NULL; *score is left alone
+ * on failure. Allocates nothing. */
+int rp_cvss_base_score(struct rp_str vector, double *score, struct rp_error *err);
+/* The qualitative rating of a score: "none" (0.0), "low" (0.1-3.9), "medium" (4.0-6.9), "high"
+ * (7.0-8.9) or "critical" (9.0-10.0). */
+const char *rp_cvss_rating(double score);
+
+/* ---- the advisory database and its index (lib/vuln/db.c) ---- */
+
+/* An OSV database opened for matching: a folder in osv.dev's offline layout
+ * (<Ecosystem>/all.zip), any .json records below it, or one .zip or .json file; read through an
+ * index built once and rebuilt when a file of the database changes. Read-only once open; not
+ * for use by several threads at once. */
+struct rp_vuln_db;
+
+struct rp_vuln_db_options {
+    /* The index file. NULL: <dir>/.rampart-vulns.idx when the folder is this user's and
+     * writable by them only, else
+     * vulns-<hash of the path>.idx in rp_cache_dir(), else an index in memory only. */
+    const char *index;
+    bool rebuild; /* build the index even when it is current */
+    /* Called while an index is built, after each file of the database (may be NULL). */
+    void (*progress)(void *arg, const char *file, size_t records_so_far);
+    void *arg;
+};
+
+struct rp_vuln_db_info {
+    size_t files;         /* database files (zips and .json records) */
+    size_t records;       /* records indexed */
+    size_t withdrawn;     /* withdrawn records, left out */
+    size_t skipped;       /* malformed records, left out */
+    char first_skip[256]; /* why the first of them was left out: "file: entry: what" */
+    size_t packages;      /* (record, affected package) pairs indexed */
+    bool built;           /* this open built the index (it was missing, stale or --rebuild) */
+    double build_seconds;
+    char index[4096]; /* where the index is, or ":memory:" */
+};
+
+/* Opens the database at path. On success *out is the database (rp_vuln_db_close frees it). On
+ * failure returns RP_ENOTFOUND (no such path, or no records in it), RP_EINVAL (an unreadable
+ * zip: truncated, not a zip; a record too large) or RP_EIO (the index cannot be written or
+ * read), with the file and what went wrong in err. A malformed record is skipped and counted,
+ * not an error. */
+int rp_vuln_db_open(const char *path, const struct rp_vuln_db_options *opt, struct rp_vuln_db **out,
+                    struct rp_error *err);
+const struct rp_vuln_db_info *rp_vuln_db_info(const struct rp_vuln_db *db);
+void rp_vuln_db_close(struct rp_vuln_db *db);
+
+/* ---- matching and remediation (lib/vuln/match.c) ---- */
+
+/* One flaw affecting a package: records that share an id or alias are merged into one. */
+struct rp_vuln_advisory {
+    char *id;       /* the id of the record chosen to name it (the ecosystem's own first) */
+    char **aliases; /* the other ids, sorted */
+    size_t naliases;
+    char *summary;
+    char *severity; /* the CVSS vector with the highest base score, or NULL */
+    double score;   /* its base score, or -1 */
+    char *fixed;    /* the smallest version that fixes it for this version, or NULL */
+};
+
+struct rp_vuln_result {
+    size_t pkg; /* index of the package in the inventory */
+    struct rp_vuln_advisory *adv;
+    size_t nadv;
+    double max_score; /* the highest score of its advisories, or -1 */
+    /* The upgrade: the smallest version that fixes every advisory above that has a fix,
+     * preferring one that no known advisory of the package affects at all (fix_clean); NULL:
+     * no fix yet. fix_removes says how many of the advisories it removes (fewer than nadv when
+     * some have no fix yet). */
+    char *fix;
+    bool fix_clean;
+    size_t fix_removes;
+};
+
+struct rp_vuln_report {
+    struct rp_vuln_result *results; /* in inventory order */
+    size_t n, alloc;
+    size_t scanned;     /* packages with a version, in a supported ecosystem */
+    size_t unpinned;    /* packages without a pinned version: not matched */
+    size_t unsupported; /* packages of an ecosystem whose versions rampart cannot order */
+    size_t bad_version; /* versions invalid in their ecosystem: matched on explicit lists only */
+    size_t advisories;  /* advisories over all results */
+    size_t fixable;     /* results with a fix */
+    size_t fixable_advisories; /* advisories those fixes remove */
+};
+
+/* Matches every package of inv against db. On success the caller releases *out with
+ * rp_vuln_report_release. RP_ENOMEM or RP_EIO (the index could not be read) with err. */
+int rp_vuln_match(struct rp_vuln_db *db, const struct rp_inventory *inv, struct rp_vuln_report *out,
+                  struct rp_error *err);
+void rp_vuln_report_release(struct rp_vuln_report *r);
+
+#endif

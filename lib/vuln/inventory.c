@@ -1,0 +1,2413 @@
+/* Inventories: the packages an organisation runs, read from lock files, requirement lists, SBOMs
+ * and the dpkg database, each with the line of its file where it is declared. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Longest package name or version kept: real ones are far shorter (npm allows 214 bytes, Go
+ * module paths a few hundred); anything longer is a broken or hostile file. */
+#define MAX_FIELD 4096
+/* Nesting of TOML arrays and inline tables that is read (lock files nest two or three deep). */
+#define MAX_DEPTH 200
+
+/* ---- the inventory ------------------------------------------------------------------------- */
+
+void rp_inventory_init(struct rp_inventory *inv)
+{
+    memset(inv, 0, sizeof(*inv));
+}
+
+static void pkg_free(struct rp_pkg *p)
+{
+    free(p->name);
+    free(p->version);
+}
+
+void rp_inventory_release(struct rp_inventory *inv)
+{
+    for (size_t i = 0; i < inv->n; i++)
+        pkg_free(&inv->pkgs[i]);
+    free(inv->pkgs);
+    for (size_t i = 0; i < inv->nsources; i++)
+        free(inv->sources[i]);
+    free(inv->sources);
+    memset(inv, 0, sizeof(*inv));
+}
+
+/* What every format's reader shares: where packages go and where errors are told. */
+struct ctx {
+    struct rp_inventory *inv;
+    const char *source;
+    struct rp_error *err;
+};
+
+/* Fills err with "line N: " and the message: every malformed-file error names its line. */
+static int fail(struct ctx *c, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int fail(struct ctx *c, unsigned line, const char *fmt, ...)
+{
+    if (c->err) {
+        char msg[sizeof(c->err->msg)];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        rp_error_set(c->err, "line %u: %s", line, msg);
+    }
+    return RP_EINVAL;
+}
+
+static char *excerpt(struct rp_str s, char *buf, size_t size)
+{
+    return rp__vuln_excerpt(s, buf, size);
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Encodes code point cp (a Unicode scalar value) as UTF-8 in u; returns its length. */
+static size_t utf8_encode(uint32_t cp, char u[4])
+{
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        u[0] = (char)(0xc0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        u[0] = (char)(0xe0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    u[0] = (char)(0xf0 | (cp >> 18));
+    u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    u[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}
+
+/* Appends one package: name as written, version NULL when the file pins none. Both are copied.
+ * An empty or over-long name or version, or one with a NUL byte, is an error of line. */
+static int add_pkg(struct ctx *c, enum rp_eco eco, struct rp_str name, const struct rp_str *version,
+                   unsigned line)
+{
+    struct rp_inventory *inv = c->inv;
+    if (!name.len)
+        return fail(c, line, "empty package name");
+    if (name.len > MAX_FIELD || (version && version->len > MAX_FIELD))
+        return fail(c, line, "package name or version longer than %d bytes", MAX_FIELD);
+    if (memchr(name.ptr, '\0', name.len) || (version && memchr(version->ptr, '\0', version->len)))
+        return fail(c, line, "NUL byte in a package name or version");
+    char ex[64];
+    if (version && !version->len)
+        return fail(c, line, "empty version of '%s'", excerpt(name, ex, sizeof(ex)));
+    if (inv->n >= RP_INV_MAX_PKGS) {
+        rp_error_set(c->err, "line %u: more than %d packages", line, RP_INV_MAX_PKGS);
+        return RP_ETOOBIG;
+    }
+    if (inv->n == inv->alloc) {
+        size_t alloc = inv->alloc ? inv->alloc * 2 : 64;
+        struct rp_pkg *p = realloc(inv->pkgs, alloc * sizeof(*p));
+        if (!p)
+            goto nomem;
+        inv->pkgs = p;
+        inv->alloc = alloc;
+    }
+    struct rp_pkg *p = &inv->pkgs[inv->n];
+    p->eco = eco;
+    p->name = strndup(name.ptr, name.len);
+    p->version = version ? strndup(version->ptr, version->len) : NULL;
+    p->unpinned = !version;
+    p->line = line;
+    p->source = c->source;
+    if (!p->name || (version && !p->version)) {
+        pkg_free(p);
+        goto nomem;
+    }
+    inv->n++;
+    return RP_OK;
+nomem:
+    rp_error_set(c->err, "out of memory");
+    return RP_ENOMEM;
+}
+
+static struct rp_str str_trim(struct rp_str s)
+{
+    while (s.len && (s.ptr[0] == ' ' || s.ptr[0] == '\t'))
+        s.ptr++, s.len--;
+    while (s.len && (s.ptr[s.len - 1] == ' ' || s.ptr[s.len - 1] == '\t'))
+        s.len--;
+    return s;
+}
+
+/* The line that starts at p (before end): its content without "\n" or "\r\n", and where the next
+ * one starts. */
+static struct rp_str next_line(const char *p, const char *end, const char **next)
+{
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *stop = nl ? nl : end;
+    *next = nl ? nl + 1 : end;
+    if (stop > p && stop[-1] == '\r')
+        stop--;
+    return (struct rp_str){p, (size_t)(stop - p)};
+}
+
+/* ---- JSON formats -------------------------------------------------------------------------- */
+
+/* A streaming JSON reader (RFC 8259, as strict as jansson: UTF-8 checked, no "\u0000", no
+ * trailing commas). Readers walk the document in order, keeping only what they need, so every
+ * key has its exact line, big files cost one pass and no tree, and hostile nesting is bounded. */
+#define JSON_MAX_DEPTH 512
+
+struct json {
+    struct ctx *c;
+    const char *p, *end;
+    unsigned line;
+    int depth;
+    struct rp_buf str; /* the last key or string value read */
+};
+
+enum jtype { J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_TRUE, J_FALSE, J_NULL };
+
+/* The start of a value: an object or array is entered (its '{' or '[' consumed), a string is
+ * decoded into j->str, other scalars are consumed whole. */
+struct jval {
+    enum jtype type;
+    bool integer; /* a number without fraction or exponent */
+    unsigned line;
+};
+
+static const char *jtype_name(const struct jval *v)
+{
+    switch (v->type) {
+    case J_OBJECT: return "an object";
+    case J_ARRAY: return "an array";
+    case J_STRING: return "a string";
+    case J_NUMBER: return "a number";
+    case J_TRUE:
+    case J_FALSE: return "a boolean";
+    case J_NULL: return "null";
+    }
+    return "a value";
+}
+
+static void j_ws(struct json *j)
+{
+    while (j->p < j->end) {
+        char ch = *j->p;
+        if (ch == '\n')
+            j->line++;
+        else if (ch != ' ' && ch != '\t' && ch != '\r')
+            return;
+        j->p++;
+    }
+}
+
+/* The error of finding something else than what: names what is there. */
+static int j_expected(struct json *j, const char *what)
+{
+    if (j->p >= j->end)
+        return fail(j->c, j->line, "expected %s, not the end of the file", what);
+    unsigned char ch = (unsigned char)*j->p;
+    if (ch > 0x20 && ch < 0x7f)
+        return fail(j->c, j->line, "expected %s, not '%c'", what, ch);
+    return fail(j->c, j->line, "expected %s, not byte 0x%02x", what, ch);
+}
+
+static int j_add(struct json *j, struct rp_buf *out, const char *ptr, size_t len)
+{
+    if (!out)
+        return RP_OK;
+    int result = rp_buf_add(out, ptr, len);
+    if (result == RP_ENOMEM)
+        rp_error_set(j->c->err, "out of memory");
+    else if (result)
+        return fail(j->c, j->line, "string longer than the file");
+    return result;
+}
+
+/* Four hex digits at p, or -1. */
+static long j_hex4(const struct json *j)
+{
+    if (j->end - j->p < 4)
+        return -1;
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(j->p[i]);
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* A string at p ('"'), decoded into j->str when keep, else only checked. */
+static int j_string(struct json *j, bool keep)
+{
+    struct rp_buf *out = keep ? &j->str : NULL;
+    if (keep)
+        rp_buf_reset(&j->str);
+    unsigned start = j->line;
+    j->p++;
+    for (;;) {
+        if (j->p >= j->end)
+            return fail(j->c, start, "unterminated string");
+        unsigned char ch = (unsigned char)*j->p;
+        int result = RP_OK;
+        if (ch == '"') {
+            j->p++;
+            return RP_OK;
+        } else if (ch < 0x20) {
+            return fail(j->c, j->line, "control character 0x%02x in a string", ch);
+        } else if (ch == '\\') {
+            j->p++;
+            if (j->p >= j->end)
+                return fail(j->c, start, "unterminated string");
+            char e = *j->p++;
+            const char *simple = NULL;
+            switch (e) {
+            case '"': simple = "\""; break;
+            case '\\': simple = "\\"; break;
+            case '/': simple = "/"; break;
+            case 'b': simple = "\b"; break;
+            case 'f': simple = "\f"; break;
+            case 'n': simple = "\n"; break;
+            case 'r': simple = "\r"; break;
+            case 't': simple = "\t"; break;
+            default: break;
+            }
+            if (simple) {
+                result = j_add(j, out, simple, 1);
+            } else if (e == 'u') {
+                long cp = j_hex4(j);
+                if (cp < 0)
+                    return fail(j->c, j->line, "invalid \\u escape in a string");
+                j->p += 4;
+                if (cp >= 0xd800 && cp <= 0xdbff) {
+                    /* A high surrogate must be followed by an escaped low one. */
+                    long lo = -1;
+                    if (j->end - j->p >= 2 && j->p[0] == '\\' && j->p[1] == 'u') {
+                        j->p += 2;
+                        lo = j_hex4(j);
+                    }
+                    if (lo < 0xdc00 || lo > 0xdfff)
+                        return fail(j->c, j->line, "invalid \\u escape in a string");
+                    j->p += 4;
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+                    return fail(j->c, j->line, "invalid \\u escape in a string");
+                } else if (cp == 0) {
+                    return fail(j->c, j->line, "\\u0000 in a string");
+                }
+                char u[4];
+                result = j_add(j, out, u, utf8_encode((uint32_t)cp, u));
+            } else {
+                return fail(j->c, j->line, "invalid escape in a string");
+            }
+        } else if (ch >= 0x80) {
+            size_t n = rp_utf8_len((const unsigned char *)j->p, (size_t)(j->end - j->p));
+            if (!n)
+                return fail(j->c, j->line, "invalid UTF-8 in a string");
+            result = j_add(j, out, j->p, n);
+            j->p += n;
+        } else {
+            /* The run of plain ASCII in one go. */
+            const char *run = j->p;
+            while (j->p < j->end && *j->p != '"' && *j->p != '\\' && (unsigned char)*j->p >= 0x20 &&
+                   (unsigned char)*j->p < 0x80)
+                j->p++;
+            result = j_add(j, out, run, (size_t)(j->p - run));
+        }
+        if (result)
+            return result;
+    }
+}
+
+static bool j_digit(const struct json *j)
+{
+    return j->p < j->end && *j->p >= '0' && *j->p <= '9';
+}
+
+static int j_number(struct json *j, bool *integer)
+{
+    *integer = true;
+    if (*j->p == '-')
+        j->p++;
+    if (!j_digit(j))
+        return j_expected(j, "a digit");
+    if (*j->p == '0')
+        j->p++;
+    else
+        while (j_digit(j))
+            j->p++;
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        *integer = false;
+        if (!j_digit(j))
+            return j_expected(j, "a digit");
+        while (j_digit(j))
+            j->p++;
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        *integer = false;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+            j->p++;
+        if (!j_digit(j))
+            return j_expected(j, "a digit");
+        while (j_digit(j))
+            j->p++;
+    }
+    return RP_OK;
+}
+
+static int j_value(struct json *j, struct jval *v)
+{
+    j_ws(j);
+    v->line = j->line;
+    v->integer = false;
+    if (j->p >= j->end)
+        return j_expected(j, "a value");
+    char ch = *j->p;
+    if (ch == '{' || ch == '[') {
+        if (j->depth >= JSON_MAX_DEPTH)
+            return fail(j->c, j->line, "JSON nested more than %d deep", JSON_MAX_DEPTH);
+        j->depth++;
+        j->p++;
+        v->type = ch == '{' ? J_OBJECT : J_ARRAY;
+        return RP_OK;
+    }
+    if (ch == '"') {
+        v->type = J_STRING;
+        return j_string(j, true);
+    }
+    if (ch == '-' || (ch >= '0' && ch <= '9')) {
+        v->type = J_NUMBER;
+        return j_number(j, &v->integer);
+    }
+    static const struct {
+        const char *word;
+        enum jtype type;
+    } words[] = {{"true", J_TRUE}, {"false", J_FALSE}, {"null", J_NULL}};
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(words[i].word);
+        if ((size_t)(j->end - j->p) >= n && !memcmp(j->p, words[i].word, n)) {
+            j->p += n;
+            v->type = words[i].type;
+            return RP_OK;
+        }
+    }
+    return j_expected(j, "a value");
+}
+
+/* The next member of the object being read (after its '{' or the previous member's value):
+ * its key is left in j->str and *line; *done at the closing '}'. *first starts true. */
+static int j_member(struct json *j, bool *first, bool *done, unsigned *line)
+{
+    j_ws(j);
+    *done = false;
+    if (j->p < j->end && *j->p == '}') {
+        j->p++;
+        j->depth--;
+        *done = true;
+        return RP_OK;
+    }
+    if (!*first) {
+        if (j->p >= j->end || *j->p != ',')
+            return j_expected(j, "',' or '}'");
+        j->p++;
+        j_ws(j);
+    }
+    *first = false;
+    if (j->p >= j->end || *j->p != '"')
+        return j_expected(j, "a key");
+    *line = j->line;
+    int result = j_string(j, true);
+    if (result)
+        return result;
+    j_ws(j);
+    if (j->p >= j->end || *j->p != ':')
+        return j_expected(j, "':'");
+    j->p++;
+    return RP_OK;
+}
+
+/* The next element of the array being read; *done at its closing ']'. A ']' after a ',' is
+ * refused by the j_value that follows. */
+static int j_element(struct json *j, bool *first, bool *done)
+{
+    j_ws(j);
+    *done = false;
+    if (j->p < j->end && *j->p == ']') {
+        j->p++;
+        j->depth--;
+        *done = true;
+        return RP_OK;
+    }
+    if (!*first) {
+        if (j->p >= j->end || *j->p != ',')
+            return j_expected(j, "',' or ']'");
+        j->p++;
+    }
+    *first = false;
+    return RP_OK;
+}
+
+/* Consumes the rest of a value begun by j_value (nothing for a scalar). */
+static int j_finish(struct json *j, const struct jval *v);
+
+/* Consumes the next value whole, keeping nothing. */
+static int j_pass(struct json *j)
+{
+    j_ws(j);
+    if (j->p < j->end && *j->p == '"')
+        return j_string(j, false);
+    struct jval v;
+    int result = j_value(j, &v);
+    return result ? result : j_finish(j, &v);
+}
+
+static int j_finish(struct json *j, const struct jval *v)
+{
+    bool first = true, done = false;
+    int result = RP_OK;
+    unsigned line;
+    if (v->type == J_OBJECT) {
+        while (!result && !(result = j_member(j, &first, &done, &line)) && !done)
+            result = j_pass(j);
+    } else if (v->type == J_ARRAY) {
+        while (!result && !(result = j_element(j, &first, &done)) && !done)
+            result = j_pass(j);
+    }
+    return result;
+}
+
+/* The error of a member that has the wrong type. */
+static int j_wrong(struct json *j, unsigned line, const char *key, const struct jval *v,
+                   const char *want)
+{
+    char ex[64];
+    return fail(j->c, line, "\"%s\" is %s, not %s", excerpt(rp_str_from_cstr(key), ex, sizeof(ex)),
+                jtype_name(v), want);
+}
+
+/* Like j_wrong for a key that is not a constant (a package name): it is in buf. */
+static int j_wrong_buf(struct json *j, unsigned line, const struct rp_buf *key,
+                       const struct jval *v, const char *want)
+{
+    char ex[64];
+    return fail(j->c, line, "\"%s\" is %s, not %s", excerpt(rp_buf_str(key), ex, sizeof(ex)),
+                jtype_name(v), want);
+}
+
+static bool j_key_is(const struct json *j, const char *key)
+{
+    return rp_str_eq_cstr(rp_buf_str(&j->str), key);
+}
+
+/* Copies the string just read into dst. */
+static int j_keep(struct json *j, struct rp_buf *dst)
+{
+    rp_buf_reset(dst);
+    return j_add(j, dst, j->str.ptr ? j->str.ptr : "", j->str.len);
+}
+
+/* Adds the package a purl names (line: where the purl is). */
+static int add_purl(struct ctx *c, struct rp_str purl, unsigned line)
+{
+    struct rp__purl pu;
+    struct rp_error perr = {{0}};
+    int result = rp__purl_parse(purl, &pu, &perr);
+    if (result == RP_EINVAL)
+        return fail(c, line, "%s", perr.msg);
+    if (result) {
+        rp_error_set(c->err, "%s", rp_strerror(result));
+        return result;
+    }
+    struct rp_str v = pu.version ? rp_str_from_cstr(pu.version) : RP_STR_NULL;
+    result = add_pkg(c, pu.eco, rp_str_from_cstr(pu.name), pu.version ? &v : NULL, line);
+    rp__purl_release(&pu);
+    return result;
+}
+
+/* CycloneDX: the "components" array, each component's purl and its nested components. */
+static int cdx_component(struct json *j);
+
+static int cdx_components(struct json *j, unsigned line)
+{
+    struct jval v;
+    int result = j_value(j, &v);
+    if (result || v.type == J_NULL)
+        return result;
+    if (v.type != J_ARRAY)
+        return j_wrong(j, line, "components", &v, "an array");
+    bool first = true, done;
+    while (!(result = j_element(j, &first, &done)) && !done) {
+        struct jval e;
+        if ((result = j_value(j, &e)))
+            return result;
+        if (e.type != J_OBJECT)
+            return fail(j->c, e.line, "\"components\" holds %s, not an object", jtype_name(&e));
+        if ((result = cdx_component(j)))
+            return result;
+    }
+    return result;
+}
+
+static int cdx_component(struct json *j)
+{
+    bool first = true, done;
+    unsigned line;
+    int result;
+    while (!(result = j_member(j, &first, &done, &line)) && !done) {
+        if (j_key_is(j, "purl")) {
+            struct jval v;
+            if ((result = j_value(j, &v)))
+                return result;
+            if (v.type == J_STRING)
+                result = add_purl(j->c, rp_buf_str(&j->str), line);
+            else if (v.type != J_NULL)
+                return j_wrong(j, line, "purl", &v, "a string");
+        } else if (j_key_is(j, "components")) {
+            result = cdx_components(j, line);
+        } else {
+            result = j_pass(j);
+        }
+        if (result)
+            return result;
+    }
+    return result;
+}
+
+/* metadata.component is the thing the SBOM describes (the application itself), not one of its
+ * dependencies, so only the top-level "components" are read. */
+static int read_cyclonedx(struct json *j)
+{
+    bool first = true, done;
+    unsigned line;
+    int result;
+    while (!(result = j_member(j, &first, &done, &line)) && !done) {
+        result = j_key_is(j, "components") ? cdx_components(j, line) : j_pass(j);
+        if (result)
+            return result;
+    }
+    return result;
+}
+
+/* SPDX: packages[].externalRefs[] whose referenceType is "purl"; the locator may come before or
+ * after the type. */
+static int spdx_ref(struct json *j, struct rp_buf *loc)
+{
+    bool first = true, done, is_purl = false, has_type = false, has_loc = false;
+    unsigned line, type_line = 0, loc_line = 0;
+    struct jval loc_v = {J_NULL, false, 0};
+    int result;
+    while (!(result = j_member(j, &first, &done, &line)) && !done) {
+        bool type = j_key_is(j, "referenceType"), locator = j_key_is(j, "referenceLocator");
+        if (!type && !locator) {
+            if ((result = j_pass(j)))
+                return result;
+            continue;
+        }
+        struct jval v;
+        if ((result = j_value(j, &v)))
+            return result;
+        if (type) {
+            if (v.type != J_STRING)
+                return j_wrong(j, line, "referenceType", &v, "a string");
+            has_type = true;
+            type_line = line;
+            is_purl = j_key_is(j, "purl");
+        } else {
+            has_loc = true;
+            loc_line = line;
+            loc_v = v;
+            if (v.type == J_STRING && (result = j_keep(j, loc)))
+                return result;
+        }
+        if ((result = j_finish(j, &v)))
+            return result;
+    }
+    if (result || !has_type || !is_purl)
+        return result;
+    if (!has_loc)
+        return fail(j->c, type_line, "purl reference without \"referenceLocator\"");
+    if (loc_v.type != J_STRING)
+        return j_wrong(j, loc_line, "referenceLocator", &loc_v, "a string");
+    return add_purl(j->c, rp_buf_str(loc), loc_line);
+}
+
+static int spdx_package(struct json *j, struct rp_buf *loc)
+{
+    bool first = true, done;
+    unsigned line;
+    int result;
+    while (!(result = j_member(j, &first, &done, &line)) && !done) {
+        if (!j_key_is(j, "externalRefs")) {
+            if ((result = j_pass(j)))
+                return result;
+            continue;
+        }
+        struct jval v;
+        if ((result = j_value(j, &v)))
+            return result;
+        if (v.type == J_NULL)
+            continue;
+        if (v.type != J_ARRAY)
+            return j_wrong(j, line, "externalRefs", &v, "an array");
+        bool efirst = true, edone;
+        while (!(result = j_element(j, &efirst, &edone)) && !edone) {
+            struct jval e;
+            if ((result = j_value(j, &e)))
+                return result;
+            if (e.type != J_OBJECT)
+                return fail(j->c, e.line, "\"externalRefs\" holds %s, not an object",
+                            jtype_name(&e));
+            if ((result = spdx_ref(j, loc)))
+                return result;
+        }
+        if (result)
+            return result;
+    }
+    return result;
+}
+
+static int read_spdx(struct json *j)
+{
+    struct rp_buf loc;
+    rp_buf_init(&loc, j->str.cap);
+    bool first = true, done;
+    unsigned line;
+    int result;
+    while (!(result = j_member(j, &first, &done, &line)) && !done) {
+        if (!j_key_is(j, "packages")) {
+            if ((result = j_pass(j)))
+                break;
+            continue;
+        }
+        struct jval v;
+        if ((result = j_value(j, &v)))
+            break;
+        if (v.type == J_NULL)
+            continue;
+        if (v.type != J_ARRAY) {
+            result = j_wrong(j, line, "packages", &v, "an array");
+            break;
+        }
+        bool pfirst = true, pdone;
+        while (!(result = j_element(j, &pfirst, &pdone)) && !pdone) {
+            struct jval e;
+            if ((result = j_value(j, &e)))
+                break;
+            if (e.type != J_OBJECT) {
+                result = fail(j->c, e.line, "\"packages\" holds %s, not an object", jtype_name(&e));
+                break;
+            }
+            if ((result = spdx_package(j, &loc)))
+                break;
+        }
+        if (result)
+            break;
+    }
+    rp_buf_release(&loc);
+    return result;
+}
+
+/* The members of a lock entry (after its '{'): "version" (a string, kept in version), and for
+ * npm "name" (kept in name) and "link". Other members are passed over. */
+struct lock_entry {
+    bool has_version, has_name, link;
+    struct rp_buf version, name;
+};
+
+static int lock_entry(struct json *j, struct lock_entry *e, bool npm)
+{
+    e->has_version = e->has_name = e->link = false;
+    bool first = true, done;
+    unsigned line;
+    int result;
+    while (!(result = j_member(j, &first, &done, &line)) && !done) {
+        bool version = j_key_is(j, "version");
+        bool name = npm && j_key_is(j, "name");
+        bool link = npm && j_key_is(j, "link");
+        if (!version && !name && !link) {
+            if ((result = j_pass(j)))
+                return result;
+            continue;
+        }
+        struct jval v;
+        if ((result = j_value(j, &v)))
+            return result;
+        if (link) {
+            e->link = v.type == J_TRUE;
+            result = j_finish(j, &v);
+        } else if (v.type != J_STRING) {
+            return j_wrong(j, line, version ? "version" : "name", &v, "a string");
+        } else if (version) {
+            e->has_version = true;
+            result = j_keep(j, &e->version);
+        } else {
+            e->has_name = true;
+            result = j_keep(j, &e->name);
+        }
+        if (result)
+            return result;
+    }
+    return result;
+}
+
+static void lock_entry_init(struct lock_entry *e, size_t cap)
+{
+    memset(e, 0, sizeof(*e));
+    rp_buf_init(&e->version, cap);
+    rp_buf_init(&e->name, cap);
+}
+
+static void lock_entry_release(struct lock_entry *e)
+{
+    rp_buf_release(&e->version);
+    rp_buf_release(&e->name);
+}
+
+/* Pipfile.lock: "default" and "develop" map names to {"version": "==1.2.3", ...}. Entries with no
+ * version (a path, a VCS checkout) are unpinned. */
+static int pipfile_section(struct json *j, struct rp_buf *name, struct lock_entry *e)
+{
+    bool first = true, done;
+    unsigned line;
+    int result;
+    while (!(result = j_member(j, &first, &done, &line)) && !done) {
+        struct jval v;
+        if ((result = j_keep(j, name)) || (result = j_value(j, &v)))
+            return result;
+        if (v.type != J_OBJECT)
+            return j_wrong_buf(j, line, name, &v, "an object");
+        if ((result = lock_entry(j, e, false)))
+            return result;
+        struct rp_str ver = e->has_version ? str_trim(rp_buf_str(&e->version)) : RP_STR_NULL;
+        bool pinned = rp_str_has_prefix(ver, "==");
+        if (pinned) {
+            size_t op = rp_str_has_prefix(ver, "===") ? 3 : 2;
+            ver = str_trim((struct rp_str){ver.ptr + op, ver.len - op});
+        }
+        result = add_pkg(j->c, RP_ECO_PYPI, rp_buf_str(name), pinned ? &ver : NULL, line);
+        if (result)
+            return result;
+    }
+    return result;
+}
+
+static int read_pipfile_lock(struct json *j)
+{
+    struct rp_buf name;
+    struct lock_entry e;
+    rp_buf_init(&name, j->str.cap);
+    lock_entry_init(&e, j->str.cap);
+    bool first = true, done;
+    unsigned line;
+    int result;
+    while (!(result = j_member(j, &first, &done, &line)) && !done) {
+        if (!j_key_is(j, "default") && !j_key_is(j, "develop")) {
+            if ((result = j_pass(j)))
+                break;
+            continue;
+        }
+        const char *section = j_key_is(j, "default") ? "default" : "develop";
+        struct jval v;
+        if ((result = j_value(j, &v)))
+            break;
+        if (v.type == J_NULL)
+            continue;
+        if (v.type != J_OBJECT) {
+            result = j_wrong(j, line, section, &v, "an object");
+            break;
+        }
+        if ((result = pipfile_section(j, &name, &e)))
+            break;
+    }
+    rp_buf_release(&name);
+    lock_entry_release(&e);
+    return result;
+}
+
+/* The last occurrence of needle in s, or NULL. */
+static const char *last_occurrence(struct rp_str s, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = s.len; i >= n; i--)
+        if (!memcmp(s.ptr + i - n, needle, n))
+            return s.ptr + i - n;
+    return NULL;
+}
+
+/* package-lock.json v2/v3: "packages" maps install paths to entries. The root ("") and
+ * workspace folders (paths with no node_modules/) are the project itself, and "link" entries
+ * point at one of those. An entry's "name" is the real package of an alias
+ * ("node_modules/my-lodash": {"name": "lodash", ...}). */
+static int npm_packages(struct json *j, struct rp_buf *path, struct lock_entry *e)
+{
+    bool first = true, done;
+    unsigned line;
+    int result;
+    while (!(result = j_member(j, &first, &done, &line)) && !done) {
+        if ((result = j_keep(j, path)))
+            return result;
+        struct rp_str p = rp_buf_str(path);
+        const char *nm = last_occurrence(p, "node_modules/");
+        if (!nm) {
+            if ((result = j_pass(j)))
+                return result;
+            continue;
+        }
+        struct jval v;
+        if ((result = j_value(j, &v)))
+            return result;
+        if (v.type != J_OBJECT)
+            return j_wrong_buf(j, line, path, &v, "an object");
+        if ((result = lock_entry(j, e, true)))
+            return result;
+        if (e->link)
+            continue;
+        struct rp_str name = {nm + 13, (size_t)(p.ptr + p.len - nm - 13)};
+        if (e->has_name)
+            name = rp_buf_str(&e->name);
+        struct rp_str ver = rp_buf_str(&e->version);
+        result = add_pkg(j->c, RP_ECO_NPM, name, e->has_version ? &ver : NULL, line);
+        if (result)
+            return result;
+    }
+    return result;
+}
+
+/* Sets the version of package i from a package-lock v1 "version": an alias
+ * ("npm:lodash@4.17.21") names the real package; a URL or path ("git+https://...",
+ * "file:...") pins no registry version and leaves it unpinned. */
+static int npm_v1_version(struct ctx *c, size_t i, struct rp_str v, unsigned line)
+{
+    struct rp_pkg *p = &c->inv->pkgs[i];
+    struct rp_str name = RP_STR_NULL;
+    if (rp_str_has_prefix(v, "npm:")) {
+        struct rp_str spec = {v.ptr + 4, v.len - 4};
+        size_t at = spec.len;
+        while (at > 1 && spec.ptr[at - 1] != '@')
+            at--;
+        if (at > 1) {
+            name = (struct rp_str){spec.ptr, at - 1};
+            v = (struct rp_str){spec.ptr + at, spec.len - at};
+        }
+    } else if (memchr(v.ptr, ':', v.len) || memchr(v.ptr, '/', v.len)) {
+        return RP_OK;
+    }
+    /* Checked and copied as add_pkg would. */
+    if (!v.len || v.len > MAX_FIELD || memchr(v.ptr, '\0', v.len) ||
+        (name.ptr && memchr(name.ptr, '\0', name.len)))
+        return fail(c, line, "invalid version");
+    char *nv = strndup(v.ptr, v.len);
+    char *nn = name.ptr ? strndup(name.ptr, name.len) : NULL;
+    if (!nv || (name.ptr && !nn)) {
+        free(nv);
+        free(nn);
+        rp_error_set(c->err, "out of memory");
+        return RP_ENOMEM;
+    }
+    free(p->version);
+    p->version = nv;
+    p->unpinned = false;
+    if (nn) {
+        free(p->name);
+        p->name = nn;
+    }
+    return RP_OK;
+}
+
+/* package-lock.json v1: "dependencies" maps names to {"version", "dependencies": {nested}}. Each
+ * entry is added when it opens, before its nested dependencies, as the file lists them. */
+static int npm_dependencies(struct json *j, unsigned line)
+{
+    struct jval v;
+    int result = j_value(j, &v);
+    if (result)
+        return result;
+    if (v.type != J_OBJECT)
+        return j_wrong(j, line, "dependencies", &v, "an object");
+    bool first = true, done;
+    unsigned eline;
+    while (!(result = j_member(j, &first, &done, &eline)) && !done) {
+        struct rp_str name = rp_buf_str(&j->str);
+        if ((result = add_pkg(j->c, RP_ECO_NPM, name, NULL, eline)))
+            return result;
+        size_t idx = j->c->inv->n - 1;
+        struct jval e;
+        if ((result = j_value(j, &e)))
+            return result;
+        if (e.type != J_OBJECT)
+            return j_wrong(j, eline, j->c->inv->pkgs[idx].name, &e, "an object");
+        bool mfirst = true, mdone;
+        unsigned mline;
+        while (!(result = j_member(j, &mfirst, &mdone, &mline)) && !mdone) {
+            if (j_key_is(j, "dependencies")) {
+                result = npm_dependencies(j, mline);
+            } else if (j_key_is(j, "version")) {
+                struct jval ver;
+                if ((result = j_value(j, &ver)))
+                    return result;
+                if (ver.type != J_STRING)
+                    return j_wrong(j, mline, "version", &ver, "a string");
+                result = npm_v1_version(j->c, idx, rp_buf_str(&j->str), mline);
+            } else {
+                result = j_pass(j);
+            }
+            if (result)
+                return result;
+        }
+        if (result)
+            return result;
+    }
+    return result;
+}
+
+/* Drops packages [from, to) of the inventory. */
+static void drop_pkgs(struct rp_inventory *inv, size_t from, size_t to)
+{
+    if (from >= to)
+        return;
+    for (size_t i = from; i < to; i++)
+        pkg_free(&inv->pkgs[i]);
+    memmove(&inv->pkgs[from], &inv->pkgs[to], (inv->n - to) * sizeof(inv->pkgs[0]));
+    inv->n -= to - from;
+}
+
+/* "packages" (lockfileVersion 2 and 3); a file without it is read from "dependencies"
+ * (lockfileVersion 1). Version 2 files have both: what "dependencies" gave is dropped when
+ * "packages" turns up. */
+static int read_npm_lock(struct json *j)
+{
+    struct rp_buf path;
+    struct lock_entry e;
+    rp_buf_init(&path, j->str.cap);
+    lock_entry_init(&e, j->str.cap);
+    bool first = true, done, seen_packages = false;
+    size_t v1_from = 0, v1_to = 0;
+    unsigned line;
+    int result;
+    while (!(result = j_member(j, &first, &done, &line)) && !done) {
+        if (j_key_is(j, "packages")) {
+            struct jval v;
+            if ((result = j_value(j, &v)))
+                break;
+            if (v.type != J_OBJECT) {
+                result = j_wrong(j, line, "packages", &v, "an object");
+                break;
+            }
+            seen_packages = true;
+            drop_pkgs(j->c->inv, v1_from, v1_to);
+            v1_from = v1_to = 0;
+            result = npm_packages(j, &path, &e);
+        } else if (j_key_is(j, "dependencies") && !seen_packages) {
+            v1_from = j->c->inv->n;
+            result = npm_dependencies(j, line);
+            v1_to = j->c->inv->n;
+        } else if (j_key_is(j, "lockfileVersion")) {
+            struct jval v;
+            if ((result = j_value(j, &v)))
+                break;
+            if (v.type != J_NUMBER || !v.integer) {
+                result = j_wrong(j, line, "lockfileVersion", &v, "an integer");
+                break;
+            }
+        } else {
+            result = j_pass(j);
+        }
+        if (result)
+            break;
+    }
+    rp_buf_release(&path);
+    lock_entry_release(&e);
+    return result;
+}
+
+typedef int (*json_reader_fn)(struct json *j);
+
+static int read_json(struct ctx *c, struct rp_str text, json_reader_fn reader)
+{
+    struct json j = {c, text.ptr, text.ptr + text.len, 1, 0, {0}};
+    rp_buf_init(&j.str, text.len + 1);
+    struct jval root;
+    int result = j_value(&j, &root);
+    if (!result && root.type != J_OBJECT)
+        result = fail(c, root.line, "the file is %s, not a JSON object", jtype_name(&root));
+    if (!result)
+        result = reader(&j);
+    if (!result) {
+        j_ws(&j);
+        if (j.p < j.end)
+            result = j_expected(&j, "the end of the file");
+    }
+    rp_buf_release(&j.str);
+    return result;
+}
+
+int rp__inventory_json_check(struct rp_str text, struct rp_error *err)
+{
+    struct rp_inventory inv;
+    rp_inventory_init(&inv);
+    struct ctx c = {&inv, "", err};
+    struct json j = {&c, text.ptr ? text.ptr : "", (text.ptr ? text.ptr : "") + text.len, 1, 0,
+                     {0}};
+    rp_buf_init(&j.str, text.len + 1);
+    struct jval root;
+    int result = j_value(&j, &root);
+    if (!result)
+        result = j_finish(&j, &root);
+    if (!result) {
+        j_ws(&j);
+        if (j.p < j.end)
+            result = j_expected(&j, "the end of the file");
+    }
+    rp_buf_release(&j.str);
+    rp_inventory_release(&inv);
+    return result;
+}
+
+/* ---- TOML lock files (poetry.lock, Cargo.lock) --------------------------------------------- */
+
+/* A reader of the TOML that lock files use: comments, [table] and [[array]] headers with dotted
+ * and quoted keys, basic and literal strings (one-line and multi-line), arrays over many lines,
+ * inline tables, and bare scalars (numbers, booleans, dates) that are skipped. It keeps the
+ * "name", "version" and "source" strings of each [[package]] table and checks enough of the
+ * rest to skip it correctly. */
+struct toml {
+    struct ctx *c;
+    const char *p, *end;
+    unsigned line;
+    struct rp_buf key; /* the first segment of the last key read */
+    enum rp_eco eco;   /* which lock file: only Cargo.lock's "source" is read */
+};
+
+/* The fields of the [[package]] being read. */
+struct toml_pkg {
+    bool active;
+    unsigned header_line, name_line;
+    bool has_name, has_version, has_source;
+    struct rp_buf name, version, source;
+};
+
+static bool t_eof(const struct toml *t)
+{
+    return t->p >= t->end;
+}
+
+static void t_ws(struct toml *t)
+{
+    while (t->p < t->end && (*t->p == ' ' || *t->p == '\t'))
+        t->p++;
+}
+
+/* Consumes a newline ("\n" or "\r\n") at p; false when there is none. */
+static bool t_newline(struct toml *t)
+{
+    if (t->p < t->end && *t->p == '\n') {
+        t->p++;
+        t->line++;
+        return true;
+    }
+    if (t->end - t->p >= 2 && t->p[0] == '\r' && t->p[1] == '\n') {
+        t->p += 2;
+        t->line++;
+        return true;
+    }
+    return false;
+}
+
+static bool t_control(unsigned char ch);
+
+/* A comment runs to the end of the line; it stops before a control character (other than tab),
+ * which TOML refuses there, so that what follows finds it and fails. */
+static void t_comment(struct toml *t)
+{
+    if (t->p < t->end && *t->p == '#')
+        while (++t->p < t->end && !t_control((unsigned char)*t->p))
+            ;
+}
+
+/* Skips whitespace, comments and newlines (inside arrays). */
+static void t_blank(struct toml *t)
+{
+    for (;;) {
+        t_ws(t);
+        t_comment(t);
+        if (!t_newline(t))
+            return;
+    }
+}
+
+/* The error of something else than what at p; a control character there (a lone "\r", one
+ * that ended a comment) is named. */
+static int t_expected(struct toml *t, const char *what)
+{
+    const char *p = t->p;
+    if (p < t->end && t_control((unsigned char)*p) && *p != '\n' &&
+        !(*p == '\r' && p + 1 < t->end && p[1] == '\n'))
+        return fail(t->c, t->line, "control character 0x%02x", (unsigned char)*p);
+    return fail(t->c, t->line, "expected %s", what);
+}
+
+/* After a header or a key/value: whitespace, a comment, then the end of the line or file. */
+static int t_eol(struct toml *t)
+{
+    t_ws(t);
+    t_comment(t);
+    if (t_eof(t) || t_newline(t))
+        return RP_OK;
+    if (t_control((unsigned char)*t->p))
+        return t_expected(t, "the end of the line");
+    struct rp_str rest = {t->p, 0};
+    while (rest.len < 16 && t->p + rest.len < t->end && t->p[rest.len] != '\n' &&
+           t->p[rest.len] != '\r')
+        rest.len++;
+    char ex[64];
+    return fail(t->c, t->line, "unexpected '%s' after a value", excerpt(rest, ex, sizeof(ex)));
+}
+
+static int t_add(struct toml *t, struct rp_buf *out, const char *ptr, size_t len)
+{
+    if (!out)
+        return RP_OK;
+    int result = rp_buf_add(out, ptr, len);
+    if (result == RP_ENOMEM)
+        rp_error_set(t->c->err, "out of memory");
+    else if (result)
+        return fail(t->c, t->line, "string longer than the file");
+    return result;
+}
+
+static int t_add_utf8(struct toml *t, struct rp_buf *out, uint32_t cp)
+{
+    char u[4];
+    return t_add(t, out, u, utf8_encode(cp, u));
+}
+
+/* A basic string's escape at p (just after the backslash). */
+static int t_escape(struct toml *t, struct rp_buf *out)
+{
+    if (t_eof(t))
+        return fail(t->c, t->line, "unterminated string");
+    char e = *t->p++;
+    const char *simple = NULL;
+    switch (e) {
+    case 'b': simple = "\b"; break;
+    case 't': simple = "\t"; break;
+    case 'n': simple = "\n"; break;
+    case 'f': simple = "\f"; break;
+    case 'r': simple = "\r"; break;
+    case 'e': simple = "\x1b"; break;
+    case '"': simple = "\""; break;
+    case '\\': simple = "\\"; break;
+    default: break;
+    }
+    if (simple)
+        return t_add(t, out, simple, 1);
+    int digits = e == 'u' ? 4 : e == 'U' ? 8 : e == 'x' ? 2 : 0;
+    if (!digits || t->end - t->p < digits)
+        return fail(t->c, t->line, "invalid escape in a string");
+    uint32_t cp = 0;
+    for (int i = 0; i < digits; i++) {
+        int h = hexval(t->p[i]);
+        if (h < 0)
+            return fail(t->c, t->line, "invalid escape in a string");
+        cp = cp * 16 + (uint32_t)h;
+    }
+    t->p += digits;
+    if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return fail(t->c, t->line, "escape of an invalid code point");
+    return t_add_utf8(t, out, cp);
+}
+
+/* TOML refuses control characters in strings, except tab (and newlines in multi-line ones). */
+static bool t_control(unsigned char ch)
+{
+    return (ch < 0x20 && ch != '\t') || ch == 0x7f;
+}
+
+/* A string at p (a quote), decoded into out (NULL: checked and skipped). */
+static int t_string(struct toml *t, struct rp_buf *out)
+{
+    char q = *t->p;
+    unsigned start = t->line;
+    bool literal = q == '\'';
+    bool multi = t->end - t->p >= 3 && t->p[1] == q && t->p[2] == q;
+    int result = RP_OK;
+    if (!multi) {
+        t->p++;
+        for (;;) {
+            if (t_eof(t) || *t->p == '\n' || (*t->p == '\r'))
+                return fail(t->c, start, "unterminated string");
+            unsigned char ch = (unsigned char)*t->p;
+            if (ch == (unsigned char)q) {
+                t->p++;
+                return RP_OK;
+            }
+            if (t_control(ch))
+                return fail(t->c, t->line, "control character in a string");
+            if (ch == '\\' && !literal) {
+                t->p++;
+                result = t_escape(t, out);
+            } else {
+                /* Copy the run of plain bytes in one go. */
+                const char *run = t->p;
+                while (t->p < t->end && *t->p != q && *t->p != '\n' && *t->p != '\r' &&
+                       !(*t->p == '\\' && !literal) && !t_control((unsigned char)*t->p))
+                    t->p++;
+                result = t_add(t, out, run, (size_t)(t->p - run));
+            }
+            if (result)
+                return result;
+        }
+    }
+    t->p += 3;
+    t_newline(t); /* a newline right after the opening quotes is not part of the string */
+    for (;;) {
+        if (t_eof(t))
+            return fail(t->c, start, "unterminated string");
+        unsigned char ch = (unsigned char)*t->p;
+        if (ch == (unsigned char)q && t->end - t->p >= 3 && t->p[1] == q && t->p[2] == q) {
+            /* Up to two quotes may end the content: """a"""" is 'a"'. */
+            size_t run = 3;
+            while (t->p + run < t->end && t->p[run] == q)
+                run++;
+            if (run > 5)
+                return fail(t->c, t->line, "too many quotes closing a string");
+            result = t_add(t, out, t->p, run - 3);
+            t->p += run;
+            return result;
+        }
+        if (ch == '\n' || ch == '\r') {
+            const char *nl = t->p;
+            if (!t_newline(t))
+                return fail(t->c, t->line, "control character in a string");
+            result = t_add(t, out, nl, (size_t)(t->p - nl));
+        } else if (ch == '\\' && !literal) {
+            /* A backslash at the end of a line joins it to the next non-blank text. */
+            const char *after = t->p + 1;
+            while (after < t->end && (*after == ' ' || *after == '\t'))
+                after++;
+            if (after < t->end && (*after == '\n' || *after == '\r')) {
+                t->p = after;
+                if (!t_newline(t))
+                    return fail(t->c, t->line, "control character in a string");
+                for (;;) {
+                    t_ws(t);
+                    if (!t_newline(t))
+                        break;
+                }
+            } else {
+                t->p++;
+                result = t_escape(t, out);
+            }
+        } else if (t_control(ch)) {
+            return fail(t->c, t->line, "control character in a string");
+        } else {
+            result = t_add(t, out, t->p, 1);
+            t->p++;
+        }
+        if (result)
+            return result;
+    }
+}
+
+static bool t_bare_key_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '-';
+}
+
+/* A dotted key; its first segment is left decoded in t->key and its segment count in *nseg. */
+static int t_key(struct toml *t, size_t *nseg)
+{
+    rp_buf_reset(&t->key);
+    *nseg = 0;
+    for (;;) {
+        t_ws(t);
+        struct rp_buf *out = *nseg == 0 ? &t->key : NULL;
+        if (t_eof(t))
+            return t_expected(t, "a key");
+        if (*t->p == '"' || *t->p == '\'') {
+            if (t->end - t->p >= 3 && t->p[1] == *t->p && t->p[2] == *t->p)
+                return fail(t->c, t->line, "a multi-line string cannot be a key");
+            int result = t_string(t, out);
+            if (result)
+                return result;
+        } else {
+            const char *start = t->p;
+            while (t->p < t->end && t_bare_key_char(*t->p))
+                t->p++;
+            if (t->p == start)
+                return t_expected(t, "a key");
+            int result = t_add(t, out, start, (size_t)(t->p - start));
+            if (result)
+                return result;
+        }
+        (*nseg)++;
+        t_ws(t);
+        if (t_eof(t) || *t->p != '.')
+            return RP_OK;
+        t->p++;
+    }
+}
+
+static bool t_key_is(const struct toml *t, size_t nseg, const char *name)
+{
+    return nseg == 1 && rp_str_eq_cstr(rp_buf_str(&t->key), name);
+}
+
+static int t_value(struct toml *t, struct rp_buf *out, bool *is_string, int depth);
+
+/* An array at p ('['); values may span lines, with comments and a trailing comma. */
+static int t_array(struct toml *t, int depth)
+{
+    unsigned start = t->line;
+    t->p++;
+    for (;;) {
+        t_blank(t);
+        if (t_eof(t))
+            return fail(t->c, start, "unterminated array");
+        if (*t->p == ']') {
+            t->p++;
+            return RP_OK;
+        }
+        bool is_string;
+        int result = t_value(t, NULL, &is_string, depth + 1);
+        if (result)
+            return result;
+        t_blank(t);
+        if (t_eof(t))
+            return fail(t->c, start, "unterminated array");
+        if (*t->p == ',')
+            t->p++;
+        else if (*t->p != ']')
+            return fail(t->c, t->line, "expected ',' or ']' in an array");
+    }
+}
+
+/* An inline table at p ('{'). TOML 1.0 keeps one on one line; newlines are let through as
+ * TOML 1.1 does. */
+static int t_inline_table(struct toml *t, int depth)
+{
+    unsigned start = t->line;
+    t->p++;
+    t_blank(t);
+    if (!t_eof(t) && *t->p == '}') {
+        t->p++;
+        return RP_OK;
+    }
+    for (;;) {
+        size_t nseg;
+        t_blank(t);
+        int result = t_key(t, &nseg);
+        if (result)
+            return result;
+        if (t_eof(t) || *t->p != '=')
+            return fail(t->c, t->line, "expected '=' after a key");
+        t->p++;
+        t_ws(t);
+        bool is_string;
+        result = t_value(t, NULL, &is_string, depth + 1);
+        if (result)
+            return result;
+        t_blank(t);
+        if (t_eof(t))
+            return fail(t->c, start, "unterminated inline table");
+        if (*t->p == '}') {
+            t->p++;
+            return RP_OK;
+        }
+        if (*t->p != ',')
+            return fail(t->c, t->line, "expected ',' or '}' in an inline table");
+        t->p++;
+    }
+}
+
+static bool t_scalar_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '-' || ch == '+' || ch == '.' || ch == ':';
+}
+
+/* Digits of base at s, an '_' allowed between two of them: where they end, NULL when there are
+ * none or an '_' is misplaced. */
+static const char *t_digits(const char *s, const char *end, int base)
+{
+    for (;;) {
+        int d = s < end ? hexval(*s) : -1;
+        if (d < 0 || d >= base)
+            return NULL;
+        if (++s < end && *s == '_')
+            s++;
+        else if (s == end || hexval(*s) < 0 || hexval(*s) >= base)
+            return s;
+    }
+}
+
+/* The value of the n decimal digits at s (n <= 4), or -1. */
+static int t_fixed(const char *s, const char *end, int n)
+{
+    int v = 0;
+    if (end - s < n)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + s[i] - '0';
+    }
+    return v;
+}
+
+/* HH:MM:SS with an optional fraction at s: where it ends, or NULL. */
+static const char *t_time(const char *s, const char *end)
+{
+    if (end - s < 8)
+        return NULL;
+    int h = t_fixed(s, end, 2), m = t_fixed(s + 3, end, 2), sec = t_fixed(s + 6, end, 2);
+    if (h < 0 || h > 23 || s[2] != ':' || m < 0 || m > 59 || s[5] != ':' || sec < 0 || sec > 59)
+        return NULL;
+    s += 8;
+    if (s < end && *s == '.') {
+        const char *frac = ++s;
+        while (s < end && *s >= '0' && *s <= '9')
+            s++;
+        if (s == frac)
+            return NULL;
+    }
+    return s;
+}
+
+/* A date, a date and time (with or without an offset) or a time, as TOML 1.0 writes them. */
+static bool t_datetime(const char *s, const char *end)
+{
+    static const int days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (end - s < 10 || s[4] != '-' || s[7] != '-')
+        return t_time(s, end) == end;
+    int y = t_fixed(s, end, 4), m = t_fixed(s + 5, end, 2), d = t_fixed(s + 8, end, 2);
+    bool leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    /* Years from 1, as tomllib (Python's datetime) has them: year 0 is nobody's lock file. */
+    if (y < 1 || m < 1 || m > 12 || d < 1 || d > days[m - 1] || (m == 2 && d == 29 && !leap))
+        return false;
+    s += 10;
+    if (s == end)
+        return true;
+    if ((*s != 'T' && *s != 't' && *s != ' ') || !(s = t_time(s + 1, end)))
+        return false;
+    if (s == end || ((*s == 'Z' || *s == 'z') && s + 1 == end))
+        return true;
+    if (end - s != 6 || (*s != '+' && *s != '-') || s[3] != ':')
+        return false;
+    int oh = t_fixed(s + 1, end, 2), om = t_fixed(s + 4, end, 2);
+    return oh >= 0 && oh <= 23 && om >= 0 && om <= 59;
+}
+
+/* A bare value, s to end: a boolean, an integer, a float or a date or time, as TOML 1.0 (and
+ * Python's tomllib) reads them. */
+static bool t_bare_value(const char *s, const char *end)
+{
+    size_t n = (size_t)(end - s);
+    if ((n == 4 && !memcmp(s, "true", 4)) || (n == 5 && !memcmp(s, "false", 5)))
+        return true;
+    if (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'o' || s[1] == 'b'))
+        return t_digits(s + 2, end, s[1] == 'x' ? 16 : s[1] == 'o' ? 8 : 2) == end;
+    const char *p = s < end && (*s == '+' || *s == '-') ? s + 1 : s;
+    if (end - p == 3 && (!memcmp(p, "inf", 3) || !memcmp(p, "nan", 3)))
+        return true;
+    if (p < end && *p == '0')
+        p++; /* no leading zeros */
+    else if (!(p = t_digits(p, end, 10)))
+        return t_datetime(s, end);
+    if (p < end && *p == '.' && !(p = t_digits(p + 1, end, 10)))
+        return false;
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (!(p = t_digits(p, end, 10)))
+            return false;
+    }
+    return p == end || t_datetime(s, end);
+}
+
+/* A value at p: a string goes to out (when not NULL), anything else is skipped. */
+static int t_value(struct toml *t, struct rp_buf *out, bool *is_string, int depth)
+{
+    *is_string = false;
+    if (depth > MAX_DEPTH)
+        return fail(t->c, t->line, "values nested more than %d deep", MAX_DEPTH);
+    if (t_eof(t))
+        return t_expected(t, "a value");
+    char ch = *t->p;
+    if (ch == '"' || ch == '\'') {
+        *is_string = true;
+        return t_string(t, out);
+    }
+    if (ch == '[')
+        return t_array(t, depth);
+    if (ch == '{')
+        return t_inline_table(t, depth);
+    /* Numbers, booleans, dates and times; a date may be followed by " 07:32:00". */
+    const char *start = t->p;
+    while (t->p < t->end && t_scalar_char(*t->p))
+        t->p++;
+    if (t->p == start)
+        return t_expected(t, "a value");
+    if (t->p - start == 10 && start[4] == '-' && start[7] == '-' && t->end - t->p >= 2 &&
+        t->p[0] == ' ' && t->p[1] >= '0' && t->p[1] <= '9') {
+        t->p++;
+        while (t->p < t->end && t_scalar_char(*t->p))
+            t->p++;
+    }
+    if (!t_bare_value(start, t->p)) {
+        char ex[64];
+        return fail(t->c, t->line, "invalid value '%s'",
+                    excerpt((struct rp_str){start, (size_t)(t->p - start)}, ex, sizeof(ex)));
+    }
+    return RP_OK;
+}
+
+static void t_pkg_reset(struct toml_pkg *pk)
+{
+    pk->active = false;
+    pk->has_name = pk->has_version = pk->has_source = false;
+    rp_buf_reset(&pk->name);
+    rp_buf_reset(&pk->version);
+    rp_buf_reset(&pk->source);
+}
+
+/* The [[package]] just read is complete. Cargo.lock lists the workspace's own crates too, with
+ * no "source": they are not from crates.io and are left out. */
+static int t_pkg_finish(struct toml *t, struct toml_pkg *pk, enum rp_eco eco)
+{
+    if (!pk->active)
+        return RP_OK;
+    pk->active = false;
+    if (!pk->has_name)
+        return fail(t->c, pk->header_line, "[[package]] without a name");
+    char ex[64];
+    if (!pk->has_version)
+        return fail(t->c, pk->header_line, "package '%s' without a version",
+                    excerpt(rp_buf_str(&pk->name), ex, sizeof(ex)));
+    if (eco == RP_ECO_CRATES && !pk->has_source)
+        return RP_OK;
+    struct rp_str v = rp_buf_str(&pk->version);
+    return add_pkg(t->c, eco, rp_buf_str(&pk->name), &v, pk->name_line);
+}
+
+/* A header at p ('['). */
+static int t_header(struct toml *t, struct toml_pkg *pk, enum rp_eco eco)
+{
+    unsigned line = t->line;
+    bool array = t->end - t->p >= 2 && t->p[1] == '[';
+    t->p += array ? 2 : 1;
+    size_t nseg;
+    int result = t_key(t, &nseg);
+    if (result)
+        return result;
+    if (array ? t->end - t->p < 2 || t->p[0] != ']' || t->p[1] != ']' : t_eof(t) || t->p[0] != ']')
+        return fail(t->c, line, "unterminated table header");
+    t->p += array ? 2 : 1;
+    result = t_pkg_finish(t, pk, eco);
+    if (result)
+        return result;
+    if (array && t_key_is(t, nseg, "package")) {
+        t_pkg_reset(pk);
+        pk->active = true;
+        pk->header_line = line;
+    }
+    return t_eol(t);
+}
+
+/* A key/value line at p; inside a [[package]], name, version and (Cargo.lock) source are kept:
+ * poetry.lock's source is a table of its own that rampart does not read. */
+static int t_keyval(struct toml *t, struct toml_pkg *pk)
+{
+    size_t nseg;
+    int result = t_key(t, &nseg);
+    if (result)
+        return result;
+    unsigned line = t->line;
+    if (t_eof(t) || *t->p != '=')
+        return fail(t->c, line, "expected '=' after a key");
+    t->p++;
+    t_ws(t);
+    struct rp_buf *out = NULL;
+    bool *has = NULL;
+    const char *field = NULL;
+    if (pk->active) {
+        if (t_key_is(t, nseg, "name"))
+            out = &pk->name, has = &pk->has_name, field = "name";
+        else if (t_key_is(t, nseg, "version"))
+            out = &pk->version, has = &pk->has_version, field = "version";
+        else if (t->eco == RP_ECO_CRATES && t_key_is(t, nseg, "source"))
+            out = &pk->source, has = &pk->has_source, field = "source";
+    }
+    if (has && *has)
+        return fail(t->c, line, "duplicate key '%s'", field);
+    bool is_string;
+    result = t_value(t, out, &is_string, 0);
+    if (result)
+        return result;
+    if (has) {
+        if (!is_string)
+            return fail(t->c, line, "'%s' is not a string", field);
+        *has = true;
+        if (out == &pk->name)
+            pk->name_line = line;
+    }
+    return t_eol(t);
+}
+
+static int read_toml_lock(struct ctx *c, struct rp_str text, enum rp_eco eco)
+{
+    /* A TOML file is UTF-8 throughout, comments included. */
+    unsigned line = 1;
+    for (size_t i = 0; i < text.len;) {
+        unsigned char ch = (unsigned char)text.ptr[i];
+        size_t n = ch < 0x80 ? 1 : rp_utf8_len((const unsigned char *)text.ptr + i, text.len - i);
+        if (!n)
+            return fail(c, line, "invalid UTF-8");
+        line += ch == '\n';
+        i += n;
+    }
+    struct toml t = {c, text.ptr, text.ptr + text.len, 1, {0}, eco};
+    struct toml_pkg pk = {0};
+    rp_buf_init(&t.key, text.len + 1);
+    rp_buf_init(&pk.name, text.len + 1);
+    rp_buf_init(&pk.version, text.len + 1);
+    rp_buf_init(&pk.source, text.len + 1);
+    int result = RP_OK;
+    while (!result) {
+        t_blank(&t);
+        if (t_eof(&t))
+            break;
+        if (*t.p == '[')
+            result = t_header(&t, &pk, eco);
+        else
+            result = t_keyval(&t, &pk);
+    }
+    if (!result)
+        result = t_pkg_finish(&t, &pk, eco);
+    rp_buf_release(&t.key);
+    rp_buf_release(&pk.name);
+    rp_buf_release(&pk.version);
+    rp_buf_release(&pk.source);
+    return result;
+}
+
+/* ---- requirements.txt ---------------------------------------------------------------------- */
+
+/* A line that pip treats as a comment as a whole (optional blanks, then '#'). */
+static bool req_comment_line(struct rp_str l)
+{
+    l = str_trim(l);
+    return l.len && l.ptr[0] == '#';
+}
+
+static bool req_continued(struct rp_str l)
+{
+    return l.len && l.ptr[l.len - 1] == '\\' && !req_comment_line(l);
+}
+
+static bool req_alnum(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
+static bool req_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+static bool has_suffix(struct rp_str s, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    return s.len >= n && rp_str_ieq_cstr((struct rp_str){s.ptr + s.len - n, n}, suffix);
+}
+
+/* Whether the first word of a requirement line is a path, URL or archive, which pip installs
+ * as it is and which names no index package. */
+static bool req_is_location(struct rp_str s)
+{
+    size_t n = 0;
+    while (n < s.len && !req_space(s.ptr[n]) && s.ptr[n] != ';')
+        n++;
+    struct rp_str w = {s.ptr, n};
+    static const char *const archives[] = {".whl", ".zip",    ".tar.gz", ".tgz", ".tar.bz2",
+                                           ".tbz", ".tar.xz", ".txz",    ".tar"};
+    if (!w.len || w.ptr[0] == '.' || w.ptr[0] == '~' || memchr(w.ptr, '/', w.len) ||
+        memchr(w.ptr, '\\', w.len))
+        return true;
+    for (size_t i = 0; i < sizeof(archives) / sizeof(archives[0]); i++)
+        if (has_suffix(w, archives[i]))
+            return true;
+    return false;
+}
+
+/* One logical line, its comment and per-requirement options ("--hash=...") already removed. A
+ * requirement is "name[extras] specifiers ; markers" (PEP 508); it is pinned when its only
+ * specifier is "==V" or "===V" with no wildcard. */
+static int req_line(struct ctx *c, struct rp_str s, unsigned line)
+{
+    char ex[64];
+    if (!s.len || s.ptr[0] == '-')
+        return RP_OK; /* -r, -c, -e, --index-url and the other options */
+    size_t i = 0;
+    while (i < s.len &&
+           (req_alnum(s.ptr[i]) || s.ptr[i] == '.' || s.ptr[i] == '_' || s.ptr[i] == '-'))
+        i++;
+    struct rp_str name = {s.ptr, i};
+    bool name_ok = name.len && req_alnum(name.ptr[0]) && req_alnum(name.ptr[name.len - 1]);
+    while (i < s.len && req_space(s.ptr[i]))
+        i++;
+    if (name_ok && i < s.len && s.ptr[i] == '[') {
+        const char *close = memchr(s.ptr + i, ']', s.len - i);
+        if (!close)
+            return fail(c, line, "unterminated extras in '%s'", excerpt(s, ex, sizeof(ex)));
+        i = (size_t)(close - s.ptr) + 1;
+        while (i < s.len && req_space(s.ptr[i]))
+            i++;
+    }
+    /* "name @ https://...": a direct reference names the package but pins no index version. */
+    if (name_ok && i < s.len && s.ptr[i] == '@')
+        return add_pkg(c, RP_ECO_PYPI, name, NULL, line);
+    if (req_is_location(s))
+        return RP_OK;
+    if (!name_ok)
+        return fail(c, line, "cannot read requirement '%s'", excerpt(s, ex, sizeof(ex)));
+    if (i == s.len || s.ptr[i] == ';')
+        return add_pkg(c, RP_ECO_PYPI, name, NULL, line);
+
+    struct rp_str spec = {s.ptr + i, s.len - i};
+    const char *semi = memchr(spec.ptr, ';', spec.len);
+    if (semi)
+        spec.len = (size_t)(semi - spec.ptr);
+    spec = str_trim(spec);
+    if (spec.len && spec.ptr[0] == '(') {
+        if (spec.ptr[spec.len - 1] != ')')
+            return fail(c, line, "unbalanced '(' in '%s'", excerpt(s, ex, sizeof(ex)));
+        spec = str_trim((struct rp_str){spec.ptr + 1, spec.len - 2});
+    }
+    if (!spec.len || !strchr("=<>!~", spec.ptr[0]))
+        return fail(c, line, "cannot read requirement '%s'", excerpt(s, ex, sizeof(ex)));
+    bool one = !memchr(spec.ptr, ',', spec.len);
+    if (!one || !rp_str_has_prefix(spec, "=="))
+        return add_pkg(c, RP_ECO_PYPI, name, NULL, line);
+    size_t op = rp_str_has_prefix(spec, "===") ? 3 : 2;
+    struct rp_str v = str_trim((struct rp_str){spec.ptr + op, spec.len - op});
+    if (!v.len)
+        return fail(c, line, "'==' without a version in '%s'", excerpt(s, ex, sizeof(ex)));
+    for (size_t k = 0; k < v.len; k++)
+        if (req_space(v.ptr[k]))
+            return fail(c, line, "cannot read requirement '%s'", excerpt(s, ex, sizeof(ex)));
+    if (memchr(v.ptr, '*', v.len))
+        return add_pkg(c, RP_ECO_PYPI, name, NULL, line); /* "==1.2.*" is a range */
+    return add_pkg(c, RP_ECO_PYPI, name, &v, line);
+}
+
+/* Lines ending in '\' are joined to the next (as pip does, with the backslash removed), so a
+ * requirement with its "--hash" lines is one logical line, numbered by its first. A '#' at the
+ * start or after a blank starts a comment. */
+static int read_requirements(struct ctx *c, struct rp_str text)
+{
+    struct rp_buf joined;
+    rp_buf_init(&joined, text.len + 1);
+    const char *p = text.ptr, *end = text.ptr + text.len;
+    unsigned line = 1;
+    int result = RP_OK;
+    while (!result && p < end) {
+        unsigned first = line;
+        const char *next;
+        struct rp_str l = next_line(p, end, &next);
+        p = next;
+        line++;
+        if (req_continued(l)) {
+            rp_buf_reset(&joined);
+            for (;;) {
+                bool more = req_continued(l);
+                struct rp_str part = l;
+                while (more && part.len && part.ptr[part.len - 1] == '\\')
+                    part.len--;
+                if (more || !req_comment_line(l))
+                    result = rp_buf_add(&joined, part.ptr, part.len);
+                if (result || !more || p >= end)
+                    break;
+                l = next_line(p, end, &next);
+                p = next;
+                line++;
+            }
+            if (result) {
+                rp_error_set(c->err, "out of memory");
+                break;
+            }
+            l = rp_buf_str(&joined);
+        }
+        for (size_t i = 0; i < l.len; i++) {
+            if (l.ptr[i] == '#' && (i == 0 || req_space(l.ptr[i - 1]))) {
+                l.len = i;
+                break;
+            }
+        }
+        /* Per-requirement options ("--hash=sha256:...") follow a blank. */
+        for (size_t i = 1; i + 1 < l.len; i++) {
+            if (req_space(l.ptr[i - 1]) && l.ptr[i] == '-' && l.ptr[i + 1] == '-') {
+                l.len = i;
+                break;
+            }
+        }
+        result = req_line(c, str_trim(l), first);
+    }
+    rp_buf_release(&joined);
+    return result;
+}
+
+/* ---- go.mod -------------------------------------------------------------------------------- */
+
+struct gotok {
+    struct rp_str s;
+    bool quoted;
+};
+
+struct go_require {
+    struct rp_str path, version;
+    unsigned line;
+};
+
+struct go_replace {
+    struct rp_str old, oldv; /* oldv empty: every version */
+    struct rp_str new_path, new_version;
+    bool local; /* replaced by a directory: the module comes from the tree, not a release */
+    unsigned line;
+    size_t idx; /* order in the file: a later replace of the same module wins */
+};
+
+struct gomod {
+    struct go_require *req;
+    size_t nreq, areq;
+    struct go_replace *rep;
+    size_t nrep, arep;
+};
+
+#define GO_MAX_TOKENS 8
+
+static bool go_punct(char ch)
+{
+    return ch == '(' || ch == ')' || ch == '[' || ch == ']' || ch == '{' || ch == '}' || ch == ',';
+}
+
+static bool go_space(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
+/* The tokens of one line up to a "//" comment: words, quoted strings ("..." or `...`) and
+ * punctuation. *n counts them all; at most GO_MAX_TOKENS are stored. */
+static int go_tokens(struct ctx *c, struct rp_str l, unsigned line, struct gotok *tok, size_t *n)
+{
+    *n = 0;
+    size_t i = 0;
+    while (i < l.len) {
+        char ch = l.ptr[i];
+        if (go_space(ch)) {
+            i++;
+            continue;
+        }
+        if (ch == '/' && i + 1 < l.len && l.ptr[i + 1] == '/')
+            break;
+        struct gotok t = {{l.ptr + i, 1}, false};
+        if (go_punct(ch)) {
+            i++;
+        } else if (ch == '"' || ch == '`') {
+            size_t j = i + 1;
+            while (j < l.len && l.ptr[j] != ch) {
+                if (ch == '"' && l.ptr[j] == '\\' && j + 1 < l.len)
+                    j++;
+                j++;
+            }
+            if (j >= l.len)
+                return fail(c, line, "unterminated quoted string");
+            t.s = (struct rp_str){l.ptr + i + 1, j - i - 1};
+            t.quoted = true;
+            i = j + 1;
+        } else {
+            size_t j = i;
+            while (j < l.len && !go_space(l.ptr[j]) && !go_punct(l.ptr[j]) &&
+                   !(l.ptr[j] == '/' && j + 1 < l.len && l.ptr[j + 1] == '/'))
+                j++;
+            t.s.len = j - i;
+            i = j;
+        }
+        if (*n < GO_MAX_TOKENS)
+            tok[*n] = t;
+        (*n)++;
+    }
+    return RP_OK;
+}
+
+static bool go_tok_is(const struct gotok *t, const char *s)
+{
+    return !t->quoted && rp_str_eq_cstr(t->s, s);
+}
+
+/* A module path or version: a word or a quoted string without escapes (module paths and
+ * versions have no characters that need one). */
+static int go_check_word(struct ctx *c, const struct gotok *t, unsigned line)
+{
+    char ex[64];
+    if (!t->quoted && t->s.len == 1 && go_punct(t->s.ptr[0]))
+        return fail(c, line, "unexpected '%c'", t->s.ptr[0]);
+    if (t->quoted && memchr(t->s.ptr, '\\', t->s.len))
+        return fail(c, line, "escape in quoted module path or version '%s'",
+                    excerpt(t->s, ex, sizeof(ex)));
+    return RP_OK;
+}
+
+/* Go's modfile.IsDirectoryPath: a replacement that is a local directory. */
+static bool go_is_dir(struct rp_str s)
+{
+    if (rp_str_eq_cstr(s, ".") || rp_str_eq_cstr(s, "..") || rp_str_has_prefix(s, "./") ||
+        rp_str_has_prefix(s, "../") || rp_str_has_prefix(s, "/") || rp_str_has_prefix(s, ".\\") ||
+        rp_str_has_prefix(s, "..\\") || rp_str_has_prefix(s, "\\"))
+        return true;
+    return s.len >= 2 && s.ptr[1] == ':' &&
+           ((s.ptr[0] >= 'a' && s.ptr[0] <= 'z') || (s.ptr[0] >= 'A' && s.ptr[0] <= 'Z'));
+}
+
+static int grow(struct ctx *c, void **ptr, size_t *alloc, size_t n, size_t size)
+{
+    if (n < *alloc)
+        return RP_OK;
+    size_t want = *alloc ? *alloc * 2 : 32;
+    void *p = realloc(*ptr, want * size);
+    if (!p) {
+        rp_error_set(c->err, "out of memory");
+        return RP_ENOMEM;
+    }
+    *ptr = p;
+    *alloc = want;
+    return RP_OK;
+}
+
+/* One statement: verb and its arguments (the tokens after the verb, or a block's line). */
+static int go_stmt(struct ctx *c, struct gomod *m, struct rp_str verb, const struct gotok *a,
+                   size_t n, unsigned line)
+{
+    int result;
+    if (rp_str_eq_cstr(verb, "require")) {
+        if (n != 2)
+            return fail(c, line, "expected 'require module/path v1.2.3'");
+        if ((result = go_check_word(c, &a[0], line)) || (result = go_check_word(c, &a[1], line)))
+            return result;
+        result = grow(c, (void **)&m->req, &m->areq, m->nreq, sizeof(*m->req));
+        if (result)
+            return result;
+        m->req[m->nreq++] = (struct go_require){a[0].s, a[1].s, line};
+        return RP_OK;
+    }
+    if (!rp_str_eq_cstr(verb, "replace"))
+        return RP_OK; /* module, go, toolchain, exclude, retract, godebug, tool, ... */
+    size_t arrow = n;
+    for (size_t i = 0; i < n; i++)
+        if (go_tok_is(&a[i], "=>")) {
+            arrow = i;
+            break;
+        }
+    size_t rhs = n - arrow - (arrow < n);
+    if ((arrow != 1 && arrow != 2) || (rhs != 1 && rhs != 2))
+        return fail(c, line, "expected 'replace module [version] => module [version]'");
+    struct go_replace r = {a[0].s, RP_STR_NULL, a[arrow + 1].s, RP_STR_NULL, false, line, m->nrep};
+    if (arrow == 2)
+        r.oldv = a[1].s;
+    if (rhs == 2)
+        r.new_version = a[arrow + 2].s;
+    r.local = go_is_dir(r.new_path);
+    char ex[64];
+    if (rhs == 1 && !r.local)
+        return fail(c, line, "replacement '%s' has no version and is not a local directory",
+                    excerpt(r.new_path, ex, sizeof(ex)));
+    if (rhs == 2 && r.local)
+        return fail(c, line, "local replacement '%s' cannot have a version",
+                    excerpt(r.new_path, ex, sizeof(ex)));
+    for (size_t i = 0; i < n; i++)
+        if (i != arrow && (i != arrow + 1 || !r.local) && (result = go_check_word(c, &a[i], line)))
+            return result;
+    result = grow(c, (void **)&m->rep, &m->arep, m->nrep, sizeof(*m->rep));
+    if (result)
+        return result;
+    m->rep[m->nrep++] = r;
+    return RP_OK;
+}
+
+static int str_cmp(struct rp_str a, struct rp_str b)
+{
+    size_t n = a.len < b.len ? a.len : b.len;
+    int r = n ? memcmp(a.ptr, b.ptr, n) : 0;
+    if (r)
+        return r;
+    return a.len < b.len ? -1 : a.len > b.len;
+}
+
+static int go_replace_key_cmp(const struct go_replace *r, struct rp_str path, struct rp_str v)
+{
+    int d = str_cmp(r->old, path);
+    return d ? d : str_cmp(r->oldv, v);
+}
+
+static int go_replace_cmp(const void *a, const void *b)
+{
+    const struct go_replace *x = a, *y = b;
+    int d = go_replace_key_cmp(x, y->old, y->oldv);
+    if (d)
+        return d;
+    return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+/* The last replace (in file order) of exactly path and v, or NULL. reps is sorted. */
+static const struct go_replace *go_find(const struct gomod *m, struct rp_str path, struct rp_str v)
+{
+    size_t lo = 0, hi = m->nrep;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (go_replace_key_cmp(&m->rep[mid], path, v) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo && !go_replace_key_cmp(&m->rep[lo - 1], path, v))
+        return &m->rep[lo - 1];
+    return NULL;
+}
+
+/* Each required module, or what replaces it: "replace a v1 => b v2" (a at v1 only) beats
+ * "replace a => b v2" (every version of a); a local directory replacement drops the module.
+ * A replaced module's line is the replace's, where the version in use is written. */
+static int go_resolve(struct ctx *c, struct gomod *m)
+{
+    if (m->nrep)
+        qsort(m->rep, m->nrep, sizeof(*m->rep), go_replace_cmp);
+    for (size_t i = 0; i < m->nreq; i++) {
+        const struct go_require *r = &m->req[i];
+        const struct go_replace *rep = go_find(m, r->path, r->version);
+        if (!rep)
+            rep = go_find(m, r->path, RP_STR_NULL);
+        int result;
+        if (!rep)
+            result = add_pkg(c, RP_ECO_GO, r->path, &r->version, r->line);
+        else if (rep->local)
+            result = RP_OK;
+        else
+            result = add_pkg(c, RP_ECO_GO, rep->new_path, &rep->new_version, rep->line);
+        if (result)
+            return result;
+    }
+    return RP_OK;
+}
+
+static int read_go_mod(struct ctx *c, struct rp_str text)
+{
+    struct gomod m = {0};
+    const char *p = text.ptr, *end = text.ptr + text.len;
+    unsigned line = 0, block_line = 0;
+    struct rp_str block = RP_STR_NULL; /* the verb of the open "verb (" block */
+    int result = RP_OK;
+    while (!result && p < end) {
+        const char *next;
+        struct rp_str l = next_line(p, end, &next);
+        p = next;
+        line++;
+        struct gotok tok[GO_MAX_TOKENS];
+        size_t n;
+        result = go_tokens(c, l, line, tok, &n);
+        if (result || !n)
+            continue;
+        if (n > GO_MAX_TOKENS) {
+            /* No statement that matters is that long; others (retract [a, b]) are skipped. */
+            struct rp_str verb = block.ptr ? block : tok[0].s;
+            if (rp_str_eq_cstr(verb, "require") || rp_str_eq_cstr(verb, "replace"))
+                result = fail(c, line, "too many words in a '%s' line",
+                              rp_str_eq_cstr(verb, "require") ? "require" : "replace");
+            continue;
+        }
+        if (block.ptr) {
+            if (go_tok_is(&tok[0], ")")) {
+                if (n != 1)
+                    result = fail(c, line, "unexpected text after ')'");
+                block = RP_STR_NULL;
+            } else {
+                result = go_stmt(c, &m, block, tok, n, line);
+            }
+            continue;
+        }
+        if (go_tok_is(&tok[0], ")") || go_tok_is(&tok[0], "(")) {
+            result = fail(c, line, "unexpected '%c'", tok[0].s.ptr[0]);
+        } else if (n == 2 && go_tok_is(&tok[1], "(")) {
+            block = tok[0].s;
+            block_line = line;
+        } else if (n == 3 && go_tok_is(&tok[1], "(") && go_tok_is(&tok[2], ")")) {
+            continue; /* "require ()" */
+        } else {
+            size_t nargs = n - 1;
+            result = go_stmt(c, &m, tok[0].s, tok + 1, nargs, line);
+        }
+    }
+    if (!result && block.ptr) {
+        char ex[64];
+        result =
+            fail(c, block_line, "'%s (' block without its ')'", excerpt(block, ex, sizeof(ex)));
+    }
+    if (!result)
+        result = go_resolve(c, &m);
+    free(m.req);
+    free(m.rep);
+    return result;
+}
+
+/* ---- dpkg status --------------------------------------------------------------------------- */
+
+/* The paragraph of one package. */
+struct dpkg_para {
+    bool any;
+    unsigned start, pkg_line;
+    bool has_pkg, has_version, has_status;
+    struct rp_str pkg, version, status;
+};
+
+/* Whether a Status value ("want flag state") says the package is on disk: flag "ok", state
+ * "installed". A held package ("hold ok installed") or one selected for removal
+ * ("deinstall ok installed") is still installed and still vulnerable. */
+static bool dpkg_installed(struct rp_str status)
+{
+    struct rp_str w[4];
+    size_t n = 0, i = 0;
+    while (i < status.len) {
+        while (i < status.len && req_space(status.ptr[i]))
+            i++;
+        size_t j = i;
+        while (j < status.len && !req_space(status.ptr[j]))
+            j++;
+        if (j > i) {
+            if (n == 4)
+                return false;
+            w[n++] = (struct rp_str){status.ptr + i, j - i};
+        }
+        i = j;
+    }
+    return n == 3 && rp_str_eq_cstr(w[1], "ok") && rp_str_eq_cstr(w[2], "installed");
+}
+
+static int dpkg_finish(struct ctx *c, struct dpkg_para *pa)
+{
+    struct dpkg_para done = *pa;
+    memset(pa, 0, sizeof(*pa));
+    if (!done.any)
+        return RP_OK;
+    if (!done.has_pkg)
+        return fail(c, done.start, "paragraph without a Package field");
+    if (!done.has_status || !dpkg_installed(done.status))
+        return RP_OK;
+    char ex[64];
+    if (!done.has_version)
+        return fail(c, done.pkg_line, "installed package '%s' without a Version field",
+                    excerpt(done.pkg, ex, sizeof(ex)));
+    return add_pkg(c, RP_ECO_DEBIAN, done.pkg, &done.version, done.pkg_line);
+}
+
+/* Paragraphs of "Field: value" lines separated by blank lines; continuation lines start with
+ * a blank. The line of a package is its Package field's. */
+static int read_dpkg_status(struct ctx *c, struct rp_str text)
+{
+    struct dpkg_para pa = {0};
+    const char *p = text.ptr, *end = text.ptr + text.len;
+    unsigned line = 0;
+    bool in_field = false;
+    int result = RP_OK;
+    while (!result && p < end) {
+        const char *next;
+        struct rp_str l = next_line(p, end, &next);
+        p = next;
+        line++;
+        if (!str_trim(l).len) {
+            in_field = false;
+            result = dpkg_finish(c, &pa);
+            continue;
+        }
+        if (l.ptr[0] == ' ' || l.ptr[0] == '\t') {
+            if (!in_field)
+                result = fail(c, line, "continuation line outside a field");
+            continue;
+        }
+        if (l.ptr[0] == '#')
+            continue;
+        const char *colon = memchr(l.ptr, ':', l.len);
+        size_t flen = colon ? (size_t)(colon - l.ptr) : 0;
+        for (size_t i = 0; i < flen; i++)
+            if (req_space(l.ptr[i]))
+                flen = 0;
+        if (!flen) {
+            char ex[64];
+            result = fail(c, line, "expected 'Field: value', not '%s'", excerpt(l, ex, sizeof(ex)));
+            continue;
+        }
+        struct rp_str field = {l.ptr, flen};
+        struct rp_str value = str_trim((struct rp_str){colon + 1, l.len - flen - 1});
+        in_field = true;
+        if (!pa.any) {
+            pa.any = true;
+            pa.start = line;
+        }
+        bool *has = NULL;
+        struct rp_str *slot = NULL;
+        if (rp_str_ieq_cstr(field, "Package")) {
+            has = &pa.has_pkg, slot = &pa.pkg;
+            pa.pkg_line = line;
+        } else if (rp_str_ieq_cstr(field, "Version")) {
+            has = &pa.has_version, slot = &pa.version;
+        } else if (rp_str_ieq_cstr(field, "Status")) {
+            has = &pa.has_status, slot = &pa.status;
+        }
+        if (has && *has) {
+            char ex[64];
+            result = fail(c, line, "duplicate field '%s'", excerpt(field, ex, sizeof(ex)));
+        } else if (has) {
+            *has = true;
+            *slot = value;
+        }
+    }
+    if (!result)
+        result = dpkg_finish(c, &pa);
+    return result;
+}
+
+/* ---- formats ------------------------------------------------------------------------------- */
+
+static const char *const format_names[] = {
+    [RP_INV_UNKNOWN] = "unknown",
+    [RP_INV_CYCLONEDX] = "CycloneDX",
+    [RP_INV_SPDX] = "SPDX",
+    [RP_INV_REQUIREMENTS] = "requirements.txt",
+    [RP_INV_POETRY_LOCK] = "poetry.lock",
+    [RP_INV_PIPFILE_LOCK] = "Pipfile.lock",
+    [RP_INV_GO_MOD] = "go.mod",
+    [RP_INV_NPM_LOCK] = "package-lock.json",
+    [RP_INV_CARGO_LOCK] = "Cargo.lock",
+    [RP_INV_DPKG_STATUS] = "dpkg status",
+};
+
+const char *rp_inventory_format_name(enum rp_inv_format f)
+{
+    if ((unsigned)f < sizeof(format_names) / sizeof(format_names[0]) && format_names[f])
+        return format_names[f];
+    return "unknown";
+}
+
+/* The position of needle in s, or s.len. */
+static size_t find(struct rp_str s, const char *needle)
+{
+    const char *hit = memmem(s.ptr, s.len, needle, strlen(needle));
+    return hit ? (size_t)(hit - s.ptr) : s.len;
+}
+
+enum rp_inv_format rp_inventory_detect(const char *path, struct rp_str head)
+{
+    const char *base = path ? path : "";
+    for (const char *q = base; *q; q++)
+        if (*q == '/')
+            base = q + 1;
+    struct rp_str b = rp_str_from_cstr(base);
+    if (rp_str_has_prefix(b, "requirements") && has_suffix(b, ".txt"))
+        return RP_INV_REQUIREMENTS;
+    static const struct {
+        const char *name;
+        enum rp_inv_format f;
+    } names[] = {
+        {"poetry.lock", RP_INV_POETRY_LOCK},
+        {"Pipfile.lock", RP_INV_PIPFILE_LOCK},
+        {"go.mod", RP_INV_GO_MOD},
+        {"package-lock.json", RP_INV_NPM_LOCK},
+        {"npm-shrinkwrap.json", RP_INV_NPM_LOCK}, /* the same format, published with a package */
+        {"Cargo.lock", RP_INV_CARGO_LOCK},
+        {"status", RP_INV_DPKG_STATUS},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (!strcmp(base, names[i].name))
+            return names[i].f;
+    if (!has_suffix(b, ".json") || !head.ptr)
+        return RP_INV_UNKNOWN;
+    size_t cdx = find(head, "\"bomFormat\"");
+    size_t spdx = find(head, "\"spdxVersion\"");
+    if (cdx < spdx)
+        return RP_INV_CYCLONEDX;
+    if (spdx < cdx)
+        return RP_INV_SPDX;
+    return RP_INV_UNKNOWN;
+}
+
+static int parse_text(struct ctx *c, enum rp_inv_format f, struct rp_str text)
+{
+    switch (f) {
+    case RP_INV_CYCLONEDX: return read_json(c, text, read_cyclonedx);
+    case RP_INV_SPDX: return read_json(c, text, read_spdx);
+    case RP_INV_PIPFILE_LOCK: return read_json(c, text, read_pipfile_lock);
+    case RP_INV_NPM_LOCK: return read_json(c, text, read_npm_lock);
+    case RP_INV_REQUIREMENTS: return read_requirements(c, text);
+    case RP_INV_POETRY_LOCK: return read_toml_lock(c, text, RP_ECO_PYPI);
+    case RP_INV_CARGO_LOCK: return read_toml_lock(c, text, RP_ECO_CRATES);
+    case RP_INV_GO_MOD: return read_go_mod(c, text);
+    case RP_INV_DPKG_STATUS: return read_dpkg_status(c, text);
+    case RP_INV_UNKNOWN: break;
+    }
+    rp_error_set(c->err, "unknown inventory format");
+    return RP_EINVAL;
+}
+
+int rp_inventory_parse(struct rp_inventory *inv, enum rp_inv_format f, const char *path,
+                       struct rp_str text, struct rp_error *err)
+{
+    if (!text.ptr)
+        text = (struct rp_str){"", 0};
+    /* A byte order mark is not content (editors on Windows write one). */
+    if (rp_str_has_prefix(text, "\xef\xbb\xbf")) {
+        text.ptr += 3;
+        text.len -= 3;
+    }
+    char *src = strdup(path ? path : "");
+    char **sources = src ? realloc(inv->sources, (inv->nsources + 1) * sizeof(*sources)) : NULL;
+    if (!sources) {
+        free(src);
+        rp_error_set(err, "out of memory");
+        return RP_ENOMEM;
+    }
+    inv->sources = sources;
+    inv->sources[inv->nsources++] = src;
+
+    struct ctx c = {inv, src, err};
+    size_t n0 = inv->n;
+    int result = parse_text(&c, f, text);
+    if (result) {
+        /* Leave inv as it was: none of this file's packages, nor its path. */
+        for (size_t i = n0; i < inv->n; i++)
+            pkg_free(&inv->pkgs[i]);
+        inv->n = n0;
+        inv->nsources--;
+        free(src);
+    }
+    return result;
+}

@@ -1,0 +1,540 @@
+/* `rampart vulns`: which known vulnerabilities (OSV advisories) affect the packages listed in
+ * lock files, SBOMs and package databases, and the smallest upgrade that fixes them. */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rampart.h"
+#include "rampart/vuln.h"
+
+/* An inventory file larger than this is refused (a 10,000-package SBOM is a few MB). */
+#define INVENTORY_MAX (256u << 20)
+#define WALK_DEPTH 32
+
+enum output { OUT_TABLE, OUT_JSON, OUT_SARIF };
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rampart vulns [--db DIR] [--json | --sarif] [--index FILE] [--rebuild-index]\n"
+            "                     PATH...\n"
+            "       rampart vulns --list [--json] PATH...\n"
+            "\n"
+            "Lists the known vulnerabilities (OSV advisories) of the packages that PATH lists,\n"
+            "and for each vulnerable package the smallest version that fixes them all.\n"
+            "A PATH is a file or a folder (walked for the file names below).\n"
+            "\n"
+            "Inventories: CycloneDX JSON and SPDX 2.3 JSON (package URLs), requirements*.txt,\n"
+            "poetry.lock, Pipfile.lock, go.mod, package-lock.json (v2, v3), Cargo.lock, and a\n"
+            "dpkg status file (/var/lib/dpkg/status).\n"
+            "\n"
+            "  --db DIR          the advisory database: osv.dev's offline layout\n"
+            "                    (<Ecosystem>/all.zip), a folder of .json records, or one .zip;\n"
+            "                    default $RAMPART_VULNS_DB\n"
+            "  --json            one JSON object {\"results\": [...], \"summary\": {...}}\n"
+            "  --sarif           SARIF 2.1.0, for code-scanning tools\n"
+            "  --index FILE      where the database's index is kept (default: in DIR when it\n"
+            "                    is writable, else in ~/.cache/rampart)\n"
+            "  --rebuild-index   build the index anew even when it is current\n"
+            "  --list            only list the packages PATH holds (no database needed)\n"
+            "  -h, --help        this text\n"
+            "\n"
+            "Exit status: 0 nothing found, 1 vulnerable packages found, 2 usage or input error.\n");
+}
+
+/* ---- reading the inventories ---- */
+
+struct scan {
+    struct rp_inventory inv;
+    size_t files;
+};
+
+/* Reads one inventory file. explicit: named on the command line (an unknown format is an
+ * error); else found by the walk (an unknown file is skipped). */
+static int read_inventory(struct scan *s, const char *path, bool explicit)
+{
+    char *text = NULL;
+    size_t len = 0;
+    struct rp_error err = {{0}};
+    int result = rp_file_read(path, INVENTORY_MAX, &text, &len, &err);
+    if (result) {
+        fprintf(stderr, "rampart vulns: %s\n", err.msg[0] ? err.msg : "cannot read the inventory");
+        return RP_EXIT_USAGE;
+    }
+    struct rp_str head = {text, len < 4096 ? len : 4096};
+    enum rp_inv_format f = rp_inventory_detect(path, head);
+    /* A file called "status" found by the walk is dpkg's only if it reads like it. */
+    if (f == RP_INV_DPKG_STATUS && !explicit && strncmp(text, "Package: ", 9) &&
+        !memmem(head.ptr, head.len, "\nPackage: ", 10))
+        f = RP_INV_UNKNOWN;
+    if (f == RP_INV_UNKNOWN) {
+        free(text);
+        if (!explicit)
+            return RP_EXIT_OK;
+        fprintf(stderr,
+                "rampart vulns: '%s': not an inventory rampart reads (see rampart vulns --help)\n",
+                path);
+        return RP_EXIT_USAGE;
+    }
+    result = rp_inventory_parse(&s->inv, f, path, (struct rp_str){text, len}, &err);
+    free(text);
+    if (result) {
+        fprintf(stderr, "rampart vulns: %s: %s\n", path,
+                err.msg[0] ? err.msg : rp_strerror(result));
+        return RP_EXIT_USAGE;
+    }
+    s->files++;
+    return RP_EXIT_OK;
+}
+
+static int walk(struct scan *s, const char *dir, int depth)
+{
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "rampart vulns: cannot read the folder '%s': %s\n", dir, strerror(errno));
+        return RP_EXIT_USAGE;
+    }
+    /* In name order, so that output does not depend on the file system. */
+    struct dirent **names = NULL;
+    closedir(d);
+    int n = scandir(dir, &names, NULL, alphasort);
+    int status = n < 0 ? RP_EXIT_USAGE : RP_EXIT_OK;
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        char path[PATH_MAX];
+        struct stat st;
+        if (status == RP_EXIT_OK && name[0] != '.' && strcmp(name, "node_modules") &&
+            snprintf(path, sizeof(path), "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+                     name) < (int)sizeof(path) &&
+            lstat(path, &st) == 0) {
+            if (S_ISDIR(st.st_mode) && depth < WALK_DEPTH)
+                status = walk(s, path, depth + 1);
+            else if (S_ISREG(st.st_mode) &&
+                     rp_inventory_detect(path, RP_STR_NULL) != RP_INV_UNKNOWN)
+                status = read_inventory(s, path, false);
+            else if (S_ISREG(st.st_mode) && strstr(name, ".json"))
+                status = read_inventory(s, path, false); /* SBOMs are told by their content */
+        }
+        free(names[i]);
+    }
+    free(names);
+    return status;
+}
+
+/* ---- output ---- */
+
+static const char *rating(double score)
+{
+    return score < 0 ? "unknown" : rp_cvss_rating(score);
+}
+
+static json_t *severity_json(const struct rp_vuln_advisory *a)
+{
+    if (!a->severity)
+        return json_null();
+    return json_pack("{s:s, s:s, s:f, s:s}", "type",
+                     !strncmp(a->severity, "CVSS:4", 6) ? "CVSS_V4" : "CVSS_V3", "vector",
+                     a->severity, "score", a->score, "rating", rating(a->score));
+}
+
+static json_t *report_json(const struct rp_inventory *inv, const struct rp_vuln_report *rep)
+{
+    json_t *results = json_array();
+    for (size_t i = 0; i < rep->n; i++) {
+        const struct rp_vuln_result *r = &rep->results[i];
+        const struct rp_pkg *p = &inv->pkgs[r->pkg];
+        json_t *advs = json_array();
+        for (size_t k = 0; k < r->nadv; k++) {
+            const struct rp_vuln_advisory *a = &r->adv[k];
+            json_t *aliases = json_array();
+            for (size_t j = 0; j < a->naliases; j++)
+                json_array_append_new(aliases, json_string(a->aliases[j]));
+            json_array_append_new(advs, json_pack("{s:s, s:o, s:s, s:o, s:o}", "id", a->id,
+                                                  "aliases", aliases, "summary", a->summary,
+                                                  "severity", severity_json(a), "fixed",
+                                                  a->fixed ? json_string(a->fixed) : json_null()));
+        }
+        char source[PATH_MAX + 32];
+        snprintf(source, sizeof(source), "%s:%u", p->source, p->line);
+        json_array_append_new(results,
+                              json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:b}", "source",
+                                        source, "ecosystem", rp_eco_name(p->eco), "name", p->name,
+                                        "version", p->version, "advisories", advs, "fix",
+                                        r->fix ? json_string(r->fix) : json_null(), "fix_removes",
+                                        (json_int_t)r->fix_removes, "fix_clean", r->fix_clean));
+    }
+    json_t *unpinned = json_array();
+    for (size_t i = 0; i < inv->n; i++) {
+        const struct rp_pkg *p = &inv->pkgs[i];
+        if (!p->unpinned && p->version)
+            continue;
+        char source[PATH_MAX + 32];
+        snprintf(source, sizeof(source), "%s:%u", p->source, p->line);
+        json_array_append_new(unpinned, json_pack("{s:s, s:s, s:s}", "source", source, "ecosystem",
+                                                  rp_eco_name(p->eco), "name", p->name));
+    }
+    json_t *summary = json_pack(
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "packages", (json_int_t)inv->n,
+        "scanned", (json_int_t)rep->scanned, "affected", (json_int_t)rep->n, "advisories",
+        (json_int_t)rep->advisories, "fixable_packages", (json_int_t)rep->fixable,
+        "fixable_advisories", (json_int_t)rep->fixable_advisories, "unpinned",
+        (json_int_t)rep->unpinned, "unsupported", (json_int_t)rep->unsupported, "invalid_versions",
+        (json_int_t)rep->bad_version, "unpinned_packages", unpinned);
+    return json_pack("{s:o, s:o}", "results", results, "summary", summary);
+}
+
+static const char *sarif_level(double score)
+{
+    return score >= 7 ? "error" : score >= 4 || score < 0 ? "warning" : "note";
+}
+
+/* A file path as a SARIF artifact URI: relative paths stay relative; spaces and the like are
+ * percent-encoded. */
+static json_t *path_uri(const char *path)
+{
+    char out[3 * PATH_MAX + 8];
+    size_t n = 0;
+    if (path[0] == '/')
+        n = (size_t)snprintf(out, sizeof(out), "file://");
+    for (const unsigned char *p = (const unsigned char *)path; *p && n + 4 < sizeof(out); p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            strchr("/-._~", *p))
+            out[n++] = (char)*p;
+        else
+            n += (size_t)snprintf(out + n, sizeof(out) - n, "%%%02X", *p);
+    }
+    out[n] = '\0';
+    return json_string(out);
+}
+
+static json_t *report_sarif(const struct rp_inventory *inv, const struct rp_vuln_report *rep)
+{
+    json_t *rules = json_array(), *results = json_array(), *seen = json_object();
+    for (size_t i = 0; i < rep->n; i++) {
+        const struct rp_vuln_result *r = &rep->results[i];
+        const struct rp_pkg *p = &inv->pkgs[r->pkg];
+        for (size_t k = 0; k < r->nadv; k++) {
+            const struct rp_vuln_advisory *a = &r->adv[k];
+            json_t *index = json_object_get(seen, a->id);
+            if (!index) {
+                char help[512], score[16];
+                snprintf(help, sizeof(help), "https://osv.dev/vulnerability/%s", a->id);
+                snprintf(score, sizeof(score), "%.1f", a->score);
+                json_t *props = json_pack("{s:[s,s]}", "tags", "security", "vulnerability");
+                if (a->score >= 0)
+                    json_object_set_new(props, "security-severity", json_string(score));
+                index = json_integer((json_int_t)json_array_size(rules));
+                json_object_set_new(seen, a->id, index);
+                json_array_append_new(rules, json_pack("{s:s, s:{s:s}, s:s, s:o}", "id", a->id,
+                                                       "shortDescription", "text",
+                                                       a->summary[0] ? a->summary : a->id,
+                                                       "helpUri", help, "properties", props));
+            }
+            char msg[2048];
+            int m =
+                snprintf(msg, sizeof(msg), "%s %s is affected by %s", p->name, p->version, a->id);
+            if (a->naliases && m > 0 && (size_t)m < sizeof(msg))
+                m += snprintf(msg + m, sizeof(msg) - (size_t)m, " (%s)", a->aliases[0]);
+            if (a->summary[0] && m > 0 && (size_t)m < sizeof(msg))
+                m += snprintf(msg + m, sizeof(msg) - (size_t)m, ": %s", a->summary);
+            if (m > 0 && (size_t)m < sizeof(msg))
+                snprintf(msg + m, sizeof(msg) - (size_t)m, "%s%s%s",
+                         a->fixed ? ". Fixed in " : ". No fix yet", a->fixed ? a->fixed : "",
+                         r->fix ? "" : ".");
+            if (r->fix && m > 0 && strlen(msg) + 64 < sizeof(msg)) {
+                size_t l = strlen(msg);
+                snprintf(msg + l, sizeof(msg) - l, "; upgrade to %s to fix every known advisory.",
+                         r->fix);
+            }
+            char fp[1024];
+            snprintf(fp, sizeof(fp), "%s/%s@%s/%s", rp_eco_name(p->eco), p->name, p->version,
+                     a->id);
+            json_array_append_new(
+                results,
+                json_pack("{s:s, s:I, s:s, s:{s:s}, s:[{s:{s:{s:o}, s:{s:i}}}], s:{s:s}}", "ruleId",
+                          a->id, "ruleIndex", json_integer_value(index), "level",
+                          sarif_level(a->score), "message", "text", msg, "locations",
+                          "physicalLocation", "artifactLocation", "uri", path_uri(p->source),
+                          "region", "startLine", (int)(p->line ? p->line : 1),
+                          "partialFingerprints", "rampartVuln/v1", fp));
+        }
+    }
+    json_decref(seen);
+    return json_pack("{s:s, s:s, s:[{s:{s:{s:s, s:s, s:s, s:o}}, s:o}]}", "version", "2.1.0",
+                     "$schema", "https://json.schemastore.org/sarif-2.1.0.json", "runs", "tool",
+                     "driver", "name", "rampart", "informationUri", "https://osv.dev",
+                     "semanticVersion", "0.1.0", "rules", rules, "results", results);
+}
+
+/* The table: one line per advisory, the package's columns on its first line only. */
+/* The FIX column: the version, and how many of the advisories it removes when not all. */
+static void fix_text(const struct rp_vuln_result *r, char *out, size_t cap)
+{
+    if (!r->fix)
+        snprintf(out, cap, "no fix yet");
+    else if (r->fix_removes < r->nadv)
+        snprintf(out, cap, "%s (fixes %zu of %zu)", r->fix, r->fix_removes, r->nadv);
+    else
+        snprintf(out, cap, "%s", r->fix);
+}
+
+/* Copies s into out, cut at a character boundary to at most max bytes with "...". */
+static void cut(const char *s, char *out, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max) {
+        memcpy(out, s, n + 1);
+        return;
+    }
+    n = max - 3;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--;
+    memcpy(out, s, n);
+    memcpy(out + n, "...", 4);
+}
+
+static void report_table(FILE *out, const struct rp_inventory *inv,
+                         const struct rp_vuln_report *rep)
+{
+    char fix[128];
+    int w_src = 6, w_name = 7, w_ver = 7, w_fix = 3, w_id = 8;
+    char buf[PATH_MAX + 32];
+    for (size_t i = 0; i < rep->n; i++) {
+        const struct rp_vuln_result *r = &rep->results[i];
+        const struct rp_pkg *p = &inv->pkgs[r->pkg];
+        int n = snprintf(buf, sizeof(buf), "%s:%u", p->source, p->line);
+        w_src = n > w_src ? n : w_src;
+        w_name = (int)strlen(p->name) > w_name ? (int)strlen(p->name) : w_name;
+        w_ver = (int)strlen(p->version) > w_ver ? (int)strlen(p->version) : w_ver;
+        fix_text(r, fix, sizeof(fix));
+        n = (int)strlen(fix);
+        w_fix = n > w_fix ? n : w_fix;
+        for (size_t k = 0; k < r->nadv; k++)
+            w_id = (int)strlen(r->adv[k].id) > w_id ? (int)strlen(r->adv[k].id) : w_id;
+    }
+    w_src = w_src > 48 ? 48 : w_src;
+    w_name = w_name > 40 ? 40 : w_name;
+    if (rep->n)
+        fprintf(out, "%-*s  %-*s  %-*s  %-*s  %-13s  %-*s  %s\n", w_src, "SOURCE", w_name,
+                "PACKAGE", w_ver, "VERSION", w_fix, "FIX", "SEVERITY", w_id, "ADVISORY", "SUMMARY");
+    for (size_t i = 0; i < rep->n; i++) {
+        const struct rp_vuln_result *r = &rep->results[i];
+        const struct rp_pkg *p = &inv->pkgs[r->pkg];
+        snprintf(buf, sizeof(buf), "%s:%u", p->source, p->line);
+        for (size_t k = 0; k < r->nadv; k++) {
+            const struct rp_vuln_advisory *a = &r->adv[k];
+            char sev[32];
+            if (a->score >= 0)
+                snprintf(sev, sizeof(sev), "%.1f %s", a->score, rating(a->score));
+            else
+                snprintf(sev, sizeof(sev), "-");
+            char summary[128], text[160];
+            cut(a->summary, summary, 72);
+            if (a->naliases)
+                snprintf(text, sizeof(text), "%s%s[%s]", summary, summary[0] ? " " : "",
+                         a->aliases[0]);
+            else
+                snprintf(text, sizeof(text), "%s", summary);
+            fix_text(r, fix, sizeof(fix));
+            if (k == 0)
+                fprintf(out, "%-*.*s  %-*.*s  %-*s  %-*s  %-13s  %-*s  %s\n", w_src, w_src, buf,
+                        w_name, w_name, p->name, w_ver, p->version, w_fix, fix, sev, w_id, a->id,
+                        text);
+            else
+                fprintf(out, "%-*s  %-*s  %-*s  %-*s  %-13s  %-*s  %s\n", w_src, "", w_name, "",
+                        w_ver, "", w_fix, "", sev, w_id, a->id, text);
+        }
+    }
+    if (rep->n)
+        fputc('\n', out);
+    size_t pkgs = rep->scanned + rep->unpinned + rep->unsupported;
+    if (rep->n == 0)
+        fprintf(out, "No known vulnerabilities in %zu packages.\n", rep->scanned);
+    else
+        fprintf(out,
+                "%zu of %zu packages affected by %zu advisories; upgrading %zu package%s "
+                "removes %zu of them.\n",
+                rep->n, rep->scanned, rep->advisories, rep->fixable, rep->fixable == 1 ? "" : "s",
+                rep->fixable_advisories);
+    if (rep->unpinned) {
+        fprintf(out,
+                "%zu of %zu packages have no pinned version and were not checked:", rep->unpinned,
+                pkgs);
+        size_t shown = 0;
+        for (size_t i = 0; i < inv->n && shown < 5; i++)
+            if (inv->pkgs[i].unpinned || !inv->pkgs[i].version) {
+                fprintf(out, "%s %s (%s:%u)", shown ? "," : "", inv->pkgs[i].name,
+                        inv->pkgs[i].source, inv->pkgs[i].line);
+                shown++;
+            }
+        fprintf(out, "%s\n", rep->unpinned > shown ? ", ..." : "");
+    }
+    if (rep->unsupported)
+        fprintf(out,
+                "%zu package%s of ecosystems whose versions rampart cannot order %s not "
+                "checked.\n",
+                rep->unsupported, rep->unsupported == 1 ? "" : "s",
+                rep->unsupported == 1 ? "was" : "were");
+    if (rep->bad_version)
+        fprintf(out,
+                "%zu version%s not valid in %s ecosystem: only the advisories' lists "
+                "of versions were checked.\n",
+                rep->bad_version, rep->bad_version == 1 ? " is" : "s are",
+                rep->bad_version == 1 ? "its" : "their");
+}
+
+/* --list: the packages read, one a line (or one JSON object a line), in file order. */
+static void list_packages(FILE *out, const struct rp_inventory *inv, bool json)
+{
+    for (size_t i = 0; i < inv->n; i++) {
+        const struct rp_pkg *p = &inv->pkgs[i];
+        char source[PATH_MAX + 32];
+        snprintf(source, sizeof(source), "%s:%u", p->source, p->line);
+        if (json) {
+            json_t *o = json_pack("{s:s, s:s, s:s, s:o}", "source", source, "ecosystem",
+                                  rp_eco_name(p->eco), "name", p->name, "version",
+                                  p->version ? json_string(p->version) : json_null());
+            char *line = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            if (line)
+                fprintf(out, "%s\n", line);
+            free(line);
+            json_decref(o);
+        } else {
+            fprintf(out, "%s\t%s\t%s\t%s\n", source, rp_eco_name(p->eco), p->name,
+                    p->version ? p->version : "(unpinned)");
+        }
+    }
+}
+
+/* ---- the command ---- */
+
+static void progress(void *arg, const char *file, size_t records)
+{
+    (void)arg;
+    fprintf(stderr, "rampart vulns: indexing %s (%zu advisories so far)\n", file, records);
+}
+
+int rp_cmd_vulns(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"db", required_argument, NULL, 'd'},      {"json", no_argument, NULL, 'j'},
+        {"sarif", no_argument, NULL, 's'},         {"index", required_argument, NULL, 'i'},
+        {"rebuild-index", no_argument, NULL, 'r'}, {"list", no_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},          {0},
+    };
+    const char *dbpath = getenv("RAMPART_VULNS_DB");
+    enum output fmt = OUT_TABLE;
+    struct rp_vuln_db_options dopt = {0};
+    bool list = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dbpath = optarg; break;
+        case 'j':
+        case 's':
+            if (fmt != OUT_TABLE) {
+                fprintf(stderr, "rampart vulns: --json and --sarif exclude each other\n");
+                return RP_EXIT_USAGE;
+            }
+            fmt = c == 'j' ? OUT_JSON : OUT_SARIF;
+            break;
+        case 'i': dopt.index = optarg; break;
+        case 'r': dopt.rebuild = true; break;
+        case 'l': list = true; break;
+        case 'h': usage(stdout); return RP_EXIT_OK;
+        default: usage(stderr); return RP_EXIT_USAGE;
+        }
+    }
+    if (optind == argc) {
+        fprintf(stderr, "rampart vulns: name at least one file or folder to check\n");
+        usage(stderr);
+        return RP_EXIT_USAGE;
+    }
+    if (list && fmt == OUT_SARIF) {
+        fprintf(stderr, "rampart vulns: --list prints a table or --json, not SARIF\n");
+        return RP_EXIT_USAGE;
+    }
+    if (!list && (!dbpath || !*dbpath)) {
+        fprintf(stderr, "rampart vulns: no advisory database: give --db DIR (osv.dev's offline "
+                        "layout, <Ecosystem>/all.zip) or set RAMPART_VULNS_DB\n");
+        return RP_EXIT_USAGE;
+    }
+    struct scan s = {0};
+    rp_inventory_init(&s.inv);
+    int status = RP_EXIT_OK;
+    for (int i = optind; status == RP_EXIT_OK && i < argc; i++) {
+        struct stat st;
+        if (stat(argv[i], &st)) {
+            fprintf(stderr, "rampart vulns: '%s': %s\n", argv[i], strerror(errno));
+            status = RP_EXIT_USAGE;
+        } else if (S_ISDIR(st.st_mode)) {
+            size_t before = s.files;
+            status = walk(&s, argv[i], 0);
+            if (status == RP_EXIT_OK && s.files == before)
+                fprintf(stderr, "rampart vulns: no inventory found in '%s'\n", argv[i]);
+        } else {
+            status = read_inventory(&s, argv[i], true);
+        }
+    }
+    if (list) {
+        if (status == RP_EXIT_OK)
+            list_packages(stdout, &s.inv, fmt == OUT_JSON);
+        if (fflush(stdout) == EOF)
+            status = RP_EXIT_USAGE;
+        rp_inventory_release(&s.inv);
+        return status;
+    }
+    struct rp_vuln_db *db = NULL;
+    struct rp_error err = {{0}};
+    if (status == RP_EXIT_OK) {
+        dopt.progress = isatty(STDERR_FILENO) ? progress : NULL;
+        if (rp_vuln_db_open(dbpath, &dopt, &db, &err)) {
+            fprintf(stderr, "rampart vulns: %s\n", err.msg);
+            status = RP_EXIT_USAGE;
+        }
+    }
+    if (db) {
+        const struct rp_vuln_db_info *info = rp_vuln_db_info(db);
+        if (info->built)
+            fprintf(stderr, "rampart vulns: indexed %zu advisories of %zu files in %.1f s (%s)\n",
+                    info->records, info->files, info->build_seconds, info->index);
+        if (info->built && info->skipped)
+            fprintf(stderr, "rampart vulns: left out %zu malformed records; the first: %s\n",
+                    info->skipped, info->first_skip);
+    }
+    struct rp_vuln_report rep = {0};
+    if (status == RP_EXIT_OK && rp_vuln_match(db, &s.inv, &rep, &err)) {
+        fprintf(stderr, "rampart vulns: %s\n", err.msg);
+        status = RP_EXIT_USAGE;
+    }
+    if (status == RP_EXIT_OK) {
+        if (fmt == OUT_TABLE) {
+            report_table(stdout, &s.inv, &rep);
+        } else {
+            json_t *doc = fmt == OUT_JSON ? report_json(&s.inv, &rep) : report_sarif(&s.inv, &rep);
+            if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2)) || fputc('\n', stdout) == EOF) {
+                fprintf(stderr, "rampart vulns: cannot write the report\n");
+                status = RP_EXIT_USAGE;
+            }
+            json_decref(doc);
+        }
+        if (status == RP_EXIT_OK && rep.n)
+            status = RP_EXIT_FINDINGS;
+    }
+    if (fflush(stdout) == EOF && status != RP_EXIT_USAGE) {
+        fprintf(stderr, "rampart vulns: cannot write the report: %s\n", strerror(errno));
+        status = RP_EXIT_USAGE;
+    }
+    rp_vuln_report_release(&rep);
+    rp_vuln_db_close(db);
+    rp_inventory_release(&s.inv);
+    return status;
+}
