@@ -7,6 +7,13 @@
 
 #include "gateway.h"
 
+/* Writes an admin action to the audit trail before the answer goes out: the event is queued
+ * like every other and then flushed, since an operator's decision is a durable fact. */
+static void audit(struct gw *gw, const struct rp_event *ev)
+{
+    rp_store_event(gw->store, ev);
+    rp_store_flush(gw->store);
+}
 static bool admin_auth(struct gw *gw, struct evhttp_request *req)
 {
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
@@ -150,7 +157,7 @@ static void ban(struct gw *gw, struct evhttp_request *req, int64_t id, bool on)
     snprintf(ev.detail, sizeof(ev.detail), "%s", dt ? dt : "{}");
     free(dt);
     json_decref(d);
-    rp_store_event(gw->store, &ev);
+    audit(gw, &ev);
     json_t *acc = NULL;
     rp_store_account_json(gw->store, id, &acc);
     gw_json(gw, req, 200, acc ? acc : json_pack("{s:I}", "id", (json_int_t)id));
@@ -206,7 +213,7 @@ static void decide(struct gw *gw, struct evhttp_request *req, int64_t id, bool a
     struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = id};
     snprintf(ev.kind, sizeof(ev.kind), approve ? "hold_approved" : "hold_rejected");
     snprintf(ev.detail, sizeof(ev.detail), "{\"by\":\"admin\"}");
-    rp_store_event(gw->store, &ev);
+    audit(gw, &ev);
     json_t *acc = NULL;
     rp_store_account_json(gw->store, id, &acc);
     gw_json(gw, req, 200, acc ? acc : json_pack("{s:I}", "id", (json_int_t)id));

@@ -570,6 +570,12 @@ class Durability(unittest.TestCase):
             status, doc, _ = gw.request("GET", "/admin/accounts/%d" % banned["account_id"],
                                         admin=True)
             self.assertEqual(doc["ban_reason"], "abuse")
+            # The admin's action was in the audit trail before the answer: kill -9 kept it.
+            evs = gw.request("GET", "/admin/events?account=%d" % banned["account_id"],
+                             admin=True)[1]["events"]
+            bans = [e for e in evs if e["kind"] == "ban"]
+            self.assertEqual(len(bans), 1, evs)
+            self.assertEqual(bans[0]["detail"], {"by": "admin", "reason": "abuse"})
         finally:
             gw.close()
 
