@@ -92,8 +92,41 @@ static void word_end(struct rp_guard_model_state *st, const struct sink *k)
     st->in_word = false;
 }
 
+/* feed() for a model of words and word pairs only (no character n-grams): the same features,
+ * without the n-gram window kept for every byte. Runs of word bytes are hashed in a tight loop;
+ * what a space does for n-grams does not matter here. */
+static void feed_words(struct rp_guard_model_state *st, const struct sink *k, struct rp_str piece)
+{
+    const unsigned char *p = (const unsigned char *)piece.ptr, *end = p + piece.len;
+    uint64_t w = st->cur_word;
+    while (p < end) {
+        if (st->in_word) {
+            while (p < end && word_byte(norm(*p)))
+                w = (w ^ norm(*p++)) * FNV_PRIME;
+            if (p == end)
+                break;
+            st->cur_word = w;
+            word_end(st, k);
+            w = st->cur_word;
+            st->space = norm(*p++) == ' ';
+        } else {
+            while (p < end && !word_byte(norm(*p)))
+                st->space = norm(*p++) == ' ';
+            if (p < end) {
+                st->in_word = true;
+                st->space = false;
+            }
+        }
+    }
+    st->cur_word = w;
+}
+
 static void feed(struct rp_guard_model_state *st, const struct sink *k, struct rp_str piece)
 {
+    if (!(k->grams & (8 | 16 | 32))) {
+        feed_words(st, k, piece);
+        return;
+    }
     const unsigned char *p = (const unsigned char *)piece.ptr;
     uint64_t g = st->grams;
     unsigned n = st->n_gram;
