@@ -2186,8 +2186,8 @@ static int read_go_mod(struct ctx *c, struct rp_str text)
 struct dpkg_para {
     bool any;
     unsigned start, pkg_line;
-    bool has_pkg, has_version, has_status;
-    struct rp_str pkg, version, status;
+    bool has_pkg, has_version, has_status, has_source;
+    struct rp_str pkg, version, status, source;
 };
 
 /* Whether a Status value ("want flag state") says the package is on disk: flag "ok", state
@@ -2227,7 +2227,23 @@ static int dpkg_finish(struct ctx *c, struct dpkg_para *pa)
     if (!done.has_version)
         return fail(c, done.pkg_line, "installed package '%s' without a Version field",
                     excerpt(done.pkg, ex, sizeof(ex)));
-    return add_pkg(c, RP_ECO_DEBIAN, done.pkg, &done.version, done.pkg_line);
+    /* Debian's advisories name source packages: a binary built from another source
+     * ("Source: openssl (3.0.11-1)" under "Package: libssl3") is matched as that source, at the
+     * source's version when the field gives one (binNMUs differ), else at the binary's. */
+    struct rp_str name = done.pkg, version = done.version;
+    if (done.has_source) {
+        const char *sp = memchr(done.source.ptr, ' ', done.source.len);
+        name =
+            (struct rp_str){done.source.ptr, sp ? (size_t)(sp - done.source.ptr) : done.source.len};
+        struct rp_str rest = sp ? str_trim((struct rp_str){sp, done.source.len - name.len})
+                                : (struct rp_str){NULL, 0};
+        if (rest.len >= 2 && rest.ptr[0] == '(' && rest.ptr[rest.len - 1] == ')')
+            version = str_trim((struct rp_str){rest.ptr + 1, rest.len - 2});
+        else if (rest.len)
+            return fail(c, done.pkg_line, "Source field of '%s' is not 'name (version)'",
+                        excerpt(done.pkg, ex, sizeof(ex)));
+    }
+    return add_pkg(c, RP_ECO_DEBIAN, name, &version, done.pkg_line);
 }
 
 /* Paragraphs of "Field: value" lines separated by blank lines; continuation lines start with
@@ -2282,6 +2298,8 @@ static int read_dpkg_status(struct ctx *c, struct rp_str text)
             has = &pa.has_version, slot = &pa.version;
         } else if (rp_str_ieq_cstr(field, "Status")) {
             has = &pa.has_status, slot = &pa.status;
+        } else if (rp_str_ieq_cstr(field, "Source")) {
+            has = &pa.has_source, slot = &pa.source;
         }
         if (has && *has) {
             char ex[64];

@@ -857,9 +857,9 @@ static void test_dpkg_fixture(void **state)
     (void)state;
     static const struct want w[] = {
         {RP_ECO_DEBIAN, "base-files", "12.4+deb12u5", 1},
-        {RP_ECO_DEBIAN, "libssl3", "3.0.11-1~deb12u2", 22},
-        {RP_ECO_DEBIAN, "openssh-server", "1:9.2p1-2+deb12u1", 40},
-        {RP_ECO_DEBIAN, "zlib1g", "1:1.2.13.dfsg-1", 66},
+        {RP_ECO_DEBIAN, "openssl", "3.0.11-1~deb12u2", 22}, /* libssl3's source */
+        {RP_ECO_DEBIAN, "openssh", "1:9.2p1-2+deb12u1", 40},
+        {RP_ECO_DEBIAN, "zlib", "1:1.2.13.dfsg-1", 66},
     };
     expect_fixture("status", RP_INV_DPKG_STATUS, w, NWANT(w));
 }
@@ -887,6 +887,28 @@ static void test_dpkg_syntax(void **state)
            "Version: 3\n"
            "Status: deinstall ok installed",
            w, NWANT(w));
+}
+
+/* Debian's advisories name source packages: a binary is matched as its Source, at the source's
+ * version when the field gives one (a binNMU's binary version differs). */
+static void test_dpkg_source_field(void **state)
+{
+    (void)state;
+    static const struct want w[] = {
+        {RP_ECO_DEBIAN, "openssl", "3.0.11-1", 1},
+        {RP_ECO_DEBIAN, "glibc", "2.36-9", 6},
+        {RP_ECO_DEBIAN, "curl", "7.88.1-10", 11},
+    };
+    expect(RP_INV_DPKG_STATUS,
+           "Package: libssl3\nSource: openssl\nVersion: 3.0.11-1\nStatus: install ok installed\n"
+           "\n"
+           "Package: libc6\nSource: glibc ( 2.36-9 )\nVersion: 2.36-9+b1\n"
+           "Status: install ok installed\n\n"
+           "Package: curl\nVersion: 7.88.1-10\nStatus: install ok installed\n",
+           w, NWANT(w));
+    expect_fail(RP_INV_DPKG_STATUS,
+                "Package: libx\nSource: x 1.0\nVersion: 1\nStatus: install ok installed\n",
+                "line 1: Source field of 'libx' is not 'name (version)'");
 }
 
 static void test_dpkg_errors(void **state)
@@ -1115,6 +1137,7 @@ int main(void)
         cmocka_unit_test(test_go_mod_long_statement),
         cmocka_unit_test(test_dpkg_fixture),
         cmocka_unit_test(test_dpkg_syntax),
+        cmocka_unit_test(test_dpkg_source_field),
         cmocka_unit_test(test_dpkg_errors),
         cmocka_unit_test(test_truncated_fixtures),
         cmocka_unit_test(test_huge_lines),
