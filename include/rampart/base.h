@@ -95,6 +95,18 @@ bool rp_utf8_valid(const char *ptr, size_t len);
 /* Appends in to out with each maximal ill-formed subpart replaced by U+FFFD. */
 int rp_utf8_sanitize(struct rp_str in, struct rp_buf *out);
 
+/* The value of a hexadecimal digit, or -1 when c is not one. */
+static inline int rp_hex_value(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 /* FNV-1a, 64 bits: stable across builds and machines (used for splits and feature hashing). */
 uint64_t rp_hash64(const void *ptr, size_t len, uint64_t seed);
 

@@ -37,17 +37,6 @@ static bool is_forbidden_domain(unsigned char c)
     return is_forbidden_host(c) || c <= 0x1f || c == '%' || c == 0x7f;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* ---- IPv6 ---- */
 
 static int ipv6_parse(struct rp_str in, uint16_t address[8], struct rp_error *err)
@@ -77,8 +66,8 @@ static int ipv6_parse(struct rp_str in, uint16_t address[8], struct rp_error *er
             continue;
         }
         unsigned value = 0, length = 0;
-        while (length < 4 && !AT_EOF && hexval(C) >= 0) {
-            value = value * 16 + (unsigned)hexval(C);
+        while (length < 4 && !AT_EOF && rp_hex_value((unsigned char)C) >= 0) {
+            value = value * 16 + (unsigned)rp_hex_value((unsigned char)C);
             p++;
             length++;
         }
@@ -208,7 +197,7 @@ static bool ipv4_number(struct rp_str part, uint64_t *out)
     }
     uint64_t v = 0;
     for (size_t i = 0; i < n; i++) {
-        int d = hexval((unsigned char)s[i]);
+        int d = rp_hex_value((unsigned char)s[i]);
         if (d < 0 || (unsigned)d >= radix)
             return false;
         if (v <= (1ULL << 40))
@@ -392,10 +381,10 @@ static void percent_decode(struct rp_str in, struct rp_buf *out, int *result)
 {
     for (size_t i = 0; i < in.len && !*result; i++) {
         unsigned char c = (unsigned char)in.ptr[i];
-        if (c == '%' && i + 2 < in.len && hexval((unsigned char)in.ptr[i + 1]) >= 0 &&
-            hexval((unsigned char)in.ptr[i + 2]) >= 0) {
-            c = (unsigned char)(hexval((unsigned char)in.ptr[i + 1]) * 16 +
-                                hexval((unsigned char)in.ptr[i + 2]));
+        if (c == '%' && i + 2 < in.len && rp_hex_value((unsigned char)in.ptr[i + 1]) >= 0 &&
+            rp_hex_value((unsigned char)in.ptr[i + 2]) >= 0) {
+            c = (unsigned char)(rp_hex_value((unsigned char)in.ptr[i + 1]) * 16 +
+                                rp_hex_value((unsigned char)in.ptr[i + 2]));
             i += 2;
         }
         *result = rp_buf_addc(out, (char)c);

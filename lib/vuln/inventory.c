@@ -64,17 +64,6 @@ static char *excerpt(struct rp_str s, char *buf, size_t size)
     return rp__vuln_excerpt(s, buf, size);
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Encodes code point cp (a Unicode scalar value) as UTF-8 in u; returns its length. */
 static size_t utf8_encode(uint32_t cp, char u[4])
 {
@@ -247,7 +236,7 @@ static long j_hex4(const struct json *j)
         return -1;
     long v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(j->p[i]);
+        int h = rp_hex_value((unsigned char)j->p[i]);
         if (h < 0)
             return -1;
         v = v * 16 + h;
@@ -1226,7 +1215,7 @@ static int t_escape(struct toml *t, struct rp_buf *out)
         return fail(t->c, t->line, "invalid escape in a string");
     uint32_t cp = 0;
     for (int i = 0; i < digits; i++) {
-        int h = hexval(t->p[i]);
+        int h = rp_hex_value((unsigned char)t->p[i]);
         if (h < 0)
             return fail(t->c, t->line, "invalid escape in a string");
         cp = cp * 16 + (uint32_t)h;
@@ -1452,12 +1441,13 @@ static bool t_scalar_char(char ch)
 static const char *t_digits(const char *s, const char *end, int base)
 {
     for (;;) {
-        int d = s < end ? hexval(*s) : -1;
+        int d = s < end ? rp_hex_value((unsigned char)*s) : -1;
         if (d < 0 || d >= base)
             return NULL;
         if (++s < end && *s == '_')
             s++;
-        else if (s == end || hexval(*s) < 0 || hexval(*s) >= base)
+        else if (s == end || rp_hex_value((unsigned char)*s) < 0 ||
+                 rp_hex_value((unsigned char)*s) >= base)
             return s;
     }
 }

@@ -24,17 +24,6 @@ char *rp__vuln_excerpt(struct rp_str s, char *out, size_t size)
     return out;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Appends s to out with its percent-escapes decoded. A malformed escape or a decoded NUL (names
  * become C strings) is RP_EINVAL with why in *why. */
 static int pct_decode(struct rp_str s, struct rp_buf *out, const char **why)
@@ -42,8 +31,8 @@ static int pct_decode(struct rp_str s, struct rp_buf *out, const char **why)
     for (size_t i = 0; i < s.len; i++) {
         char c = s.ptr[i];
         if (c == '%') {
-            int hi = i + 2 < s.len ? hexval(s.ptr[i + 1]) : -1;
-            int lo = i + 2 < s.len ? hexval(s.ptr[i + 2]) : -1;
+            int hi = i + 2 < s.len ? rp_hex_value((unsigned char)s.ptr[i + 1]) : -1;
+            int lo = i + 2 < s.len ? rp_hex_value((unsigned char)s.ptr[i + 2]) : -1;
             if (hi < 0 || lo < 0) {
                 *why = "malformed percent-escape";
                 return RP_EINVAL;
