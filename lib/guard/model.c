@@ -92,6 +92,15 @@ static void word_end(struct rp_guard_model_state *st, const struct sink *k)
     st->in_word = false;
 }
 
+/* For each byte: its normalised form when that is a word byte, else 0 (norm() never gives 0). */
+static unsigned char word_table[256];
+
+__attribute__((constructor)) static void word_table_init(void)
+{
+    for (int c = 0; c < 256; c++)
+        word_table[c] = word_byte(norm((unsigned char)c)) ? norm((unsigned char)c) : 0;
+}
+
 /* feed() for a model of words and word pairs only (no character n-grams): the same features,
  * without the n-gram window kept for every byte. Runs of word bytes are hashed in a tight loop;
  * what a space does for n-grams does not matter here. */
@@ -101,8 +110,11 @@ static void feed_words(struct rp_guard_model_state *st, const struct sink *k, st
     uint64_t w = st->cur_word;
     while (p < end) {
         if (st->in_word) {
-            while (p < end && word_byte(norm(*p)))
-                w = (w ^ norm(*p++)) * FNV_PRIME;
+            unsigned char c;
+            while (p < end && (c = word_table[*p]) != 0) {
+                w = (w ^ c) * FNV_PRIME;
+                p++;
+            }
             if (p == end)
                 break;
             st->cur_word = w;
@@ -110,7 +122,7 @@ static void feed_words(struct rp_guard_model_state *st, const struct sink *k, st
             w = st->cur_word;
             st->space = norm(*p++) == ' ';
         } else {
-            while (p < end && !word_byte(norm(*p)))
+            while (p < end && !word_table[*p])
                 st->space = norm(*p++) == ' ';
             if (p < end) {
                 st->in_word = true;
