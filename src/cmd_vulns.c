@@ -24,7 +24,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: rampart vulns [--db DIR] [--json | --sarif] [--index FILE] [--rebuild-index]\n"
-            "                     PATH...\n"
+            "                     [--ignore ID]... [--ignore-file FILE] PATH...\n"
             "       rampart vulns --list [--json] PATH...\n"
             "\n"
             "Lists the known vulnerabilities (OSV advisories) of the packages that PATH lists,\n"
@@ -43,6 +43,9 @@ static void usage(FILE *f)
             "  --index FILE      where the database's index is kept (default: in DIR when it\n"
             "                    is writable, else in ~/.cache/rampart)\n"
             "  --rebuild-index   build the index anew even when it is current\n"
+            "  --ignore ID       leave out the advisory with this id or alias (an accepted\n"
+            "                    risk; repeatable)\n"
+            "  --ignore-file F   the same for each id in F, one a line ('#' comments)\n"
             "  --list            only list the packages PATH holds (no database needed)\n"
             "  -h, --help        this text\n"
             "\n"
@@ -181,12 +184,13 @@ static json_t *report_json(const struct rp_inventory *inv, const struct rp_vuln_
                                                   rp_eco_name(p->eco), "name", p->name));
     }
     json_t *summary = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "packages", (json_int_t)inv->n,
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "packages", (json_int_t)inv->n,
         "scanned", (json_int_t)rep->scanned, "affected", (json_int_t)rep->n, "advisories",
         (json_int_t)rep->advisories, "fixable_packages", (json_int_t)rep->fixable,
         "fixable_advisories", (json_int_t)rep->fixable_advisories, "unpinned",
         (json_int_t)rep->unpinned, "unsupported", (json_int_t)rep->unsupported, "invalid_versions",
-        (json_int_t)rep->bad_version, "unpinned_packages", unpinned);
+        (json_int_t)rep->bad_version, "ignored", (json_int_t)rep->ignored, "unpinned_packages",
+        unpinned);
     return json_pack("{s:o, s:o}", "results", results, "summary", summary);
 }
 
@@ -382,12 +386,84 @@ static void report_table(FILE *out, const struct rp_inventory *inv,
                 "checked.\n",
                 rep->unsupported, rep->unsupported == 1 ? "" : "s",
                 rep->unsupported == 1 ? "was" : "were");
+    if (rep->ignored)
+        fprintf(out, "%zu match%s of ignored advisories (--ignore) left out.\n", rep->ignored,
+                rep->ignored == 1 ? "" : "es");
     if (rep->bad_version)
         fprintf(out,
                 "%zu version%s not valid in %s ecosystem: only the advisories' lists "
                 "of versions were checked.\n",
                 rep->bad_version, rep->bad_version == 1 ? " is" : "s are",
                 rep->bad_version == 1 ? "its" : "their");
+}
+
+/* ---- accepted risks (--ignore) ---- */
+
+struct ignores {
+    char **v;
+    size_t n;
+    char *text; /* an --ignore-file's contents, which v points into */
+};
+
+static int ignore_add(struct ignores *ig, const char *id, size_t len)
+{
+    if (!len || len > 256) {
+        fprintf(stderr, "rampart vulns: --ignore wants an advisory id such as PYSEC-2021-66\n");
+        return -1;
+    }
+    char **nv = realloc(ig->v, (ig->n + 1) * sizeof(*nv));
+    char *copy = nv ? strndup(id, len) : NULL;
+    if (nv)
+        ig->v = nv;
+    if (!copy) {
+        fprintf(stderr, "rampart vulns: out of memory\n");
+        return -1;
+    }
+    ig->v[ig->n++] = copy;
+    return 0;
+}
+
+/* One id a line; blank lines and text after '#' are skipped; an id is one word. */
+static int ignore_file(struct ignores *ig, const char *path)
+{
+    char *text = NULL;
+    size_t len = 0;
+    struct rp_error err = {{0}};
+    if (rp_file_read(path, 16u << 20, &text, &len, &err)) {
+        fprintf(stderr, "rampart vulns: %s\n", err.msg[0] ? err.msg : "cannot read the file");
+        return -1;
+    }
+    unsigned line = 0;
+    int result = 0;
+    for (char *p = text, *end = text + len; !result && p < end;) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char *e = nl ? nl : end, *hash = memchr(p, '#', (size_t)(e - p));
+        line++;
+        char *stop = hash ? hash : e;
+        while (p < stop && (*p == ' ' || *p == '\t'))
+            p++;
+        while (stop > p && (stop[-1] == ' ' || stop[-1] == '\t' || stop[-1] == '\r'))
+            stop--;
+        if (stop > p &&
+            (memchr(p, ' ', (size_t)(stop - p)) || memchr(p, '\t', (size_t)(stop - p)))) {
+            fprintf(stderr, "%s:%u: one advisory id a line, not '%.*s'\n", path, line,
+                    (int)(stop - p > 60 ? 60 : stop - p), p);
+            result = -1;
+        } else if (stop > p) {
+            result = ignore_add(ig, p, (size_t)(stop - p));
+        }
+        p = e + 1;
+    }
+    free(text);
+    return result;
+}
+
+static void ignores_release(struct ignores *ig)
+{
+    for (size_t i = 0; i < ig->n; i++)
+        free(ig->v[i]);
+    free(ig->v);
+    free(ig->text);
 }
 
 /* --list: the packages read, one a line (or one JSON object a line), in file order. */
@@ -427,45 +503,63 @@ int rp_cmd_vulns(int argc, char **argv)
         {"db", required_argument, NULL, 'd'},      {"json", no_argument, NULL, 'j'},
         {"sarif", no_argument, NULL, 's'},         {"index", required_argument, NULL, 'i'},
         {"rebuild-index", no_argument, NULL, 'r'}, {"list", no_argument, NULL, 'l'},
+        {"ignore", required_argument, NULL, 'g'},  {"ignore-file", required_argument, NULL, 'G'},
         {"help", no_argument, NULL, 'h'},          {0},
     };
     const char *dbpath = getenv("RAMPART_VULNS_DB");
     enum output fmt = OUT_TABLE;
     struct rp_vuln_db_options dopt = {0};
     bool list = false;
+    struct ignores ign = {0};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    int early = -1; /* an exit status decided while reading the options */
+    while (early < 0 && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'd': dbpath = optarg; break;
         case 'j':
         case 's':
             if (fmt != OUT_TABLE) {
                 fprintf(stderr, "rampart vulns: --json and --sarif exclude each other\n");
-                return RP_EXIT_USAGE;
+                early = RP_EXIT_USAGE;
             }
             fmt = c == 'j' ? OUT_JSON : OUT_SARIF;
             break;
         case 'i': dopt.index = optarg; break;
         case 'r': dopt.rebuild = true; break;
         case 'l': list = true; break;
-        case 'h': usage(stdout); return RP_EXIT_OK;
-        default: usage(stderr); return RP_EXIT_USAGE;
+        case 'g':
+        case 'G':
+            if (c == 'g' ? ignore_add(&ign, optarg, strlen(optarg)) : ignore_file(&ign, optarg))
+                early = RP_EXIT_USAGE;
+            break;
+        case 'h':
+            usage(stdout);
+            early = RP_EXIT_OK;
+            break;
+        default:
+            usage(stderr);
+            early = RP_EXIT_USAGE;
+            break;
         }
     }
-    if (optind == argc) {
+    if (early < 0 && optind == argc) {
         fprintf(stderr, "rampart vulns: name at least one file or folder to check\n");
         usage(stderr);
-        return RP_EXIT_USAGE;
+        early = RP_EXIT_USAGE;
     }
-    if (list && fmt == OUT_SARIF) {
+    if (early < 0 && list && fmt == OUT_SARIF) {
         fprintf(stderr, "rampart vulns: --list prints a table or --json, not SARIF\n");
-        return RP_EXIT_USAGE;
+        early = RP_EXIT_USAGE;
     }
-    if (!list && (!dbpath || !*dbpath)) {
+    if (early < 0 && !list && (!dbpath || !*dbpath)) {
         fprintf(stderr, "rampart vulns: no advisory database: give --db DIR (osv.dev's offline "
                         "layout, <Ecosystem>/all.zip) or set RAMPART_VULNS_DB\n");
-        return RP_EXIT_USAGE;
+        early = RP_EXIT_USAGE;
+    }
+    if (early >= 0) {
+        ignores_release(&ign);
+        return early;
     }
     struct scan s = {0};
     rp_inventory_init(&s.inv);
@@ -490,6 +584,7 @@ int rp_cmd_vulns(int argc, char **argv)
         if (fflush(stdout) == EOF)
             status = RP_EXIT_USAGE;
         rp_inventory_release(&s.inv);
+        ignores_release(&ign);
         return status;
     }
     struct rp_vuln_db *db = NULL;
@@ -511,7 +606,8 @@ int rp_cmd_vulns(int argc, char **argv)
                     info->skipped, info->first_skip);
     }
     struct rp_vuln_report rep = {0};
-    if (status == RP_EXIT_OK && rp_vuln_match(db, &s.inv, &rep, &err)) {
+    struct rp_vuln_match_options mopt = {(const char *const *)ign.v, ign.n};
+    if (status == RP_EXIT_OK && rp_vuln_match_ex(db, &s.inv, &mopt, &rep, &err)) {
         fprintf(stderr, "rampart vulns: %s\n", err.msg);
         status = RP_EXIT_USAGE;
     }
@@ -536,5 +632,6 @@ int rp_cmd_vulns(int argc, char **argv)
     rp_vuln_report_release(&rep);
     rp_vuln_db_close(db);
     rp_inventory_release(&s.inv);
+    ignores_release(&ign);
     return status;
 }

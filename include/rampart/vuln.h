@@ -175,12 +175,25 @@ struct rp_vuln_report {
     size_t advisories;  /* advisories over all results */
     size_t fixable;     /* results with a fix */
     size_t fixable_advisories; /* advisories those fixes remove */
+    size_t ignored;            /* records that affected a package but were ignored */
+};
+
+/* What a match leaves out. */
+struct rp_vuln_match_options {
+    /* Advisories to ignore (accepted risks), by id or alias: a record that carries one of them
+     * is treated as if it were not in the database. */
+    const char *const *ignore;
+    size_t n_ignore;
 };
 
 /* Matches every package of inv against db. On success the caller releases *out with
  * rp_vuln_report_release. RP_ENOMEM or RP_EIO (the index could not be read) with err. */
 int rp_vuln_match(struct rp_vuln_db *db, const struct rp_inventory *inv, struct rp_vuln_report *out,
                   struct rp_error *err);
+/* The same, with options (opt may be NULL). */
+int rp_vuln_match_ex(struct rp_vuln_db *db, const struct rp_inventory *inv,
+                     const struct rp_vuln_match_options *opt, struct rp_vuln_report *out,
+                     struct rp_error *err);
 void rp_vuln_report_release(struct rp_vuln_report *r);
 
 #endif

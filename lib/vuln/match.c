@@ -478,8 +478,28 @@ static void result_release(struct rp_vuln_result *r)
 }
 
 /* Matches one package; appends a result when something affects it. */
+/* Whether a record carries an identifier (id or alias) the options ignore. */
+static bool ignored(const struct hit *x, const struct rp_vuln_match_options *opt)
+{
+    for (size_t i = 0; opt && i < opt->n_ignore; i++) {
+        const char *id = opt->ignore[i];
+        size_t len = strlen(id);
+        if (!strcmp(x->id, id))
+            return true;
+        for (const char *q = x->aliases; *q;) {
+            const char *sep = strchr(q, RP__SEP);
+            size_t n = sep ? (size_t)(sep - q) : strlen(q);
+            if (n == len && !memcmp(q, id, len))
+                return true;
+            q += n + (sep ? 1 : 0);
+        }
+    }
+    return false;
+}
+
 static int match_one(struct rp_vuln_db *db, const struct rp_inventory *inv, size_t idx,
-                     struct hits *h, struct rp_vuln_report *rep)
+                     const struct rp_vuln_match_options *opt, struct hits *h,
+                     struct rp_vuln_report *rep)
 {
     const struct rp_pkg *p = &inv->pkgs[idx];
     char key[1024];
@@ -491,14 +511,21 @@ static int match_one(struct rp_vuln_db *db, const struct rp_inventory *inv, size
         return result;
     resolve(h);
     struct rp_str v = rp_str_from_cstr(p->version);
-    size_t naff = 0;
+    size_t naff = 0, kept = 0;
     for (size_t i = 0; i < h->n; i++) {
         struct hit *x = &h->v[i];
         x->affects = rp__osv_affects_ex(p->eco, v, x->ranges, x->versions, &x->fixed, &x->fixed_len,
                                         &x->forced);
-        x->group = i;
+        if (opt && opt->n_ignore && ignored(x, opt)) {
+            rep->ignored += x->affects;
+            continue;
+        }
+        h->v[kept] = *x;
+        h->v[kept].group = kept;
         naff += x->affects;
+        kept++;
     }
+    h->n = kept;
     if (!naff)
         return RP_OK;
     result = merge_flaws(h);
@@ -548,6 +575,13 @@ static int match_one(struct rp_vuln_db *db, const struct rp_inventory *inv, size
 int rp_vuln_match(struct rp_vuln_db *db, const struct rp_inventory *inv, struct rp_vuln_report *out,
                   struct rp_error *err)
 {
+    return rp_vuln_match_ex(db, inv, NULL, out, err);
+}
+
+int rp_vuln_match_ex(struct rp_vuln_db *db, const struct rp_inventory *inv,
+                     const struct rp_vuln_match_options *opt, struct rp_vuln_report *out,
+                     struct rp_error *err)
+{
     *out = (struct rp_vuln_report){0};
     struct hits h = {0};
     rp_buf_init(&h.arena, ARENA_MAX);
@@ -565,7 +599,7 @@ int rp_vuln_match(struct rp_vuln_db *db, const struct rp_inventory *inv, struct 
         out->scanned++;
         if (!rp_version_valid(p->eco, rp_str_from_cstr(p->version)))
             out->bad_version++;
-        result = match_one(db, inv, i, &h, out);
+        result = match_one(db, inv, i, opt, &h, out);
     }
     rp_buf_release(&h.arena);
     free(h.v);

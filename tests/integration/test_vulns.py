@@ -189,6 +189,50 @@ class Output(unittest.TestCase):
             self.assertIn("No known vulnerabilities in 2 packages", out)
 
 
+class Ignore(unittest.TestCase):
+    """Accepted risks: an ignored advisory (by id or alias) is as if it were not in the
+    database, for the findings, the fix and the exit status."""
+
+    def test_ignore_by_id_and_alias(self):
+        go_mod = os.path.join(FIXTURES, "go.mod")
+        _, before = report(go_mod)
+        self.assertIn("github.com/gin-gonic/gin", by_name(before))
+        status, out, err = vulns("--db", DB, "--json", "--ignore", "GO-2023-1737",
+                                 "--ignore", "CVE-2020-26160", go_mod)
+        self.assertEqual(status, 1, err)
+        after = json.loads(out)
+        names = by_name(after)
+        self.assertNotIn("github.com/gin-gonic/gin", names)  # by id
+        self.assertNotIn("github.com/dgrijalva/jwt-go", names)  # GO-2020-0017, by its CVE alias
+        self.assertEqual(after["summary"]["ignored"], 2)
+        self.assertEqual(after["summary"]["advisories"], before["summary"]["advisories"] - 2)
+
+    def test_ignore_file_and_clean_exit(self):
+        with tempfile.TemporaryDirectory() as d:
+            req = os.path.join(d, "requirements.txt")
+            with open(req, "w") as f:
+                f.write("jinja2==2.11.2\n")
+            status, doc = report(req)
+            ids = [a["id"] for a in doc["results"][0]["advisories"]]
+            ign = os.path.join(d, "accepted.txt")
+            with open(ign, "w") as f:
+                f.write("# accepted until the upgrade\n" + "".join(
+                    "%s   # reviewed\n" % i for i in ids) + "\n")
+            status, out, err = vulns("--db", DB, "--ignore-file", ign, req)
+            self.assertEqual(status, 0, err)
+            self.assertIn("left out", out)
+            with open(ign, "w") as f:
+                f.write("PYSEC-1 PYSEC-2\n")
+            status, _, err = vulns("--db", DB, "--ignore-file", ign, req)
+            self.assertEqual(status, 2)
+            self.assertIn("%s:1: one advisory id a line" % ign, err)
+            status, _, err = vulns("--db", DB, "--ignore-file", os.path.join(d, "missing"), req)
+            self.assertEqual(status, 2)
+            status, _, err = vulns("--db", DB, "--ignore", "", req)
+            self.assertEqual(status, 2)
+            self.assertIn("--ignore wants an advisory id", err)
+
+
 class Errors(unittest.TestCase):
     def test_usage_errors(self):
         cases = [
