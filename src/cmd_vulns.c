@@ -407,7 +407,7 @@ struct ignores {
 
 static int ignore_add(struct ignores *ig, const char *id, size_t len)
 {
-    if (!len || len > 256) {
+    if (!len || len > RP_VULN_ID_MAX) {
         fprintf(stderr, "rampart vulns: --ignore wants an advisory id such as PYSEC-2021-66\n");
         return -1;
     }
@@ -423,7 +423,12 @@ static int ignore_add(struct ignores *ig, const char *id, size_t len)
     return 0;
 }
 
-/* One id a line; blank lines and text after '#' are skipped; an id is one word. */
+static int ignore_one(void *arg, struct rp_str id)
+{
+    return ignore_add(arg, id.ptr, id.len) ? RP_ENOMEM : RP_OK;
+}
+
+/* The ids of an --ignore-file (rp_vuln_ignore_parse). */
 static int ignore_file(struct ignores *ig, const char *path)
 {
     char *text = NULL;
@@ -433,29 +438,11 @@ static int ignore_file(struct ignores *ig, const char *path)
         fprintf(stderr, "rampart vulns: %s\n", err.msg[0] ? err.msg : "cannot read the file");
         return -1;
     }
-    unsigned line = 0;
-    int result = 0;
-    for (char *p = text, *end = text + len; !result && p < end;) {
-        char *nl = memchr(p, '\n', (size_t)(end - p));
-        char *e = nl ? nl : end, *hash = memchr(p, '#', (size_t)(e - p));
-        line++;
-        char *stop = hash ? hash : e;
-        while (p < stop && (*p == ' ' || *p == '\t'))
-            p++;
-        while (stop > p && (stop[-1] == ' ' || stop[-1] == '\t' || stop[-1] == '\r'))
-            stop--;
-        if (stop > p &&
-            (memchr(p, ' ', (size_t)(stop - p)) || memchr(p, '\t', (size_t)(stop - p)))) {
-            fprintf(stderr, "%s:%u: one advisory id a line, not '%.*s'\n", path, line,
-                    (int)(stop - p > 60 ? 60 : stop - p), p);
-            result = -1;
-        } else if (stop > p) {
-            result = ignore_add(ig, p, (size_t)(stop - p));
-        }
-        p = e + 1;
-    }
+    int result = rp_vuln_ignore_parse((struct rp_str){text, len}, ignore_one, ig, &err);
+    if (result == RP_EINVAL)
+        fprintf(stderr, "rampart vulns: %s: %s\n", path, err.msg);
     free(text);
-    return result;
+    return result ? -1 : 0;
 }
 
 static void ignores_release(struct ignores *ig)

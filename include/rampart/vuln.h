@@ -196,4 +196,16 @@ int rp_vuln_match_ex(struct rp_vuln_db *db, const struct rp_inventory *inv,
                      struct rp_error *err);
 void rp_vuln_report_release(struct rp_vuln_report *r);
 
+/* ---- accepted risks (lib/vuln/ignore.c) ---- */
+
+#define RP_VULN_ID_MAX 256
+
+/* Reads a list of advisory ids to ignore: one a line, blank lines and text after '#' skipped.
+ * Calls fn(arg, id) for each (id is a slice of text, without NUL). Returns 0; RP_EINVAL with
+ * "line N: what" in err for a line of two words, a control character or an id longer than
+ * RP_VULN_ID_MAX; or fn's non-zero result. */
+typedef int rp_vuln_ignore_fn(void *arg, struct rp_str id);
+int rp_vuln_ignore_parse(struct rp_str text, rp_vuln_ignore_fn *fn, void *arg,
+                         struct rp_error *err);
+
 #endif

@@ -225,7 +225,7 @@ class Ignore(unittest.TestCase):
                 f.write("PYSEC-1 PYSEC-2\n")
             status, _, err = vulns("--db", DB, "--ignore-file", ign, req)
             self.assertEqual(status, 2)
-            self.assertIn("%s:1: one advisory id a line" % ign, err)
+            self.assertIn("%s: line 1: one advisory id a line, not 'PYSEC-1 PYSEC-2'" % ign, err)
             status, _, err = vulns("--db", DB, "--ignore-file", os.path.join(d, "missing"), req)
             self.assertEqual(status, 2)
             status, _, err = vulns("--db", DB, "--ignore", "", req)

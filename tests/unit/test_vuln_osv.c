@@ -1385,6 +1385,38 @@ static void test_match_fix_not_forced_by_list_or_last_affected(void **state)
     dbdir_release(&d);
 }
 
+static int collect_ids(void *arg, struct rp_str id)
+{
+    struct rp_buf *out = arg;
+    int result = rp_buf_add(out, id.ptr, id.len);
+    return result ? result : rp_buf_addc(out, '|');
+}
+
+/* Lists of accepted risks: one id a line, comments and blank lines skipped, clear errors. */
+static void test_ignore_list_parse(void **state)
+{
+    (void)state;
+    struct rp_buf ids;
+    rp_buf_init(&ids, 4096);
+    struct rp_error err = {{0}};
+    assert_int_equal(rp_vuln_ignore_parse(RP_STR("# accepted\nPYSEC-1\n  GO-2  # why\n\nCVE-3\r\n"
+                                                 "\t\n#\nLAST"),
+                                          collect_ids, &ids, &err),
+                     RP_OK);
+    assert_string_equal(ids.ptr, "PYSEC-1|GO-2|CVE-3|LAST|");
+    assert_int_equal(rp_vuln_ignore_parse(RP_STR("A\nB C\n"), collect_ids, &ids, &err), RP_EINVAL);
+    assert_string_equal(err.msg, "line 2: one advisory id a line, not 'B C'");
+    assert_int_equal(rp_vuln_ignore_parse(RP_STR("A\x01\n"), collect_ids, &ids, &err), RP_EINVAL);
+    assert_string_equal(err.msg, "line 1: control character 0x01");
+    char long_id[RP_VULN_ID_MAX + 2];
+    memset(long_id, 'X', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    assert_int_equal(rp_vuln_ignore_parse(rp_str_from_cstr(long_id), collect_ids, &ids, &err),
+                     RP_EINVAL);
+    assert_non_null(strstr(err.msg, "longer than 256 bytes"));
+    rp_buf_release(&ids);
+}
+
 /* An advisory without a fix: the upgrade still removes those that have one, and says how many
  * (fix_removes < nadv); a package whose only advisory has no fix has no upgrade. */
 static void test_match_fix_removes_fewer_without_fix(void **state)
@@ -1586,6 +1618,7 @@ int main(void)
         cmocka_unit_test(test_record_errors),
         cmocka_unit_test(test_record_callback_result_returned),
         cmocka_unit_test(test_name_key),
+        cmocka_unit_test(test_ignore_list_parse),
         cmocka_unit_test_teardown(test_db_empty_folder_not_found, remove_pending),
         cmocka_unit_test_teardown(test_db_zip_read, remove_pending),
         cmocka_unit_test_teardown(test_db_truncated_zip_einval_names_file, remove_pending),

@@ -1,0 +1,36 @@
+/* libFuzzer target: lists of accepted risks (rampart vulns --ignore-file), on any bytes. Besides
+ * crashes and sanitizer reports, a finding is an id handed out that is empty, too long, or holds
+ * a blank, a '#', a line break or a control character, or a rejection without a message. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rampart/vuln.h"
+
+static int check(void *arg, struct rp_str id)
+{
+    (void)arg;
+    if (id.len == 0 || id.len > RP_VULN_ID_MAX)
+        abort();
+    for (size_t i = 0; i < id.len; i++) {
+        unsigned char c = (unsigned char)id.ptr[i];
+        if (c == ' ' || c == '#' || c < 0x20 || c == 0x7f)
+            abort();
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* A copy of exactly the input's size, so that reading past it is an ASan error. */
+    char *text = malloc(size ? size : 1);
+    if (!text)
+        return 0;
+    memcpy(text, data, size);
+    struct rp_error err = {{0}};
+    int rc = rp_vuln_ignore_parse((struct rp_str){text, size}, check, NULL, &err);
+    if (rc && !err.msg[0])
+        abort();
+    free(text);
+    return 0;
+}
