@@ -99,16 +99,14 @@ static int read_inventory(struct scan *s, const char *path, bool explicit)
 
 static int walk(struct scan *s, const char *dir, int depth)
 {
-    DIR *d = opendir(dir);
-    if (!d) {
+    /* In name order, so that output does not depend on the file system. */
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, alphasort);
+    if (n < 0) {
         fprintf(stderr, "rampart vulns: cannot read the folder '%s': %s\n", dir, strerror(errno));
         return RP_EXIT_USAGE;
     }
-    /* In name order, so that output does not depend on the file system. */
-    struct dirent **names = NULL;
-    closedir(d);
-    int n = scandir(dir, &names, NULL, alphasort);
-    int status = n < 0 ? RP_EXIT_USAGE : RP_EXIT_OK;
+    int status = RP_EXIT_OK;
     for (int i = 0; i < n; i++) {
         const char *name = names[i]->d_name;
         char path[PATH_MAX];
@@ -564,6 +562,12 @@ int rp_cmd_vulns(int argc, char **argv)
         } else {
             status = read_inventory(&s, argv[i], true);
         }
+    }
+    /* A scan that read nothing would pass for a clean one (say, a pipeline pointed at the wrong
+     * folder): that is an error. */
+    if (status == RP_EXIT_OK && s.files == 0) {
+        fprintf(stderr, "rampart vulns: nothing to check: no inventory in the paths given\n");
+        status = RP_EXIT_USAGE;
     }
     if (list) {
         if (status == RP_EXIT_OK)

@@ -243,6 +243,7 @@ class Errors(unittest.TestCase):
             (("--db", "/nonexistent-db", FIXTURES), {}, "no advisory database at"),
             (("--db", DB, os.path.join(ROOT, "README.md")), {}, "not an inventory"),
             (("--bogus",), {}, "usage"),
+            (("--db", DB, os.path.join(ROOT, "docs")), {}, "nothing to check"),
         ]
         for args, env, message in cases:
             with self.subTest(args=args):
