@@ -24,7 +24,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: rampart vulns [--db DIR] [--json | --sarif] [--index FILE] [--rebuild-index]\n"
-            "                     [--ignore ID]... [--ignore-file FILE] PATH...\n"
+            "                     [--ignore ID]... [--ignore-file FILE] [--debian-release N]\n"
+            "                     PATH...\n"
             "       rampart vulns --list [--json] PATH...\n"
             "\n"
             "Lists the known vulnerabilities (OSV advisories) of the packages that PATH lists,\n"
@@ -46,6 +47,9 @@ static void usage(FILE *f)
             "  --ignore ID       leave out the advisory with this id or alias (an accepted\n"
             "                    risk; repeatable)\n"
             "  --ignore-file F   the same for each id in F, one a line ('#' comments)\n"
+            "  --debian-release N  match dpkg packages only against Debian N's advisories\n"
+            "                    (and release-less ones); default: VERSION_ID of the\n"
+            "                    etc/os-release beside a ROOT/var/lib/dpkg/status read\n"
             "  --list            only list the packages PATH holds (no database needed)\n"
             "  -h, --help        this text\n"
             "\n"
@@ -57,7 +61,49 @@ static void usage(FILE *f)
 struct scan {
     struct rp_inventory inv;
     size_t files;
+    char release[32]; /* the Debian release read beside a dpkg status file, or "" */
 };
+
+/* The Debian release of the system a dpkg status file belongs to: for ROOT/var/lib/dpkg/status,
+ * VERSION_ID of ROOT/etc/os-release when its ID is debian. Writes "" when it cannot tell. */
+static void debian_release_of(const char *status_path, char *out, size_t cap)
+{
+    static const char tail[] = "var/lib/dpkg/status";
+    size_t n = strlen(status_path), t = sizeof(tail) - 1;
+    out[0] = '\0';
+    if (n < t || strcmp(status_path + n - t, tail) || (n > t && status_path[n - t - 1] != '/'))
+        return;
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%.*setc/os-release", (int)(n - t), status_path) >=
+        (int)sizeof(path))
+        return;
+    char *text = NULL;
+    size_t len = 0;
+    struct rp_error err;
+    if (rp_file_read(path, 64u << 10, &text, &len, &err))
+        return;
+    bool debian = false;
+    char version[32] = "";
+    for (char *line = text, *end = text + len; line < end;) {
+        char *nl = memchr(line, '\n', (size_t)(end - line));
+        if (nl)
+            *nl = '\0';
+        if (!strcmp(line, "ID=debian") || !strcmp(line, "ID=\"debian\"")) {
+            debian = true;
+        } else if (!strncmp(line, "VERSION_ID=", 11)) {
+            const char *v = line + 11;
+            size_t k = strlen(v);
+            if (k >= 2 && v[0] == '"' && v[k - 1] == '"')
+                v++, k -= 2;
+            if (k > 0 && k < sizeof(version))
+                snprintf(version, sizeof(version), "%.*s", (int)k, v);
+        }
+        line = nl ? nl + 1 : end;
+    }
+    free(text);
+    if (debian && version[0])
+        snprintf(out, cap, "%s", version);
+}
 
 /* Reads one inventory file. explicit: named on the command line (an unknown format is an
  * error); else found by the walk (an unknown file is skipped). */
@@ -94,6 +140,8 @@ static int read_inventory(struct scan *s, const char *path, bool explicit)
         return RP_EXIT_USAGE;
     }
     s->files++;
+    if (f == RP_INV_DPKG_STATUS && !s->release[0])
+        debian_release_of(path, s->release, sizeof(s->release));
     return RP_EXIT_OK;
 }
 
@@ -485,17 +533,24 @@ static void progress(void *arg, const char *file, size_t records)
 int rp_cmd_vulns(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"db", required_argument, NULL, 'd'},      {"json", no_argument, NULL, 'j'},
-        {"sarif", no_argument, NULL, 's'},         {"index", required_argument, NULL, 'i'},
-        {"rebuild-index", no_argument, NULL, 'r'}, {"list", no_argument, NULL, 'l'},
-        {"ignore", required_argument, NULL, 'g'},  {"ignore-file", required_argument, NULL, 'G'},
-        {"help", no_argument, NULL, 'h'},          {0},
+        {"db", required_argument, NULL, 'd'},
+        {"json", no_argument, NULL, 'j'},
+        {"sarif", no_argument, NULL, 's'},
+        {"index", required_argument, NULL, 'i'},
+        {"rebuild-index", no_argument, NULL, 'r'},
+        {"list", no_argument, NULL, 'l'},
+        {"ignore", required_argument, NULL, 'g'},
+        {"ignore-file", required_argument, NULL, 'G'},
+        {"debian-release", required_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
     };
     const char *dbpath = getenv("RAMPART_VULNS_DB");
     enum output fmt = OUT_TABLE;
     struct rp_vuln_db_options dopt = {0};
     bool list = false;
     struct ignores ign = {0};
+    const char *release = NULL;
     int c;
     optind = 1;
     int early = -1; /* an exit status decided while reading the options */
@@ -513,6 +568,13 @@ int rp_cmd_vulns(int argc, char **argv)
         case 'i': dopt.index = optarg; break;
         case 'r': dopt.rebuild = true; break;
         case 'l': list = true; break;
+        case 'D':
+            release = optarg;
+            if (!*release || strlen(release) > 16 || strchr(release, ':')) {
+                fprintf(stderr, "rampart vulns: --debian-release wants a release such as 12\n");
+                early = RP_EXIT_USAGE;
+            }
+            break;
         case 'g':
         case 'G':
             if (c == 'g' ? ignore_add(&ign, optarg, strlen(optarg)) : ignore_file(&ign, optarg))
@@ -597,7 +659,10 @@ int rp_cmd_vulns(int argc, char **argv)
                     info->skipped, info->first_skip);
     }
     struct rp_vuln_report rep = {0};
-    struct rp_vuln_match_options mopt = {(const char *const *)ign.v, ign.n};
+    struct rp_vuln_match_options mopt = {(const char *const *)ign.v, ign.n,
+                                         release        ? release
+                                         : s.release[0] ? s.release
+                                                        : NULL};
     if (status == RP_EXIT_OK && rp_vuln_match_ex(db, &s.inv, &mopt, &rep, &err)) {
         fprintf(stderr, "rampart vulns: %s\n", err.msg);
         status = RP_EXIT_USAGE;

@@ -184,6 +184,9 @@ struct rp_vuln_match_options {
      * is treated as if it were not in the database. */
     const char *const *ignore;
     size_t n_ignore;
+    /* The Debian release the packages come from ("12"), or NULL: records scoped to another
+     * release ("Debian:11") are then left out; records of plain "Debian" always apply. */
+    const char *debian_release;
 };
 
 /* Matches every package of inv against db. On success the caller releases *out with

@@ -22,7 +22,8 @@ static char *dup_str(struct rp_str s)
 struct hit {
     char *id, *aliases, *summary, *severity; /* into the arena */
     struct rp_str ranges, versions;          /* into the arena */
-    size_t off[6];                           /* the same as offsets, while the arena grows */
+    char *ecosystem;                         /* as the record writes it ("Debian:12") */
+    size_t off[7];                           /* the same as offsets, while the arena grows */
     bool affects;
     bool forced;       /* every version from the current one up to fixed is affected */
     const char *fixed; /* into ranges, or NULL */
@@ -83,6 +84,8 @@ static int collect(void *arg, const struct rp__vuln_hit *x)
         result = keep(h, x->ranges.ptr, x->ranges.len, &e->off[4]);
     if (!result)
         result = keep(h, x->versions.ptr, x->versions.len, &e->off[5]);
+    if (!result)
+        result = keep(h, x->ecosystem, strlen(x->ecosystem), &e->off[6]);
     if (result)
         return result;
     h->n++;
@@ -101,6 +104,7 @@ static void resolve(struct hits *h)
         e->severity = base + e->off[3];
         e->ranges.ptr = base + e->off[4];
         e->versions.ptr = base + e->off[5];
+        e->ecosystem = base + e->off[6];
     }
 }
 
@@ -478,6 +482,18 @@ static void result_release(struct rp_vuln_result *r)
 }
 
 /* Matches one package; appends a result when something affects it. */
+/* Whether a record is for another release of the package's distribution than the one the
+ * options name ("Debian:11" when the machine runs Debian 12); records without a release apply
+ * to every release. */
+static bool other_release(const struct rp_pkg *p, const struct hit *x,
+                          const struct rp_vuln_match_options *opt)
+{
+    if (p->eco != RP_ECO_DEBIAN || !opt || !opt->debian_release || !*opt->debian_release)
+        return false;
+    const char *colon = strchr(x->ecosystem, ':');
+    return colon && strcmp(colon + 1, opt->debian_release) != 0;
+}
+
 /* Whether a record carries an identifier (id or alias) the options ignore. */
 static bool ignored(const struct hit *x, const struct rp_vuln_match_options *opt)
 {
@@ -520,6 +536,8 @@ static int match_one(struct rp_vuln_db *db, const struct rp_inventory *inv, size
             rep->ignored += x->affects;
             continue;
         }
+        if (other_release(p, x, opt))
+            continue;
         h->v[kept] = *x;
         h->v[kept].group = kept;
         naff += x->affects;

@@ -233,6 +233,60 @@ class Ignore(unittest.TestCase):
             self.assertIn("--ignore wants an advisory id", err)
 
 
+class DebianRelease(unittest.TestCase):
+    """Debian's advisories are per release: the release of the system a status file belongs to
+    (its etc/os-release) or --debian-release picks which records apply."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="rampart-deb-")
+        db = os.path.join(self.tmp, "db")
+        os.mkdir(db)
+        for rid, eco, fixed in (("DSA-11", "Debian:11", "3.0.15-1~deb11u1"),
+                                ("DSA-12", "Debian:12", "3.0.11-1~deb12u2")):
+            with open(os.path.join(db, rid + ".json"), "w") as f:
+                json.dump({"id": rid, "summary": "openssl flaw",
+                           "affected": [{"package": {"ecosystem": eco, "name": "openssl"},
+                                         "ranges": [{"type": "ECOSYSTEM", "events": [
+                                             {"introduced": "0"}, {"fixed": fixed}]}]}]}, f)
+        self.db = db
+        root = os.path.join(self.tmp, "root")
+        os.makedirs(os.path.join(root, "var", "lib", "dpkg"))
+        os.makedirs(os.path.join(root, "etc"))
+        self.status = os.path.join(root, "var", "lib", "dpkg", "status")
+        with open(self.status, "w") as f:
+            f.write("Package: libssl3\nSource: openssl\nVersion: 3.0.11-1~deb12u1\n"
+                    "Status: install ok installed\n")
+        with open(os.path.join(root, "etc", "os-release"), "w") as f:
+            f.write('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nVERSION_ID="12"\nID=debian\n')
+        self.loose = os.path.join(self.tmp, "status")
+        shutil.copy(self.status, self.loose)
+
+    def tearDown(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def ids(self, *args):
+        status, out, err = vulns("--db", self.db, "--json", *args)
+        self.assertIn(status, (0, 1), err)
+        doc = json.loads(out)
+        r = doc["results"]
+        return sorted(a["id"] for a in r[0]["advisories"]) if r else [], (r[0]["fix"] if r else None)
+
+    def test_release_from_os_release(self):
+        self.assertEqual(self.ids(self.status), (["DSA-12"], "3.0.11-1~deb12u2"))
+
+    def test_release_given(self):
+        self.assertEqual(self.ids("--debian-release", "11", self.status),
+                         (["DSA-11"], "3.0.15-1~deb11u1"))
+
+    def test_release_unknown_matches_every_release(self):
+        self.assertEqual(self.ids(self.loose), (["DSA-11", "DSA-12"], "3.0.15-1~deb11u1"))
+
+    def test_bad_release(self):
+        status, _, err = vulns("--db", self.db, "--debian-release", "debian:12", self.loose)
+        self.assertEqual(status, 2)
+        self.assertIn("--debian-release wants a release", err)
+
+
 class Errors(unittest.TestCase):
     def test_usage_errors(self):
         cases = [
