@@ -82,27 +82,8 @@ static void debian_release_of(const char *status_path, char *out, size_t cap)
     struct rp_error err;
     if (rp_file_read(path, 64u << 10, &text, &len, &err))
         return;
-    bool debian = false;
-    char version[32] = "";
-    for (char *line = text, *end = text + len; line < end;) {
-        char *nl = memchr(line, '\n', (size_t)(end - line));
-        if (nl)
-            *nl = '\0';
-        if (!strcmp(line, "ID=debian") || !strcmp(line, "ID=\"debian\"")) {
-            debian = true;
-        } else if (!strncmp(line, "VERSION_ID=", 11)) {
-            const char *v = line + 11;
-            size_t k = strlen(v);
-            if (k >= 2 && v[0] == '"' && v[k - 1] == '"')
-                v++, k -= 2;
-            if (k > 0 && k < sizeof(version))
-                snprintf(version, sizeof(version), "%.*s", (int)k, v);
-        }
-        line = nl ? nl + 1 : end;
-    }
+    rp_vuln_debian_release((struct rp_str){text, len}, out, cap);
     free(text);
-    if (debian && version[0])
-        snprintf(out, cap, "%s", version);
 }
 
 /* Reads one inventory file. explicit: named on the command line (an unknown format is an

@@ -211,4 +211,9 @@ typedef int rp_vuln_ignore_fn(void *arg, struct rp_str id);
 int rp_vuln_ignore_parse(struct rp_str text, rp_vuln_ignore_fn *fn, void *arg,
                          struct rp_error *err);
 
+/* The Debian release an os-release file describes: its VERSION_ID ("12", quoted or not) when its
+ * ID is debian and the release is digits and dots. Writes it with a NUL to out (cap bytes) and
+ * returns true; else writes "" (when cap > 0) and returns false. */
+bool rp_vuln_debian_release(struct rp_str text, char *out, size_t cap);
+
 #endif

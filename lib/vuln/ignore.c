@@ -1,4 +1,5 @@
-/* Lists of accepted risks (`rampart vulns --ignore-file`): one advisory id a line. */
+/* Small inputs of `rampart vulns` besides inventories: lists of accepted risks
+ * (`--ignore-file`), one advisory id a line, and os-release files. */
 #include <string.h>
 
 #include "internal.h"
@@ -40,4 +41,35 @@ int rp_vuln_ignore_parse(struct rp_str text, rp_vuln_ignore_fn *fn, void *arg, s
         p = e + 1;
     }
     return RP_OK;
+}
+
+bool rp_vuln_debian_release(struct rp_str text, char *out, size_t cap)
+{
+    bool debian = false;
+    struct rp_str version = {NULL, 0};
+    const char *p = text.ptr, *end = text.ptr + text.len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        struct rp_str line = {p, (size_t)((nl ? nl : end) - p)};
+        if (rp_str_eq_cstr(line, "ID=debian") || rp_str_eq_cstr(line, "ID=\"debian\"")) {
+            debian = true;
+        } else if (rp_str_has_prefix(line, "VERSION_ID=")) {
+            struct rp_str v = {line.ptr + 11, line.len - 11};
+            if (v.len >= 2 && v.ptr[0] == '"' && v.ptr[v.len - 1] == '"')
+                v = (struct rp_str){v.ptr + 1, v.len - 2};
+            version = v;
+        }
+        p = nl ? nl + 1 : end;
+    }
+    /* A release is a short run of digits and dots ("12", "12.4"). */
+    bool ok = debian && version.len > 0 && version.len < cap && version.len <= 16;
+    for (size_t i = 0; ok && i < version.len; i++)
+        ok = (version.ptr[i] >= '0' && version.ptr[i] <= '9') || version.ptr[i] == '.';
+    if (cap)
+        out[0] = '\0';
+    if (!ok)
+        return false;
+    memcpy(out, version.ptr, version.len);
+    out[version.len] = '\0';
+    return true;
 }

@@ -1417,6 +1417,26 @@ static void test_ignore_list_parse(void **state)
     rp_buf_release(&ids);
 }
 
+/* The Debian release of an os-release file: VERSION_ID when ID is debian, digits and dots. */
+static void test_debian_release(void **state)
+{
+    (void)state;
+    char rel[20];
+    assert_true(
+        rp_vuln_debian_release(RP_STR("PRETTY_NAME=\"Debian GNU/Linux 12\"\nVERSION_ID=\"12\""
+                                      "\nID=debian\n"),
+                               rel, sizeof(rel)));
+    assert_string_equal(rel, "12");
+    assert_true(rp_vuln_debian_release(RP_STR("ID=\"debian\"\nVERSION_ID=11"), rel, sizeof(rel)));
+    assert_string_equal(rel, "11");
+    assert_false(
+        rp_vuln_debian_release(RP_STR("ID=ubuntu\nVERSION_ID=\"22.04\"\n"), rel, sizeof(rel)));
+    assert_string_equal(rel, "");
+    assert_false(rp_vuln_debian_release(RP_STR("ID=debian\n"), rel, sizeof(rel))); /* sid */
+    assert_false(
+        rp_vuln_debian_release(RP_STR("ID=debian\nVERSION_ID=\"1x\"\n"), rel, sizeof(rel)));
+}
+
 /* An advisory without a fix: the upgrade still removes those that have one, and says how many
  * (fix_removes < nadv); a package whose only advisory has no fix has no upgrade. */
 static void test_match_fix_removes_fewer_without_fix(void **state)
@@ -1619,6 +1639,7 @@ int main(void)
         cmocka_unit_test(test_record_callback_result_returned),
         cmocka_unit_test(test_name_key),
         cmocka_unit_test(test_ignore_list_parse),
+        cmocka_unit_test(test_debian_release),
         cmocka_unit_test_teardown(test_db_empty_folder_not_found, remove_pending),
         cmocka_unit_test_teardown(test_db_zip_read, remove_pending),
         cmocka_unit_test_teardown(test_db_truncated_zip_einval_names_file, remove_pending),
