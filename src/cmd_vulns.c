@@ -33,7 +33,7 @@ static void usage(FILE *f)
             "A PATH is a file or a folder (walked for the file names below).\n"
             "\n"
             "Inventories: CycloneDX JSON and SPDX 2.3 JSON (package URLs), requirements*.txt,\n"
-            "poetry.lock, Pipfile.lock, go.mod, package-lock.json (v2, v3), Cargo.lock, and a\n"
+            "poetry.lock, Pipfile.lock, go.mod, package-lock.json (v1-v3), Cargo.lock, and a\n"
             "dpkg status file (/var/lib/dpkg/status).\n"
             "\n"
             "  --db DIR          the advisory database: osv.dev's offline layout\n"
@@ -42,7 +42,7 @@ static void usage(FILE *f)
             "  --json            one JSON object {\"results\": [...], \"summary\": {...}}\n"
             "  --sarif           SARIF 2.1.0, for code-scanning tools\n"
             "  --index FILE      where the database's index is kept (default: in DIR when it\n"
-            "                    is writable, else in ~/.cache/rampart)\n"
+            "                    is yours and only you can write to it, else ~/.cache/rampart)\n"
             "  --rebuild-index   build the index anew even when it is current\n"
             "  --ignore ID       leave out the advisory with this id or alias (an accepted\n"
             "                    risk; repeatable)\n"
@@ -429,7 +429,6 @@ static void report_table(FILE *out, const struct rp_inventory *inv,
 struct ignores {
     char **v;
     size_t n;
-    char *text; /* an --ignore-file's contents, which v points into */
 };
 
 static int ignore_add(struct ignores *ig, const char *id, size_t len)
@@ -477,7 +476,6 @@ static void ignores_release(struct ignores *ig)
     for (size_t i = 0; i < ig->n; i++)
         free(ig->v[i]);
     free(ig->v);
-    free(ig->text);
 }
 
 /* --list: the packages read, one a line (or one JSON object a line), in file order. */

@@ -212,14 +212,6 @@ static int add_unique(char ***v, size_t *n, const char *s, size_t len)
     return RP_OK;
 }
 
-static int cmp_versions(enum rp_eco eco, struct rp_str a, struct rp_str b)
-{
-    int c;
-    if (rp_version_cmp(eco, a, b, &c))
-        rp_version_cmp(RP_ECO_OTHER, a, b, &c);
-    return c;
-}
-
 /* A version as the inventory writes them: Go's go.mod versions carry a 'v' that OSV's do not. */
 static char *as_written(const struct rp_pkg *p, struct rp_str v)
 {
@@ -271,8 +263,8 @@ static int make_advisory(const struct rp_pkg *p, struct hits *h, size_t g,
         /* Every record must be fixed: the latest of their fixes; none when one has none. */
         if (!x->fixed)
             unfixed = true;
-        else if (!fixed || cmp_versions(p->eco, (struct rp_str){x->fixed, x->fixed_len},
-                                        (struct rp_str){fixed, fixed_len}) > 0) {
+        else if (!fixed || rp__version_order(p->eco, (struct rp_str){x->fixed, x->fixed_len},
+                                             (struct rp_str){fixed, fixed_len}) > 0) {
             fixed = x->fixed;
             fixed_len = x->fixed_len;
         }
@@ -365,7 +357,7 @@ struct candidates {
 static void add_candidate(void *arg, struct rp_str v)
 {
     struct candidates *c = arg;
-    if (c->oom || !rp_version_valid(c->eco, v) || cmp_versions(c->eco, v, c->current) <= 0)
+    if (c->oom || !rp_version_valid(c->eco, v) || rp__version_order(c->eco, v, c->current) <= 0)
         return;
     if (c->n == c->alloc) {
         size_t na = c->alloc ? c->alloc * 2 : 16;
@@ -382,7 +374,8 @@ static void add_candidate(void *arg, struct rp_str v)
 
 static int by_version(const void *a, const void *b, void *eco)
 {
-    return cmp_versions(*(enum rp_eco *)eco, *(const struct rp_str *)a, *(const struct rp_str *)b);
+    return rp__version_order(*(enum rp_eco *)eco, *(const struct rp_str *)a,
+                             *(const struct rp_str *)b);
 }
 
 /* The index of the first candidate at or above x. */
@@ -391,7 +384,7 @@ static size_t first_at_or_above(const struct candidates *c, struct rp_str x)
     size_t lo = 0, hi = c->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (cmp_versions(c->eco, c->v[mid], x) < 0)
+        if (rp__version_order(c->eco, c->v[mid], x) < 0)
             lo = mid + 1;
         else
             hi = mid;

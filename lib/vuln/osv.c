@@ -39,8 +39,7 @@ struct event {
     size_t order; /* position in the record: ties keep it */
 };
 
-/* Compares two versions of eco; an invalid one sorts as the generic order would have it. */
-static int cmp(enum rp_eco eco, struct rp_str a, struct rp_str b)
+int rp__version_order(enum rp_eco eco, struct rp_str a, struct rp_str b)
 {
     int c;
     if (rp_version_cmp(eco, a, b, &c))
@@ -65,13 +64,14 @@ static int by_event(const void *x, const void *y, void *arg)
     const struct event *a = x, *b = y;
     enum rp_eco eco = *(enum rp_eco *)arg;
     int ka = a->kind == 'm' ? 2 : is_zero(a) ? 0 : 1, kb = b->kind == 'm' ? 2 : is_zero(b) ? 0 : 1;
-    int c = ka != kb ? ka - kb : ka == 1 ? cmp(eco, a->v, b->v) : 0;
+    int c = ka != kb ? ka - kb : ka == 1 ? rp__version_order(eco, a->v, b->v) : 0;
     return c ? c : a->order < b->order ? -1 : a->order > b->order;
 }
 
 static int by_version(const void *x, const void *y, void *arg)
 {
-    return cmp(*(enum rp_eco *)arg, *(const struct rp_str *)x, *(const struct rp_str *)y);
+    return rp__version_order(*(enum rp_eco *)arg, *(const struct rp_str *)x,
+                             *(const struct rp_str *)y);
 }
 
 /* Grows a scratch array of n elements of size sz to hold one more. */
@@ -427,7 +427,7 @@ static bool in_versions(enum rp_eco eco, struct rp_str v, bool v_valid, struct r
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int c = cmp(eco, v, part[mid]);
+        int c = rp__version_order(eco, v, part[mid]);
         if (c == 0)
             return true;
         if (c < 0)
@@ -455,15 +455,15 @@ static bool in_ranges(enum rp_eco eco, struct rp_str v, struct rp_str ranges, co
         if (k < n) {
             below_limit = false;
             for (size_t i = k; i < n && !below_limit; i++)
-                below_limit = is_star(ev[i].v) ||
-                              (rp_version_valid(eco, ev[i].v) && cmp(eco, v, ev[i].v) < 0);
+                below_limit = is_star(ev[i].v) || (rp_version_valid(eco, ev[i].v) &&
+                                                   rp__version_order(eco, v, ev[i].v) < 0);
         }
         if (!below_limit)
             continue;
         bool vulnerable = false;
         size_t at = 0;
         for (; at < k; at++) {
-            int c = is_zero(&ev[at]) ? 1 : cmp(eco, v, ev[at].v);
+            int c = is_zero(&ev[at]) ? 1 : rp__version_order(eco, v, ev[at].v);
             if (c < 0)
                 break;
             if (ev[at].kind == 'i')
@@ -504,7 +504,8 @@ struct first_fixed {
 static void first_fixed_fn(void *arg, struct rp_str f)
 {
     struct first_fixed *ff = arg;
-    if (cmp(ff->eco, f, ff->v) > 0 && (!ff->best.ptr || cmp(ff->eco, f, ff->best) < 0))
+    if (rp__version_order(ff->eco, f, ff->v) > 0 &&
+        (!ff->best.ptr || rp__version_order(ff->eco, f, ff->best) < 0))
         ff->best = f;
 }
 

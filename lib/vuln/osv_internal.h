@@ -69,6 +69,10 @@ bool rp__osv_affects_ex(enum rp_eco eco, struct rp_str v, struct rp_str ranges,
                         struct rp_str versions, const char **fixed, size_t *fixed_len,
                         bool *forced);
 
+/* Compares versions a and b in eco's order; when one of them is not a valid version of eco, in
+ * the generic order (RP_ECO_OTHER) instead, so that any two versions can be sorted. */
+int rp__version_order(enum rp_eco eco, struct rp_str a, struct rp_str b);
+
 /* Calls fn(arg, version) for each 'fixed' event of ranges (candidates for an upgrade). */
 void rp__osv_fixed_events(struct rp_str ranges, void (*fn)(void *arg, struct rp_str v), void *arg);
 

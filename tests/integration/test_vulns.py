@@ -298,6 +298,9 @@ class Errors(unittest.TestCase):
             (("--db", DB, os.path.join(ROOT, "README.md")), {}, "not an inventory"),
             (("--bogus",), {}, "usage"),
             (("--db", DB, os.path.join(ROOT, "docs")), {}, "nothing to check"),
+            (("--list", "--sarif", FIXTURES), {}, "--list prints a table or --json"),
+            (("--db", DB, "--index", "/nonexistent-dir/x.idx", FIXTURES), {},
+             "cannot write the index"),
         ]
         for args, env, message in cases:
             with self.subTest(args=args):
