@@ -23,7 +23,7 @@ else
 endif
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lm -lpthread
+PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lm -lpthread
 CFLAGS_ALL = -std=c11 $(WARN) $(OPT) $(PKG_CFLAGS) $(CFLAGS)
 
 LIB_SRCS := $(sort $(wildcard lib/*/*.c))
@@ -77,9 +77,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/.deps-ok
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(shell pkg-config --cflags $(TEST_PKGS)) -MMD -MP \
 		-o $@ $< $(LIB) $(PKG_LIBS) $(shell pkg-config --libs $(TEST_PKGS)) $(LDOPT)
 
-$(BUILD)/fuzz_%: fuzz/fuzz_%.c $(LIB)
+# The gateway's HTTP layer belongs to the program, not to the library; its fuzz targets need it.
+$(BUILD)/libgwhttp.a: $(BUILD)/src/server/httpd.o $(BUILD)/src/server/upstream.o
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(BUILD)/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libgwhttp.a $(LIB)
 	@echo "  FUZZ    $@"
-	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIB) $(PKG_LIBS) $(LDOPT)
+	$(Q)$(CC) $(CPPFLAGS_ALL) -Isrc/server $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< \
+		$(BUILD)/libgwhttp.a $(LIB) $(PKG_LIBS) $(LDOPT)
 
 run: $(BUILD)/rampart
 	@scripts/demo-serve $(BUILD)/rampart

@@ -178,6 +178,26 @@ int rp_cmd_serve(int argc, char **argv)
         (struct rp_rate){cfg.network_signups_per_hour, 3600, cfg.network_signups_per_hour};
     if (cfg.upstream_api_key && asprintf(&gw.up_auth, "Bearer %s", cfg.upstream_api_key) < 0)
         gw.up_auth = NULL;
+    /* The headers of every upstream request, made once. */
+    char *head_get = NULL, *head_post = NULL;
+    if (asprintf(&head_get, "Accept: application/json, text/event-stream\r\n%s%s%s",
+                 gw.up_auth ? "Authorization: " : "", gw.up_auth ? gw.up_auth : "",
+                 gw.up_auth ? "\r\n" : "") < 0)
+        head_get = NULL;
+    if (!head_get || asprintf(&head_post, "Content-Type: application/json\r\n%s", head_get) < 0)
+        head_post = NULL;
+    if (!head_post) {
+        fprintf(stderr, "rampart serve: out of memory\n");
+        free(head_get);
+        free(gw.up_auth);
+        rp_guard_free(gw.guard);
+        rp_domain_set_free(gw.disposable);
+        rp_url_inspector_free(gw.urls);
+        rp_config_release(&cfg);
+        return RP_EXIT_USAGE;
+    }
+    gw.up_head_get = rp_str_from_cstr(head_get);
+    gw.up_head_post = rp_str_from_cstr(head_post);
     if (gw.up_tls) {
         /* Verify the upstream's certificate: the system's trust store or upstream.ca_file. */
         SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
@@ -189,6 +209,8 @@ int rp_cmd_serve(int argc, char **argv)
                     cfg.upstream_ca_file ? " of " : "",
                     cfg.upstream_ca_file ? cfg.upstream_ca_file : "");
             SSL_CTX_free(ctx);
+            free(head_get);
+            free(head_post);
             rp_guard_free(gw.guard);
             rp_domain_set_free(gw.disposable);
             rp_url_inspector_free(gw.urls);
@@ -231,6 +253,8 @@ int rp_cmd_serve(int argc, char **argv)
     gw_keycache_free(gw.keys);
     SSL_CTX_free(gw.ssl_ctx);
     free(gw.up_auth);
+    free(head_get);
+    free(head_post);
     rp_config_release(&cfg);
     return result ? RP_EXIT_USAGE : RP_EXIT_OK;
 }

@@ -2,6 +2,7 @@
  * DELETE /v1/keys/{id}. Secrets are shown once and stored only as SHA-256. */
 #include <errno.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/http.h>
 #include <fcntl.h>
 #include <math.h>
 #include <openssl/rand.h>
@@ -177,7 +178,7 @@ bool gw_recent_lookalike(struct gw_recent *r, const char *key, const char *email
 /* Screening: an address at a disposable e-mail domain (signup.disposable_domains, matched on
  * the domain and on its registrable domain) is refused with 403 signup_rejected. Returns true
  * when it has replied. */
-static bool disposable(struct gw *gw, struct evhttp_request *req, const char *email)
+static bool disposable(struct gw *gw, struct gw_req *req, const char *email)
 {
     if (!gw->disposable)
         return false;
@@ -212,8 +213,7 @@ static bool disposable(struct gw *gw, struct evhttp_request *req, const char *em
  * aside) is that of a banned account is refused with 403 signup_rejected. The banned address
  * itself is not: it gets the answer every existing address gets. Returns true when it has
  * replied. */
-static bool linked_to_banned(struct gw *gw, struct evhttp_request *req, const char *email,
-                             const char *ekey)
+static bool linked_to_banned(struct gw *gw, struct gw_req *req, const char *email, const char *ekey)
 {
     int64_t banned = 0;
     struct rp_account same;
@@ -231,10 +231,10 @@ static bool linked_to_banned(struct gw *gw, struct evhttp_request *req, const ch
     return true;
 }
 
-void gw_signup(struct gw_worker *w, struct evhttp_request *req)
+void gw_signup(struct gw_worker *w, struct gw_req *req)
 {
     struct gw *gw = w->gw;
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+    if (gw_req_method(req) != GW_POST) {
         gw_error(gw, req, 405, "invalid_request_error", "method_not_allowed",
                  "/v1/signup takes POST");
         return;
@@ -279,7 +279,7 @@ void gw_signup(struct gw_worker *w, struct evhttp_request *req)
                          &retry)) {
         char ra[32];
         snprintf(ra, sizeof(ra), "%.0f", ceil(retry));
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+        gw_req_set_header(req, "Retry-After", ra);
         gw_error(gw, req, 429, "rate_limit_error", "too_many_signups",
                  "too many sign-ups from your network (%s); retry in %s s", net, ra);
         return;
@@ -350,7 +350,7 @@ int gw_hold_decide(struct gw *gw, int64_t id, bool approve)
 }
 
 /* Makes a key for account_id and replies with it (shown this once). */
-static void issue_key(struct gw *gw, struct evhttp_request *req, int64_t account_id, int status)
+static void issue_key(struct gw *gw, struct gw_req *req, int64_t account_id, int status)
 {
     char secret[64], key[80], prefix[16];
     uint8_t kh[RP_HASH_LEN];
@@ -378,13 +378,13 @@ static void issue_key(struct gw *gw, struct evhttp_request *req, int64_t account
                       "store this key now: it is shown only once"));
 }
 
-void gw_verify(struct gw_worker *w, struct evhttp_request *req)
+void gw_verify(struct gw_worker *w, struct gw_req *req)
 {
     struct gw *gw = w->gw;
     struct evkeyvalq q;
-    const char *uri = evhttp_request_get_uri(req);
+    const char *uri = gw_req_uri(req);
     const char *qs = strchr(uri, '?');
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
+    if (gw_req_method(req) != GW_GET) {
         gw_error(gw, req, 405, "invalid_request_error", "method_not_allowed",
                  "/v1/verify takes GET");
         return;
@@ -419,17 +419,17 @@ void gw_verify(struct gw_worker *w, struct evhttp_request *req)
     issue_key(gw, req, account_id, 200);
 }
 
-void gw_keys(struct gw_worker *w, struct evhttp_request *req, const char *path)
+void gw_keys(struct gw_worker *w, struct gw_req *req, const char *path)
 {
     struct gw *gw = w->gw;
     struct rp_key_info key;
-    enum evhttp_cmd_type m = evhttp_request_get_command(req);
-    if (strcmp(path, "/v1/keys") == 0 && m == EVHTTP_REQ_POST) {
+    enum gw_method m = gw_req_method(req);
+    if (strcmp(path, "/v1/keys") == 0 && m == GW_POST) {
         if (gw_authenticate(gw, req, &key))
             issue_key(gw, req, key.account_id, 201);
         return;
     }
-    if (strncmp(path, "/v1/keys/", 9) == 0 && m == EVHTTP_REQ_DELETE) {
+    if (strncmp(path, "/v1/keys/", 9) == 0 && m == GW_DELETE) {
         if (!gw_authenticate(gw, req, &key))
             return;
         char *end;

@@ -1,5 +1,6 @@
 /* The admin API (bearer admin_token): accounts, bans, events; and /metrics, /healthz. */
 #include <event2/keyvalq_struct.h>
+#include <event2/http.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,9 +15,9 @@ static void audit(struct gw *gw, const struct rp_event *ev)
     rp_store_event(gw->store, ev);
     rp_store_flush(gw->store);
 }
-static bool admin_auth(struct gw *gw, struct evhttp_request *req)
+static bool admin_auth(struct gw *gw, struct gw_req *req)
 {
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *auth = gw_req_header(req, "Authorization");
     const char *tok = gw->cfg->admin_token;
     size_t n = tok ? strlen(tok) : 0;
     if (!tok || !auth || strncasecmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) != n ||
@@ -29,11 +30,11 @@ static bool admin_auth(struct gw *gw, struct evhttp_request *req)
     return true;
 }
 
-static void metrics(struct gw *gw, struct evhttp_request *req)
+static void metrics(struct gw *gw, struct gw_req *req)
 {
     struct evbuffer *b = evbuffer_new();
     if (!b) {
-        evhttp_send_error(req, 503, NULL);
+        gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
         return;
     }
     struct gw_metrics *m = &gw->m;
@@ -89,9 +90,7 @@ static void metrics(struct gw *gw, struct evhttp_request *req)
         (unsigned long long)rp_store_events_dropped(gw->store),
         (unsigned long long)atomic_load(&gw->mail.sent),
         (unsigned long long)atomic_load(&gw->mail.failed));
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                      "text/plain; version=0.0.4");
-    evhttp_send_reply(req, 200, "OK", b);
+    gw_reply(req, 200, "text/plain; version=0.0.4", evbuffer_pullup(b, -1), evbuffer_get_length(b));
     evbuffer_free(b);
 }
 
@@ -108,9 +107,9 @@ static bool account_path(const char *path, int64_t *id, const char **rest)
     return true;
 }
 
-static long long query_int(struct evhttp_request *req, const char *name, long long dflt)
+static long long query_int(struct gw_req *req, const char *name, long long dflt)
 {
-    const char *qs = strchr(evhttp_request_get_uri(req), '?');
+    const char *qs = strchr(gw_req_uri(req), '?');
     struct evkeyvalq q;
     long long v = dflt;
     if (qs && evhttp_parse_query_str(qs + 1, &q) == 0) {
@@ -125,7 +124,7 @@ static long long query_int(struct evhttp_request *req, const char *name, long lo
     return v;
 }
 
-static void ban(struct gw *gw, struct evhttp_request *req, int64_t id, bool on)
+static void ban(struct gw *gw, struct gw_req *req, int64_t id, bool on)
 {
     char reason[512] = "banned by an operator";
     if (on) {
@@ -176,7 +175,7 @@ static bool hold_path(const char *path, int64_t *id, const char **rest)
 }
 
 /* The sign-ups held for review, oldest first (at most 1,000). */
-static void holds(struct gw *gw, struct evhttp_request *req)
+static void holds(struct gw *gw, struct gw_req *req)
 {
     int64_t *ids = malloc(1000 * sizeof(*ids));
     size_t n = 0;
@@ -198,7 +197,7 @@ static void holds(struct gw *gw, struct evhttp_request *req)
 
 /* Approves (the verification mail goes out) or rejects (the account is banned) a held sign-up,
  * and writes the decision to the audit trail. */
-static void decide(struct gw *gw, struct evhttp_request *req, int64_t id, bool approve)
+static void decide(struct gw *gw, struct gw_req *req, int64_t id, bool approve)
 {
     int rc = gw_hold_decide(gw, id, approve);
     if (rc == RP_ENOTFOUND) {
@@ -219,13 +218,10 @@ static void decide(struct gw *gw, struct evhttp_request *req, int64_t id, bool a
     gw_json(gw, req, 200, acc ? acc : json_pack("{s:I}", "id", (json_int_t)id));
 }
 
-void gw_admin(struct gw *gw, struct evhttp_request *req)
+void gw_admin(struct gw *gw, struct gw_req *req)
 {
-    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
-    const char *path = evhttp_uri_get_path(u);
-    enum evhttp_cmd_type m = evhttp_request_get_command(req);
-    if (!path)
-        path = "/";
+    const char *path = gw_req_path(req);
+    enum gw_method m = gw_req_method(req);
     if (strcmp(path, "/healthz") == 0) {
         gw_json(gw, req, 200, json_pack("{s:s}", "status", "ok"));
         return;
@@ -243,7 +239,7 @@ void gw_admin(struct gw *gw, struct evhttp_request *req)
     json_t *j = NULL;
     int64_t id;
     const char *rest;
-    if (strcmp(path, "/admin/accounts") == 0 && m == EVHTTP_REQ_GET) {
+    if (strcmp(path, "/admin/accounts") == 0 && m == GW_GET) {
         long long offset = query_int(req, "offset", 0), limit = query_int(req, "limit", 100);
         if (offset < 0 || limit < 0 || limit > 1000) {
             gw_error(gw, req, 400, "invalid_request_error", "invalid_query",
@@ -254,7 +250,7 @@ void gw_admin(struct gw *gw, struct evhttp_request *req)
             gw_json(gw, req, 200, json_pack("{s:o}", "accounts", j));
         else
             gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
-    } else if (strcmp(path, "/admin/events") == 0 && m == EVHTTP_REQ_GET) {
+    } else if (strcmp(path, "/admin/events") == 0 && m == GW_GET) {
         long long acc = query_int(req, "account", 0), limit = query_int(req, "limit", 100);
         if (acc < 0 || limit < 0 || limit > 10000) {
             gw_error(gw, req, 400, "invalid_request_error", "invalid_query",
@@ -266,14 +262,14 @@ void gw_admin(struct gw *gw, struct evhttp_request *req)
             gw_json(gw, req, 200, json_pack("{s:o}", "events", j));
         else
             gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
-    } else if (strcmp(path, "/admin/holds") == 0 && m == EVHTTP_REQ_GET) {
+    } else if (strcmp(path, "/admin/holds") == 0 && m == GW_GET) {
         holds(gw, req);
-    } else if (strncmp(path, "/admin/holds/", 13) == 0 && m == EVHTTP_REQ_POST &&
+    } else if (strncmp(path, "/admin/holds/", 13) == 0 && m == GW_POST &&
                hold_path(path, &id, &rest) &&
                (!strcmp(rest, "/approve") || !strcmp(rest, "/reject"))) {
         decide(gw, req, id, !strcmp(rest, "/approve"));
     } else if (strncmp(path, "/admin/accounts/", 16) == 0 && account_path(path, &id, &rest)) {
-        if (*rest == '\0' && m == EVHTTP_REQ_GET) {
+        if (*rest == '\0' && m == GW_GET) {
             int rc = rp_store_account_json(gw->store, id, &j);
             if (rc == 0)
                 json_object_set_new(j, "risk", gw_watch_risk(gw, id));
@@ -284,9 +280,9 @@ void gw_admin(struct gw *gw, struct evhttp_request *req)
                          "no account %lld", (long long)id);
             else
                 gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
-        } else if (strcmp(rest, "/ban") == 0 && m == EVHTTP_REQ_POST) {
+        } else if (strcmp(rest, "/ban") == 0 && m == GW_POST) {
             ban(gw, req, id, true);
-        } else if (strcmp(rest, "/unban") == 0 && m == EVHTTP_REQ_POST) {
+        } else if (strcmp(rest, "/unban") == 0 && m == GW_POST) {
             ban(gw, req, id, false);
         } else {
             gw_error(gw, req, 404, "invalid_request_error", "not_found", "no such endpoint: %s",

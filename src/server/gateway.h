@@ -5,7 +5,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <jansson.h>
 #include <stdatomic.h>
 
@@ -14,6 +13,7 @@
 #include "rampart/guard.h"
 #include "mail.h"
 #include "rampart/store.h"
+#include "httpd.h"
 
 #define GW_POOL_MAX 512 /* idle upstream connections kept a worker */
 
@@ -40,8 +40,10 @@ struct gw {
     unsigned up_port;
     char up_prefix[256]; /* path of upstream.url without a trailing '/', e.g. "" or "/api" */
     char *up_auth;       /* "Bearer <upstream.api_key>" or NULL */
-    bool up_tls;         /* https upstream */
-    void *ssl_ctx;       /* SSL_CTX * of an https upstream */
+    /* The headers every upstream request carries, by method ("Name: value\r\n" each). */
+    struct rp_str up_head_get, up_head_post;
+    bool up_tls;   /* https upstream */
+    void *ssl_ctx; /* SSL_CTX * of an https upstream */
     struct rp_rate req_rate, tok_rate, signup_rate;
     struct gw_mail mail; /* running when smtp.url is set */
     struct gw_keycache *keys;
@@ -49,8 +51,8 @@ struct gw {
     /* signup.disposable_domains, and the inspector that finds registrable domains for it. */
     struct rp_domain_set *disposable;
     struct rp_url_inspector *urls;
-    struct gw_recent *recent; /* recent sign-ups, for look-alike addresses */
-    struct gw_watch *watch;   /* behaviour checks per account */
+    struct gw_recent *recent;     /* recent sign-ups, for look-alike addresses */
+    struct gw_watch *watch;       /* behaviour checks per account */
     struct rp_limiter *esc_limit; /* soft-blocks per account; NULL when escalation is off */
     struct rp_rate esc_rate;
     /* Bumped by every ban, unban and revocation: cached key lookups older than it are stale. */
@@ -69,30 +71,29 @@ int gw_key_lookup(struct gw *gw, const uint8_t hash[RP_HASH_LEN], struct rp_key_
 struct gw_worker {
     struct gw *gw;
     struct event_base *base;
-    struct evhttp *http;
-    struct evhttp_connection *pool[GW_POOL_MAX];
-    size_t n_pool;
+    struct gw_server *server;
+    struct gw_upstream *up;
     struct rp_guard_scratch *guard_scratch; /* this thread's, when gw->guard is set */
 };
 
 /* Replies with an error in OpenAI's shape {"error": {"message", "type", "code"}}. */
-void gw_error(struct gw *gw, struct evhttp_request *req, int status, const char *type,
-              const char *code, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void gw_error(struct gw *gw, struct gw_req *req, int status, const char *type, const char *code,
+              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* Replies with a JSON document (a reference of j is taken). */
-void gw_json(struct gw *gw, struct evhttp_request *req, int status, json_t *j);
+void gw_json(struct gw *gw, struct gw_req *req, int status, json_t *j);
 void gw_count_status(struct gw *gw, int status);
 /* The client's address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy. */
-void gw_client_addr(struct gw *gw, struct evhttp_request *req, struct sockaddr_storage *out);
+void gw_client_addr(struct gw *gw, struct gw_req *req, struct sockaddr_storage *out);
 /* Parses the request body as a JSON object; on failure replies 400 and returns NULL. */
-json_t *gw_body_json(struct gw *gw, struct evhttp_request *req);
+json_t *gw_body_json(struct gw *gw, struct gw_req *req);
 double gw_now(void);
 
 /* Handlers. */
-void gw_signup(struct gw_worker *w, struct evhttp_request *req);
-void gw_verify(struct gw_worker *w, struct evhttp_request *req);
-void gw_keys(struct gw_worker *w, struct evhttp_request *req, const char *path);
-void gw_proxy(struct gw_worker *w, struct evhttp_request *req, const char *path);
-void gw_admin(struct gw *gw, struct evhttp_request *req);
+void gw_signup(struct gw_worker *w, struct gw_req *req);
+void gw_verify(struct gw_worker *w, struct gw_req *req);
+void gw_keys(struct gw_worker *w, struct gw_req *req, const char *path);
+void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path);
+void gw_admin(struct gw *gw, struct gw_req *req);
 
 /* A soft-block of the key's account (a refused prompt): counted in escalation's window, and past
  * escalation.soft_blocks_before_ban the account is banned for a time that grows with each ban
@@ -103,7 +104,12 @@ void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code)
 int gw_escalate_restore(struct gw *gw);
 
 /* Behaviour checks (src/server/behaviour.c): what an account did, decaying over minutes. */
-enum gw_signal { GW_SIGNAL_REQUEST, GW_SIGNAL_RATE_LIMITED, GW_SIGNAL_REFUSED, GW_SIGNAL_KEY_CREATED };
+enum gw_signal {
+    GW_SIGNAL_REQUEST,
+    GW_SIGNAL_RATE_LIMITED,
+    GW_SIGNAL_REFUSED,
+    GW_SIGNAL_KEY_CREATED
+};
 struct gw_watch;
 int gw_watch_new(struct gw_watch **out);
 void gw_watch_free(struct gw_watch *w);
@@ -124,6 +130,6 @@ bool gw_recent_lookalike(struct gw_recent *r, const char *key, const char *email
 int gw_hold_decide(struct gw *gw, int64_t id, bool approve);
 
 /* Resolves the request's API key; on failure replies (401/403) and returns false. */
-bool gw_authenticate(struct gw *gw, struct evhttp_request *req, struct rp_key_info *key);
+bool gw_authenticate(struct gw *gw, struct gw_req *req, struct rp_key_info *key);
 
 #endif

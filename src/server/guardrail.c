@@ -86,7 +86,7 @@ static size_t prompt_texts(json_t *body, const char *path, json_t **out, size_t 
 
 #define MAX_TEXTS 256
 
-int gw_guard_prompt(struct gw_worker *w, struct evhttp_request *req, const char *path, json_t *body,
+int gw_guard_prompt(struct gw_worker *w, struct gw_req *req, const char *path, json_t *body,
                     const struct rp_key_info *key, bool *rewritten)
 {
     struct gw *gw = w->gw;
@@ -186,10 +186,9 @@ int gw_answer_guard_new(struct gw_worker *w, const char *path, const struct rp_k
     return RP_OK;
 }
 
-/* Records what the scans of a finished or stopped answer found (once). */
-static void record(struct gw_answer_guard *ag)
+void gw_answer_guard_record(struct gw_answer_guard *ag)
 {
-    if (ag->recorded)
+    if (!ag || ag->recorded)
         return;
     ag->recorded = true;
     struct gw *gw = ag->w->gw;
@@ -219,7 +218,7 @@ void gw_answer_guard_free(struct gw_answer_guard *ag)
 {
     if (!ag)
         return;
-    record(ag);
+    gw_answer_guard_record(ag);
     for (size_t i = 0; i < MAX_CHOICES; i++)
         rp_guard_stream_free(ag->st[i]);
     json_decref(ag->tmpl);
@@ -377,9 +376,15 @@ bool gw_answer_guard_end(struct gw_answer_guard *ag, struct evbuffer *out)
 }
 
 bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str body,
-                           struct evbuffer *out)
+                           struct evbuffer *out, int64_t usage[2])
 {
     json_t *j = status == 200 ? json_loadb(body.ptr, body.len, 0, NULL) : NULL;
+    json_t *u = json_object_get(j, "usage");
+    json_t *pt = json_object_get(u, "prompt_tokens"), *ct = json_object_get(u, "completion_tokens");
+    if (json_is_integer(pt))
+        usage[0] = json_integer_value(pt);
+    if (json_is_integer(ct))
+        usage[1] = json_integer_value(ct);
     json_t *choices = json_object_get(j, "choices"), *ch;
     if (!json_is_array(choices)) {
         evbuffer_add(out, body.ptr, body.len);
@@ -387,7 +392,7 @@ bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str
         return false;
     }
     struct gw *gw = ag->w->gw;
-    bool refused = false;
+    bool refused = false, changed = false;
     size_t k;
     json_array_foreach(choices, k, ch)
     {
@@ -415,15 +420,20 @@ bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str
             /* OpenAI's way of saying an answer was withheld: finish_reason content_filter. */
             json_string_set(t, "");
             json_object_set_new(ch, "finish_reason", json_string("content_filter"));
-            refused = true;
+            refused = changed = true;
         } else if (r.enforced && r.verdict == RP_GUARD_MODIFY) {
             json_string_setn(t, r.text.ptr, r.text.len);
+            changed = true;
         }
         rp_guard_result_release(&r);
     }
-    char *txt = json_dumps(j, JSON_COMPACT);
+    /* An answer let through unchanged goes out as the model wrote it. */
+    char *txt = changed ? json_dumps(j, JSON_COMPACT) : NULL;
     if (txt)
         evbuffer_add(out, txt, strlen(txt));
+    else if (changed) /* never the unguarded answer instead */
+        evbuffer_add_printf(out, "{\"error\":{\"message\":\"the gateway is out of memory\","
+                                 "\"type\":\"server_error\",\"code\":\"overloaded\"}}");
     else
         evbuffer_add(out, body.ptr, body.len);
     free(txt);

@@ -10,8 +10,8 @@
 /* Inspects the texts of a request body (messages, prompt or input) before it goes upstream.
  * Returns 0 to go on (*rewritten: redactions were made in body, which must be sent instead of
  * the original bytes), or -1 when it has replied (400 content_policy, or 503). */
-int gw_guard_prompt(struct gw_worker *w, struct evhttp_request *req, const char *path,
-                    json_t *body, const struct rp_key_info *key, bool *rewritten);
+int gw_guard_prompt(struct gw_worker *w, struct gw_req *req, const char *path, json_t *body,
+                    const struct rp_key_info *key, bool *rewritten);
 
 /* The output side of one answer in *out; NULL when the guard is off or the endpoint has no
  * text answer (embeddings, models). RP_ENOMEM when it cannot be made (the request must fail:
@@ -20,6 +20,9 @@ struct gw_answer_guard;
 int gw_answer_guard_new(struct gw_worker *w, const char *path, const struct rp_key_info *key,
                         struct gw_answer_guard **out);
 void gw_answer_guard_free(struct gw_answer_guard *ag);
+/* Records what the scans of a finished or stopped answer found, as events (once; freeing does
+ * it too). NULL is a no-op. */
+void gw_answer_guard_record(struct gw_answer_guard *ag);
 
 /* One server-sent event of a streamed answer (its data): appends what to send to out. Returns
  * true once the answer is refused: out then ends with an error event and nothing more is to be
@@ -27,9 +30,11 @@ void gw_answer_guard_free(struct gw_answer_guard *ag);
 bool gw_answer_guard_event(struct gw_answer_guard *ag, struct rp_str data, struct evbuffer *out);
 /* The stream ended without [DONE]: appends the held-back text. Returns true when refused. */
 bool gw_answer_guard_end(struct gw_answer_guard *ag, struct evbuffer *out);
-/* A whole (non-streamed) answer: appends it, inspected and perhaps modified, to out. A refused
- * answer keeps its shape with empty text and finish_reason "content_filter". */
+/* A whole (non-streamed) answer: appends it, inspected and perhaps modified, to out (the
+ * model's own bytes when nothing changed). A refused answer keeps its shape with empty text and
+ * finish_reason "content_filter". The answer's usage, when it has one, is read into usage
+ * (prompt, completion tokens). */
 bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str body,
-                           struct evbuffer *out);
+                           struct evbuffer *out, int64_t usage[2]);
 
 #endif

@@ -1,6 +1,5 @@
 /* Replies, request bodies, client addresses and authentication shared by the handlers. */
 #include <arpa/inet.h>
-#include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -32,31 +31,26 @@ void gw_count_status(struct gw *gw, int status)
         atomic_fetch_add(&gw->m.status_429, 1);
 }
 
-void gw_json(struct gw *gw, struct evhttp_request *req, int status, json_t *j)
+void gw_json(struct gw *gw, struct gw_req *req, int status, json_t *j)
 {
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
-    struct evbuffer *b = evbuffer_new();
-    if (!text || !b) {
-        free(text);
-        if (b)
-            evbuffer_free(b);
+    if (!text) {
+        static const char oom[] = "{\"error\":{\"message\":\"the gateway is out of memory\","
+                                  "\"type\":\"server_error\",\"code\":\"overloaded\"}}\n";
         gw_count_status(gw, 503);
-        evhttp_send_error(req, 503, "Service Unavailable");
+        gw_reply(req, 503, "application/json", oom, sizeof(oom) - 1);
         return;
     }
-    evbuffer_add(b, text, strlen(text));
-    evbuffer_add(b, "\n", 1);
-    free(text);
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Content-Type", "application/json");
+    size_t n = strlen(text);
+    text[n] = '\n'; /* json_dumps's NUL makes room for the line's end */
     gw_count_status(gw, status);
-    evhttp_send_reply(req, status, NULL, b);
-    evbuffer_free(b);
+    gw_reply(req, status, "application/json", text, n + 1);
+    free(text);
 }
 
-void gw_error(struct gw *gw, struct evhttp_request *req, int status, const char *type,
-              const char *code, const char *fmt, ...)
+void gw_error(struct gw *gw, struct gw_req *req, int status, const char *type, const char *code,
+              const char *fmt, ...)
 {
     char msg[1024];
     va_list ap;
@@ -68,11 +62,11 @@ void gw_error(struct gw *gw, struct evhttp_request *req, int status, const char 
     gw_json(gw, req, status, err);
 }
 
-json_t *gw_body_json(struct gw *gw, struct evhttp_request *req)
+json_t *gw_body_json(struct gw *gw, struct gw_req *req)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    const char *data = (const char *)evbuffer_pullup(in, -1);
+    struct rp_str in = gw_req_body(req);
+    size_t len = in.len;
+    const char *data = in.ptr;
     json_error_t jerr;
     json_t *j = len ? json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     if (!j) {
@@ -90,19 +84,16 @@ json_t *gw_body_json(struct gw *gw, struct evhttp_request *req)
     return j;
 }
 
-void gw_client_addr(struct gw *gw, struct evhttp_request *req, struct sockaddr_storage *out)
+void gw_client_addr(struct gw *gw, struct gw_req *req, struct sockaddr_storage *out)
 {
     memset(out, 0, sizeof(*out));
-    struct evhttp_connection *c = evhttp_request_get_connection(req);
-    const struct sockaddr *sa = c ? evhttp_connection_get_addr(c) : NULL;
-    if (!sa)
-        return;
+    const struct sockaddr *sa = gw_req_peer(req);
     memcpy(out, sa,
            sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in));
     bool trusted = false;
     for (size_t i = 0; i < gw->cfg->n_trusted_proxies && !trusted; i++)
         trusted = rp_cidr_contains(&gw->cfg->trusted_proxies[i], sa);
-    const char *xff = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Forwarded-For");
+    const char *xff = gw_req_header(req, "X-Forwarded-For");
     if (trusted && xff)
         rp_forwarded_client(rp_str_from_cstr(xff), gw->cfg->trusted_proxies,
                             gw->cfg->n_trusted_proxies, out);
@@ -177,9 +168,9 @@ int gw_key_lookup(struct gw *gw, const uint8_t hash[RP_HASH_LEN], struct rp_key_
     return rc;
 }
 
-bool gw_authenticate(struct gw *gw, struct evhttp_request *req, struct rp_key_info *key)
+bool gw_authenticate(struct gw *gw, struct gw_req *req, struct rp_key_info *key)
 {
-    const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    const char *auth = gw_req_header(req, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !auth[7]) {
         gw_error(gw, req, 401, "invalid_request_error", "invalid_api_key",
                  "no API key: send 'Authorization: Bearer <key>' (sign up at POST /v1/signup)");

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/thread.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -18,20 +19,37 @@
 
 #define WORKERS_MAX 64
 
-static void route(struct evhttp_request *req, void *arg)
+#define HEAD_MAX (64u * 1024)
+#define CLIENT_TIMEOUT_S 120
+
+/* A request that could not be read is answered in OpenAI's shape, like every other error.
+ * Returns true when it was one. */
+static bool refused(struct gw *gw, struct gw_req *req)
+{
+    switch (gw_req_refused(req)) {
+    case 0: return false;
+    case 413:
+        gw_error(gw, req, 413, "invalid_request_error", "request_too_large",
+                 "the request body is over the limit of %zu bytes (limits.max_body_bytes)",
+                 gw->cfg->max_body_bytes);
+        break;
+    case 431:
+        gw_error(gw, req, 431, "invalid_request_error", "request_header_fields_too_large",
+                 "the request line and headers are over the limit of %u bytes", HEAD_MAX);
+        break;
+    default:
+        gw_error(gw, req, 400, "invalid_request_error", "invalid_request",
+                 "the request is not valid HTTP/1.1");
+    }
+    return true;
+}
+
+static void route(struct gw_req *req, void *arg)
 {
     struct gw_worker *w = arg;
-    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
-    const char *path = u ? evhttp_uri_get_path(u) : NULL;
-    if (!path)
-        path = "/";
-    size_t body = evbuffer_get_length(evhttp_request_get_input_buffer(req));
-    if (body > w->gw->cfg->max_body_bytes) {
-        gw_error(w->gw, req, 413, "invalid_request_error", "request_too_large",
-                 "the request body has %zu bytes; the limit is %zu", body,
-                 w->gw->cfg->max_body_bytes);
+    if (refused(w->gw, req))
         return;
-    }
+    const char *path = gw_req_path(req);
     if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/v1/completions") == 0 ||
         strcmp(path, "/v1/embeddings") == 0 || strcmp(path, "/v1/models") == 0)
         gw_proxy(w, req, path);
@@ -48,9 +66,10 @@ static void route(struct evhttp_request *req, void *arg)
                  "no such endpoint: %s (see docs/api.md)", path);
 }
 
-static void admin_route(struct evhttp_request *req, void *arg)
+static void admin_route(struct gw_req *req, void *arg)
 {
-    gw_admin(arg, req);
+    if (!refused(arg, req))
+        gw_admin(arg, req);
 }
 
 /* Binds addr (port 0 allowed: the kernel's port is then written back into *sa). */
@@ -90,25 +109,18 @@ static int resolve(const char *text, struct sockaddr_storage *sa, socklen_t *len
     return RP_OK;
 }
 
-static int setup_http(struct event_base *base, struct gw *gw, struct evhttp **out)
+static int setup_server(struct gw_worker *w, struct evconnlistener *l, gw_route_fn fn, void *arg)
 {
-    struct evhttp *h = evhttp_new(base);
-    if (!h)
-        return RP_ENOMEM;
-    /* evhttp answers bodies over its own cap with an HTML page; keep that cap 1 MiB above the
-     * configured limit so that route() can refuse what is over the limit in OpenAI's shape,
-     * while memory stays bounded. */
-    evhttp_set_max_body_size(h, (ev_ssize_t)(gw->cfg->max_body_bytes + (1u << 20)));
-    evhttp_set_max_headers_size(h, 64 * 1024);
-    evhttp_set_timeout(h, 120);
-    evhttp_set_default_content_type(h, "application/json");
-    evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_DELETE);
-    *out = h;
-    return RP_OK;
+    struct gw_server_options opt = {.max_body = w->gw->cfg->max_body_bytes,
+                                    .max_head = HEAD_MAX,
+                                    .timeout_s = CLIENT_TIMEOUT_S,
+                                    .route = fn,
+                                    .arg = arg};
+    return gw_server_new(w->base, l, &opt, &w->server);
 }
 
-/* One loop a thread. The epoll changelist folds the several interest changes evhttp makes per
- * request into one epoll_ctl (measured: fewer system calls a request). */
+/* One loop a thread. Sockets are registered once, edge-triggered; the changelist folds what
+ * interest changes remain (timers aside, none a request) into the loop's wait. */
 static struct event_base *new_base(void)
 {
     struct event_config *cfg = event_config_new();
@@ -187,7 +199,13 @@ int gw_run(struct gw *gw, struct rp_error *err)
             goto out;
         }
         w->base = new_base();
-        if (!w->base || setup_http(w->base, gw, &w->http)) {
+        struct gw_upstream_options uo = {.host = gw->up_host,
+                                         .port = gw->up_port,
+                                         .ssl_ctx = gw->up_tls ? gw->ssl_ctx : NULL,
+                                         .timeout_s =
+                                             (unsigned)ceil(gw->cfg->upstream_timeout_seconds),
+                                         .pool_max = GW_POOL_MAX};
+        if (!w->base || gw_upstream_new(w->base, &uo, &w->up)) {
             result = RP_ENOMEM;
             goto out;
         }
@@ -198,8 +216,10 @@ int gw_run(struct gw *gw, struct rp_error *err)
             result = RP_EIO;
             goto out;
         }
-        evhttp_bind_listener(w->http, l);
-        evhttp_set_gencb(w->http, route, w);
+        if (setup_server(w, l, route, w)) {
+            result = RP_ENOMEM;
+            goto out;
+        }
     }
     /* Links in mails point where the API really listens (listen may ask for any free port). */
     if (!gw->cfg->public_url_explicit) {
@@ -213,7 +233,7 @@ int gw_run(struct gw *gw, struct rp_error *err)
     }
     admin.gw = gw;
     admin.base = event_base_new();
-    if (!admin.base || setup_http(admin.base, gw, &admin.http)) {
+    if (!admin.base) {
         result = RP_ENOMEM;
         goto out;
     }
@@ -223,8 +243,10 @@ int gw_run(struct gw *gw, struct rp_error *err)
         result = RP_EIO;
         goto out;
     }
-    evhttp_bind_listener(admin.http, al);
-    evhttp_set_gencb(admin.http, admin_route, gw);
+    if (setup_server(&admin, al, admin_route, gw)) {
+        result = RP_ENOMEM;
+        goto out;
+    }
     for (; started < n; started++)
         if (pthread_create(&tids[started], NULL, worker_main, &workers[started]) != 0) {
             rp_error_set(err, "cannot start worker threads");
@@ -255,16 +277,13 @@ out:
     if (admin_started)
         pthread_join(tids[n], NULL);
     for (unsigned i = 0; workers && i < n; i++) {
-        for (size_t k = 0; k < workers[i].n_pool; k++)
-            evhttp_connection_free(workers[i].pool[k]);
-        if (workers[i].http)
-            evhttp_free(workers[i].http);
+        gw_server_free(workers[i].server);
+        gw_upstream_free(workers[i].up);
         if (workers[i].base)
             event_base_free(workers[i].base);
         rp_guard_scratch_free(workers[i].guard_scratch);
     }
-    if (admin.http)
-        evhttp_free(admin.http);
+    gw_server_free(admin.server);
     if (admin.base)
         event_base_free(admin.base);
     free(workers);

@@ -1,0 +1,137 @@
+/* The gateway's own HTTP/1.1 on libevent: the server side (src/server/httpd.c) and the client of
+ * the model upstream (src/server/upstream.c). Messages are framed by http-parser; each socket is
+ * registered once, edge-triggered, and read and written directly, so a proxied request costs
+ * about four system calls on top of the loop's wait (docs/performance.md says why evhttp was
+ * left). Each loop (worker thread) has its own server and upstream; nothing here is shared
+ * between threads. */
+#ifndef RAMPART_SERVER_HTTPD_H
+#define RAMPART_SERVER_HTTPD_H
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include "rampart/base.h"
+
+/* ---- The server side ---- */
+
+enum gw_method { GW_GET = 1, GW_POST = 2, GW_DELETE = 4, GW_OTHER = 8 };
+
+struct gw_server;
+struct gw_req; /* one request of a client connection, from its head to the end of its reply */
+
+typedef void (*gw_route_fn)(struct gw_req *req, void *arg);
+
+/* What happens to a request a handler keeps after route returned (gw_req_watch). */
+enum gw_req_event {
+    GW_REQ_DRAINED, /* the data queued for the client fell below GW_LOW_WATER */
+    GW_REQ_GONE,    /* the client left: the handler must still end the request (gw_reply_abort) */
+};
+typedef void (*gw_req_event_fn)(struct gw_req *req, enum gw_req_event what, void *arg);
+
+#define GW_LOW_WATER (128u * 1024)
+
+struct gw_server_options {
+    size_t max_body;    /* bodies above it are answered 413 */
+    size_t max_head;    /* request line and headers; above it 431 */
+    unsigned timeout_s; /* a connection that makes no progress for this long is closed */
+    gw_route_fn route;  /* called once a request is whole (head and body) */
+    void *arg;
+};
+
+/* Serves the connections of listener l (of base; the server takes it over and frees it, also
+ * when this fails). l may be NULL: connections then come only from gw_server_adopt. */
+int gw_server_new(struct event_base *base, struct evconnlistener *l,
+                  const struct gw_server_options *opt, struct gw_server **out);
+/* Serves the connected, non-blocking socket fd (taken over, closed also on failure); sa is
+ * its peer (may be NULL). */
+int gw_server_adopt(struct gw_server *s, evutil_socket_t fd, const struct sockaddr *sa,
+                    socklen_t len);
+/* How many connections are open (for tests). */
+size_t gw_server_conns(const struct gw_server *s);
+/* Closes the listener and every connection; requests still held by handlers are not notified
+ * (the loop is ending). NULL is a no-op. */
+void gw_server_free(struct gw_server *s);
+
+enum gw_method gw_req_method(const struct gw_req *req);
+/* The request target as sent ("/v1/verify?token=..."), its path and its query (NULL if none):
+ * NUL-terminated, valid until the request ends. */
+const char *gw_req_uri(const struct gw_req *req);
+const char *gw_req_path(const struct gw_req *req);
+const char *gw_req_query(const struct gw_req *req);
+/* A header's value (the first of that name, case-insensitive), or NULL. */
+const char *gw_req_header(const struct gw_req *req, const char *name);
+struct rp_str gw_req_body(const struct gw_req *req);
+/* 0, or the status of a request that could not be read (400 malformed, 413 body over
+ * max_body, 431 head over max_head): the route must answer it with that status, and the
+ * connection closes after. */
+int gw_req_refused(const struct gw_req *req);
+/* The socket peer of the client's connection. */
+const struct sockaddr *gw_req_peer(const struct gw_req *req);
+
+/* Adds a header to the reply (before it starts). Returns RP_ENOMEM when they are too long. */
+int gw_req_set_header(struct gw_req *req, const char *name, const char *value);
+/* Replies in one piece and ends the request. */
+void gw_reply(struct gw_req *req, int status, const char *content_type, const void *body,
+              size_t len);
+/* Starts a reply whose body follows in pieces (chunked; for HTTP/1.0 clients, delimited by
+ * closing the connection). */
+void gw_reply_start(struct gw_req *req, int status, const char *content_type);
+/* Queues the whole of data (drained) for the client. */
+void gw_reply_chunk(struct gw_req *req, struct evbuffer *data);
+/* Ends a started reply, and the request. */
+void gw_reply_end(struct gw_req *req);
+/* Ends the request by closing its connection once what is queued has gone out: a reply cut
+ * there does not look complete. Also the way to let go of a request whose client is gone. */
+void gw_reply_abort(struct gw_req *req);
+/* Bytes queued for the client and not yet written. */
+size_t gw_req_pending(const struct gw_req *req);
+/* Asks for the events of a request kept past route (cb NULL: none). While a request is kept,
+ * the connection still reads its socket, so a client that leaves is noticed at once. */
+void gw_req_watch(struct gw_req *req, gw_req_event_fn cb, void *arg);
+
+/* ---- The client of the upstream ---- */
+
+struct gw_upstream; /* one loop's connections to the model */
+struct gw_up;       /* one request on one of them */
+
+enum gw_up_result { GW_UP_OK, GW_UP_FAILED, GW_UP_TIMEOUT };
+
+/* A request's callbacks, called from the loop. head once the status and headers are in (not
+ * for 1xx answers); body for each piece of the body as it arrives (chunked framing removed);
+ * done once at the end, after which the gw_up is gone. Any of them may call gw_up_cancel. */
+struct gw_up_handler {
+    void (*head)(void *arg, int status, const char *content_type);
+    void (*body)(void *arg, const char *data, size_t len);
+    void (*done)(void *arg, enum gw_up_result result);
+};
+
+struct gw_upstream_options {
+    const char *host; /* a name or an address */
+    unsigned port;
+    void *ssl_ctx; /* SSL_CTX * for an https upstream (certificate and name verified), or NULL */
+    unsigned timeout_s; /* no byte from the upstream for this long: GW_UP_TIMEOUT */
+    size_t pool_max;    /* idle connections kept */
+};
+
+int gw_upstream_new(struct event_base *base, const struct gw_upstream_options *opt,
+                    struct gw_upstream **out);
+/* Closes every connection; requests in flight are dropped without callbacks. */
+void gw_upstream_free(struct gw_upstream *u);
+
+/* Sends "METHOD target HTTP/1.1" with the headers in head (each "Name: value\r\n", Host and
+ * Content-Length added here) and body, on an idle connection or a new one. A request that
+ * meets a kept-alive connection closed by the upstream is sent again once on a new one.
+ * Returns RP_OK (the handler will be called; *out is the request until done or cancel), or
+ * RP_ENOMEM / RP_EIO when it cannot even start (no callback then). */
+int gw_up_send(struct gw_upstream *u, const char *method, const char *target, struct rp_str head,
+               struct rp_str body, const struct gw_up_handler *h, void *arg, struct gw_up **out);
+/* Stops (true) or resumes reading the answer: the backpressure of a slow client. */
+void gw_up_pause(struct gw_up *r, bool paused);
+/* Drops the request: its connection is closed (which stops a generation), no more callbacks. */
+void gw_up_cancel(struct gw_up *r);
+
+#endif
