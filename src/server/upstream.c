@@ -335,7 +335,7 @@ static void up_complete(struct gw_up *c)
     c->in_cb--;
     if (c->cancelled)
         return; /* done cancelled it: it is freed by settle */
-    if (!c->keep || u->n_idle >= u->opt.pool_max || c->ssl) {
+    if (!c->keep || c->rdhup || u->n_idle >= u->opt.pool_max || c->ssl) {
         /* A TLS connection is not kept: its close_notify and session state would need the
          * care a local TLS-terminating proxy takes better (docs/configuration.md). */
         c->cancelled = true;

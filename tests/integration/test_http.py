@@ -1,0 +1,247 @@
+"""Integration tests of the gateway's own HTTP/1.1 (src/server/httpd.c, src/server/upstream.c):
+what clients send on the wire and what upstreams answer, beyond what test_gateway.py's clients do.
+Raw sockets on 127.0.0.1, ephemeral ports; run through tests/integration/run.py."""
+import json
+import socket
+import socketserver
+import threading
+import time
+import unittest
+
+from test_gateway import Gateway, chat
+
+
+def raw_exchange(port, data, timeout=10, until_close=True, want=None):
+    """Sends data on a new connection and returns what comes back: until the gateway closes the
+    connection, or until want (bytes) has arrived."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(data)
+    out = b""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        out += chunk
+        if want is not None and out.count(want) >= 1 and not until_close:
+            break
+    s.close()
+    return out
+
+
+def post(key, body, extra=b"", path=b"/v1/chat/completions"):
+    data = json.dumps(body).encode()
+    return (b"POST " + path + b" HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + key.encode()
+            + b"\r\nContent-Type: application/json\r\nContent-Length: " + str(len(data)).encode()
+            + b"\r\n" + extra + b"\r\n" + data)
+
+
+def responses(data):
+    """Splits a byte stream of HTTP/1.1 responses with Content-Length bodies."""
+    out = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        if not sep:
+            break
+        lines = head.split(b"\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for l in lines[1:]:
+            k, _, v = l.partition(b":")
+            headers[k.strip().lower().decode()] = v.strip().decode()
+        n = int(headers.get("content-length", "0"))
+        out.append((status, headers, rest[:n]))
+        data = rest[n:]
+    return out
+
+
+class Client(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway()
+        cls.key = cls.gw.new_account("wire@example.com")["api_key"]
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.close()
+
+    def test_pipelined_requests_answered_in_order(self):
+        data = (post(self.key, chat("first")) + post(self.key, chat("second"))
+                + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        got = responses(raw_exchange(self.gw.port, data))
+        self.assertEqual([r[0] for r in got], [200, 200, 200])
+        self.assertIn("first", json.loads(got[0][2])["choices"][0]["message"]["content"])
+        self.assertIn("second", json.loads(got[1][2])["choices"][0]["message"]["content"])
+        self.assertEqual(got[2][1].get("connection"), "close")
+
+    def test_expect_100_continue(self):
+        body = json.dumps(chat("waited")).encode()
+        s = socket.create_connection(("127.0.0.1", self.gw.port), timeout=10)
+        s.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                  + self.key.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                  + str(len(body)).encode() + b"\r\nExpect: 100-continue\r\n\r\n")
+        interim = s.recv(4096)
+        self.assertTrue(interim.startswith(b"HTTP/1.1 100 Continue\r\n\r\n"), interim)
+        s.sendall(body)
+        out = b""
+        while b"waited" not in out:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        s.close()
+        self.assertTrue(out.startswith(b"HTTP/1.1 200"), out[:80])
+
+    def test_chunked_request_body(self):
+        body = json.dumps(chat("in pieces")).encode()
+        half = len(body) // 2
+        chunked = b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (half, body[:half], len(body) - half,
+                                                         body[half:])
+        data = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                + self.key.encode() + b"\r\nContent-Type: application/json\r\n"
+                b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunked)
+        got = responses(raw_exchange(self.gw.port, data))
+        self.assertEqual(got[0][0], 200)
+        self.assertIn("in pieces", json.loads(got[0][2])["choices"][0]["message"]["content"])
+
+    def test_length_and_chunked_together_refused(self):
+        """Request smuggling: a body framed two ways is refused, and the connection closed."""
+        data = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /healthz HTTP/1.1\r\n\r\n")
+        got = responses(raw_exchange(self.gw.port, data))
+        self.assertEqual(len(got), 1, got)
+        self.assertEqual(got[0][0], 400)
+        self.assertEqual(json.loads(got[0][2])["error"]["code"], "invalid_request")
+
+    def test_garbage_refused_in_openai_shape(self):
+        got = responses(raw_exchange(self.gw.port, b"\x16\x03\x01\x02\x00hello\r\n\r\n"))
+        self.assertEqual(got[0][0], 400)
+        self.assertEqual(json.loads(got[0][2])["error"]["type"], "invalid_request_error")
+        self.assertEqual(got[0][1].get("connection"), "close")
+
+    def test_head_over_the_limit(self):
+        data = (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (70 * 1024)
+                + b"\r\n\r\n")
+        got = responses(raw_exchange(self.gw.port, data))
+        self.assertEqual(got[0][0], 431)
+        self.assertEqual(json.loads(got[0][2])["error"]["code"],
+                         "request_header_fields_too_large")
+        self.assertEqual(self.gw.request("GET", "/healthz")[0], 200)
+
+    def test_http_1_0(self):
+        out = raw_exchange(self.gw.port, b"GET /healthz HTTP/1.0\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.0 200"), out[:80])
+        self.assertIn(b"Connection: close", out)
+        # With keep-alive asked for, the connection stays for a second request.
+        s = socket.create_connection(("127.0.0.1", self.gw.port), timeout=10)
+        for _ in range(2):
+            s.sendall(b"GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            head = s.recv(4096)
+            self.assertTrue(head.startswith(b"HTTP/1.0 200"), head[:80])
+            self.assertIn(b"Connection: keep-alive", head)
+        s.close()
+
+    def test_stream_to_http_1_0_client_ends_with_the_connection(self):
+        body = json.dumps(chat("old client", True)).encode()
+        data = (b"POST /v1/chat/completions HTTP/1.0\r\nAuthorization: Bearer " + self.key.encode()
+                + b"\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode() + b"\r\n\r\n" + body)
+        out = raw_exchange(self.gw.port, data)
+        head, _, rest = out.partition(b"\r\n\r\n")
+        self.assertNotIn(b"Transfer-Encoding", head)
+        self.assertIn(b"data: [DONE]", rest)
+
+
+class OneShotUpstream(socketserver.ThreadingTCPServer):
+    """A model upstream that answers one request a connection without saying it will close
+    (no Connection: close), keeps the connection open, and closes it without an answer when a
+    second request comes on it: what a kept-alive connection that the upstream timed out looks
+    like to the gateway. With eof_body, answers have no length and end with the connection."""
+    allow_reuse_address = True
+    daemon_threads = True
+
+    def __init__(self, eof_body=False):
+        self.eof_body = eof_body
+        self.connections = 0
+        self.dropped = 0
+        super().__init__(("127.0.0.1", 0), OneShotHandler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
+class OneShotHandler(socketserver.BaseRequestHandler):
+    def handle(self):
+        self.server.connections += 1
+        self.answer_one()
+        if not self.server.eof_body:
+            # The second request on this connection: dropped unanswered.
+            if self.request.recv(65536):
+                self.server.dropped += 1
+        self.request.close()
+
+    def answer_one(self):
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = self.request.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        n = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                n = int(line.split(b":")[1])
+        while len(body) < n:
+            body += self.request.recv(65536)
+        answer = json.dumps({"object": "chat.completion", "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "from the one-shot model"},
+             "finish_reason": "stop"}], "usage": {"prompt_tokens": 1,
+                                                  "completion_tokens": 4}}).encode()
+        if self.server.eof_body:
+            self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Connection: close\r\n\r\n" + answer)
+        else:
+            self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: " + str(len(answer)).encode() + b"\r\n\r\n"
+                                 + answer)
+
+
+class Upstreams(unittest.TestCase):
+    def run_against(self, upstream):
+        gw = Gateway(upstream="http://127.0.0.1:%d" % upstream.server_address[1])
+        try:
+            key = gw.new_account("oneshot@example.com")["api_key"]
+            for _ in range(5):
+                status, doc, _ = gw.request("POST", "/v1/chat/completions", chat(), key=key)
+                self.assertEqual(status, 200, doc)
+                self.assertEqual(doc["choices"][0]["message"]["content"],
+                                 "from the one-shot model")
+        finally:
+            gw.close()
+
+    def test_closed_keep_alive_connection_retried(self):
+        up = OneShotUpstream()
+        try:
+            self.run_against(up)
+            # Each answer came on a connection of its own; of the 5 requests, all but the first
+            # of each of the 2 workers met a kept connection that was dropped, and were sent
+            # again on a new one.
+            self.assertEqual(up.connections, 5)
+            self.assertGreaterEqual(up.dropped, 3)
+        finally:
+            up.shutdown()
+            up.server_close()
+
+    def test_answer_delimited_by_the_connection(self):
+        up = OneShotUpstream(eof_body=True)
+        try:
+            self.run_against(up)
+        finally:
+            up.shutdown()
+            up.server_close()
+
+
+if __name__ == "__main__":
+    unittest.main()
