@@ -36,6 +36,7 @@ struct gw_req {
     struct rp_buf body;
     int refused; /* 400, 413 or 431 when the request could not be read */
     bool keep_alive, http10, whole;
+    bool head_done; /* the path, query and headers are set; trailers do not change them */
     /* The reply. */
     char rhdr[RHDR_MAX];
     size_t rhdr_len;
@@ -106,10 +107,9 @@ static int head_nul(struct gw_conn *c)
     return head_add(c, "", 1);
 }
 
-static int on_begin(http_parser *p)
+/* Forgets everything of the previous request on the connection. */
+static void req_reset(struct gw_req *r)
 {
-    struct gw_conn *c = p->data;
-    struct gw_req *r = &c->req;
     rp_buf_reset(&r->head);
     rp_buf_reset(&r->body);
     r->n_hdr = 0;
@@ -120,6 +120,16 @@ static int on_begin(http_parser *p)
     r->started = r->chunked = r->want_drain = false;
     r->on_event = NULL;
     r->path = r->query = NULL;
+    r->head_done = false;
+    r->method = GW_OTHER;
+    r->http10 = false;
+    r->keep_alive = false;
+}
+
+static int on_begin(http_parser *p)
+{
+    struct gw_conn *c = p->data;
+    req_reset(&c->req);
     return 0;
 }
 
@@ -132,12 +142,14 @@ static int on_field(http_parser *p, const char *at, size_t len)
 {
     struct gw_conn *c = p->data;
     struct gw_req *r = &c->req;
+    if (r->head_done)
+        return 0; /* the trailers of a chunked body: not headers, and never read */
     if (r->hstate != 1) {
         if (head_nul(c))
             return -1;
         if (r->hstate == 2)
             r->n_hdr++;
-        if (r->n_hdr == HEADERS_MAX)
+        if (r->n_hdr >= HEADERS_MAX)
             return refuse(r, 431);
         r->name_at[r->n_hdr] = (uint32_t)r->head.len;
         r->hstate = 1;
@@ -149,6 +161,8 @@ static int on_value(http_parser *p, const char *at, size_t len)
 {
     struct gw_conn *c = p->data;
     struct gw_req *r = &c->req;
+    if (r->head_done)
+        return 0;
     if (r->hstate != 2) {
         if (head_nul(c))
             return -1;
@@ -211,6 +225,7 @@ static int on_headers(http_parser *p)
                 : p->method == HTTP_DELETE ? GW_DELETE
                                            : GW_OTHER;
     r->http10 = p->http_major == 1 && p->http_minor == 0;
+    r->head_done = true;
     bool chunked = (p->flags & F_CHUNKED) != 0;
     if (!chunked && p->content_length != ULLONG_MAX && p->content_length > c->s->opt.max_body)
         return refuse(r, 413);
@@ -307,7 +322,10 @@ static void conn_flush(struct gw_conn *c)
     }
 }
 
-/* Reads what fits; a short read means the socket is drained (a new edge comes with new data). */
+/* Reads what fits; a short read means the socket is drained (a new edge comes with new data or
+ * the client's close, EV_CLOSED). A reset that comes in the same edge as the last data goes
+ * unnoticed until the next write to the client fails, or the sweep: the price of not making a
+ * second read a request. */
 static void conn_read(struct gw_conn *c)
 {
     while (!c->gone && c->readable && c->in_len < IN_SIZE) {
@@ -346,28 +364,28 @@ static bool conn_process(struct gw_conn *c)
     }
     memmove(c->in, c->in + n, c->in_len - n);
     c->in_len -= n;
-    if (c->parser.upgrade) {
-        /* An Upgrade or CONNECT: nothing after its head is HTTP any more. */
+    if (c->parser.upgrade && c->req.whole) {
+        /* An Upgrade or CONNECT, answered as HTTP/1.1 (the gateway upgrades to nothing); what
+         * follows it is not HTTP any more, so the connection ends with the answer. */
         c->req.keep_alive = false;
         c->in_len = 0;
-        c->readable = false;
     }
     if (!c->req.whole && !c->req.refused)
         return false;
     if (c->req.refused) {
-        /* The reply is the last on this connection: what follows cannot be framed. */
+        /* Nothing of a request that could not be read is handed on (the parser may have failed
+         * before it began a new one, leaving the last request's state): the route sees path
+         * "/", no headers, no body. The reply is the last on this connection: what follows
+         * cannot be framed. */
+        int status = c->req.refused;
+        req_reset(&c->req);
+        c->req.refused = status;
+        if (rp_buf_add(&c->req.head, "/\0/", 4) == RP_OK)
+            c->req.path = c->req.head.ptr + 2;
+        else
+            c->req.path = "/";
         c->in_len = 0;
         c->readable = false;
-        if (!c->req.path) {
-            rp_buf_reset(&c->req.head);
-            if (rp_buf_add(&c->req.head, "/\0/", 4) == RP_OK)
-                c->req.path = c->req.head.ptr + 2;
-            else
-                c->req.path = "/";
-            c->req.query = NULL;
-            c->req.n_hdr = 0;
-        }
-        c->req.keep_alive = false;
     }
     if (c->req.method == GW_OTHER)
         c->req.keep_alive =

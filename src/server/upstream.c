@@ -137,8 +137,10 @@ static int on_headers(http_parser *p)
 {
     struct gw_up *c = p->data;
     c->hstate = 0;
+    if (p->status_code == 101)
+        return -1; /* nobody asked to switch protocols */
     if (p->status_code < 200)
-        return 0; /* an interim answer: the real one follows */
+        return 1; /* an interim answer, without a body: the real one follows */
     c->h->head(c->arg, p->status_code, c->ctype_len ? c->ctype : NULL);
     return c->cancelled ? -1 : 0;
 }
@@ -400,8 +402,8 @@ static void up_read(struct gw_up *c)
             up_fail(c, GW_UP_FAILED);
             return;
         }
-        if (!c->ssl && !c->rdhup && (size_t)n < sizeof(buf))
-            c->readable = false;
+        /* Read on to EAGAIN: a reset that came with the last data is reported by libevent as
+         * readable and writable, not closed, and only a read after a short one finds it. */
     }
 }
 

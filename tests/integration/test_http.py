@@ -116,6 +116,31 @@ class Client(unittest.TestCase):
         self.assertEqual(got[0][0], 400)
         self.assertEqual(json.loads(got[0][2])["error"]["code"], "invalid_request")
 
+    def test_upgrade_request_with_a_body_is_answered(self):
+        """Regression: an Upgrade request whose body was already waiting was never routed."""
+        body = json.dumps(chat("x" * 20000)).encode()
+        data = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                + self.key.encode() + b"\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+                b"Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+                b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode()
+                + b"\r\n\r\n" + body)
+        t = time.time()
+        got = responses(raw_exchange(self.gw.port, data))
+        self.assertLess(time.time() - t, 5)
+        self.assertEqual(got[0][0], 200)
+        self.assertEqual(got[0][1].get("connection"), "close")
+
+    def test_trailers_are_not_headers(self):
+        """Regression: a chunked body's trailers were taken for headers (and moved the head)."""
+        body = json.dumps(chat("trailed")).encode()
+        data = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                + self.key.encode() + b"\r\nTransfer-Encoding: chunked\r\nConnection: close"
+                b"\r\n\r\n%x\r\n%s\r\n0\r\nAuthorization: Bearer rp-wrong\r\nX-Pad: %s\r\n\r\n"
+                % (len(body), body, b"p" * 5000))
+        got = responses(raw_exchange(self.gw.port, data))
+        self.assertEqual(got[0][0], 200)
+        self.assertIn("trailed", json.loads(got[0][2])["choices"][0]["message"]["content"])
+
     def test_garbage_refused_in_openai_shape(self):
         got = responses(raw_exchange(self.gw.port, b"\x16\x03\x01\x02\x00hello\r\n\r\n"))
         self.assertEqual(got[0][0], 400)
