@@ -87,6 +87,8 @@ int rp_file_read(const char *path, size_t cap, char **out, size_t *out_len, stru
 /* Length of the well-formed UTF-8 sequence at p (avail > 0 bytes), or 0 when ill-formed
  * (Unicode table 3-7: no overlongs, surrogates or code points above U+10FFFF). */
 size_t rp_utf8_len(const unsigned char *p, size_t avail);
+/* Encodes code point cp (a Unicode scalar value) as UTF-8 in u; returns its length (1 to 4). */
+size_t rp_utf8_encode(uint32_t cp, char u[4]);
 
 /* Length of the maximal ill-formed subpart at p (at least 1), which a decoder replaces with one
  * U+FFFD (WHATWG Encoding, Unicode 3.9). Call where rp_utf8_len() returned 0. */

@@ -1,4 +1,8 @@
-/* Appending JSON strings to bounded buffers (see rampart/json.h). */
+/* Appending JSON strings to bounded buffers, and the streaming reader (see rampart/json.h). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "rampart/json.h"
 
 int rp_json_add_string(struct rp_buf *out, const char *s, size_t len)
@@ -40,4 +44,362 @@ int rp_json_add_string(struct rp_buf *out, const char *s, size_t len)
         }
     }
     return result ? result : rp_buf_addc(out, '"');
+}
+
+/* ---- The streaming reader ---- */
+
+/* A streaming JSON reader (RFC 8259, as strict as jansson: UTF-8 checked, no "\u0000", no
+ * trailing commas). Readers walk the document in order, keeping only what they need, so every
+ * key has its exact line, big files cost one pass and no tree, and hostile nesting is bounded. */
+#define JSON_MAX_DEPTH 512
+
+const char *rp_json_type_name(enum rp_json_type t)
+{
+    switch (t) {
+    case RP_JSON_OBJECT: return "an object";
+    case RP_JSON_ARRAY: return "an array";
+    case RP_JSON_STRING: return "a string";
+    case RP_JSON_NUMBER: return "a number";
+    case RP_JSON_TRUE:
+    case RP_JSON_FALSE: return "a boolean";
+    case RP_JSON_NULL: return "null";
+    }
+    return "a value";
+}
+
+int rp_jsonr_fail(struct rp_jsonr *j, unsigned line, const char *fmt, ...)
+{
+    if (j->err) {
+        char msg[sizeof(j->err->msg)];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        rp_error_set(j->err, "line %u: %s", line, msg);
+    }
+    return RP_EINVAL;
+}
+
+void rp_jsonr_init(struct rp_jsonr *j, struct rp_str text, struct rp_error *err)
+{
+    j->p = text.ptr ? text.ptr : "";
+    j->end = j->p + text.len;
+    j->line = 1;
+    j->depth = 0;
+    j->err = err;
+    rp_buf_init(&j->str, text.len + 1);
+}
+
+void rp_jsonr_release(struct rp_jsonr *j)
+{
+    rp_buf_release(&j->str);
+}
+
+static void j_ws(struct rp_jsonr *j)
+{
+    while (j->p < j->end) {
+        char ch = *j->p;
+        if (ch == '\n')
+            j->line++;
+        else if (ch != ' ' && ch != '\t' && ch != '\r')
+            return;
+        j->p++;
+    }
+}
+
+/* The error of finding something else than what: names what is there. */
+static int j_expected(struct rp_jsonr *j, const char *what)
+{
+    if (j->p >= j->end)
+        return rp_jsonr_fail(j, j->line, "expected %s, not the end of the file", what);
+    unsigned char ch = (unsigned char)*j->p;
+    if (ch > 0x20 && ch < 0x7f)
+        return rp_jsonr_fail(j, j->line, "expected %s, not '%c'", what, ch);
+    return rp_jsonr_fail(j, j->line, "expected %s, not byte 0x%02x", what, ch);
+}
+
+static int j_add(struct rp_jsonr *j, struct rp_buf *out, const char *ptr, size_t len)
+{
+    if (!out)
+        return RP_OK;
+    int result = rp_buf_add(out, ptr, len);
+    if (result == RP_ENOMEM)
+        rp_error_set(j->err, "out of memory");
+    else if (result)
+        return rp_jsonr_fail(j, j->line, "string longer than the file");
+    return result;
+}
+
+/* Four hex digits at p, or -1. */
+static long j_hex4(const struct rp_jsonr *j)
+{
+    if (j->end - j->p < 4)
+        return -1;
+    long v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = rp_hex_value((unsigned char)j->p[i]);
+        if (h < 0)
+            return -1;
+        v = v * 16 + h;
+    }
+    return v;
+}
+
+/* A string at p ('"'), decoded into j->str when keep, else only checked. */
+static int j_string(struct rp_jsonr *j, bool keep)
+{
+    struct rp_buf *out = keep ? &j->str : NULL;
+    if (keep)
+        rp_buf_reset(&j->str);
+    unsigned start = j->line;
+    j->p++;
+    for (;;) {
+        if (j->p >= j->end)
+            return rp_jsonr_fail(j, start, "unterminated string");
+        unsigned char ch = (unsigned char)*j->p;
+        int result = RP_OK;
+        if (ch == '"') {
+            j->p++;
+            return RP_OK;
+        } else if (ch < 0x20) {
+            return rp_jsonr_fail(j, j->line, "control character 0x%02x in a string", ch);
+        } else if (ch == '\\') {
+            j->p++;
+            if (j->p >= j->end)
+                return rp_jsonr_fail(j, start, "unterminated string");
+            char e = *j->p++;
+            const char *simple = NULL;
+            switch (e) {
+            case '"': simple = "\""; break;
+            case '\\': simple = "\\"; break;
+            case '/': simple = "/"; break;
+            case 'b': simple = "\b"; break;
+            case 'f': simple = "\f"; break;
+            case 'n': simple = "\n"; break;
+            case 'r': simple = "\r"; break;
+            case 't': simple = "\t"; break;
+            default: break;
+            }
+            if (simple) {
+                result = j_add(j, out, simple, 1);
+            } else if (e == 'u') {
+                long cp = j_hex4(j);
+                if (cp < 0)
+                    return rp_jsonr_fail(j, j->line, "invalid \\u escape in a string");
+                j->p += 4;
+                if (cp >= 0xd800 && cp <= 0xdbff) {
+                    /* A high surrogate must be followed by an escaped low one. */
+                    long lo = -1;
+                    if (j->end - j->p >= 2 && j->p[0] == '\\' && j->p[1] == 'u') {
+                        j->p += 2;
+                        lo = j_hex4(j);
+                    }
+                    if (lo < 0xdc00 || lo > 0xdfff)
+                        return rp_jsonr_fail(j, j->line, "invalid \\u escape in a string");
+                    j->p += 4;
+                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+                } else if (cp >= 0xdc00 && cp <= 0xdfff) {
+                    return rp_jsonr_fail(j, j->line, "invalid \\u escape in a string");
+                } else if (cp == 0) {
+                    return rp_jsonr_fail(j, j->line, "\\u0000 in a string");
+                }
+                char u[4];
+                result = j_add(j, out, u, rp_utf8_encode((uint32_t)cp, u));
+            } else {
+                return rp_jsonr_fail(j, j->line, "invalid escape in a string");
+            }
+        } else if (ch >= 0x80) {
+            size_t n = rp_utf8_len((const unsigned char *)j->p, (size_t)(j->end - j->p));
+            if (!n)
+                return rp_jsonr_fail(j, j->line, "invalid UTF-8 in a string");
+            result = j_add(j, out, j->p, n);
+            j->p += n;
+        } else {
+            /* The run of plain ASCII in one go. */
+            const char *run = j->p;
+            while (j->p < j->end && *j->p != '"' && *j->p != '\\' && (unsigned char)*j->p >= 0x20 &&
+                   (unsigned char)*j->p < 0x80)
+                j->p++;
+            result = j_add(j, out, run, (size_t)(j->p - run));
+        }
+        if (result)
+            return result;
+    }
+}
+
+static bool j_digit(const struct rp_jsonr *j)
+{
+    return j->p < j->end && *j->p >= '0' && *j->p <= '9';
+}
+
+static int j_number(struct rp_jsonr *j, bool *integer)
+{
+    *integer = true;
+    if (*j->p == '-')
+        j->p++;
+    if (!j_digit(j))
+        return j_expected(j, "a digit");
+    if (*j->p == '0')
+        j->p++;
+    else
+        while (j_digit(j))
+            j->p++;
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+        *integer = false;
+        if (!j_digit(j))
+            return j_expected(j, "a digit");
+        while (j_digit(j))
+            j->p++;
+    }
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+        *integer = false;
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
+            j->p++;
+        if (!j_digit(j))
+            return j_expected(j, "a digit");
+        while (j_digit(j))
+            j->p++;
+    }
+    return RP_OK;
+}
+
+int rp_jsonr_value(struct rp_jsonr *j, struct rp_jsonv *v)
+{
+    j_ws(j);
+    v->line = j->line;
+    v->integer = false;
+    v->text = (struct rp_str){NULL, 0};
+    if (j->p >= j->end)
+        return j_expected(j, "a value");
+    char ch = *j->p;
+    if (ch == '{' || ch == '[') {
+        if (j->depth >= JSON_MAX_DEPTH)
+            return rp_jsonr_fail(j, j->line, "JSON nested more than %d deep", JSON_MAX_DEPTH);
+        j->depth++;
+        j->p++;
+        v->type = ch == '{' ? RP_JSON_OBJECT : RP_JSON_ARRAY;
+        return RP_OK;
+    }
+    if (ch == '"') {
+        v->type = RP_JSON_STRING;
+        return j_string(j, true);
+    }
+    if (ch == '-' || (ch >= '0' && ch <= '9')) {
+        v->type = RP_JSON_NUMBER;
+        v->text.ptr = j->p;
+        int result = j_number(j, &v->integer);
+        v->text.len = (size_t)(j->p - v->text.ptr);
+        return result;
+    }
+    static const struct {
+        const char *word;
+        enum rp_json_type type;
+    } words[] = {{"true", RP_JSON_TRUE}, {"false", RP_JSON_FALSE}, {"null", RP_JSON_NULL}};
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = strlen(words[i].word);
+        if ((size_t)(j->end - j->p) >= n && !memcmp(j->p, words[i].word, n)) {
+            j->p += n;
+            v->type = words[i].type;
+            return RP_OK;
+        }
+    }
+    return j_expected(j, "a value");
+}
+
+/* The next member of the object being read (after its '{' or the previous member's value):
+ * its key is left in j->str and *line; *done at the closing '}'. *first starts true. */
+int rp_jsonr_member(struct rp_jsonr *j, bool *first, bool *done, unsigned *line)
+{
+    j_ws(j);
+    *done = false;
+    if (j->p < j->end && *j->p == '}') {
+        j->p++;
+        j->depth--;
+        *done = true;
+        return RP_OK;
+    }
+    if (!*first) {
+        if (j->p >= j->end || *j->p != ',')
+            return j_expected(j, "',' or '}'");
+        j->p++;
+        j_ws(j);
+    }
+    *first = false;
+    if (j->p >= j->end || *j->p != '"')
+        return j_expected(j, "a key");
+    *line = j->line;
+    int result = j_string(j, true);
+    if (result)
+        return result;
+    j_ws(j);
+    if (j->p >= j->end || *j->p != ':')
+        return j_expected(j, "':'");
+    j->p++;
+    return RP_OK;
+}
+
+/* The next element of the array being read; *done at its closing ']'. A ']' after a ',' is
+ * refused by the j_value that follows. */
+int rp_jsonr_element(struct rp_jsonr *j, bool *first, bool *done)
+{
+    j_ws(j);
+    *done = false;
+    if (j->p < j->end && *j->p == ']') {
+        j->p++;
+        j->depth--;
+        *done = true;
+        return RP_OK;
+    }
+    if (!*first) {
+        if (j->p >= j->end || *j->p != ',')
+            return j_expected(j, "',' or ']'");
+        j->p++;
+    }
+    *first = false;
+    return RP_OK;
+}
+
+/* Consumes the next value whole, keeping nothing. */
+int rp_jsonr_pass(struct rp_jsonr *j)
+{
+    j_ws(j);
+    if (j->p < j->end && *j->p == '"')
+        return j_string(j, false);
+    struct rp_jsonv v;
+    int result = rp_jsonr_value(j, &v);
+    return result ? result : rp_jsonr_finish(j, &v);
+}
+
+int rp_jsonr_finish(struct rp_jsonr *j, const struct rp_jsonv *v)
+{
+    bool first = true, done = false;
+    int result = RP_OK;
+    unsigned line;
+    if (v->type == RP_JSON_OBJECT) {
+        while (!result && !(result = rp_jsonr_member(j, &first, &done, &line)) && !done)
+            result = rp_jsonr_pass(j);
+    } else if (v->type == RP_JSON_ARRAY) {
+        while (!result && !(result = rp_jsonr_element(j, &first, &done)) && !done)
+            result = rp_jsonr_pass(j);
+    }
+    return result;
+}
+
+bool rp_jsonr_key_is(const struct rp_jsonr *j, const char *key)
+{
+    return rp_str_eq_cstr(rp_buf_str(&j->str), key);
+}
+
+int rp_jsonr_keep(struct rp_jsonr *j, struct rp_buf *dst)
+{
+    rp_buf_reset(dst);
+    return j_add(j, dst, j->str.ptr ? j->str.ptr : "", j->str.len);
+}
+
+int rp_jsonr_end(struct rp_jsonr *j)
+{
+    j_ws(j);
+    return j->p < j->end ? j_expected(j, "the end of the file") : RP_OK;
 }

@@ -233,3 +233,27 @@ bool rp_cache_dir(char *out, size_t cap)
     return stat(out, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == geteuid() &&
            !(sb.st_mode & (S_IWGRP | S_IWOTH));
 }
+
+size_t rp_utf8_encode(uint32_t cp, char u[4])
+{
+    if (cp < 0x80) {
+        u[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        u[0] = (char)(0xc0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        u[0] = (char)(0xe0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+        u[2] = (char)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    u[0] = (char)(0xf0 | (cp >> 18));
+    u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+    u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+    u[3] = (char)(0x80 | (cp & 0x3f));
+    return 4;
+}

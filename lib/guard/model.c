@@ -64,6 +64,7 @@ struct sink {
     void *arg;
     unsigned bits;
     unsigned grams; /* as in struct rp_guard_model */
+    bool clear;     /* unmark what a feed of the same text marked as seen */
 };
 
 /* A feature counts once however often it occurs (presence, not counts): a text that repeats a
@@ -75,6 +76,10 @@ static inline void emit(struct rp_guard_model_state *st, const struct sink *k, u
         return;
     }
     uint8_t bit = (uint8_t)(1u << (idx & 7));
+    if (k->clear) {
+        st->seen[idx >> 3] &= (uint8_t)~bit;
+        return;
+    }
     if (st->seen[idx >> 3] & bit)
         return;
     st->seen[idx >> 3] |= bit;
@@ -194,7 +199,7 @@ void rp_guard_model_state_release(struct rp_guard_model_state *st)
 void rp_guard_model_feed(const struct rp_guard_model *m, struct rp_guard_model_state *st,
                          struct rp_str piece)
 {
-    struct sink k = {m->q, NULL, NULL, m->bits, m->grams};
+    struct sink k = {m->q, NULL, NULL, m->bits, m->grams, false};
     feed(st, &k, piece);
 }
 
@@ -224,6 +229,8 @@ double rp_guard_model_state_score(const struct rp_guard_model *m,
     return 1.0 / (1.0 + exp(-z));
 }
 
+#define CLEAR_BY_FEED_MAX 2048
+
 double rp__guard_model_score_with(const struct rp_guard_model *m, struct rp_str text, uint8_t *seen)
 {
     struct rp_guard_model_state st;
@@ -231,7 +238,16 @@ double rp__guard_model_score_with(const struct rp_guard_model *m, struct rp_str 
     st.seen = seen;
     rp_guard_model_feed(m, &st, text);
     double p = rp_guard_model_state_score(m, &st);
-    memset(seen, 0, ((size_t)1 << m->bits) / 8);
+    /* The bitmap is left clear for the next text: a short text unmarks its own features (a
+     * second pass over it is cheaper than clearing 2^bits bits), a long one clears it all. */
+    if (text.len < CLEAR_BY_FEED_MAX) {
+        struct sink k = {m->q, NULL, NULL, m->bits, m->grams, true};
+        state_start(&st);
+        st.seen = seen;
+        feed(&st, &k, text);
+    } else {
+        memset(seen, 0, ((size_t)1 << m->bits) / 8);
+    }
     return p;
 }
 
@@ -294,7 +310,7 @@ void rp_guard_model_features(unsigned hash_bits, unsigned ngram_min, unsigned ng
     struct collect c = {0};
     struct rp_guard_model_state st;
     state_start(&st);
-    struct sink k = {NULL, collect_fn, &c, hash_bits, gram_bits(ngram_min, ngram_max)};
+    struct sink k = {NULL, collect_fn, &c, hash_bits, gram_bits(ngram_min, ngram_max), false};
     feed(&st, &k, text);
     if (st.in_word)
         word_end(&st, &k);

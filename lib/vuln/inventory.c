@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "rampart/json.h"
 
 /* Longest package name or version kept: real ones are far shorter (npm allows 214 bytes, Go
  * module paths a few hundred); anything longer is a broken or hostile file. */
@@ -62,31 +63,6 @@ static int fail(struct ctx *c, unsigned line, const char *fmt, ...)
 static char *excerpt(struct rp_str s, char *buf, size_t size)
 {
     return rp__vuln_excerpt(s, buf, size);
-}
-
-/* Encodes code point cp (a Unicode scalar value) as UTF-8 in u; returns its length. */
-static size_t utf8_encode(uint32_t cp, char u[4])
-{
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        u[0] = (char)(0xc0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3f));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        u[0] = (char)(0xe0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[2] = (char)(0x80 | (cp & 0x3f));
-        return 3;
-    }
-    u[0] = (char)(0xf0 | (cp >> 18));
-    u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-    u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-    u[3] = (char)(0x80 | (cp & 0x3f));
-    return 4;
 }
 
 /* Appends one package: name as written, version NULL when the file pins none. Both are copied.
@@ -157,332 +133,49 @@ static struct rp_str next_line(const char *p, const char *end, const char **next
 
 /* ---- JSON formats -------------------------------------------------------------------------- */
 
-/* A streaming JSON reader (RFC 8259, as strict as jansson: UTF-8 checked, no "\u0000", no
- * trailing commas). Readers walk the document in order, keeping only what they need, so every
- * key has its exact line, big files cost one pass and no tree, and hostile nesting is bounded. */
-#define JSON_MAX_DEPTH 512
-
+/* JSON is read by the streaming reader of rampart/json.h; struct json adds what the readers of
+ * each format need. */
 struct json {
+    struct rp_jsonr r;
     struct ctx *c;
-    const char *p, *end;
-    unsigned line;
-    int depth;
-    struct rp_buf str; /* the last key or string value read */
 };
 
-enum jtype { J_OBJECT, J_ARRAY, J_STRING, J_NUMBER, J_TRUE, J_FALSE, J_NULL };
-
-/* The start of a value: an object or array is entered (its '{' or '[' consumed), a string is
- * decoded into j->str, other scalars are consumed whole. */
-struct jval {
-    enum jtype type;
-    bool integer; /* a number without fraction or exponent */
-    unsigned line;
-};
+#define J_OBJECT RP_JSON_OBJECT
+#define J_ARRAY RP_JSON_ARRAY
+#define J_STRING RP_JSON_STRING
+#define J_NUMBER RP_JSON_NUMBER
+#define J_TRUE RP_JSON_TRUE
+#define J_NULL RP_JSON_NULL
+#define jval rp_jsonv
 
 static const char *jtype_name(const struct jval *v)
 {
-    switch (v->type) {
-    case J_OBJECT: return "an object";
-    case J_ARRAY: return "an array";
-    case J_STRING: return "a string";
-    case J_NUMBER: return "a number";
-    case J_TRUE:
-    case J_FALSE: return "a boolean";
-    case J_NULL: return "null";
-    }
-    return "a value";
-}
-
-static void j_ws(struct json *j)
-{
-    while (j->p < j->end) {
-        char ch = *j->p;
-        if (ch == '\n')
-            j->line++;
-        else if (ch != ' ' && ch != '\t' && ch != '\r')
-            return;
-        j->p++;
-    }
-}
-
-/* The error of finding something else than what: names what is there. */
-static int j_expected(struct json *j, const char *what)
-{
-    if (j->p >= j->end)
-        return fail(j->c, j->line, "expected %s, not the end of the file", what);
-    unsigned char ch = (unsigned char)*j->p;
-    if (ch > 0x20 && ch < 0x7f)
-        return fail(j->c, j->line, "expected %s, not '%c'", what, ch);
-    return fail(j->c, j->line, "expected %s, not byte 0x%02x", what, ch);
-}
-
-static int j_add(struct json *j, struct rp_buf *out, const char *ptr, size_t len)
-{
-    if (!out)
-        return RP_OK;
-    int result = rp_buf_add(out, ptr, len);
-    if (result == RP_ENOMEM)
-        rp_error_set(j->c->err, "out of memory");
-    else if (result)
-        return fail(j->c, j->line, "string longer than the file");
-    return result;
-}
-
-/* Four hex digits at p, or -1. */
-static long j_hex4(const struct json *j)
-{
-    if (j->end - j->p < 4)
-        return -1;
-    long v = 0;
-    for (int i = 0; i < 4; i++) {
-        int h = rp_hex_value((unsigned char)j->p[i]);
-        if (h < 0)
-            return -1;
-        v = v * 16 + h;
-    }
-    return v;
-}
-
-/* A string at p ('"'), decoded into j->str when keep, else only checked. */
-static int j_string(struct json *j, bool keep)
-{
-    struct rp_buf *out = keep ? &j->str : NULL;
-    if (keep)
-        rp_buf_reset(&j->str);
-    unsigned start = j->line;
-    j->p++;
-    for (;;) {
-        if (j->p >= j->end)
-            return fail(j->c, start, "unterminated string");
-        unsigned char ch = (unsigned char)*j->p;
-        int result = RP_OK;
-        if (ch == '"') {
-            j->p++;
-            return RP_OK;
-        } else if (ch < 0x20) {
-            return fail(j->c, j->line, "control character 0x%02x in a string", ch);
-        } else if (ch == '\\') {
-            j->p++;
-            if (j->p >= j->end)
-                return fail(j->c, start, "unterminated string");
-            char e = *j->p++;
-            const char *simple = NULL;
-            switch (e) {
-            case '"': simple = "\""; break;
-            case '\\': simple = "\\"; break;
-            case '/': simple = "/"; break;
-            case 'b': simple = "\b"; break;
-            case 'f': simple = "\f"; break;
-            case 'n': simple = "\n"; break;
-            case 'r': simple = "\r"; break;
-            case 't': simple = "\t"; break;
-            default: break;
-            }
-            if (simple) {
-                result = j_add(j, out, simple, 1);
-            } else if (e == 'u') {
-                long cp = j_hex4(j);
-                if (cp < 0)
-                    return fail(j->c, j->line, "invalid \\u escape in a string");
-                j->p += 4;
-                if (cp >= 0xd800 && cp <= 0xdbff) {
-                    /* A high surrogate must be followed by an escaped low one. */
-                    long lo = -1;
-                    if (j->end - j->p >= 2 && j->p[0] == '\\' && j->p[1] == 'u') {
-                        j->p += 2;
-                        lo = j_hex4(j);
-                    }
-                    if (lo < 0xdc00 || lo > 0xdfff)
-                        return fail(j->c, j->line, "invalid \\u escape in a string");
-                    j->p += 4;
-                    cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-                    return fail(j->c, j->line, "invalid \\u escape in a string");
-                } else if (cp == 0) {
-                    return fail(j->c, j->line, "\\u0000 in a string");
-                }
-                char u[4];
-                result = j_add(j, out, u, utf8_encode((uint32_t)cp, u));
-            } else {
-                return fail(j->c, j->line, "invalid escape in a string");
-            }
-        } else if (ch >= 0x80) {
-            size_t n = rp_utf8_len((const unsigned char *)j->p, (size_t)(j->end - j->p));
-            if (!n)
-                return fail(j->c, j->line, "invalid UTF-8 in a string");
-            result = j_add(j, out, j->p, n);
-            j->p += n;
-        } else {
-            /* The run of plain ASCII in one go. */
-            const char *run = j->p;
-            while (j->p < j->end && *j->p != '"' && *j->p != '\\' && (unsigned char)*j->p >= 0x20 &&
-                   (unsigned char)*j->p < 0x80)
-                j->p++;
-            result = j_add(j, out, run, (size_t)(j->p - run));
-        }
-        if (result)
-            return result;
-    }
-}
-
-static bool j_digit(const struct json *j)
-{
-    return j->p < j->end && *j->p >= '0' && *j->p <= '9';
-}
-
-static int j_number(struct json *j, bool *integer)
-{
-    *integer = true;
-    if (*j->p == '-')
-        j->p++;
-    if (!j_digit(j))
-        return j_expected(j, "a digit");
-    if (*j->p == '0')
-        j->p++;
-    else
-        while (j_digit(j))
-            j->p++;
-    if (j->p < j->end && *j->p == '.') {
-        j->p++;
-        *integer = false;
-        if (!j_digit(j))
-            return j_expected(j, "a digit");
-        while (j_digit(j))
-            j->p++;
-    }
-    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
-        j->p++;
-        *integer = false;
-        if (j->p < j->end && (*j->p == '+' || *j->p == '-'))
-            j->p++;
-        if (!j_digit(j))
-            return j_expected(j, "a digit");
-        while (j_digit(j))
-            j->p++;
-    }
-    return RP_OK;
+    return rp_json_type_name(v->type);
 }
 
 static int j_value(struct json *j, struct jval *v)
 {
-    j_ws(j);
-    v->line = j->line;
-    v->integer = false;
-    if (j->p >= j->end)
-        return j_expected(j, "a value");
-    char ch = *j->p;
-    if (ch == '{' || ch == '[') {
-        if (j->depth >= JSON_MAX_DEPTH)
-            return fail(j->c, j->line, "JSON nested more than %d deep", JSON_MAX_DEPTH);
-        j->depth++;
-        j->p++;
-        v->type = ch == '{' ? J_OBJECT : J_ARRAY;
-        return RP_OK;
-    }
-    if (ch == '"') {
-        v->type = J_STRING;
-        return j_string(j, true);
-    }
-    if (ch == '-' || (ch >= '0' && ch <= '9')) {
-        v->type = J_NUMBER;
-        return j_number(j, &v->integer);
-    }
-    static const struct {
-        const char *word;
-        enum jtype type;
-    } words[] = {{"true", J_TRUE}, {"false", J_FALSE}, {"null", J_NULL}};
-    for (size_t i = 0; i < 3; i++) {
-        size_t n = strlen(words[i].word);
-        if ((size_t)(j->end - j->p) >= n && !memcmp(j->p, words[i].word, n)) {
-            j->p += n;
-            v->type = words[i].type;
-            return RP_OK;
-        }
-    }
-    return j_expected(j, "a value");
+    return rp_jsonr_value(&j->r, v);
 }
 
-/* The next member of the object being read (after its '{' or the previous member's value):
- * its key is left in j->str and *line; *done at the closing '}'. *first starts true. */
 static int j_member(struct json *j, bool *first, bool *done, unsigned *line)
 {
-    j_ws(j);
-    *done = false;
-    if (j->p < j->end && *j->p == '}') {
-        j->p++;
-        j->depth--;
-        *done = true;
-        return RP_OK;
-    }
-    if (!*first) {
-        if (j->p >= j->end || *j->p != ',')
-            return j_expected(j, "',' or '}'");
-        j->p++;
-        j_ws(j);
-    }
-    *first = false;
-    if (j->p >= j->end || *j->p != '"')
-        return j_expected(j, "a key");
-    *line = j->line;
-    int result = j_string(j, true);
-    if (result)
-        return result;
-    j_ws(j);
-    if (j->p >= j->end || *j->p != ':')
-        return j_expected(j, "':'");
-    j->p++;
-    return RP_OK;
+    return rp_jsonr_member(&j->r, first, done, line);
 }
 
-/* The next element of the array being read; *done at its closing ']'. A ']' after a ',' is
- * refused by the j_value that follows. */
 static int j_element(struct json *j, bool *first, bool *done)
 {
-    j_ws(j);
-    *done = false;
-    if (j->p < j->end && *j->p == ']') {
-        j->p++;
-        j->depth--;
-        *done = true;
-        return RP_OK;
-    }
-    if (!*first) {
-        if (j->p >= j->end || *j->p != ',')
-            return j_expected(j, "',' or ']'");
-        j->p++;
-    }
-    *first = false;
-    return RP_OK;
+    return rp_jsonr_element(&j->r, first, done);
 }
 
-/* Consumes the rest of a value begun by j_value (nothing for a scalar). */
-static int j_finish(struct json *j, const struct jval *v);
-
-/* Consumes the next value whole, keeping nothing. */
 static int j_pass(struct json *j)
 {
-    j_ws(j);
-    if (j->p < j->end && *j->p == '"')
-        return j_string(j, false);
-    struct jval v;
-    int result = j_value(j, &v);
-    return result ? result : j_finish(j, &v);
+    return rp_jsonr_pass(&j->r);
 }
 
 static int j_finish(struct json *j, const struct jval *v)
 {
-    bool first = true, done = false;
-    int result = RP_OK;
-    unsigned line;
-    if (v->type == J_OBJECT) {
-        while (!result && !(result = j_member(j, &first, &done, &line)) && !done)
-            result = j_pass(j);
-    } else if (v->type == J_ARRAY) {
-        while (!result && !(result = j_element(j, &first, &done)) && !done)
-            result = j_pass(j);
-    }
-    return result;
+    return rp_jsonr_finish(&j->r, v);
 }
 
 /* The error of a member that has the wrong type. */
@@ -505,14 +198,13 @@ static int j_wrong_buf(struct json *j, unsigned line, const struct rp_buf *key,
 
 static bool j_key_is(const struct json *j, const char *key)
 {
-    return rp_str_eq_cstr(rp_buf_str(&j->str), key);
+    return rp_jsonr_key_is(&j->r, key);
 }
 
 /* Copies the string just read into dst. */
 static int j_keep(struct json *j, struct rp_buf *dst)
 {
-    rp_buf_reset(dst);
-    return j_add(j, dst, j->str.ptr ? j->str.ptr : "", j->str.len);
+    return rp_jsonr_keep(&j->r, dst);
 }
 
 /* Adds the package a purl names (line: where the purl is). */
@@ -568,7 +260,7 @@ static int cdx_component(struct json *j)
             if ((result = j_value(j, &v)))
                 return result;
             if (v.type == J_STRING)
-                result = add_purl(j->c, rp_buf_str(&j->str), line);
+                result = add_purl(j->c, rp_buf_str(&j->r.str), line);
             else if (v.type != J_NULL)
                 return j_wrong(j, line, "purl", &v, "a string");
         } else if (j_key_is(j, "components")) {
@@ -603,7 +295,7 @@ static int spdx_ref(struct json *j, struct rp_buf *loc)
 {
     bool first = true, done, is_purl = false, has_type = false, has_loc = false;
     unsigned line, type_line = 0, loc_line = 0;
-    struct jval loc_v = {J_NULL, false, 0};
+    struct jval loc_v = {.type = J_NULL};
     int result;
     while (!(result = j_member(j, &first, &done, &line)) && !done) {
         bool type = j_key_is(j, "referenceType"), locator = j_key_is(j, "referenceLocator");
@@ -678,7 +370,7 @@ static int spdx_package(struct json *j, struct rp_buf *loc)
 static int read_spdx(struct json *j)
 {
     struct rp_buf loc;
-    rp_buf_init(&loc, j->str.cap);
+    rp_buf_init(&loc, j->r.str.cap);
     bool first = true, done;
     unsigned line;
     int result;
@@ -804,8 +496,8 @@ static int read_pipfile_lock(struct json *j)
 {
     struct rp_buf name;
     struct lock_entry e;
-    rp_buf_init(&name, j->str.cap);
-    lock_entry_init(&e, j->str.cap);
+    rp_buf_init(&name, j->r.str.cap);
+    lock_entry_init(&e, j->r.str.cap);
     bool first = true, done;
     unsigned line;
     int result;
@@ -936,7 +628,7 @@ static int npm_dependencies(struct json *j, unsigned line)
     bool first = true, done;
     unsigned eline;
     while (!(result = j_member(j, &first, &done, &eline)) && !done) {
-        struct rp_str name = rp_buf_str(&j->str);
+        struct rp_str name = rp_buf_str(&j->r.str);
         if ((result = add_pkg(j->c, RP_ECO_NPM, name, NULL, eline)))
             return result;
         size_t idx = j->c->inv->n - 1;
@@ -956,7 +648,7 @@ static int npm_dependencies(struct json *j, unsigned line)
                     return result;
                 if (ver.type != J_STRING)
                     return j_wrong(j, mline, "version", &ver, "a string");
-                result = npm_v1_version(j->c, idx, rp_buf_str(&j->str), mline);
+                result = npm_v1_version(j->c, idx, rp_buf_str(&j->r.str), mline);
             } else {
                 result = j_pass(j);
             }
@@ -987,8 +679,8 @@ static int read_npm_lock(struct json *j)
 {
     struct rp_buf path;
     struct lock_entry e;
-    rp_buf_init(&path, j->str.cap);
-    lock_entry_init(&e, j->str.cap);
+    rp_buf_init(&path, j->r.str.cap);
+    lock_entry_init(&e, j->r.str.cap);
     bool first = true, done, seen_packages = false;
     size_t v1_from = 0, v1_to = 0;
     unsigned line;
@@ -1033,42 +725,31 @@ typedef int (*json_reader_fn)(struct json *j);
 
 static int read_json(struct ctx *c, struct rp_str text, json_reader_fn reader)
 {
-    struct json j = {c, text.ptr, text.ptr + text.len, 1, 0, {0}};
-    rp_buf_init(&j.str, text.len + 1);
+    struct json j = {.c = c};
+    rp_jsonr_init(&j.r, text, c->err);
     struct jval root;
     int result = j_value(&j, &root);
     if (!result && root.type != J_OBJECT)
         result = fail(c, root.line, "the file is %s, not a JSON object", jtype_name(&root));
     if (!result)
         result = reader(&j);
-    if (!result) {
-        j_ws(&j);
-        if (j.p < j.end)
-            result = j_expected(&j, "the end of the file");
-    }
-    rp_buf_release(&j.str);
+    if (!result)
+        result = rp_jsonr_end(&j.r);
+    rp_jsonr_release(&j.r);
     return result;
 }
 
 int rp__inventory_json_check(struct rp_str text, struct rp_error *err)
 {
-    struct rp_inventory inv;
-    rp_inventory_init(&inv);
-    struct ctx c = {&inv, "", err};
-    struct json j = {&c, text.ptr ? text.ptr : "", (text.ptr ? text.ptr : "") + text.len, 1, 0,
-                     {0}};
-    rp_buf_init(&j.str, text.len + 1);
-    struct jval root;
-    int result = j_value(&j, &root);
+    struct rp_jsonr j;
+    rp_jsonr_init(&j, text, err);
+    struct rp_jsonv root;
+    int result = rp_jsonr_value(&j, &root);
     if (!result)
-        result = j_finish(&j, &root);
-    if (!result) {
-        j_ws(&j);
-        if (j.p < j.end)
-            result = j_expected(&j, "the end of the file");
-    }
-    rp_buf_release(&j.str);
-    rp_inventory_release(&inv);
+        result = rp_jsonr_finish(&j, &root);
+    if (!result)
+        result = rp_jsonr_end(&j);
+    rp_jsonr_release(&j);
     return result;
 }
 
@@ -1187,7 +868,7 @@ static int t_add(struct toml *t, struct rp_buf *out, const char *ptr, size_t len
 static int t_add_utf8(struct toml *t, struct rp_buf *out, uint32_t cp)
 {
     char u[4];
-    return t_add(t, out, u, utf8_encode(cp, u));
+    return t_add(t, out, u, rp_utf8_encode(cp, u));
 }
 
 /* A basic string's escape at p (just after the backslash). */

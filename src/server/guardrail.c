@@ -86,6 +86,11 @@ static size_t prompt_texts(json_t *body, const char *path, json_t **out, size_t 
 
 #define MAX_TEXTS 256
 
+static void keep_worst(struct rp_guard_result *worst, bool *have_worst, struct rp_guard_result *r);
+static int prompt_verdict(struct gw_worker *w, struct gw_req *req, const char *path,
+                          const struct rp_key_info *key, struct rp_guard_result *wr,
+                          bool have_worst);
+
 int gw_guard_prompt(struct gw_worker *w, struct gw_req *req, const char *path, json_t *body,
                     const struct rp_key_info *key, bool *rewritten)
 {
@@ -119,15 +124,32 @@ int gw_guard_prompt(struct gw_worker *w, struct gw_req *req, const char *path, j
             json_string_setn(texts[i], r.text.ptr, r.text.len);
             *rewritten = true;
         }
-        if (!have_worst || r.verdict > worst.verdict ||
-            (r.verdict == worst.verdict && r.points > worst.points)) {
-            rp_guard_result_release(&worst);
-            worst = r;
-            have_worst = true;
-        } else {
-            rp_guard_result_release(&r);
-        }
+        keep_worst(&worst, &have_worst, &r);
     }
+    return prompt_verdict(w, req, path, key, &worst, have_worst);
+}
+
+/* Keeps the stronger of *worst and *r (the first of equals), releasing the other. */
+static void keep_worst(struct rp_guard_result *worst, bool *have_worst, struct rp_guard_result *r)
+{
+    if (!*have_worst || r->verdict > worst->verdict ||
+        (r->verdict == worst->verdict && r->points > worst->points)) {
+        rp_guard_result_release(worst);
+        *worst = *r;
+        *have_worst = true;
+    } else {
+        rp_guard_result_release(r);
+    }
+}
+
+/* Acts on the strongest finding of a prompt (and releases it): 0 to go on, -1 when it has
+ * replied (a refusal). */
+static int prompt_verdict(struct gw_worker *w, struct gw_req *req, const char *path,
+                          const struct rp_key_info *key, struct rp_guard_result *wr,
+                          bool have_worst)
+{
+    struct gw *gw = w->gw;
+    struct rp_guard_result worst = *wr;
     int result = 0;
     if (have_worst && worst.verdict != RP_GUARD_ALLOW) {
         if (!worst.enforced) {
@@ -375,10 +397,185 @@ bool gw_answer_guard_end(struct gw_answer_guard *ag, struct evbuffer *out)
     return ag->refused;
 }
 
+/* Counts and records the finding of one text of a whole answer (nothing for an allowed one). */
+static void note_whole(struct gw_answer_guard *ag, const struct rp_guard_result *r)
+{
+    struct gw *gw = ag->w->gw;
+    if (r->verdict == RP_GUARD_ALLOW)
+        return;
+    const char *kind = !r->enforced                    ? "guard_monitor"
+                       : r->verdict == RP_GUARD_REFUSE ? "answer_refused"
+                       : r->verdict == RP_GUARD_MODIFY ? "answer_modified"
+                                                       : "guard_flag";
+    guard_event(gw, &ag->key, kind, 0, ag->path, r);
+    atomic_fetch_add(!r->enforced                    ? &gw->m.guard_monitored
+                     : r->verdict == RP_GUARD_REFUSE ? &gw->m.guard_refused[1]
+                     : r->verdict == RP_GUARD_MODIFY ? &gw->m.guard_modified[1]
+                                                     : &gw->m.guard_flagged[1],
+                     1);
+}
+
+/* A number of the answer's "usage" into *v, when it is an integer jansson would read. */
+static void usage_number(const struct rp_jsonv *v, int64_t *out)
+{
+    char num[24];
+    if (v->type != RP_JSON_NUMBER || !v->integer || v->text.len >= sizeof(num))
+        return;
+    memcpy(num, v->text.ptr, v->text.len);
+    num[v->text.len] = '\0';
+    *out = strtoll(num, NULL, 10);
+}
+
+#define WHOLE_TEXTS_MAX 16
+
+struct whole_scan {
+    struct gw_answer_guard *ag;
+    struct rp_guard_result res[WHOLE_TEXTS_MAX];
+    size_t n;
+    int64_t usage[2];
+    bool change; /* a text is to be refused or modified: the tree path does that */
+};
+
+/* Inspects the string just read (a text of the answer). Returns -1 to stop the scan. */
+static int scan_text(struct whole_scan *sc, struct rp_jsonr *j)
+{
+    struct gw_answer_guard *ag = sc->ag;
+    if (sc->n == WHOLE_TEXTS_MAX)
+        return -1;
+    struct rp_guard_result *r = &sc->res[sc->n];
+    if (rp_guard_inspect(ag->w->gw->guard, ag->w->guard_scratch, RP_GUARD_OUTPUT,
+                         rp_buf_str(&j->str), r))
+        return -1;
+    sc->n++;
+    if (r->enforced && (r->verdict == RP_GUARD_REFUSE || r->verdict == RP_GUARD_MODIFY)) {
+        sc->change = true;
+        return -1;
+    }
+    return 0;
+}
+
+/* One element of "choices": its message's content (chat) or its text (completions). */
+static int scan_choice(struct whole_scan *sc, struct rp_jsonr *j)
+{
+    bool first = true, done;
+    unsigned line;
+    int rc;
+    while (!(rc = rp_jsonr_member(j, &first, &done, &line)) && !done) {
+        struct rp_jsonv v;
+        bool chat = sc->ag->chat;
+        if (chat && rp_jsonr_key_is(j, "message")) {
+            if ((rc = rp_jsonr_value(j, &v)))
+                return rc;
+            if (v.type != RP_JSON_OBJECT) {
+                rc = rp_jsonr_finish(j, &v);
+                continue;
+            }
+            bool f2 = true, d2;
+            while (!(rc = rp_jsonr_member(j, &f2, &d2, &line)) && !d2) {
+                bool content = rp_jsonr_key_is(j, "content");
+                if ((rc = rp_jsonr_value(j, &v)))
+                    return rc;
+                if (content && v.type == RP_JSON_STRING)
+                    rc = scan_text(sc, j);
+                else
+                    rc = rp_jsonr_finish(j, &v);
+                if (rc)
+                    return rc;
+            }
+        } else if (!chat && rp_jsonr_key_is(j, "text")) {
+            if ((rc = rp_jsonr_value(j, &v)))
+                return rc;
+            rc = v.type == RP_JSON_STRING ? scan_text(sc, j) : rp_jsonr_finish(j, &v);
+        } else {
+            rc = rp_jsonr_pass(j);
+        }
+        if (rc)
+            return rc;
+    }
+    return rc;
+}
+
+/* The whole answer read in one pass without a tree: the texts of its choices inspected, its
+ * usage read. Returns 0 when it goes out as it is (its findings recorded); else the tree path
+ * must take it: 1 when a text is to be refused or modified, -1 for more texts than
+ * WHOLE_TEXTS_MAX or JSON this reader refuses (which jansson refuses too). */
+static int whole_scan(struct gw_answer_guard *ag, struct rp_str body, int64_t usage[2])
+{
+    struct whole_scan sc = {.ag = ag, .usage = {usage[0], usage[1]}};
+    struct rp_jsonr j;
+    rp_jsonr_init(&j, body, NULL);
+    struct rp_jsonv top, v;
+    bool first = true, done;
+    unsigned line;
+    int rc = rp_jsonr_value(&j, &top);
+    if (!rc && top.type != RP_JSON_OBJECT)
+        rc = rp_jsonr_finish(&j, &top);
+    else
+        while (!rc && !(rc = rp_jsonr_member(&j, &first, &done, &line)) && !done) {
+            bool choices = rp_jsonr_key_is(&j, "choices"), use = rp_jsonr_key_is(&j, "usage");
+            if ((rc = rp_jsonr_value(&j, &v)))
+                break;
+            if (choices && v.type == RP_JSON_ARRAY) {
+                bool f2 = true, d2;
+                while (!(rc = rp_jsonr_element(&j, &f2, &d2)) && !d2) {
+                    struct rp_jsonv e;
+                    if ((rc = rp_jsonr_value(&j, &e)))
+                        break;
+                    rc = e.type == RP_JSON_OBJECT ? scan_choice(&sc, &j) : rp_jsonr_finish(&j, &e);
+                    if (rc)
+                        break;
+                }
+            } else if (use && v.type == RP_JSON_OBJECT) {
+                bool f2 = true, d2;
+                while (!(rc = rp_jsonr_member(&j, &f2, &d2, &line)) && !d2) {
+                    int k = rp_jsonr_key_is(&j, "prompt_tokens")       ? 0
+                            : rp_jsonr_key_is(&j, "completion_tokens") ? 1
+                                                                       : -1;
+                    if ((rc = rp_jsonr_value(&j, &v)))
+                        break;
+                    if (k >= 0)
+                        usage_number(&v, &sc.usage[k]);
+                    if ((rc = rp_jsonr_finish(&j, &v)))
+                        break;
+                }
+            } else {
+                rc = rp_jsonr_finish(&j, &v);
+            }
+        }
+    if (!rc)
+        rc = rp_jsonr_end(&j);
+    rp_jsonr_release(&j);
+    for (size_t i = 0; i < sc.n; i++) {
+        if (!rc)
+            note_whole(ag, &sc.res[i]);
+        rp_guard_result_release(&sc.res[i]);
+    }
+    if (rc)
+        return sc.change ? 1 : -1;
+    usage[0] = sc.usage[0];
+    usage[1] = sc.usage[1];
+    return 0;
+}
+
 bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str body,
                            struct evbuffer *out, int64_t usage[2])
 {
+    /* Most answers change nothing: they are read without a tree and go out as they came. */
+    int scan = status == 200 ? whole_scan(ag, body, usage) : -1;
+    if (scan == 0) {
+        evbuffer_add(out, body.ptr, body.len);
+        return false;
+    }
     json_t *j = status == 200 ? json_loadb(body.ptr, body.len, 0, NULL) : NULL;
+    if (scan == 1 && !json_is_array(json_object_get(j, "choices"))) {
+        /* A text to withhold in JSON jansson cannot take apart (an integer past 64 bits, say):
+         * never the unguarded answer. */
+        json_decref(j);
+        evbuffer_add_printf(out, "{\"error\":{\"message\":\"the answer could not be "
+                                 "inspected\",\"type\":\"server_error\",\"code\":"
+                                 "\"answer_unreadable\"}}");
+        return true;
+    }
     json_t *u = json_object_get(j, "usage");
     json_t *pt = json_object_get(u, "prompt_tokens"), *ct = json_object_get(u, "completion_tokens");
     if (json_is_integer(pt))
@@ -404,18 +601,7 @@ bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str
         if (rp_guard_inspect(gw->guard, ag->w->guard_scratch, RP_GUARD_OUTPUT,
                              (struct rp_str){json_string_value(t), json_string_length(t)}, &r))
             continue;
-        if (r.verdict != RP_GUARD_ALLOW) {
-            const char *kind = !r.enforced                    ? "guard_monitor"
-                               : r.verdict == RP_GUARD_REFUSE ? "answer_refused"
-                               : r.verdict == RP_GUARD_MODIFY ? "answer_modified"
-                                                              : "guard_flag";
-            guard_event(gw, &ag->key, kind, 0, ag->path, &r);
-            atomic_fetch_add(!r.enforced                    ? &gw->m.guard_monitored
-                             : r.verdict == RP_GUARD_REFUSE ? &gw->m.guard_refused[1]
-                             : r.verdict == RP_GUARD_MODIFY ? &gw->m.guard_modified[1]
-                                                            : &gw->m.guard_flagged[1],
-                             1);
-        }
+        note_whole(ag, &r);
         if (r.enforced && r.verdict == RP_GUARD_REFUSE) {
             /* OpenAI's way of saying an answer was withheld: finish_reason content_filter. */
             json_string_set(t, "");
@@ -439,4 +625,179 @@ bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str
     free(txt);
     json_decref(j);
     return refused;
+}
+
+/* ---- Prompts read without a tree ---- */
+
+/* What the scan of a request body says of it. */
+enum { SCAN_OK = 0, SCAN_TREE = 1 /* jansson must take it */ };
+
+#define OBJECT_KEYS_MAX 32
+
+struct prompt_scan {
+    struct gw_worker *w;
+    struct rp_guard_result worst;
+    bool have_worst;
+    size_t n;
+    bool oom;
+};
+
+static uint64_t key_hash(struct rp_str k)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < k.len; i++)
+        h = (h ^ (unsigned char)k.ptr[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Adds the key just read to those of its object; SCAN_TREE when it may repeat one (the tree,
+ * which refuses duplicate keys, decides) or the object has too many to compare. */
+static int new_key(struct rp_jsonr *j, uint64_t *keys, size_t *n)
+{
+    uint64_t h = key_hash(rp_buf_str(&j->str));
+    if (*n == OBJECT_KEYS_MAX)
+        return SCAN_TREE;
+    for (size_t i = 0; i < *n; i++)
+        if (keys[i] == h)
+            return SCAN_TREE;
+    keys[(*n)++] = h;
+    return SCAN_OK;
+}
+
+/* Consumes the rest of value v, checking that no object in it repeats a key. */
+static int skim(struct rp_jsonr *j, const struct rp_jsonv *v)
+{
+    bool first = true, done;
+    int rc = SCAN_OK;
+    if (v->type == RP_JSON_OBJECT) {
+        uint64_t keys[OBJECT_KEYS_MAX];
+        size_t n = 0;
+        unsigned line;
+        while (!rc && !(rc = rp_jsonr_member(j, &first, &done, &line)) && !done) {
+            struct rp_jsonv c;
+            if (!(rc = new_key(j, keys, &n)) && !(rc = rp_jsonr_value(j, &c)))
+                rc = skim(j, &c);
+        }
+    } else if (v->type == RP_JSON_ARRAY) {
+        while (!rc && !(rc = rp_jsonr_element(j, &first, &done)) && !done) {
+            struct rp_jsonv c;
+            if (!(rc = rp_jsonr_value(j, &c)))
+                rc = skim(j, &c);
+        }
+    }
+    return rc;
+}
+
+/* Inspects the string just read, a text for the model. SCAN_TREE when it is to be modified (the
+ * tree rewrites the request) or there are more texts than MAX_TEXTS (the tree refuses it). */
+static int prompt_text(struct prompt_scan *ps, struct rp_jsonr *j)
+{
+    struct gw_worker *w = ps->w;
+    if (++ps->n > MAX_TEXTS)
+        return SCAN_TREE;
+    struct rp_guard_result r;
+    if (rp_guard_inspect(w->gw->guard, w->guard_scratch, RP_GUARD_INPUT, rp_buf_str(&j->str), &r)) {
+        ps->oom = true;
+        return SCAN_TREE;
+    }
+    if (r.verdict == RP_GUARD_MODIFY && r.enforced) {
+        rp_guard_result_release(&r);
+        return SCAN_TREE;
+    }
+    keep_worst(&ps->worst, &ps->have_worst, &r);
+    return SCAN_OK;
+}
+
+/* An object whose member named key carries text (a message's "content", a part's "text"): the
+ * text when it is a string; with parts, each part's "text". */
+static int text_member(struct prompt_scan *ps, struct rp_jsonr *j, const char *key, bool parts)
+{
+    uint64_t keys[OBJECT_KEYS_MAX];
+    size_t n = 0;
+    bool first = true, done;
+    unsigned line;
+    int rc;
+    while (!(rc = rp_jsonr_member(j, &first, &done, &line)) && !done) {
+        bool hit = rp_jsonr_key_is(j, key);
+        struct rp_jsonv v;
+        if ((rc = new_key(j, keys, &n)) || (rc = rp_jsonr_value(j, &v)))
+            return rc;
+        if (hit && v.type == RP_JSON_STRING) {
+            rc = prompt_text(ps, j);
+        } else if (hit && parts && v.type == RP_JSON_ARRAY) {
+            bool f2 = true, d2;
+            while (!rc && !(rc = rp_jsonr_element(j, &f2, &d2)) && !d2) {
+                struct rp_jsonv e;
+                if (!(rc = rp_jsonr_value(j, &e)))
+                    rc = e.type == RP_JSON_OBJECT ? text_member(ps, j, "text", false) : skim(j, &e);
+            }
+        } else {
+            rc = skim(j, &v);
+        }
+        if (rc)
+            return rc;
+    }
+    return rc;
+}
+
+/* The texts of a request, as prompt_texts() finds them in the tree. */
+static int prompt_scan(struct prompt_scan *ps, struct rp_jsonr *j, const char *path)
+{
+    bool chat = !strcmp(path, "/v1/chat/completions");
+    const char *field = chat ? "messages" : !strcmp(path, "/v1/embeddings") ? "input" : "prompt";
+    struct rp_jsonv top;
+    int rc = rp_jsonr_value(j, &top);
+    if (rc || top.type != RP_JSON_OBJECT)
+        return SCAN_TREE; /* the tree's error message says what is wrong */
+    uint64_t keys[OBJECT_KEYS_MAX];
+    size_t n = 0;
+    bool first = true, done;
+    unsigned line;
+    while (!(rc = rp_jsonr_member(j, &first, &done, &line)) && !done) {
+        bool hit = rp_jsonr_key_is(j, field);
+        struct rp_jsonv v;
+        if ((rc = new_key(j, keys, &n)) || (rc = rp_jsonr_value(j, &v)))
+            break;
+        if (hit && !chat && v.type == RP_JSON_STRING) {
+            rc = prompt_text(ps, j);
+        } else if (hit && v.type == RP_JSON_ARRAY) {
+            bool f2 = true, d2;
+            while (!rc && !(rc = rp_jsonr_element(j, &f2, &d2)) && !d2) {
+                struct rp_jsonv e;
+                if ((rc = rp_jsonr_value(j, &e)))
+                    break;
+                if (chat && e.type == RP_JSON_OBJECT)
+                    rc = text_member(ps, j, "content", true);
+                else if (!chat && e.type == RP_JSON_STRING)
+                    rc = prompt_text(ps, j);
+                else
+                    rc = skim(j, &e);
+            }
+        } else {
+            rc = skim(j, &v);
+        }
+        if (rc)
+            break;
+    }
+    if (!rc)
+        rc = rp_jsonr_end(j);
+    return rc ? SCAN_TREE : SCAN_OK;
+}
+
+int gw_guard_prompt_fast(struct gw_worker *w, struct gw_req *req, const char *path,
+                         const struct rp_key_info *key)
+{
+    struct gw *gw = w->gw;
+    if (!gw->guard || !w->guard_scratch)
+        return 1;
+    struct prompt_scan ps = {.w = w, .worst = {.verdict = RP_GUARD_ALLOW}};
+    struct rp_jsonr j;
+    rp_jsonr_init(&j, gw_req_body(req), NULL);
+    int rc = prompt_scan(&ps, &j, path);
+    rp_jsonr_release(&j);
+    if (rc != SCAN_OK) {
+        rp_guard_result_release(&ps.worst);
+        return 1;
+    }
+    return prompt_verdict(w, req, path, key, &ps.worst, ps.have_worst);
 }

@@ -13,6 +13,13 @@
 int gw_guard_prompt(struct gw_worker *w, struct gw_req *req, const char *path, json_t *body,
                     const struct rp_key_info *key, bool *rewritten);
 
+/* The same for a request read without a tree (no allocation a value): returns 0 to go on with
+ * the body as it is, -1 when it has replied, 1 when the tree must take the request (a text to
+ * redact, malformed JSON or a repeated key, too many texts, no guardrails): then call
+ * gw_body_json and gw_guard_prompt, which inspect it anew. */
+int gw_guard_prompt_fast(struct gw_worker *w, struct gw_req *req, const char *path,
+                         const struct rp_key_info *key);
+
 /* The output side of one answer in *out; NULL when the guard is off or the endpoint has no
  * text answer (embeddings, models). RP_ENOMEM when it cannot be made (the request must fail:
  * an answer is never relayed unguarded). Freeing it records the findings as events. */

@@ -385,7 +385,14 @@ void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path)
     atomic_fetch_add(&gw->m.in_flight, 1);
     json_t *body = NULL;
     bool rewritten = false;
-    if (!is_models) {
+    /* Most prompts are read, inspected and sent on without a tree; the tree takes the rest. */
+    int fast = is_models ? 0 : gw_guard_prompt_fast(w, req, path, &key);
+    if (fast < 0) {
+        rp_inflight_release(gw->inflight, kn);
+        atomic_fetch_sub(&gw->m.in_flight, 1);
+        return;
+    }
+    if (fast > 0) {
         body = gw_body_json(gw, req);
         if (!body || gw_guard_prompt(w, req, path, body, &key, &rewritten)) {
             json_decref(body);
