@@ -78,7 +78,8 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/.deps-ok
 		-o $@ $< $(LIB) $(PKG_LIBS) $(shell pkg-config --libs $(TEST_PKGS)) $(LDOPT)
 
 # The gateway's HTTP layer belongs to the program, not to the library; its fuzz targets need it.
-$(BUILD)/libgwhttp.a: $(BUILD)/src/server/httpd.o $(BUILD)/src/server/upstream.o
+$(BUILD)/libgwhttp.a: $(BUILD)/src/server/httpd.o $(BUILD)/src/server/upstream.o \
+		$(BUILD)/src/server/texts.o
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 

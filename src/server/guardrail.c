@@ -8,6 +8,7 @@
 #include "gateway.h"
 #include "guardrail.h"
 #include "rampart/json.h"
+#include "texts.h"
 
 /* Streamed answers with more choices than this are stopped: each choice is its own scan. */
 #define MAX_CHOICES 8
@@ -50,40 +51,6 @@ static const struct rp_guard_reason *top_reason(const struct rp_guard_result *r)
     return best;
 }
 
-/* The string nodes of a request that carry text for the model. */
-static size_t prompt_texts(json_t *body, const char *path, json_t **out, size_t cap)
-{
-    size_t n = 0;
-    if (!strcmp(path, "/v1/chat/completions")) {
-        json_t *msgs = json_object_get(body, "messages"), *m;
-        size_t i;
-        json_array_foreach(msgs, i, m)
-        {
-            json_t *c = json_object_get(m, "content"), *part;
-            if (json_is_string(c) && n < cap)
-                out[n++] = c;
-            size_t k;
-            json_array_foreach(c, k, part)
-            {
-                json_t *t = json_object_get(part, "text");
-                if (json_is_string(t) && n < cap)
-                    out[n++] = t;
-            }
-        }
-        return n;
-    }
-    json_t *v = json_object_get(body, !strcmp(path, "/v1/embeddings") ? "input" : "prompt"), *e;
-    if (json_is_string(v) && n < cap)
-        out[n++] = v;
-    size_t i;
-    json_array_foreach(v, i, e)
-    {
-        if (json_is_string(e) && n < cap)
-            out[n++] = e;
-    }
-    return n;
-}
-
 #define MAX_TEXTS 256
 
 static void keep_worst(struct rp_guard_result *worst, bool *have_worst, struct rp_guard_result *r);
@@ -103,7 +70,7 @@ int gw_guard_prompt(struct gw_worker *w, struct gw_req *req, const char *path, j
         return -1;
     }
     json_t *texts[MAX_TEXTS + 1];
-    size_t n = prompt_texts(body, path, texts, MAX_TEXTS + 1);
+    size_t n = gw_prompt_texts_tree(body, path, texts, MAX_TEXTS + 1);
     if (n > MAX_TEXTS) {
         /* Texts past the limit would go upstream uninspected: the request is refused. */
         gw_error(gw, req, 400, "invalid_request_error", "too_many_texts",
@@ -415,84 +382,31 @@ static void note_whole(struct gw_answer_guard *ag, const struct rp_guard_result 
                      1);
 }
 
-/* A number of the answer's "usage" into *v, when it is an integer jansson would read. */
-static void usage_number(const struct rp_jsonv *v, int64_t *out)
-{
-    char num[24];
-    if (v->type != RP_JSON_NUMBER || !v->integer || v->text.len >= sizeof(num))
-        return;
-    memcpy(num, v->text.ptr, v->text.len);
-    num[v->text.len] = '\0';
-    *out = strtoll(num, NULL, 10);
-}
-
 #define WHOLE_TEXTS_MAX 16
 
 struct whole_scan {
     struct gw_answer_guard *ag;
     struct rp_guard_result res[WHOLE_TEXTS_MAX];
     size_t n;
-    int64_t usage[2];
     bool change; /* a text is to be refused or modified: the tree path does that */
 };
 
-/* Inspects the string just read (a text of the answer). Returns -1 to stop the scan. */
-static int scan_text(struct whole_scan *sc, struct rp_jsonr *j)
+/* Inspects a text of a whole answer. */
+static int whole_text(void *arg, struct rp_str text)
 {
+    struct whole_scan *sc = arg;
     struct gw_answer_guard *ag = sc->ag;
     if (sc->n == WHOLE_TEXTS_MAX)
-        return -1;
+        return GW_SCAN_TREE;
     struct rp_guard_result *r = &sc->res[sc->n];
-    if (rp_guard_inspect(ag->w->gw->guard, ag->w->guard_scratch, RP_GUARD_OUTPUT,
-                         rp_buf_str(&j->str), r))
-        return -1;
+    if (rp_guard_inspect(ag->w->gw->guard, ag->w->guard_scratch, RP_GUARD_OUTPUT, text, r))
+        return GW_SCAN_TREE;
     sc->n++;
     if (r->enforced && (r->verdict == RP_GUARD_REFUSE || r->verdict == RP_GUARD_MODIFY)) {
         sc->change = true;
-        return -1;
+        return GW_SCAN_TREE;
     }
-    return 0;
-}
-
-/* One element of "choices": its message's content (chat) or its text (completions). */
-static int scan_choice(struct whole_scan *sc, struct rp_jsonr *j)
-{
-    bool first = true, done;
-    unsigned line;
-    int rc;
-    while (!(rc = rp_jsonr_member(j, &first, &done, &line)) && !done) {
-        struct rp_jsonv v;
-        bool chat = sc->ag->chat;
-        if (chat && rp_jsonr_key_is(j, "message")) {
-            if ((rc = rp_jsonr_value(j, &v)))
-                return rc;
-            if (v.type != RP_JSON_OBJECT) {
-                rc = rp_jsonr_finish(j, &v);
-                continue;
-            }
-            bool f2 = true, d2;
-            while (!(rc = rp_jsonr_member(j, &f2, &d2, &line)) && !d2) {
-                bool content = rp_jsonr_key_is(j, "content");
-                if ((rc = rp_jsonr_value(j, &v)))
-                    return rc;
-                if (content && v.type == RP_JSON_STRING)
-                    rc = scan_text(sc, j);
-                else
-                    rc = rp_jsonr_finish(j, &v);
-                if (rc)
-                    return rc;
-            }
-        } else if (!chat && rp_jsonr_key_is(j, "text")) {
-            if ((rc = rp_jsonr_value(j, &v)))
-                return rc;
-            rc = v.type == RP_JSON_STRING ? scan_text(sc, j) : rp_jsonr_finish(j, &v);
-        } else {
-            rc = rp_jsonr_pass(j);
-        }
-        if (rc)
-            return rc;
-    }
-    return rc;
+    return GW_SCAN_OK;
 }
 
 /* The whole answer read in one pass without a tree: the texts of its choices inspected, its
@@ -501,60 +415,14 @@ static int scan_choice(struct whole_scan *sc, struct rp_jsonr *j)
  * WHOLE_TEXTS_MAX or JSON this reader refuses (which jansson refuses too). */
 static int whole_scan(struct gw_answer_guard *ag, struct rp_str body, int64_t usage[2])
 {
-    struct whole_scan sc = {.ag = ag, .usage = {usage[0], usage[1]}};
-    struct rp_jsonr j;
-    rp_jsonr_init(&j, body, NULL);
-    struct rp_jsonv top, v;
-    bool first = true, done;
-    unsigned line;
-    int rc = rp_jsonr_value(&j, &top);
-    if (!rc && top.type != RP_JSON_OBJECT)
-        rc = rp_jsonr_finish(&j, &top);
-    else
-        while (!rc && !(rc = rp_jsonr_member(&j, &first, &done, &line)) && !done) {
-            bool choices = rp_jsonr_key_is(&j, "choices"), use = rp_jsonr_key_is(&j, "usage");
-            if ((rc = rp_jsonr_value(&j, &v)))
-                break;
-            if (choices && v.type == RP_JSON_ARRAY) {
-                bool f2 = true, d2;
-                while (!(rc = rp_jsonr_element(&j, &f2, &d2)) && !d2) {
-                    struct rp_jsonv e;
-                    if ((rc = rp_jsonr_value(&j, &e)))
-                        break;
-                    rc = e.type == RP_JSON_OBJECT ? scan_choice(&sc, &j) : rp_jsonr_finish(&j, &e);
-                    if (rc)
-                        break;
-                }
-            } else if (use && v.type == RP_JSON_OBJECT) {
-                bool f2 = true, d2;
-                while (!(rc = rp_jsonr_member(&j, &f2, &d2, &line)) && !d2) {
-                    int k = rp_jsonr_key_is(&j, "prompt_tokens")       ? 0
-                            : rp_jsonr_key_is(&j, "completion_tokens") ? 1
-                                                                       : -1;
-                    if ((rc = rp_jsonr_value(&j, &v)))
-                        break;
-                    if (k >= 0)
-                        usage_number(&v, &sc.usage[k]);
-                    if ((rc = rp_jsonr_finish(&j, &v)))
-                        break;
-                }
-            } else {
-                rc = rp_jsonr_finish(&j, &v);
-            }
-        }
-    if (!rc)
-        rc = rp_jsonr_end(&j);
-    rp_jsonr_release(&j);
+    struct whole_scan sc = {.ag = ag};
+    int rc = gw_answer_texts_scan(body, ag->chat, whole_text, &sc, usage);
     for (size_t i = 0; i < sc.n; i++) {
-        if (!rc)
+        if (rc == GW_SCAN_OK)
             note_whole(ag, &sc.res[i]);
         rp_guard_result_release(&sc.res[i]);
     }
-    if (rc)
-        return sc.change ? 1 : -1;
-    usage[0] = sc.usage[0];
-    usage[1] = sc.usage[1];
-    return 0;
+    return rc == GW_SCAN_OK ? 0 : sc.change ? 1 : -1;
 }
 
 bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str body,
@@ -566,10 +434,14 @@ bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str
         evbuffer_add(out, body.ptr, body.len);
         return false;
     }
-    json_t *j = status == 200 ? json_loadb(body.ptr, body.len, 0, NULL) : NULL;
+    /* When a text is to be withheld, an answer that repeats a key (one copy withheld, another
+     * left for a client that reads the first) is not taken apart either. */
+    json_t *j = status == 200
+                    ? json_loadb(body.ptr, body.len, scan == 1 ? JSON_REJECT_DUPLICATES : 0, NULL)
+                    : NULL;
     if (scan == 1 && !json_is_array(json_object_get(j, "choices"))) {
-        /* A text to withhold in JSON jansson cannot take apart (an integer past 64 bits, say):
-         * never the unguarded answer. */
+        /* A text to withhold in JSON jansson cannot take apart (an integer past 64 bits, a
+         * repeated key): never the unguarded answer. */
         json_decref(j);
         evbuffer_add_printf(out, "{\"error\":{\"message\":\"the answer could not be "
                                  "inspected\",\"type\":\"server_error\",\"code\":"
@@ -627,175 +499,39 @@ bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str
     return refused;
 }
 
-/* ---- Prompts read without a tree ---- */
-
-/* What the scan of a request body says of it. */
-enum { SCAN_OK = 0, SCAN_TREE = 1 /* jansson must take it */ };
-
-#define OBJECT_KEYS_MAX 32
-
 struct prompt_scan {
     struct gw_worker *w;
     struct rp_guard_result worst;
     bool have_worst;
     size_t n;
-    bool oom;
 };
 
-static uint64_t key_hash(struct rp_str k)
+/* Inspects a text of a request. The tree takes the request when the text is to be modified
+ * (the tree rewrites the body) or there are more texts than MAX_TEXTS (the tree refuses it). */
+static int prompt_text(void *arg, struct rp_str text)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < k.len; i++)
-        h = (h ^ (unsigned char)k.ptr[i]) * 1099511628211ull;
-    return h;
-}
-
-/* Adds the key just read to those of its object; SCAN_TREE when it may repeat one (the tree,
- * which refuses duplicate keys, decides) or the object has too many to compare. */
-static int new_key(struct rp_jsonr *j, uint64_t *keys, size_t *n)
-{
-    uint64_t h = key_hash(rp_buf_str(&j->str));
-    if (*n == OBJECT_KEYS_MAX)
-        return SCAN_TREE;
-    for (size_t i = 0; i < *n; i++)
-        if (keys[i] == h)
-            return SCAN_TREE;
-    keys[(*n)++] = h;
-    return SCAN_OK;
-}
-
-/* Consumes the rest of value v, checking that no object in it repeats a key. */
-static int skim(struct rp_jsonr *j, const struct rp_jsonv *v)
-{
-    bool first = true, done;
-    int rc = SCAN_OK;
-    if (v->type == RP_JSON_OBJECT) {
-        uint64_t keys[OBJECT_KEYS_MAX];
-        size_t n = 0;
-        unsigned line;
-        while (!rc && !(rc = rp_jsonr_member(j, &first, &done, &line)) && !done) {
-            struct rp_jsonv c;
-            if (!(rc = new_key(j, keys, &n)) && !(rc = rp_jsonr_value(j, &c)))
-                rc = skim(j, &c);
-        }
-    } else if (v->type == RP_JSON_ARRAY) {
-        while (!rc && !(rc = rp_jsonr_element(j, &first, &done)) && !done) {
-            struct rp_jsonv c;
-            if (!(rc = rp_jsonr_value(j, &c)))
-                rc = skim(j, &c);
-        }
-    }
-    return rc;
-}
-
-/* Inspects the string just read, a text for the model. SCAN_TREE when it is to be modified (the
- * tree rewrites the request) or there are more texts than MAX_TEXTS (the tree refuses it). */
-static int prompt_text(struct prompt_scan *ps, struct rp_jsonr *j)
-{
+    struct prompt_scan *ps = arg;
     struct gw_worker *w = ps->w;
     if (++ps->n > MAX_TEXTS)
-        return SCAN_TREE;
+        return GW_SCAN_TREE;
     struct rp_guard_result r;
-    if (rp_guard_inspect(w->gw->guard, w->guard_scratch, RP_GUARD_INPUT, rp_buf_str(&j->str), &r)) {
-        ps->oom = true;
-        return SCAN_TREE;
-    }
+    if (rp_guard_inspect(w->gw->guard, w->guard_scratch, RP_GUARD_INPUT, text, &r))
+        return GW_SCAN_TREE;
     if (r.verdict == RP_GUARD_MODIFY && r.enforced) {
         rp_guard_result_release(&r);
-        return SCAN_TREE;
+        return GW_SCAN_TREE;
     }
     keep_worst(&ps->worst, &ps->have_worst, &r);
-    return SCAN_OK;
-}
-
-/* An object whose member named key carries text (a message's "content", a part's "text"): the
- * text when it is a string; with parts, each part's "text". */
-static int text_member(struct prompt_scan *ps, struct rp_jsonr *j, const char *key, bool parts)
-{
-    uint64_t keys[OBJECT_KEYS_MAX];
-    size_t n = 0;
-    bool first = true, done;
-    unsigned line;
-    int rc;
-    while (!(rc = rp_jsonr_member(j, &first, &done, &line)) && !done) {
-        bool hit = rp_jsonr_key_is(j, key);
-        struct rp_jsonv v;
-        if ((rc = new_key(j, keys, &n)) || (rc = rp_jsonr_value(j, &v)))
-            return rc;
-        if (hit && v.type == RP_JSON_STRING) {
-            rc = prompt_text(ps, j);
-        } else if (hit && parts && v.type == RP_JSON_ARRAY) {
-            bool f2 = true, d2;
-            while (!rc && !(rc = rp_jsonr_element(j, &f2, &d2)) && !d2) {
-                struct rp_jsonv e;
-                if (!(rc = rp_jsonr_value(j, &e)))
-                    rc = e.type == RP_JSON_OBJECT ? text_member(ps, j, "text", false) : skim(j, &e);
-            }
-        } else {
-            rc = skim(j, &v);
-        }
-        if (rc)
-            return rc;
-    }
-    return rc;
-}
-
-/* The texts of a request, as prompt_texts() finds them in the tree. */
-static int prompt_scan(struct prompt_scan *ps, struct rp_jsonr *j, const char *path)
-{
-    bool chat = !strcmp(path, "/v1/chat/completions");
-    const char *field = chat ? "messages" : !strcmp(path, "/v1/embeddings") ? "input" : "prompt";
-    struct rp_jsonv top;
-    int rc = rp_jsonr_value(j, &top);
-    if (rc || top.type != RP_JSON_OBJECT)
-        return SCAN_TREE; /* the tree's error message says what is wrong */
-    uint64_t keys[OBJECT_KEYS_MAX];
-    size_t n = 0;
-    bool first = true, done;
-    unsigned line;
-    while (!(rc = rp_jsonr_member(j, &first, &done, &line)) && !done) {
-        bool hit = rp_jsonr_key_is(j, field);
-        struct rp_jsonv v;
-        if ((rc = new_key(j, keys, &n)) || (rc = rp_jsonr_value(j, &v)))
-            break;
-        if (hit && !chat && v.type == RP_JSON_STRING) {
-            rc = prompt_text(ps, j);
-        } else if (hit && v.type == RP_JSON_ARRAY) {
-            bool f2 = true, d2;
-            while (!rc && !(rc = rp_jsonr_element(j, &f2, &d2)) && !d2) {
-                struct rp_jsonv e;
-                if ((rc = rp_jsonr_value(j, &e)))
-                    break;
-                if (chat && e.type == RP_JSON_OBJECT)
-                    rc = text_member(ps, j, "content", true);
-                else if (!chat && e.type == RP_JSON_STRING)
-                    rc = prompt_text(ps, j);
-                else
-                    rc = skim(j, &e);
-            }
-        } else {
-            rc = skim(j, &v);
-        }
-        if (rc)
-            break;
-    }
-    if (!rc)
-        rc = rp_jsonr_end(j);
-    return rc ? SCAN_TREE : SCAN_OK;
+    return GW_SCAN_OK;
 }
 
 int gw_guard_prompt_fast(struct gw_worker *w, struct gw_req *req, const char *path,
                          const struct rp_key_info *key)
 {
-    struct gw *gw = w->gw;
-    if (!gw->guard || !w->guard_scratch)
+    if (!w->gw->guard || !w->guard_scratch)
         return 1;
     struct prompt_scan ps = {.w = w, .worst = {.verdict = RP_GUARD_ALLOW}};
-    struct rp_jsonr j;
-    rp_jsonr_init(&j, gw_req_body(req), NULL);
-    int rc = prompt_scan(&ps, &j, path);
-    rp_jsonr_release(&j);
-    if (rc != SCAN_OK) {
+    if (gw_prompt_texts_scan(gw_req_body(req), path, prompt_text, &ps) != GW_SCAN_OK) {
         rp_guard_result_release(&ps.worst);
         return 1;
     }

@@ -1,0 +1,150 @@
+/* libFuzzer target: the texts of requests and answers found without a tree (texts.c, the hot
+ * path) against those found in jansson's tree (the path that rewrites), on any bytes. The first
+ * byte picks the endpoint; the rest is the body, read both as a request and as an answer.
+ * - A request the scan lets through must be one the tree path takes (a JSON object without a
+ *   repeated key), with the same texts in the same order; and a body the tree takes, whose
+ *   objects have at most 32 keys, must not be sent to the tree by the scan.
+ * - An answer the scan reads must be JSON jansson reads (bar integers past 64 bits); when it has
+ *   no repeated key, the texts and the usage must be the tree's. */
+#include <jansson.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "texts.h"
+
+#define TEXTS_MAX 300
+
+struct list {
+    size_t n;
+    struct rp_str t[TEXTS_MAX];
+};
+
+static int collect(void *arg, struct rp_str text)
+{
+    struct list *l = arg;
+    if (l->n == TEXTS_MAX)
+        return GW_SCAN_TREE;
+    char *copy = malloc(text.len + 1);
+    if (!copy)
+        abort();
+    memcpy(copy, text.ptr, text.len);
+    copy[text.len] = '\0';
+    l->t[l->n++] = (struct rp_str){copy, text.len};
+    return GW_SCAN_OK;
+}
+
+static void list_free(struct list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free((char *)l->t[i].ptr);
+    l->n = 0;
+}
+
+static void same_texts(const struct list *l, json_t **nodes, size_t n)
+{
+    if (l->n != n)
+        abort();
+    for (size_t i = 0; i < n; i++)
+        if (json_string_length(nodes[i]) != l->t[i].len ||
+            memcmp(json_string_value(nodes[i]), l->t[i].ptr, l->t[i].len) != 0)
+            abort();
+}
+
+/* The most keys any object in j has. */
+static size_t widest(json_t *j)
+{
+    size_t most = 0, i;
+    const char *k;
+    json_t *v;
+    if (json_is_object(j)) {
+        most = json_object_size(j);
+        json_object_foreach(j, k, v)
+        {
+            size_t w = widest(v);
+            most = w > most ? w : most;
+        }
+    } else if (json_is_array(j)) {
+        json_array_foreach(j, i, v)
+        {
+            size_t w = widest(v);
+            most = w > most ? w : most;
+        }
+    }
+    return most;
+}
+
+static void check_request(struct rp_str body, const char *path)
+{
+    static struct list l;
+    int rc = gw_prompt_texts_scan(body, path, collect, &l);
+    json_error_t err;
+    json_t *j = json_loadb(body.ptr, body.len, JSON_REJECT_DUPLICATES, &err);
+    bool tree_takes = j && json_is_object(j);
+    if (rc == GW_SCAN_OK) {
+        if (!tree_takes)
+            abort();
+        json_t *nodes[TEXTS_MAX];
+        size_t n = gw_prompt_texts_tree(j, path, nodes, TEXTS_MAX);
+        if (n > TEXTS_MAX)
+            abort();
+        same_texts(&l, nodes, n);
+    } else if (tree_takes && widest(j) <= 32 && l.n < TEXTS_MAX &&
+               !memchr(body.ptr, '\0', body.len)) {
+        /* Sent to the tree for no reason. (jansson's reader skips raw NUL bytes between
+         * tokens, which the scan refuses: those bodies go to the tree, as they should.) */
+        abort();
+    }
+    json_decref(j);
+    list_free(&l);
+}
+
+static void check_answer(struct rp_str body, bool chat)
+{
+    static struct list l;
+    int64_t usage[2] = {-1, -1};
+    int rc = gw_answer_texts_scan(body, chat, collect, &l, usage);
+    json_error_t err;
+    json_t *j = json_loadb(body.ptr, body.len, 0, &err);
+    /* jansson refuses more than the scan: integers past 64 bits, reals that overflow, deep
+     * nesting, and a document that is a bare scalar; those answers go out unchanged either way
+     * when they hold no text. */
+    if (rc == GW_SCAN_OK && !j && !strstr(err.text, "too big") && !strstr(err.text, "overflow") &&
+        !strstr(err.text, "nesting") && !(strstr(err.text, "'[' or '{' expected") && l.n == 0))
+        abort();
+    json_t *strict = j ? json_loadb(body.ptr, body.len, JSON_REJECT_DUPLICATES, NULL) : NULL;
+    if (rc == GW_SCAN_OK && strict) {
+        json_t *nodes[TEXTS_MAX];
+        size_t n = 0, i;
+        json_t *ch;
+        json_array_foreach(json_object_get(strict, "choices"), i, ch)
+        {
+            json_t *t = chat ? json_object_get(json_object_get(ch, "message"), "content")
+                             : json_object_get(ch, "text");
+            if (json_is_string(t) && n < TEXTS_MAX)
+                nodes[n++] = t;
+        }
+        same_texts(&l, nodes, n);
+        json_t *u = json_object_get(strict, "usage");
+        json_t *pt = json_object_get(u, "prompt_tokens"),
+               *ct = json_object_get(u, "completion_tokens");
+        if (usage[0] != (json_is_integer(pt) ? json_integer_value(pt) : -1) ||
+            usage[1] != (json_is_integer(ct) ? json_integer_value(ct) : -1))
+            abort();
+    }
+    json_decref(strict);
+    json_decref(j);
+    list_free(&l);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const char *paths[] = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings"};
+    if (size < 1)
+        return 0;
+    const char *path = paths[data[0] % 3];
+    struct rp_str body = {(const char *)data + 1, size - 1};
+    check_request(body, path);
+    check_answer(body, data[0] % 3 == 0);
+    return 0;
+}
