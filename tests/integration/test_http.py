@@ -188,8 +188,9 @@ class OneShotUpstream(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
 
-    def __init__(self, eof_body=False):
+    def __init__(self, eof_body=False, answer=None):
         self.eof_body = eof_body
+        self.answer = answer
         self.connections = 0
         self.dropped = 0
         super().__init__(("127.0.0.1", 0), OneShotHandler)
@@ -220,7 +221,7 @@ class OneShotHandler(socketserver.BaseRequestHandler):
                 n = int(line.split(b":")[1])
         while len(body) < n:
             body += self.request.recv(65536)
-        answer = json.dumps({"object": "chat.completion", "choices": [
+        answer = self.server.answer or json.dumps({"object": "chat.completion", "choices": [
             {"index": 0, "message": {"role": "assistant", "content": "from the one-shot model"},
              "finish_reason": "stop"}], "usage": {"prompt_tokens": 1,
                                                   "completion_tokens": 4}}).encode()
@@ -231,6 +232,9 @@ class OneShotHandler(socketserver.BaseRequestHandler):
             self.request.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                                  b"Content-Length: " + str(len(answer)).encode() + b"\r\n\r\n"
                                  + answer)
+
+
+CARD = "4111 1111 1111 1111"
 
 
 class Upstreams(unittest.TestCase):
@@ -256,6 +260,38 @@ class Upstreams(unittest.TestCase):
             self.assertEqual(up.connections, 5)
             self.assertGreaterEqual(up.dropped, 3)
         finally:
+            up.shutdown()
+            up.server_close()
+
+    def test_answer_with_a_repeated_key_and_a_text_to_withhold(self):
+        """An answer whose text is to be redacted, in one of two copies of a key, is not
+        relayed: the tree that would redact it sees only one copy, a client might read the
+        other."""
+        answer = ('{"object":"chat.completion","choices":[{"index":0,"message":{"role":'
+                  '"assistant","content":"pay with %s","content":"fine"}}],'
+                  '"usage":{"prompt_tokens":1,"completion_tokens":2}}' % CARD).encode()
+        up = OneShotUpstream(answer=answer)
+        gw = Gateway(upstream="http://127.0.0.1:%d" % up.server_address[1])
+        try:
+            key = gw.new_account("twice@example.com")["api_key"]
+            status, doc, r = gw.request("POST", "/v1/chat/completions", chat(), key=key)
+            self.assertEqual(status, 200)
+            self.assertEqual(doc["error"]["code"], "answer_unreadable")
+            self.assertNotIn(CARD.encode(), json.dumps(doc).encode())
+        finally:
+            gw.close()
+            up.shutdown()
+            up.server_close()
+        # Repeated keys with nothing to change go out as the model wrote them.
+        benign = answer.replace(b"pay with " + CARD.encode(), b"hello")
+        up = OneShotUpstream(answer=benign)
+        gw = Gateway(upstream="http://127.0.0.1:%d" % up.server_address[1])
+        try:
+            key = gw.new_account("twice@example.com")["api_key"]
+            conn_status, _, _ = gw.request("POST", "/v1/chat/completions", chat(), key=key)
+            self.assertEqual(conn_status, 200)
+        finally:
+            gw.close()
             up.shutdown()
             up.server_close()
 
