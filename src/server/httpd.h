@@ -98,7 +98,8 @@ void gw_req_watch(struct gw_req *req, gw_req_event_fn cb, void *arg);
 struct gw_upstream; /* one loop's connections to the model */
 struct gw_up;       /* one request on one of them */
 
-enum gw_up_result { GW_UP_OK, GW_UP_FAILED, GW_UP_TIMEOUT };
+/* GW_UP_SHUTDOWN: gw_upstream_free ended the request (the gateway is stopping). */
+enum gw_up_result { GW_UP_OK, GW_UP_FAILED, GW_UP_TIMEOUT, GW_UP_SHUTDOWN };
 
 /* A request's callbacks, called from the loop. head once the status and headers are in (not
  * for 1xx answers); body for each piece of the body as it arrives (chunked framing removed);
@@ -119,7 +120,7 @@ struct gw_upstream_options {
 
 int gw_upstream_new(struct event_base *base, const struct gw_upstream_options *opt,
                     struct gw_upstream **out);
-/* Closes every connection; requests in flight are dropped without callbacks. */
+/* Closes every connection; each request in flight gets done(GW_UP_SHUTDOWN) first. */
 void gw_upstream_free(struct gw_upstream *u);
 
 /* Sends "METHOD target HTTP/1.1" with the headers in head (each "Name: value\r\n", Host and

@@ -241,6 +241,20 @@ static void up_done(void *arg, enum gw_up_result result)
     struct proxy *p = arg;
     struct gw *gw = p->w->gw;
     p->up = NULL;
+    if (result == GW_UP_SHUTDOWN) {
+        /* The gateway is stopping: the client hears so, the request is freed. */
+        if (!p->started)
+            p->status = 503;
+        account(p);
+        if (!p->started)
+            gw_error(gw, p->client, 503, "server_error", "shutting_down",
+                     "the gateway is stopping; retry");
+        else
+            gw_reply_abort(p->client);
+        p->client = NULL;
+        finish(p);
+        return;
+    }
     if (result != GW_UP_OK) {
         bool timeout = result == GW_UP_TIMEOUT;
         int64_t now = (int64_t)gw_now(), last = atomic_load(&gw->upstream_logged);

@@ -277,8 +277,9 @@ out:
     if (admin_started)
         pthread_join(tids[n], NULL);
     for (unsigned i = 0; workers && i < n; i++) {
-        gw_server_free(workers[i].server);
+        /* Requests in flight first: their proxies answer their clients and free themselves. */
         gw_upstream_free(workers[i].up);
+        gw_server_free(workers[i].server);
         if (workers[i].base)
             event_base_free(workers[i].base);
         rp_guard_scratch_free(workers[i].guard_scratch);

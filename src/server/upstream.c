@@ -537,8 +537,16 @@ void gw_upstream_free(struct gw_upstream *u)
         return;
     while (u->idle)
         up_free(u->idle);
-    while (u->active)
-        up_free(u->active);
+    while (u->active) {
+        /* A request still in flight ends with GW_UP_SHUTDOWN, so that its owner answers and
+         * frees what it holds. */
+        struct gw_up *c = u->active;
+        if (!c->cancelled && c->h) {
+            c->cancelled = true;
+            c->h->done(c->arg, GW_UP_SHUTDOWN);
+        }
+        up_free(c);
+    }
     if (u->sweep)
         event_free(u->sweep);
     free(u);

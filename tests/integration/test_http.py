@@ -8,7 +8,7 @@ import threading
 import time
 import unittest
 
-from test_gateway import Gateway, chat
+from test_gateway import Gateway, chat, stop
 
 
 def raw_exchange(port, data, timeout=10, until_close=True, want=None):
@@ -178,6 +178,35 @@ class Client(unittest.TestCase):
         head, _, rest = out.partition(b"\r\n\r\n")
         self.assertNotIn(b"Transfer-Encoding", head)
         self.assertIn(b"data: [DONE]", rest)
+
+
+class Shutdown(unittest.TestCase):
+    def test_requests_in_flight_at_sigterm_answered_and_freed(self):
+        """Regression: proxies of requests still waiting for the model at SIGTERM leaked."""
+        gw = Gateway(model_args=("--delay-ms", "3000"))
+        try:
+            key = gw.new_account("late@example.com")["api_key"]
+            out = {}
+
+            def ask(i):
+                try:
+                    out[i] = raw_exchange(gw.port, post(key, chat("wait %d" % i)), timeout=10)
+                except OSError as e:
+                    out[i] = repr(e).encode()
+
+            threads = [threading.Thread(target=ask, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+            time.sleep(0.8)
+            stop(gw.proc)
+            for t in threads:
+                t.join(15)
+            for i in range(4):
+                got = responses(out[i])
+                self.assertEqual(got[0][0], 503, out[i][:200])
+                self.assertEqual(json.loads(got[0][2])["error"]["code"], "shutting_down")
+        finally:
+            gw.close()  # fails on any sanitizer report (a leak) in the gateway's log
 
 
 class OneShotUpstream(socketserver.ThreadingTCPServer):
