@@ -479,9 +479,18 @@ static void conn_cb(evutil_socket_t fd, short what, void *arg)
             }
             break;
         }
-        /* A client that pipelines without reading its answers waits for them to go out. */
-        if (c->closing || evbuffer_get_length(c->out) > GW_LOW_WATER)
+        if (c->closing)
             break;
+        /* A client that pipelines without reading its answers waits for them to go out: what
+         * the socket takes now is written, and what it does not makes the writable edge that
+         * brings the connection back here. */
+        if (evbuffer_get_length(c->out) > GW_LOW_WATER) {
+            conn_flush(c);
+            if (c->gone)
+                continue;
+            if (evbuffer_get_length(c->out) > GW_LOW_WATER)
+                break;
+        }
         /* Whole requests are served; a partial one waits for more input, read at once when
          * the socket may hold it (the edge has passed). */
         if (conn_process(c))

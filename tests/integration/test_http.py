@@ -77,6 +77,14 @@ class Client(unittest.TestCase):
         self.assertIn("second", json.loads(got[1][2])["choices"][0]["message"]["content"])
         self.assertEqual(got[2][1].get("connection"), "close")
 
+    def test_pipelined_burst_answered_whole(self):
+        """Regression: a burst of pipelined requests whose answers filled the output bound stalled
+        once the socket took them (no writable edge came to pick up the rest)."""
+        data = (b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" * 2000
+                + b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        out = raw_exchange(self.gw.port, data, timeout=20)
+        self.assertEqual(out.count(b"HTTP/1.1 200"), 2001)
+
     def test_expect_100_continue(self):
         body = json.dumps(chat("waited")).encode()
         s = socket.create_connection(("127.0.0.1", self.gw.port), timeout=10)
