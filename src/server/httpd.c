@@ -75,7 +75,8 @@ struct gw_server {
     struct gw_server_options opt;
     struct gw_conn *conns;
     struct event *sweep;
-    time_t date_at;
+    struct event *resume; /* re-enables the listener after accept() ran out of descriptors */
+    time_t date_at, accept_logged;
     char date[40];
 };
 
@@ -553,6 +554,36 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
     gw_server_adopt(arg, fd, sa, (socklen_t)len);
 }
 
+#define ACCEPT_PAUSE_MS 100
+
+/* accept() failed for want of descriptors or memory. The pending connection keeps the listener
+ * readable, so accepting again at once would spin (and libevent would log each try): the
+ * listener rests ACCEPT_PAUSE_MS, and stderr hears of it at most once every 10 s. */
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+    struct gw_server *s = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    time_t now = now_s(s);
+    if (now - s->accept_logged >= 10) {
+        s->accept_logged = now;
+        fprintf(stderr,
+                "rampart serve: cannot accept connections: %s (%zu open here; raise the "
+                "limit of open files, ulimit -n)\n",
+                evutil_socket_error_to_string(err), gw_server_conns(s));
+    }
+    struct timeval pause = {0, ACCEPT_PAUSE_MS * 1000};
+    evconnlistener_disable(l);
+    event_add(s->resume, &pause);
+}
+
+static void resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct gw_server *s = arg;
+    evconnlistener_enable(s->listener);
+}
+
 /* Once a second: connections idle past the timeout are closed; a kept request whose client
  * stopped reading its answer is reported gone. */
 static void sweep_cb(evutil_socket_t fd, short what, void *arg)
@@ -597,11 +628,14 @@ int gw_server_new(struct event_base *base, struct evconnlistener *l,
     s->base = base;
     s->opt = *opt;
     s->listener = l;
-    if (l)
+    if (l) {
         evconnlistener_set_cb(l, accept_cb, s);
+        evconnlistener_set_error_cb(l, accept_error_cb);
+    }
     s->sweep = event_new(base, -1, EV_PERSIST, sweep_cb, s);
+    s->resume = evtimer_new(base, resume_cb, s);
     struct timeval second = {1, 0};
-    if (!s->sweep || event_add(s->sweep, &second) != 0) {
+    if (!s->sweep || !s->resume || event_add(s->sweep, &second) != 0) {
         gw_server_free(s);
         return RP_ENOMEM;
     }
@@ -619,6 +653,8 @@ void gw_server_free(struct gw_server *s)
         evconnlistener_free(s->listener);
     if (s->sweep)
         event_free(s->sweep);
+    if (s->resume)
+        event_free(s->resume);
     free(s);
 }
 
