@@ -90,7 +90,7 @@ static void metrics(struct gw *gw, struct gw_req *req)
         (unsigned long long)rp_store_events_dropped(gw->store),
         (unsigned long long)atomic_load(&gw->mail.sent),
         (unsigned long long)atomic_load(&gw->mail.failed));
-    gw_reply(req, 200, "text/plain; version=0.0.4", evbuffer_pullup(b, -1), evbuffer_get_length(b));
+    gw_reply_buffer(req, 200, "text/plain; version=0.0.4", b);
     evbuffer_free(b);
 }
 

@@ -804,6 +804,18 @@ void gw_reply(struct gw_req *req, int status, const char *content_type, const vo
     req_end(req, false);
 }
 
+void gw_reply_buffer(struct gw_req *req, int status, const char *content_type,
+                     struct evbuffer *body)
+{
+    size_t len = evbuffer_get_length(body);
+    if (!req->c->gone) {
+        put_head(req, status, content_type, len);
+        evbuffer_add_buffer(req->c->out, body);
+    }
+    evbuffer_drain(body, evbuffer_get_length(body));
+    req_end(req, false);
+}
+
 void gw_reply_start(struct gw_req *req, int status, const char *content_type)
 {
     if (req->c->gone)

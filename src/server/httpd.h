@@ -77,6 +77,9 @@ int gw_req_set_header(struct gw_req *req, const char *name, const char *value);
 /* Replies in one piece and ends the request. */
 void gw_reply(struct gw_req *req, int status, const char *content_type, const void *body,
               size_t len);
+/* The same with the whole of body (drained; its chains move, nothing is copied). */
+void gw_reply_buffer(struct gw_req *req, int status, const char *content_type,
+                     struct evbuffer *body);
 /* Starts a reply whose body follows in pieces (chunked; for HTTP/1.0 clients, delimited by
  * closing the connection). */
 void gw_reply_start(struct gw_req *req, int status, const char *content_type);

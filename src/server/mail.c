@@ -5,7 +5,6 @@
  * AUTH): point it at a local relay. */
 #include <dirent.h>
 #include <errno.h>
-#include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <unistd.h>
 
 #include "mail.h"
+#include "rampart/net.h"
 
 #define SMTP_TIMEOUT_MS 10000
 #define MAIL_MAX (1u << 20)
@@ -75,18 +75,7 @@ static int smtp_cmd(struct smtp *s, const char *cmd, int want)
 
 static int smtp_connect(const char *host, const char *port)
 {
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
-    if (getaddrinfo(host, port, &hints, &res) != 0)
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
+    int fd = rp_tcp_connect(host, (unsigned)strtoul(port, NULL, 10), false);
     if (fd >= 0) {
         struct timeval tv = {SMTP_TIMEOUT_MS / 1000, 0};
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));

@@ -310,9 +310,8 @@ static void up_done(void *arg, enum gw_up_result result)
             evbuffer_add_printf(p->gout, "{\"error\":{\"message\":\"the answer is too large to "
                                          "inspect\",\"type\":\"server_error\",\"code\":"
                                          "\"answer_too_large\"}}");
-        size_t n = evbuffer_get_length(p->gout);
-        atomic_fetch_add(&gw->m.bytes_out, n);
-        gw_reply(p->client, p->status, p->ctype, evbuffer_pullup(p->gout, -1), n);
+        atomic_fetch_add(&gw->m.bytes_out, evbuffer_get_length(p->gout));
+        gw_reply_buffer(p->client, p->status, p->ctype, p->gout);
     } else {
         gw_reply_end(p->client);
     }

@@ -69,19 +69,11 @@ static int value(struct rp_jsonr *j, struct rp_jsonv *v)
     return errno == ERANGE ? GW_SCAN_TREE : GW_SCAN_OK;
 }
 
-static uint64_t key_hash(struct rp_str k)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < k.len; i++)
-        h = (h ^ (unsigned char)k.ptr[i]) * 1099511628211ull;
-    return h;
-}
-
 /* Adds the key just read to those of its object; GW_SCAN_TREE when it may repeat one (the tree,
  * which refuses duplicate keys, decides) or the object has too many to compare. */
 static int new_key(struct rp_jsonr *j, uint64_t *keys, size_t *n)
 {
-    uint64_t h = key_hash(rp_buf_str(&j->str));
+    uint64_t h = rp_hash64(j->str.ptr ? j->str.ptr : "", j->str.len, 0);
     if (*n == OBJECT_KEYS_MAX)
         return GW_SCAN_TREE;
     for (size_t i = 0; i < *n; i++)

@@ -5,7 +5,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <http_parser.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/err.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "httpd.h"
+#include "rampart/net.h"
 
 #define READ_SIZE (16u * 1024)
 #define CTYPE_MAX 256
@@ -192,25 +192,7 @@ static int set_host_check(struct gw_upstream *u, SSL *ssl)
 static int up_connect(struct gw_up *c)
 {
     struct gw_upstream *u = c->u;
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char port[8];
-    snprintf(port, sizeof(port), "%u", u->opt.port);
-    if (getaddrinfo(u->host, port, &hints, &res) != 0)
-        return -1;
-    evutil_socket_t fd = -1;
-    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-        if (fd < 0)
-            continue;
-        if (connect(fd, a->ai_addr, a->ai_addrlen) != 0 && errno != EINPROGRESS) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
+    evutil_socket_t fd = rp_tcp_connect(u->host, u->opt.port, true);
     if (fd < 0)
         return -1;
     int one = 1;

@@ -1,6 +1,8 @@
 """Integration tests of the gateway's own HTTP/1.1 (src/server/httpd.c, src/server/upstream.c):
 what clients send on the wire and what upstreams answer, beyond what test_gateway.py's clients do.
 Raw sockets on 127.0.0.1, ephemeral ports; run through tests/integration/run.py."""
+import contextlib
+import http.client
 import json
 import socket
 import socketserver
@@ -311,31 +313,35 @@ class OneShotHandler(socketserver.BaseRequestHandler):
 CARD = "4111 1111 1111 1111"
 
 
+@contextlib.contextmanager
+def behind(upstream):
+    """A gateway in front of upstream (a OneShotUpstream) and a key of its; both stopped after."""
+    gw = Gateway(upstream="http://127.0.0.1:%d" % upstream.server_address[1])
+    try:
+        yield gw, gw.new_account("oneshot@example.com")["api_key"]
+    finally:
+        gw.close()
+        upstream.shutdown()
+        upstream.server_close()
+
+
 class Upstreams(unittest.TestCase):
-    def run_against(self, upstream):
-        gw = Gateway(upstream="http://127.0.0.1:%d" % upstream.server_address[1])
-        try:
-            key = gw.new_account("oneshot@example.com")["api_key"]
+    def five_answers(self, up):
+        with behind(up) as (gw, key):
             for _ in range(5):
                 status, doc, _ = gw.request("POST", "/v1/chat/completions", chat(), key=key)
                 self.assertEqual(status, 200, doc)
                 self.assertEqual(doc["choices"][0]["message"]["content"],
                                  "from the one-shot model")
-        finally:
-            gw.close()
 
     def test_closed_keep_alive_connection_retried(self):
         up = OneShotUpstream()
-        try:
-            self.run_against(up)
-            # Each answer came on a connection of its own; of the 5 requests, all but the first
-            # of each of the 2 workers met a kept connection that was dropped, and were sent
-            # again on a new one.
-            self.assertEqual(up.connections, 5)
-            self.assertGreaterEqual(up.dropped, 3)
-        finally:
-            up.shutdown()
-            up.server_close()
+        self.five_answers(up)
+        # Each answer came on a connection of its own; of the 5 requests, all but the first of
+        # each of the 2 workers met a kept connection that was dropped, and were sent again on
+        # a new one.
+        self.assertEqual(up.connections, 5)
+        self.assertGreaterEqual(up.dropped, 3)
 
     def test_answer_with_a_repeated_key_and_a_text_to_withhold(self):
         """An answer whose text is to be redacted, in one of two copies of a key, is not
@@ -344,39 +350,23 @@ class Upstreams(unittest.TestCase):
         answer = ('{"object":"chat.completion","choices":[{"index":0,"message":{"role":'
                   '"assistant","content":"pay with %s","content":"fine"}}],'
                   '"usage":{"prompt_tokens":1,"completion_tokens":2}}' % CARD).encode()
-        up = OneShotUpstream(answer=answer)
-        gw = Gateway(upstream="http://127.0.0.1:%d" % up.server_address[1])
-        try:
-            key = gw.new_account("twice@example.com")["api_key"]
-            status, doc, r = gw.request("POST", "/v1/chat/completions", chat(), key=key)
+        with behind(OneShotUpstream(answer=answer)) as (gw, key):
+            status, doc, _ = gw.request("POST", "/v1/chat/completions", chat(), key=key)
             self.assertEqual(status, 200)
             self.assertEqual(doc["error"]["code"], "answer_unreadable")
-            self.assertNotIn(CARD.encode(), json.dumps(doc).encode())
-        finally:
-            gw.close()
-            up.shutdown()
-            up.server_close()
+            self.assertNotIn(CARD, json.dumps(doc))
         # Repeated keys with nothing to change go out as the model wrote them.
         benign = answer.replace(b"pay with " + CARD.encode(), b"hello")
-        up = OneShotUpstream(answer=benign)
-        gw = Gateway(upstream="http://127.0.0.1:%d" % up.server_address[1])
-        try:
-            key = gw.new_account("twice@example.com")["api_key"]
-            conn_status, _, _ = gw.request("POST", "/v1/chat/completions", chat(), key=key)
-            self.assertEqual(conn_status, 200)
-        finally:
-            gw.close()
-            up.shutdown()
-            up.server_close()
+        with behind(OneShotUpstream(answer=benign)) as (gw, key):
+            conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
+            conn.request("POST", "/v1/chat/completions", json.dumps(chat()),
+                         {"Authorization": "Bearer " + key, "Content-Type": "application/json"})
+            r = conn.getresponse()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.read(), benign)
 
     def test_answer_delimited_by_the_connection(self):
-        up = OneShotUpstream(eof_body=True)
-        try:
-            self.run_against(up)
-        finally:
-            up.shutdown()
-            up.server_close()
-
+        self.five_answers(OneShotUpstream(eof_body=True))
 
 if __name__ == "__main__":
     unittest.main()
