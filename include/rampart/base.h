@@ -81,7 +81,7 @@ void rp_error_set(struct rp_error *err, const char *fmt, ...) __attribute__((for
 const char *rp_strerror(int code);
 
 /* Reads a whole file into a NUL-terminated heap buffer of at most cap bytes. The caller frees
- * *out. Fills err with "unable to read '<path>': ..." on failure. */
+ * *out, which is NULL on failure. Fills err with "unable to read '<path>': ..." on failure. */
 int rp_file_read(const char *path, size_t cap, char **out, size_t *out_len, struct rp_error *err);
 
 /* Length of the well-formed UTF-8 sequence at p (avail > 0 bytes), or 0 when ill-formed

@@ -63,6 +63,7 @@ int rp_file_read(const char *path, size_t cap, char **out, size_t *out_len, stru
 {
     int result = RP_OK;
     struct rp_buf b;
+    *out = NULL; /* so that a caller may free it whatever the outcome */
     rp_buf_init(&b, cap);
     FILE *f = fopen(path, "rb");
     if (!f) {

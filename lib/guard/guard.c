@@ -498,7 +498,7 @@ static int load_rules(const struct rp_guard_options *opt, struct rp__guard_rules
             rp__guard_rules_load(rs, "conf/guard-rules.yaml (embedded)", rp__embed_guard_rules,
                                  (size_t)(rp__embed_guard_rules_end - rp__embed_guard_rules), err);
     for (size_t i = 0; !result && i < opt->n_rule_files; i++) {
-        char *text;
+        char *text = NULL; /* freed below also when the read failed */
         size_t len;
         result = rp_file_read(opt->rule_files[i], RP_GUARD_MAX_RULE_FILE, &text, &len, err);
         if (result == RP_ETOOBIG)

@@ -984,6 +984,34 @@ static void test_pack_errors(void **state)
     assert_pack_refused("", "1: a rule pack is a mapping");
 }
 
+/* Fills the stack below the caller with non-zero bytes, so that a local variable left
+ * uninitialised by a function called next holds garbage rather than a lucky zero. */
+static __attribute__((noinline)) void paint_stack(void)
+{
+    volatile unsigned char junk[64 << 10];
+    for (size_t i = 0; i < sizeof(junk); i++)
+        junk[i] = 0x41;
+}
+
+/* `rampart guard --rules /nope` freed an uninitialised pointer when the pack could not be read
+ * (exit 139): the error must be the reason, with nothing freed that was not allocated. */
+static void test_regression_missing_rule_file_not_freed(void **state)
+{
+    (void)state;
+    struct rp_guard_options o = own_rules();
+    o.rule_files[o.n_rule_files++] = "/nonexistent/rampart-rules.yaml";
+    struct rp_guard *g = (struct rp_guard *)1;
+    struct rp_error err = {{0}};
+    paint_stack();
+    assert_int_equal(rp_guard_new(&o, &g, &err), RP_EIO);
+    assert_null(g);
+    assert_string_equal(err.msg, "unable to open '/nonexistent/rampart-rules.yaml': No such file "
+                                 "or directory");
+    size_t n = 1;
+    paint_stack();
+    assert_int_equal(rp_guard_check(&o, &n, &err), RP_EIO);
+}
+
 /* A duplicate id in a second pack names the first rule's file and line; rp_guard_check says
  * the same as rp_guard_new. */
 static void test_pack_duplicate_ids(void **state)
@@ -1792,6 +1820,7 @@ int main(void)
         cmocka_unit_test(test_invalid_utf8),
         cmocka_unit_test(test_monitor),
         cmocka_unit_test(test_pack_errors),
+        cmocka_unit_test(test_regression_missing_rule_file_not_freed),
         cmocka_unit_test(test_pack_duplicate_ids),
         cmocka_unit_test(test_pack_disable),
         cmocka_unit_test(test_stream_secret_every_split),
