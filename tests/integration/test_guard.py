@@ -94,7 +94,9 @@ class Cli(unittest.TestCase):
             self.assertIn("obfuscated", [r["code"] for r in o["reasons"]])
 
     def test_bad_input_lines(self):
-        rc, out = guard_cli(["not json", {"nottext": 1}, {"text": "fine"}])
+        # JSON lines told, since a plain first line would make the input plain text.
+        rc, out = guard_cli(["not json", {"nottext": 1}, {"text": "fine"}],
+                            "--input-format", "jsonl")
         self.assertEqual(rc, 2)
         self.assertIn("line 1", out[0]["error"])
         self.assertIn("line 2", out[1]["error"])
