@@ -17,14 +17,29 @@ struct rp_url_reason {
     char *message;                /* a sentence for a person, owned by the report */
 };
 
+/* Where a host leads when it is not a place on the public internet (docs/url.md). */
+enum rp_url_network {
+    RP_URL_NET_PUBLIC = 0,  /* the public internet, or no host at all */
+    RP_URL_NET_LOOPBACK,    /* this computer: 127.0.0.0/8, ::1, localhost, *.localhost */
+    RP_URL_NET_UNSPECIFIED, /* 0.0.0.0/8, ::: no destination; browsers take this computer */
+    RP_URL_NET_PRIVATE,     /* a private network: RFC 1918, fc00::/7 (and fec0::/10) */
+    RP_URL_NET_LINK_LOCAL,  /* the local network segment: 169.254.0.0/16, fe80::/10 */
+    RP_URL_NET_SHARED,      /* an internet provider's own network: 100.64.0.0/10 */
+    RP_URL_NET_RESERVED,    /* documentation, benchmarks, multicast, broadcast, future use */
+    RP_URL_NET_LOCAL_NAME   /* .local, .internal, .home.arpa, ..., a name without a dot */
+};
+
 /* What the inspector found. Strings are owned by the report; NULL where the JSON says null. */
 struct rp_url_report {
-    bool valid;               /* the browser would accept the address */
-    bool scheme_added;        /* no scheme was given: read as the address bar does, https:// */
-    char *error;              /* why not, when !valid */
-    struct rp_url url;        /* the parsed address, when valid */
-    char *host_unicode;       /* the host as a person should read it */
-    bool ip;                  /* the host is an IPv4 or IPv6 address */
+    bool valid;         /* the browser would accept the address */
+    bool scheme_added;  /* no scheme was given: read as the address bar does, https:// */
+    char *error;        /* why not, when !valid */
+    struct rp_url url;  /* the parsed address, when valid */
+    char *host_unicode; /* the host as a person should read it */
+    bool ip;            /* the host is an IPv4 or IPv6 address */
+    enum rp_url_network network;
+    const char *network_what; /* static: the range or name rule matched; NULL when public */
+    bool network_mapped;      /* an IPv4-mapped IPv6 host, classified by its IPv4 part */
     char *registrable_domain; /* ASCII; NULL for IP hosts, public suffixes, no host */
     char *registrable_domain_unicode;
     char *public_suffix;    /* e.g. "co.uk" */
@@ -73,6 +88,9 @@ int rp_url_registrable_domain(const struct rp_url_inspector *in, struct rp_str d
 char *rp_url_skeleton(const struct rp_url_inspector *in, struct rp_str s);
 
 const char *rp_url_verdict_name(enum rp_url_verdict v);
+/* "public", "loopback", "unspecified", "private", "link-local", "shared", "reserved" or
+ * "local-name": the JSON field network. */
+const char *rp_url_network_name(enum rp_url_network n);
 
 /* Appends the report as one line of JSON (no newline) to out. */
 int rp_url_report_json(const struct rp_url_report *r, struct rp_str input, struct rp_buf *out);

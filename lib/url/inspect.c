@@ -720,6 +720,88 @@ static int check_scripts(const struct rp_url_inspector *in, struct rp_url_report
     return RP_OK;
 }
 
+/* Sets r->network (and network_what, network_mapped) from the host: an IP range, a name
+ * rule, or a name without a dot that is no top-level domain ("router": the network's own
+ * resolver completes it). */
+static void classify_network(const struct rp_url_inspector *in, struct rp_url_report *r)
+{
+    const struct rp_url *u = &r->url;
+    const char *what = NULL;
+    enum rp_url_network n = RP_URL_NET_PUBLIC;
+    if (u->host_type == RP_URL_HOST_IPV4 || u->host_type == RP_URL_HOST_IPV6) {
+        n = rp__url_ip_network(u, &what, &r->network_mapped);
+    } else if (u->host_type == RP_URL_HOST_DOMAIN) {
+        n = rp__url_name_network(u->host, &what);
+        size_t len = strlen(u->host);
+        if (n == RP_URL_NET_PUBLIC && len && !memchr(u->host, '.', len - 1) && u->host[0] != '.') {
+            char label[256];
+            size_t k = u->host[len - 1] == '.' ? len - 1 : len;
+            if (k < sizeof(label)) {
+                memcpy(label, u->host, k);
+                label[k] = '\0';
+                if (!psl_is_public_suffix2(in->psl, label, PSL_TYPE_ANY | PSL_TYPE_NO_STAR_RULE)) {
+                    n = RP_URL_NET_LOCAL_NAME;
+                    what = "a name without a dot is completed by the network you are on";
+                }
+            }
+        }
+    }
+    r->network = n;
+    r->network_what = n == RP_URL_NET_PUBLIC ? NULL : what;
+}
+
+/* The reason that says where a host off the public internet leads, in plain words. */
+static int network_reason(struct rp_url_report *r, bool disguised)
+{
+    const struct rp_url *u = &r->url;
+    const char *what = r->network_what ? r->network_what : "";
+    const char *dis = disguised ? "; the address is written in a disguised form" : "";
+    char port[32] = "";
+    if (u->port >= 0)
+        snprintf(port, sizeof(port), " (port %d)", u->port);
+    switch (r->network) {
+    case RP_URL_NET_LOOPBACK:
+        return add_reason(r, "loopback", RP_URL_CAUTION,
+                          "'%s' is your own computer (%s), not a site on the internet: the link "
+                          "opens whatever program runs on it%s, and a message from someone else "
+                          "has no reason to send you there%s",
+                          u->host, what, port, dis);
+    case RP_URL_NET_UNSPECIFIED:
+        return add_reason(r, "unspecified-address", RP_URL_CAUTION,
+                          "%s is no real destination (%s): browsers take it to mean your own "
+                          "computer and open whatever program runs on it%s%s",
+                          u->host, what, port, dis);
+    case RP_URL_NET_PRIVATE:
+        return add_reason(r, "private-address", RP_URL_CAUTION,
+                          "%s is a device on a private network (%s), such as a router, a printer "
+                          "or a company server, not a site on the internet: a link from outside "
+                          "can use it to change settings there%s",
+                          u->host, what, dis);
+    case RP_URL_NET_LINK_LOCAL:
+        return add_reason(r, "link-local", RP_URL_CAUTION,
+                          "%s only reaches a device on the same local network (%s), such as a "
+                          "router or a cloud machine's metadata service, never a site on the "
+                          "internet%s",
+                          u->host, what, dis);
+    case RP_URL_NET_SHARED:
+        return add_reason(r, "shared-address", RP_URL_CAUTION,
+                          "%s is inside an internet provider's own network (shared address space "
+                          "%s), not a site on the public internet%s",
+                          u->host, what, dis);
+    case RP_URL_NET_RESERVED:
+        return add_reason(r, "reserved-address", RP_URL_CAUTION,
+                          "%s is set aside (%s): no public site uses it%s", u->host, what, dis);
+    case RP_URL_NET_LOCAL_NAME:
+        return add_reason(r, "local-name", RP_URL_CAUTION,
+                          "'%s' is a name only a local network gives a meaning to (%s), not one "
+                          "registered on the internet: whoever runs that network decides where it "
+                          "goes",
+                          r->host_unicode ? r->host_unicode : u->host, what);
+    case RP_URL_NET_PUBLIC: break;
+    }
+    return RP_OK;
+}
+
 static int inspect_host(const struct rp_url_inspector *in, struct rp_url_report *r,
                         struct rp_str input)
 {
@@ -730,9 +812,13 @@ static int inspect_host(const struct rp_url_inspector *in, struct rp_url_report 
         r->host_unicode = strdup(u->host);
         if (!r->host_unicode)
             return RP_ENOMEM;
-        /* "0x7f.1" and "2130706433" are 127.0.0.1 to the browser, but not to a reader. */
-        bool disguised = u->host_type == RP_URL_HOST_IPV4 &&
-                         !memmem(input.ptr, input.len, u->host, strlen(u->host));
+        /* "0x7f.1" and "2130706433" are 127.0.0.1 to the browser, but not to a reader; so is
+         * [::ffff:7f00:1]. */
+        bool disguised = (u->host_type == RP_URL_HOST_IPV4 &&
+                          !memmem(input.ptr, input.len, u->host, strlen(u->host))) ||
+                         r->network_mapped;
+        if (r->network != RP_URL_NET_PUBLIC)
+            return network_reason(r, disguised);
         return add_reason(r, "ip-host", RP_URL_CAUTION,
                           "the address is a bare IP address (%s)%s; real sites use names", u->host,
                           disguised ? ", written in a disguised form" : "");
@@ -758,6 +844,12 @@ static int inspect_host(const struct rp_url_inspector *in, struct rp_url_report 
         r->controlling_word = strndup(r->registrable_domain_unicode, cw_len);
         if (!r->controlling_word)
             return RP_ENOMEM;
+    }
+
+    if (r->network != RP_URL_NET_PUBLIC) {
+        result = network_reason(r, false);
+        if (result)
+            return result;
     }
 
     if (has_punycode_label(u->host)) {
@@ -854,6 +946,7 @@ static int inspect_valid(const struct rp_url_inspector *in, struct rp_url_report
 {
     const struct rp_url *u = &r->url;
     int result;
+    classify_network(in, r);
     if (strcmp(u->scheme, "javascript") == 0)
         return add_reason(r, "javascript-url", RP_URL_DANGER,
                           "this is not a web address but a program that runs when clicked");
@@ -887,8 +980,11 @@ static int inspect_valid(const struct rp_url_inspector *in, struct rp_url_report
                 return result;
         }
     }
-    if (strcmp(u->scheme, "http") == 0 || strcmp(u->scheme, "ws") == 0 ||
-        strcmp(u->scheme, "ftp") == 0) {
+    /* To this computer the connection never leaves it: nobody on the network can read it
+     * (browsers count http://localhost as secure). */
+    bool stays_here = r->network == RP_URL_NET_LOOPBACK || r->network == RP_URL_NET_UNSPECIFIED;
+    if (!stays_here && (strcmp(u->scheme, "http") == 0 || strcmp(u->scheme, "ws") == 0 ||
+                        strcmp(u->scheme, "ftp") == 0)) {
         result = add_reason(r, "not-https", RP_URL_CAUTION,
                             "the connection is not encrypted (%s, not https): others on the "
                             "network can read and change it",
@@ -975,7 +1071,11 @@ int rp_url_inspect(const struct rp_url_inspector *in, struct rp_str input, struc
         /* The model knows brands' names from phishing pages; on the brands' own domains the
          * name is no evidence, and the brand checks already vouch for who owns the site. */
         bool official = r->registrable_domain && is_official(in, r->registrable_domain);
-        if (r->valid && !official && r->score >= rp_url_model_threshold(in->model))
+        /* The model learned public web addresses, where a bare IP is a phishing sign; what it
+         * says of a host on this computer or a private network is no evidence, and the host's
+         * own reason says what matters there. */
+        if (r->valid && !official && r->network == RP_URL_NET_PUBLIC &&
+            r->score >= rp_url_model_threshold(in->model))
             result =
                 add_reason(r, "learned-phishing", RP_URL_CAUTION,
                            "the address resembles known phishing addresses (score %.2f)", r->score);

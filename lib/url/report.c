@@ -48,6 +48,7 @@ int rp_url_report_json(const struct rp_url_report *r, struct rp_str input, struc
     ADD(field_str(out, "host", v ? u->host : NULL));
     ADD(field_str(out, "host_unicode", r->host_unicode));
     ADD(field_bool(out, "ip", r->ip));
+    ADD(field_str(out, "network", rp_url_network_name(r->network)));
     if (v && u->port >= 0)
         ADD(rp_buf_addf(out, ",\"port\":%d", u->port));
     else
@@ -84,6 +85,27 @@ static int add_printable(struct rp_buf *out, const char *s, size_t len)
     return RP_OK;
 }
 
+/* Who answers at a host off the public internet, for a person; NULL for a public host. */
+static const char *network_owner(enum rp_url_network n)
+{
+    switch (n) {
+    case RP_URL_NET_LOOPBACK:
+    case RP_URL_NET_UNSPECIFIED: return "your own computer, and whatever program runs on it";
+    case RP_URL_NET_PRIVATE:
+        return "whoever runs the private network you are on (your router, a printer, a company "
+               "server), not a site on the internet";
+    case RP_URL_NET_LINK_LOCAL:
+        return "a device on the same local network as you, not a site on the internet";
+    case RP_URL_NET_SHARED: return "your internet provider's network, not a public site";
+    case RP_URL_NET_RESERVED: return "no one: no public site uses this address";
+    case RP_URL_NET_LOCAL_NAME:
+        return "whoever runs the local network you are on; the name is not registered on the "
+               "internet";
+    case RP_URL_NET_PUBLIC: break;
+    }
+    return NULL;
+}
+
 int rp_url_report_explain(const struct rp_url_report *r, struct rp_str input, struct rp_buf *out)
 {
     static const char *const headline[] = {
@@ -110,7 +132,10 @@ int rp_url_report_explain(const struct rp_url_report *r, struct rp_str input, st
     if (r->valid && r->url.host && r->url.host[0]) {
         result = rp_buf_addf(out, "  The browser goes to: %s\n",
                              r->host_unicode ? r->host_unicode : r->url.host);
-        if (!result && r->registrable_domain_unicode)
+        const char *who = network_owner(r->network);
+        if (!result && who)
+            result = rp_buf_addf(out, "  Who controls it: %s\n", who);
+        else if (!result && r->registrable_domain_unicode)
             result = rp_buf_addf(out,
                                  "  Who controls it: whoever registered '%s' (the word that "
                                  "matters: '%s')\n",

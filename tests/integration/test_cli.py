@@ -154,3 +154,73 @@ class GuardCli(unittest.TestCase):
         rc, out, err = guard(["--direction", "output"], b"The capital of France is Paris.\n")
         self.assertEqual((rc, err), (0, ""))
         self.assertTrue(out.startswith("allow"), out)
+
+
+def url(args):
+    p = subprocess.run([RAMPART, "url", *args], capture_output=True, timeout=60)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+class UrlCli(unittest.TestCase):
+    def test_regression_localhost_is_not_a_public_ending(self):
+        # It said "'localhost' is a public ending shared by many owners, not one site".
+        rc, out, err = url(["http://localhost:8080/"])
+        self.assertEqual(rc, 1, err)
+        self.assertNotIn("public ending", out)
+        self.assertEqual(out.splitlines()[:4], [
+            "http://localhost:8080/",
+            "  CAUTION: look closely before you trust it",
+            "  The browser goes to: localhost",
+            "  Who controls it: your own computer, and whatever program runs on it"])
+        self.assertIn("(port 8080)", out)
+        self.assertIn("(loopback)", out)
+        self.assertNotIn("(not-https)", out)  # the connection never leaves the computer
+
+    def test_url_networks_in_json(self):
+        want = {
+            "http://127.0.0.1/": ("loopback", "loopback"),
+            "http://[::1]:3000/": ("loopback", "loopback"),
+            "http://app.localhost/": ("loopback", "loopback"),
+            "http://0.0.0.0:8000/": ("unspecified", "unspecified-address"),
+            "http://192.168.1.1/admin": ("private", "private-address"),
+            "http://10.0.0.5/": ("private", "private-address"),
+            "http://[fd00::1]/": ("private", "private-address"),
+            "http://169.254.169.254/latest/meta-data/": ("link-local", "link-local"),
+            "http://[fe80::1]/": ("link-local", "link-local"),
+            "http://100.64.1.1/": ("shared", "shared-address"),
+            "http://192.0.2.1/": ("reserved", "reserved-address"),
+            "http://printer.local/": ("local-name", "local-name"),
+            "http://db.internal/": ("local-name", "local-name"),
+            "http://nas.home.arpa/": ("local-name", "local-name"),
+            "http://router/": ("local-name", "local-name"),
+            "http://8.8.8.8/": ("public", "ip-host"),
+            "https://example.com/": ("public", None),
+        }
+        rc, out, err = url(["--json", *want])
+        self.assertEqual(rc, 1, err)
+        rows = [json.loads(l) for l in out.splitlines()]
+        self.assertEqual(len(rows), len(want))
+        for row, (address, (network, code)) in zip(rows, want.items()):
+            codes = [r["code"] for r in row["reasons"]]
+            self.assertEqual(row["input"], address)
+            self.assertEqual(row["network"], network, row)
+            if code:
+                self.assertIn(code, codes, row)
+            if network != "public":
+                # Its own words replace ip-host, and the phishing model does not judge it.
+                self.assertEqual(row["verdict"], "caution", row)
+                self.assertNotIn("ip-host", codes, row)
+                self.assertNotIn("learned-phishing", codes, row)
+        self.assertEqual(rows[-1]["verdict"], "ok")
+
+    def test_url_private_network_plain_words(self):
+        rc, out, _ = url(["http://192.168.1.1/admin", "http://printer.local/", "http://0x7f.1/"])
+        self.assertEqual(rc, 1)
+        blocks = out.strip().split("\n\n")
+        self.assertIn("Who controls it: whoever runs the private network you are on", blocks[0])
+        self.assertIn("a link from outside can use it to change settings there", blocks[0])
+        self.assertIn("(not-https)", blocks[0])  # the private network carries the traffic
+        self.assertIn("the name is not registered on the internet", blocks[1])
+        self.assertIn("multicast DNS", blocks[1])
+        self.assertNotIn("whoever registered", blocks[1])
+        self.assertIn("written in a disguised form (loopback)", blocks[2])

@@ -669,9 +669,12 @@ static void test_defang_dangerous_links(void **state)
                        "log in at http://paypal.com.secure-login.xyz/verify now", RP_GUARD_MODIFY,
                        "log in at hxxp://paypal[.]com[.]secure-login[.]xyz/verify now");
         assert_verdict(&f, RP_GUARD_OUTPUT, "see https://example.com", RP_GUARD_ALLOW, NULL);
-        assert_verdict(&f, RP_GUARD_OUTPUT, "see https://example.com and http://192.168.4.7/login",
-                       RP_GUARD_MODIFY,
-                       "see https://example.com and hxxp://192[.]168[.]4[.]7/login");
+        assert_verdict(&f, RP_GUARD_OUTPUT,
+                       "see https://example.com and http://93.184.216.34/login", RP_GUARD_MODIFY,
+                       "see https://example.com and hxxp://93[.]184[.]216[.]34/login");
+        /* A router's page is a caution to the inspector, not a deception: left clickable. */
+        assert_verdict(&f, RP_GUARD_OUTPUT, "open http://192.168.4.7/login to set it up",
+                       RP_GUARD_ALLOW, NULL);
         fix_free(&f);
     }
     rp_url_inspector_free(ui);

@@ -102,6 +102,16 @@ static bool has_reason(const struct rp_url_report *r, const char *code)
     return false;
 }
 
+/* The message of the reason with this code; the test fails when there is none. */
+static const char *reason_message(const struct rp_url_report *r, const char *code)
+{
+    for (size_t i = 0; i < r->n_reasons; i++)
+        if (strcmp(r->reasons[i].code, code) == 0)
+            return r->reasons[i].message;
+    fail_msg("no reason '%s'", code);
+    return NULL;
+}
+
 /* Inspects input and checks the reason code is (or is not) there. */
 static void expect(const char *input, const char *code, bool present)
 {
@@ -158,8 +168,17 @@ static void test_controlling_word(void **state)
     assert_string_equal(r.url.host, "127.0.0.1");
     assert_true(r.ip);
     assert_null(r.registrable_domain);
-    assert_true(has_reason(&r, "ip-host"));
-    assert_non_null(strstr(r.reasons[1].message, "disguised"));
+    /* 127.0.0.1 is this computer: its own reason, which says it is disguised. */
+    assert_int_equal(r.network, RP_URL_NET_LOOPBACK);
+    assert_true(has_reason(&r, "loopback"));
+    assert_non_null(strstr(reason_message(&r, "loopback"), "disguised"));
+    rp_url_report_release(&r);
+    inspect("http://2130706433/", &r);
+    assert_non_null(strstr(reason_message(&r, "loopback"), "disguised"));
+    rp_url_report_release(&r);
+    inspect("http://8.8.8.8/", &r);
+    assert_non_null(strstr(reason_message(&r, "ip-host"), "real sites use names"));
+    assert_null(strstr(reason_message(&r, "ip-host"), "disguised"));
     rp_url_report_release(&r);
 
     /* Typed without a scheme, as the issue's examples are: the address bar adds https://. */
@@ -200,8 +219,11 @@ static void test_reason_codes(void **state)
     expect("https://example.com/a@b", "userinfo", false);
     expect("https://evil.example\\@paypal.com", "backslash", true);
     expect("https://example.com/a/b", "backslash", false);
-    expect("http://192.168.0.1/login", "ip-host", true);
-    expect("http://[2001:db8::1]/", "ip-host", true);
+    /* A public IP address; one of a private network or this computer has its own reason. */
+    expect("http://203.0.114.9/login", "ip-host", true);
+    expect("http://[2606:4700:4700::1111]/", "ip-host", true);
+    expect("http://192.168.0.1/login", "ip-host", false);
+    expect("http://192.168.0.1/login", "private-address", true);
     expect("https://xn--mnchen-3ya.de/", "punycode", true);
     expect("https://münchen.de/", "punycode", true);
     expect("https://muenchen.de/", "punycode", false);
@@ -334,12 +356,141 @@ static void test_bad_list_file(void **state)
     assert_non_null(strstr(err.msg, "unable to open '/nonexistent/brands.txt'"));
 }
 
+/* Where hosts off the public internet lead, each with its own reason code, words and verdict:
+ * `rampart url http://localhost:8080/` called localhost "a public ending shared by many
+ * owners", and private addresses "bare IP addresses" that the phishing model judged. */
+struct network_case {
+    const char *input;
+    enum rp_url_network network;
+    const char *code; /* the reason that says so (NULL: none) */
+    const char *what; /* a piece of the reason's message */
+    enum rp_url_verdict verdict;
+};
+
+static void test_regression_localhost_is_not_a_public_ending(void **state)
+{
+    (void)state;
+    static const struct network_case cases[] = {
+        /* This computer: no not-https (the connection never leaves it), no model score. */
+        {"http://localhost:8080/", RP_URL_NET_LOOPBACK, "loopback", "(port 8080)", RP_URL_CAUTION},
+        {"http://LOCALHOST./", RP_URL_NET_LOOPBACK, "loopback", "always means this computer",
+         RP_URL_CAUTION},
+        {"http://app.localhost/", RP_URL_NET_LOOPBACK, "loopback", "'.localhost'", RP_URL_CAUTION},
+        {"http://127.0.0.1/", RP_URL_NET_LOOPBACK, "loopback", "127.0.0.0/8", RP_URL_CAUTION},
+        {"http://127.254.3.4/", RP_URL_NET_LOOPBACK, "loopback", "your own computer",
+         RP_URL_CAUTION},
+        {"http://[::1]:3000/", RP_URL_NET_LOOPBACK, "loopback", "IPv6 loopback", RP_URL_CAUTION},
+        {"http://[::ffff:127.0.0.1]/", RP_URL_NET_LOOPBACK, "loopback", "disguised",
+         RP_URL_CAUTION},
+        {"http://0.0.0.0:8000/", RP_URL_NET_UNSPECIFIED, "unspecified-address", "your own computer",
+         RP_URL_CAUTION},
+        {"http://[::]/", RP_URL_NET_UNSPECIFIED, "unspecified-address", "unspecified IPv6",
+         RP_URL_CAUTION},
+        /* A private network: the traffic crosses it, so not-https stays. */
+        {"http://10.1.2.3/", RP_URL_NET_PRIVATE, "private-address", "10.0.0.0/8", RP_URL_CAUTION},
+        {"http://172.16.0.1/", RP_URL_NET_PRIVATE, "private-address", "172.16.0.0/12",
+         RP_URL_CAUTION},
+        {"http://172.31.255.255/", RP_URL_NET_PRIVATE, "private-address", "172.16.0.0/12",
+         RP_URL_CAUTION},
+        {"http://192.168.1.1/admin", RP_URL_NET_PRIVATE, "private-address", "router",
+         RP_URL_CAUTION},
+        {"https://[fd12:3456::1]/", RP_URL_NET_PRIVATE, "private-address", "fc00::/7",
+         RP_URL_CAUTION},
+        {"https://169.254.169.254/latest/", RP_URL_NET_LINK_LOCAL, "link-local", "169.254.0.0/16",
+         RP_URL_CAUTION},
+        {"https://[fe80::1]/", RP_URL_NET_LINK_LOCAL, "link-local", "fe80::/10", RP_URL_CAUTION},
+        {"https://100.64.0.1/", RP_URL_NET_SHARED, "shared-address", "100.64.0.0/10",
+         RP_URL_CAUTION},
+        {"https://100.127.255.254/", RP_URL_NET_SHARED, "shared-address", "provider",
+         RP_URL_CAUTION},
+        {"https://192.0.2.7/", RP_URL_NET_RESERVED, "reserved-address", "documentation",
+         RP_URL_CAUTION},
+        {"https://[2001:db8::1]/", RP_URL_NET_RESERVED, "reserved-address", "2001:db8::/32",
+         RP_URL_CAUTION},
+        {"https://239.1.1.1/", RP_URL_NET_RESERVED, "reserved-address", "multicast",
+         RP_URL_CAUTION},
+        {"https://255.255.255.255/", RP_URL_NET_RESERVED, "reserved-address", "broadcast",
+         RP_URL_CAUTION},
+        {"https://printer.local/", RP_URL_NET_LOCAL_NAME, "local-name", "multicast DNS",
+         RP_URL_CAUTION},
+        {"https://db.internal/", RP_URL_NET_LOCAL_NAME, "local-name", "'.internal'",
+         RP_URL_CAUTION},
+        {"https://nas.home.arpa/", RP_URL_NET_LOCAL_NAME, "local-name", "home networks",
+         RP_URL_CAUTION},
+        {"https://router/", RP_URL_NET_LOCAL_NAME, "local-name", "without a dot", RP_URL_CAUTION},
+        {"file://server/share", RP_URL_NET_LOCAL_NAME, "local-name", "'server'", RP_URL_CAUTION},
+        /* Neighbours that are public: the edges of the ranges, and real names. */
+        {"https://172.32.0.1/", RP_URL_NET_PUBLIC, "ip-host", "bare IP", RP_URL_CAUTION},
+        {"https://100.128.0.1/", RP_URL_NET_PUBLIC, "ip-host", "bare IP", RP_URL_CAUTION},
+        {"https://11.0.0.1/", RP_URL_NET_PUBLIC, "ip-host", "bare IP", RP_URL_CAUTION},
+        {"https://[2606:4700::1111]/", RP_URL_NET_PUBLIC, "ip-host", "bare IP", RP_URL_CAUTION},
+        {"https://localhost.example.com/", RP_URL_NET_PUBLIC, NULL, NULL, RP_URL_OK},
+        {"https://mylocal.com/", RP_URL_NET_PUBLIC, NULL, NULL, RP_URL_OK},
+        {"https://local.com/", RP_URL_NET_PUBLIC, NULL, NULL, RP_URL_OK},
+        {"https://example.com/", RP_URL_NET_PUBLIC, NULL, NULL, RP_URL_OK},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct network_case *c = &cases[i];
+        struct rp_url_report r;
+        inspect(c->input, &r);
+        struct rp_buf b;
+        rp_buf_init(&b, 1 << 20);
+        rp_url_report_json(&r, rp_str_from_cstr(c->input), &b);
+        if (r.network != c->network || r.verdict != c->verdict ||
+            (c->code &&
+             (!has_reason(&r, c->code) || !strstr(reason_message(&r, c->code), c->what))))
+            fail_msg("%s: want network %s, reason %s with '%s', verdict %s; got %s", c->input,
+                     rp_url_network_name(c->network), c->code ? c->code : "-",
+                     c->what ? c->what : "-", rp_url_verdict_name(c->verdict), b.ptr);
+        if (c->network != RP_URL_NET_PUBLIC) {
+            /* The reason replaces ip-host, and the model, which learned public addresses,
+             * does not speak of them. */
+            assert_false(has_reason(&r, "ip-host"));
+            assert_false(has_reason(&r, "learned-phishing"));
+            assert_non_null(r.network_what);
+        } else {
+            assert_null(r.network_what);
+        }
+        bool here = c->network == RP_URL_NET_LOOPBACK || c->network == RP_URL_NET_UNSPECIFIED;
+        if (!strncmp(c->input, "http:", 5) && c->network != RP_URL_NET_PUBLIC &&
+            has_reason(&r, "not-https") == here)
+            fail_msg("%s: not-https should %sbe reported: %s", c->input, here ? "not " : "", b.ptr);
+        char want[64];
+        snprintf(want, sizeof(want), "\"network\":\"%s\"", rp_url_network_name(c->network));
+        if (!strstr(b.ptr, want))
+            fail_msg("%s: no %s in %s", c->input, want, b.ptr);
+        rp_buf_release(&b);
+
+        /* The explanation says who answers there, never "a public ending". */
+        rp_buf_init(&b, 1 << 20);
+        assert_int_equal(rp_url_report_explain(&r, rp_str_from_cstr(c->input), &b), RP_OK);
+        if (c->network != RP_URL_NET_PUBLIC &&
+            (strstr(b.ptr, "public ending") || strstr(b.ptr, "whoever registered") ||
+             strstr(b.ptr, "whoever runs that IP")))
+            fail_msg("%s: explained as a public host:\n%s", c->input, b.ptr);
+        rp_buf_release(&b);
+        rp_url_report_release(&r);
+    }
+    /* Three cautions still make danger: a disguised private address with a user name. */
+    struct rp_url_report r;
+    inspect("http://admin@0xc0.0xa8.1.1/", &r);
+    assert_int_equal(r.network, RP_URL_NET_PRIVATE);
+    assert_int_equal(r.verdict, RP_URL_DANGER);
+    rp_url_report_release(&r);
+    /* The deceptions of a name are still looked for under a local ending. */
+    expect("https://paypal.com.secure.local/", "brand-in-subdomain", true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_psl_conformance), cmocka_unit_test(test_controlling_word),
-        cmocka_unit_test(test_reason_codes),    cmocka_unit_test(test_learned_phishing),
-        cmocka_unit_test(test_bad_input),       cmocka_unit_test(test_bad_list_file),
+        cmocka_unit_test(test_psl_conformance),
+        cmocka_unit_test(test_controlling_word),
+        cmocka_unit_test(test_reason_codes),
+        cmocka_unit_test(test_learned_phishing),
+        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_bad_list_file),
+        cmocka_unit_test(test_regression_localhost_is_not_a_public_ending),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
