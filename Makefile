@@ -97,6 +97,8 @@ demo-url: $(BUILD)/rampart
 test: check npm-test-deps
 	$(MAKE) --no-print-directory BUILD=build/test MODE=test test-build
 	$(MAKE) --no-print-directory BUILD=build/fuzz MODE=fuzz CC=$(FUZZ_CC) fuzz-build
+	@[ -d build/npm/node_modules/openai ] || echo "make: *** WARNING: the official OpenAI" \
+		"client is not installed (see above): its test will be SKIPPED" >&2
 	scripts/run-tests build/test build/fuzz
 
 test-build: $(BUILD)/rampart $(UNIT_BINS)
@@ -105,13 +107,27 @@ fuzz-build: $(FUZZ_BINS)
 check:
 	scripts/checksrc
 
-# The official OpenAI client, for the test that points it at the gateway (npm registry; when it
-# cannot be reached, that one test says it is skipped).
+# The official OpenAI client, for the test that points it at the gateway, from the npm registry.
+# It comes after the packages, since Debian's npm is one of them. Without npm or the registry
+# the build goes on, that one test is skipped, and make says so loudly, with npm's own words.
 npm-test-deps: build/npm/node_modules/openai
-build/npm/node_modules/openai:
+build/npm/node_modules/openai: | $(BUILD)/.deps-ok
 	@mkdir -p build/npm
-	-@cd build/npm && timeout 120 npm install --silent --no-audit --no-fund openai@4 >/dev/null 2>&1 \
-		|| echo "make: npm install openai failed; the OpenAI client test will be skipped"
+	@if ! command -v npm >/dev/null 2>&1; then \
+		echo "make: *** WARNING: npm is not installed (scripts/install-deps installs it as" \
+			"root): the official OpenAI client test will be SKIPPED" >&2; \
+	else \
+		rc=0; (cd build/npm && timeout 120 npm install --no-audit --no-fund openai@4 \
+			>install.log 2>&1) || rc=$$?; \
+		if [ $$rc -ne 0 ]; then \
+			[ $$rc = 124 ] && why="no answer in 120 s" || why="exit status $$rc"; \
+			echo "make: *** WARNING: 'npm install openai@4' failed ($$why): is the npm" \
+				"registry reachable? From build/npm/install.log:" >&2; \
+			grep -v ' at \|error *$$' build/npm/install.log | head -n 4 | sed 's/^/make: ***   /' >&2; \
+			echo "make: *** the official OpenAI client test will be SKIPPED; retry with" \
+				"'make npm-test-deps'" >&2; \
+		fi; \
+	fi
 
 bench-url: $(BUILD)/rampart $(BUILD)/bench_url
 	bench/bench-url $(BUILD)/rampart
