@@ -99,3 +99,16 @@ class InstallDeps(unittest.TestCase):
             self.assertEqual(command[:4], ["sudo", "apt-get", "install", "-y"])
             self.assertEqual("npm" in command, wants_npm, err)
             self.assertNotIn("apt-get ran", err)
+
+    def test_regression_npm_install_after_install_deps(self):
+        # The client install ran before install-deps had installed npm. make -n only prints.
+        make = shutil.which("make")
+        if not make:
+            self.skipTest("make is not installed")
+        with tempfile.TemporaryDirectory() as d:
+            p = subprocess.run([make, "-n", "-B", "-C", ROOT, "BUILD=" + d, "npm-test-deps"],
+                               capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        deps = p.stdout.find("scripts/install-deps --check-or-install")
+        npm = p.stdout.find("npm install --no-audit --no-fund openai@4")
+        self.assertTrue(0 <= deps < npm, p.stdout)
