@@ -47,6 +47,19 @@ void rp_inflight_release(struct rp_inflight *f, struct rp_str key);
  * characters that need quoting. */
 const char *rp_email_problem(struct rp_str email);
 
+/* The value of the field `name` in application/x-www-form-urlencoded text (an HTML form's body
+ * or a query string), parsed as the WHATWG URL standard does: fields split at '&', the name from
+ * the value at the first '=', '+' is a space and "%XX" a byte in both. Writes the value with a NUL
+ * after it to out (cap bytes) and its length (it may hold NUL bytes) to *len (may be NULL).
+ * RP_ENOTFOUND when no field has that name, RP_EINVAL when more than one has (which was meant
+ * is a guess), RP_ETOOBIG when the value does not fit. */
+int rp_form_field(struct rp_str form, const char *name, char *out, size_t cap, size_t *len);
+
+/* The longest verification token accepted, and whether token has the shape of one: 1 to
+ * RP_TOKEN_MAX characters of base64url (A-Z, a-z, 0-9, '-', '_'), as the gateway makes them. */
+#define RP_TOKEN_MAX 128
+bool rp_token_valid(struct rp_str token);
+
 /* The client of a request that reached us through proxies we trust: reading X-Forwarded-For from
  * the right, the first address that is not in trusted (or the leftmost when all are). False, and
  * *out untouched, when an entry the walk reaches is not an IP address. */

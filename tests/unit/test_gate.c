@@ -113,6 +113,52 @@ static void test_email_problem(void **state)
     assert_non_null(rp_email_problem((struct rp_str){"a\0b@example.com", 15}));
 }
 
+/* Form fields as a browser's form posts them and as WHATWG URL's parser reads them. */
+static void test_form_field(void **state)
+{
+    (void)state;
+    char out[16];
+    size_t n = 0;
+    assert_int_equal(rp_form_field(RP_STR("token=abc-_9"), "token", out, sizeof(out), &n), RP_OK);
+    assert_string_equal(out, "abc-_9");
+    assert_int_equal(n, 6);
+    assert_int_equal(rp_form_field(RP_STR("a=1&&token=x%2By+z&b"), "token", out, sizeof(out), &n),
+                     RP_OK);
+    assert_string_equal(out, "x+y z");
+    /* The name is decoded too; a field without '=' has an empty value. */
+    assert_int_equal(rp_form_field(RP_STR("to%6Ben=v"), "token", out, sizeof(out), NULL), RP_OK);
+    assert_string_equal(out, "v");
+    assert_int_equal(rp_form_field(RP_STR("b=1&token"), "token", out, sizeof(out), &n), RP_OK);
+    assert_int_equal(n, 0);
+    /* A '%' not followed by two hex digits is itself; %00 is a byte of the value. */
+    assert_int_equal(rp_form_field(RP_STR("token=%zz%4"), "token", out, sizeof(out), &n), RP_OK);
+    assert_string_equal(out, "%zz%4");
+    assert_int_equal(rp_form_field(RP_STR("token=a%00b"), "token", out, sizeof(out), &n), RP_OK);
+    assert_int_equal(n, 3);
+    assert_memory_equal(out, "a\0b", 3);
+    assert_int_equal(rp_form_field(RP_STR(""), "token", out, sizeof(out), &n), RP_ENOTFOUND);
+    assert_int_equal(rp_form_field(RP_STR("tokens=1&xtoken=2"), "token", out, sizeof(out), &n),
+                     RP_ENOTFOUND);
+    assert_int_equal(rp_form_field(RP_STR("token=1&token=1"), "token", out, sizeof(out), &n),
+                     RP_EINVAL);
+    assert_int_equal(rp_form_field(RP_STR("token=0123456789abcdef"), "token", out, sizeof(out), &n),
+                     RP_ETOOBIG);
+    assert_int_equal(rp_form_field(RP_STR("token=0123456789abcde"), "token", out, sizeof(out), &n),
+                     RP_OK);
+    assert_int_equal(rp_form_field((struct rp_str){NULL, 0}, "token", out, sizeof(out), &n),
+                     RP_ENOTFOUND);
+
+    assert_true(rp_token_valid(RP_STR("Abc-_019")));
+    assert_false(rp_token_valid(RP_STR("")));
+    assert_false(rp_token_valid(RP_STR("abc=")));
+    assert_false(rp_token_valid(RP_STR("a b")));
+    assert_false(rp_token_valid((struct rp_str){"ab\0c", 4}));
+    char big[RP_TOKEN_MAX + 1];
+    memset(big, 'a', sizeof(big));
+    assert_true(rp_token_valid((struct rp_str){big, RP_TOKEN_MAX}));
+    assert_false(rp_token_valid((struct rp_str){big, RP_TOKEN_MAX + 1}));
+}
+
 static void ip_is(const struct sockaddr_storage *ss, const char *want)
 {
     char text[64];
@@ -245,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_limiter_bounded),
         cmocka_unit_test(test_inflight),
         cmocka_unit_test(test_email_problem),
+        cmocka_unit_test(test_form_field),
         cmocka_unit_test(test_forwarded_client),
         cmocka_unit_test(test_forwarded_client_long_header_keeps_right_end),
         cmocka_unit_test(test_domain_set),
