@@ -223,7 +223,7 @@ int rp_cmd_serve(int argc, char **argv)
     if (!result &&
         (rp_limiter_new(1u << 20, &gw.req_limit) || rp_limiter_new(1u << 20, &gw.tok_limit) ||
          rp_limiter_new(1u << 18, &gw.signup_limit) || rp_inflight_new(1u << 20, &gw.inflight) ||
-         gw_keycache_new(&gw.keys) || gw_recent_new(&gw.recent) || gw_watch_new(&gw.watch) ||
+         gw_keycache_new(&gw.keys) || gw_watch_new(&gw.watch) ||
          (strcmp(cfg.escalation_mode, "off") && rp_limiter_new(1u << 20, &gw.esc_limit)))) {
         rp_error_set(&err, "out of memory");
         result = RP_ENOMEM;
@@ -247,7 +247,6 @@ int rp_cmd_serve(int argc, char **argv)
     rp_limiter_free(gw.tok_limit);
     rp_limiter_free(gw.signup_limit);
     rp_limiter_free(gw.esc_limit);
-    gw_recent_free(gw.recent);
     gw_watch_free(gw.watch);
     rp_inflight_free(gw.inflight);
     gw_keycache_free(gw.keys);

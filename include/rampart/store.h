@@ -1,8 +1,9 @@
 /* rampart store: the durable facts of the gateway (accounts, API keys, verification tokens,
  * bans) and its event log, behind one interface. The implementation is SQLite in WAL mode in
  * <state_dir>/rampart.db, schema versioned with migrations (PostgreSQL later, same interface).
- * Durable facts are committed before a function returns; events are queued and written by a
- * writer thread in batches, off the request path. All functions are thread-safe. */
+ * Durable facts are committed, with the events that tell them, before a function returns;
+ * other events are queued and written by a writer thread in batches, off the request path. All
+ * functions are thread-safe. */
 #ifndef RAMPART_STORE_H
 #define RAMPART_STORE_H
 
@@ -77,30 +78,80 @@ void rp_store_close(struct rp_store *st);
  * leave the reason here. */
 void rp_store_last_error(struct rp_store *st, struct rp_error *err);
 
-/* A signup: creates the account as pending (or reuses the pending account of the same e-mail)
- * and records a verification token (its hash) that expires at `expires`; the account's earlier
- * tokens stay valid until they expire. E-mails compare ASCII case-insensitively; at most 320
- * bytes (RP_EINVAL). When the e-mail belongs to an active or banned account, nothing changes and
- * no token is recorded, but the result is still RP_OK with *account_id set: callers look the
- * e-mail up first (rp_store_account_by_email) to decide what to tell the person. */
-int rp_store_signup(struct rp_store *st, const char *email, const uint8_t token_hash[RP_HASH_LEN],
-                    int64_t now, int64_t expires, int64_t *account_id);
+/* Durable facts and their audit rows. Every function below that records a fact takes ev, the
+ * event that tells it (NULL: none), and writes it in the same SQLite transaction as the fact:
+ * both are committed or neither is, so a crash never leaves a ban, a key or a verification
+ * without its event. The store sets the event's account_id to the account of the fact (and its
+ * key_id where the store makes the key); the rest is the caller's. A call that changes nothing
+ * (unbanning an account that is not banned, revoking a revoked key) writes no event. These
+ * events are in the log at once, not after the writer's next batch, so their ids may come
+ * before those of queued events that happened earlier: order by time_ms for a timeline. */
 
-/* Consumes a verification token: single use, refused after expiry (now >= expires). Activates a
- * pending account and sets its verified time; a banned account stays banned (but counts as
- * verified once unbanned). RP_ENOTFOUND when the token is unknown, used or expired. */
+/* A first sign-up (rp_store_signup). */
+struct rp_signup {
+    const char *email;     /* compared ASCII case-insensitively; at most 320 bytes (RP_EINVAL) */
+    const char *email_key; /* its normalised form (rp_email_key), NULL or "" for none */
+    const char *net;       /* the client network it came from (rp_net_key), NULL or "" */
+    const char *hold;      /* NULL, or why it is held for an operator's review (at most 199
+                              bytes, RP_EINVAL): then no token is recorded */
+    const uint8_t *token_hash; /* the link's token (RP_HASH_LEN bytes), unless held */
+    int64_t now, expires;      /* the token is refused from `expires` on */
+    const struct rp_event *ev;
+};
+
+/* Creates the pending account of a first sign-up with what screening links later sign-ups by
+ * (email_key, net), and either its verification token or its hold, and ev. When the e-mail
+ * already has an account nothing is recorded: *created is false and *account_id is that
+ * account (callers look the address up first, rp_store_account_by_email; this settles a race of
+ * two sign-ups). A token hash is recorded once (RP_EINVAL). */
+int rp_store_signup(struct rp_store *st, const struct rp_signup *in, int64_t *account_id,
+                    bool *created);
+
+/* The day over which rp_store_resend counts the tokens of an account. */
+#define RP_STORE_RESEND_PERIOD 86400
+
+/* A fresh link for an account that exists (a repeated sign-up): records token_hash for a
+ * pending account that is not held, or an active one (also one whose ban of escalation has run
+ * out), unless its last token was recorded less than `gap` seconds before now or `max` were in
+ * the RP_STORE_RESEND_PERIOD before now. *sent says whether it was recorded, with ev. Expired
+ * tokens older than the period are dropped here. RP_ENOTFOUND when there is no such account. */
+int rp_store_resend(struct rp_store *st, int64_t account_id, const uint8_t token_hash[RP_HASH_LEN],
+                    int64_t now, int64_t expires, int64_t gap, int max, const struct rp_event *ev,
+                    bool *sent);
+
+/* What rp_store_verify did. */
+struct rp_verified {
+    int64_t account_id;
+    int64_t key_id;                /* the key it made; 0 when it made none */
+    enum rp_account_status status; /* the account's status after the call */
+    bool held;                     /* the sign-up is held for review: nothing was done */
+    bool again;                    /* the account was verified before: the key is one more */
+};
+
+/* Uses a verification token: refused after expiry (now >= expires) and once used. In one
+ * transaction a pending account becomes active (verified now), an active one keeps its keys, and
+ * either gets a new API key (key_hash and prefix as rp_store_key_create), with ev (the
+ * verification) and key_ev (the key). Using a token spends every other unused token of the
+ * account. A banned account (whose ban still runs) or a held sign-up gets nothing: no key, the
+ * token stays unused, out->status or out->held says why, and the result is RP_OK with
+ * out->key_id 0. RP_ENOTFOUND when the token is unknown, used or expired; RP_EINVAL when the
+ * key hash is already recorded. */
 int rp_store_verify(struct rp_store *st, const uint8_t token_hash[RP_HASH_LEN], int64_t now,
-                    int64_t *account_id);
+                    const uint8_t key_hash[RP_HASH_LEN], const char *prefix,
+                    const struct rp_event *ev, const struct rp_event *key_ev,
+                    struct rp_verified *out);
 
 /* Records a new API key (hash and a short public prefix for display, e.g. "rp-3f9a", at most
- * 64 bytes: RP_ETOOBIG). RP_ENOTFOUND when the account does not exist, RP_EINVAL when the hash
- * is already recorded. The store applies no policy: callers check the account's status. */
+ * 64 bytes: RP_ETOOBIG), with ev (its key_id set to the new key). RP_ENOTFOUND when the account
+ * does not exist, RP_EINVAL when the hash is already recorded. The store applies no policy:
+ * callers check the account's status. */
 int rp_store_key_create(struct rp_store *st, int64_t account_id,
                         const uint8_t key_hash[RP_HASH_LEN], const char *prefix, int64_t now,
-                        int64_t *key_id);
-/* Revokes a key of account_id; RP_ENOTFOUND when the account has no such key. Revoking a
- * revoked key succeeds and keeps the first revocation time. */
-int rp_store_key_revoke(struct rp_store *st, int64_t account_id, int64_t key_id, int64_t now);
+                        const struct rp_event *ev, int64_t *key_id);
+/* Revokes a key of account_id, with ev; RP_ENOTFOUND when the account has no such key.
+ * Revoking a revoked key succeeds, keeps the first revocation time and writes no event. */
+int rp_store_key_revoke(struct rp_store *st, int64_t account_id, int64_t key_id, int64_t now,
+                        const struct rp_event *ev);
 /* Resolves a key hash; RP_ENOTFOUND when unknown. */
 int rp_store_key_lookup(struct rp_store *st, const uint8_t key_hash[RP_HASH_LEN],
                         struct rp_key_info *out);
@@ -119,30 +170,42 @@ int rp_store_accounts_json(struct rp_store *st, int64_t offset, int64_t limit, j
 /* One account as a JSON object (same fields); RP_ENOTFOUND. */
 int rp_store_account_json(struct rp_store *st, int64_t id, json_t **out);
 
-/* Bans an account (again: the newer reason and time replace the older). reason: at most 511
- * bytes (RP_ETOOBIG), NULL for none. RP_ENOTFOUND when there is no such account. */
-int rp_store_ban(struct rp_store *st, int64_t id, const char *reason, int64_t now);
+/* Bans an account (again: the newer reason and time replace the older), with ev. reason: at
+ * most 511 bytes (RP_ETOOBIG), NULL for none. RP_ENOTFOUND when there is no such account. */
+int rp_store_ban(struct rp_store *st, int64_t id, const char *reason, int64_t now,
+                 const struct rp_event *ev);
 /* A ban that ends by itself at `until` (unix seconds), counted in the account's ban_count (an
  * escalation's ban; rp_store_ban, an operator's, is permanent and not counted). */
 int rp_store_ban_until(struct rp_store *st, int64_t id, const char *reason, int64_t now,
-                       int64_t until);
-/* Holds a pending account's sign-up for review (reason: a screening code and sentence, at most
- * 199 bytes); RP_ENOTFOUND when no pending account has that id. */
-int rp_store_hold(struct rp_store *st, int64_t id, const char *reason);
-/* Ends a hold; RP_ENOTFOUND when the account is not held. */
-int rp_store_hold_release(struct rp_store *st, int64_t id);
+                       int64_t until, const struct rp_event *ev);
+/* Lifts a ban, with ev: the account returns to active when it was verified, else to pending.
+ * Unbanning an account that is not banned changes nothing and writes no event. RP_ENOTFOUND
+ * when there is no such account. */
+int rp_store_unban(struct rp_store *st, int64_t id, int64_t now, const struct rp_event *ev);
+/* An operator's approval of a held sign-up: ends the hold and records token_hash (refused from
+ * `expires` on) for the link of its mail, with ev. RP_ENOTFOUND when the account is not held. */
+int rp_store_hold_approve(struct rp_store *st, int64_t id, const uint8_t token_hash[RP_HASH_LEN],
+                          int64_t now, int64_t expires, const struct rp_event *ev);
+/* An operator's rejection of a held sign-up: ends the hold and bans the account for good with
+ * reason (as rp_store_ban), with ev. RP_ENOTFOUND when the account is not held. */
+int rp_store_hold_reject(struct rp_store *st, int64_t id, const char *reason, int64_t now,
+                         const struct rp_event *ev);
 /* The ids of held accounts, oldest first, at most cap. */
 int rp_store_holds(struct rp_store *st, int64_t *ids, size_t cap, size_t *n);
-/* A banned account that signed up from net: its id in *id, or RP_ENOTFOUND. */
+
+/* Screening. Only verified accounts link a sign-up by its address: an address anyone can type
+ * must not let one person's unverified sign-up, or an account banned before it verified, stand
+ * in another's way. */
+/* A banned account that signed up from net, while its ban runs: its id in *id, or
+ * RP_ENOTFOUND. */
 int rp_store_banned_by_signup_net(struct rp_store *st, const char *net, int64_t *id);
-/* Records what screening links later sign-ups by: the normalised address of an account
- * (rp_email_key; NULL or "" for none) and the client network it signed up from (rp_net_key). */
-int rp_store_set_screening(struct rp_store *st, int64_t id, const char *email_key, const char *net);
-/* A banned account whose normalised address is key: its id in *id, or RP_ENOTFOUND. */
+/* A verified account, banned while its ban runs, whose normalised address is key: its id in
+ * *id, or RP_ENOTFOUND. */
 int rp_store_banned_by_email_key(struct rp_store *st, const char *key, int64_t *id);
-/* Lifts a ban: the account returns to active when it was verified, else to pending. Unbanning
- * an account that is not banned changes nothing. RP_ENOTFOUND when there is no such account. */
-int rp_store_unban(struct rp_store *st, int64_t id, int64_t now);
+/* Another verified account (not email) whose normalised address is key, verified at or after
+ * since: its id in *id, or RP_ENOTFOUND. */
+int rp_store_lookalike_verified(struct rp_store *st, const char *key, const char *email,
+                                int64_t since, int64_t *id);
 
 /* Queues (copies) an event for the writer thread; never waits for the disk. When the queue is
  * full (bounded) the event is dropped and counted (rp_store_events_dropped). The writer writes

@@ -1,6 +1,7 @@
-/* rampart store on SQLite: durable facts through one mutex-guarded connection committed with
- * synchronous=FULL, events through a second connection fed by a bounded queue and a writer
- * thread. Schema versioned by PRAGMA user_version with ordered migrations. */
+/* rampart store on SQLite: durable facts, with the events that tell them, through one
+ * mutex-guarded connection committed with synchronous=FULL; other events through a second
+ * connection fed by a bounded queue and a writer thread. Schema versioned by PRAGMA
+ * user_version with ordered migrations. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -64,12 +65,20 @@ static const char *const migrations[] = {
     /* 6: soft-blocks by time, for the escalation windows a restart rebuilds (partial: the
      * request events that are most of the table do not pay for it). */
     "CREATE INDEX events_soft_blocks ON events(time_ms) WHERE kind = 'soft_block';",
+    /* 7: when each verification token was made, to bound the links a repeated sign-up sends. */
+    "ALTER TABLE verify_tokens ADD COLUMN created INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 #define ACCOUNT_COLS                                                                               \
     "id, email, status, created, verified, banned_at, ban_reason, ban_until, ban_count, "          \
     "hold_reason"
+
+/* Events are written by both connections: in batches by the event writer, and inside the
+ * transaction of the durable fact they tell. */
+#define EVENT_INSERT                                                                               \
+    "INSERT INTO events (time_ms, account_id, key_id, kind, status, detail, prompt_tokens,"        \
+    " completion_tokens) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
 
 /* Statements of the durable connection, prepared on first use and kept until close. */
 enum q {
@@ -80,7 +89,8 @@ enum q {
     Q_TOKEN_PRUNE,
     Q_TOKEN_INSERT,
     Q_TOKEN_GET,
-    Q_TOKEN_USE,
+    Q_TOKEN_SPEND,
+    Q_TOKEN_STATS,
     Q_ACCOUNT_ACTIVATE,
     Q_KEY_INSERT,
     Q_KEY_REVOKE,
@@ -93,25 +103,31 @@ enum q {
     Q_EVENTS_ALL,
     Q_EVENTS_ACCOUNT,
     Q_SOFT_BLOCKS,
-    Q_SET_SCREENING,
     Q_BANNED_BY_KEY,
-    Q_HOLD,
+    Q_LOOKALIKE,
     Q_HOLD_RELEASE,
     Q_HOLD_LIST,
     Q_BANNED_BY_NET,
+    Q_EVENT_INSERT,
     Q_COUNT
 };
 
 static const char *const q_sql[Q_COUNT] = {
     [Q_ACCOUNT_BY_EMAIL] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE email = ?1",
     [Q_ACCOUNT_BY_ID] = "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = ?1",
-    [Q_ACCOUNT_INSERT] = "INSERT INTO accounts (email, status, created) VALUES (?1, 'pending', ?2)",
+    [Q_ACCOUNT_INSERT] = "INSERT INTO accounts (email, status, created, email_key, signup_net,"
+                         " hold_reason) VALUES (?1, 'pending', ?2, ?3, ?4, ?5)",
     [Q_ACCOUNT_LIST] = "SELECT " ACCOUNT_COLS " FROM accounts ORDER BY id LIMIT ?1 OFFSET ?2",
-    [Q_TOKEN_PRUNE] = "DELETE FROM verify_tokens WHERE account_id = ?1 AND expires <= ?2",
-    [Q_TOKEN_INSERT] = "INSERT INTO verify_tokens (hash, account_id, expires) VALUES (?1, ?2, ?3)",
+    /* Expired tokens are useless but for counting the links of the last period. */
+    [Q_TOKEN_PRUNE] = "DELETE FROM verify_tokens WHERE account_id = ?1 AND expires <= ?2"
+                      " AND created <= ?3",
+    [Q_TOKEN_INSERT] = "INSERT INTO verify_tokens (hash, account_id, expires, created)"
+                       " VALUES (?1, ?2, ?3, ?4)",
     [Q_TOKEN_GET] = "SELECT account_id FROM verify_tokens"
                     " WHERE hash = ?1 AND used = 0 AND expires > ?2",
-    [Q_TOKEN_USE] = "UPDATE verify_tokens SET used = ?2 WHERE hash = ?1",
+    [Q_TOKEN_SPEND] = "UPDATE verify_tokens SET used = ?2 WHERE account_id = ?1 AND used = 0",
+    [Q_TOKEN_STATS] = "SELECT count(*), coalesce(max(created), 0) FROM verify_tokens"
+                      " WHERE account_id = ?1 AND created > ?2",
     [Q_ACCOUNT_ACTIVATE] =
         "UPDATE accounts SET verified = CASE WHEN verified = 0 THEN ?2 ELSE verified END,"
         " status = CASE WHEN status = 'pending' THEN 'active' ELSE status END WHERE id = ?1",
@@ -130,16 +146,17 @@ static const char *const q_sql[Q_COUNT] = {
     [Q_UNBAN] = "UPDATE accounts SET status = CASE WHEN verified > 0 THEN 'active' ELSE 'pending'"
                 " END, banned_at = 0, ban_reason = '', ban_until = 0"
                 " WHERE id = ?1 AND status = 'banned'",
-    [Q_HOLD] = "UPDATE accounts SET hold_reason = ?2 WHERE id = ?1 AND status = 'pending'",
     [Q_HOLD_RELEASE] = "UPDATE accounts SET hold_reason = '' WHERE id = ?1 AND hold_reason != ''",
     [Q_HOLD_LIST] = "SELECT id FROM accounts WHERE hold_reason != '' ORDER BY id LIMIT ?1",
     [Q_BANNED_BY_NET] = "SELECT id FROM accounts WHERE signup_net = ?1 AND signup_net != ''"
                         " AND status = 'banned' AND (ban_until = 0 OR ban_until > ?2)"
                         " ORDER BY id LIMIT 1",
-    [Q_SET_SCREENING] = "UPDATE accounts SET email_key = ?2, signup_net = ?3 WHERE id = ?1",
     [Q_BANNED_BY_KEY] = "SELECT id FROM accounts WHERE email_key = ?1 AND email_key != ''"
-                        " AND status = 'banned' AND (ban_until = 0 OR ban_until > ?2)"
-                        " ORDER BY id LIMIT 1",
+                        " AND verified > 0 AND status = 'banned'"
+                        " AND (ban_until = 0 OR ban_until > ?2) ORDER BY id LIMIT 1",
+    [Q_LOOKALIKE] = "SELECT id FROM accounts WHERE email_key = ?1 AND email_key != ''"
+                    " AND verified > 0 AND verified >= ?3 AND email != ?2 ORDER BY id LIMIT 1",
+    [Q_EVENT_INSERT] = EVENT_INSERT,
     [Q_EVENTS_ALL] = "SELECT id, time_ms, account_id, key_id, kind, status, detail,"
                      " prompt_tokens, completion_tokens FROM events ORDER BY id DESC LIMIT ?2",
     [Q_EVENTS_ACCOUNT] = "SELECT id, time_ms, account_id, key_id, kind, status, detail,"
@@ -467,9 +484,9 @@ static size_t take(struct rp_store *st, struct rp_event *dst, size_t max)
     return n;
 }
 
-static int event_insert(struct rp_store *st, const struct rp_event *ev)
+/* Writes ev with the insert statement s (of either connection). */
+static int event_insert(struct rp_store *st, sqlite3_stmt *s, const struct rp_event *ev)
 {
-    sqlite3_stmt *s = st->ins;
     sqlite3_bind_int64(s, 1, ev->time_ms);
     sqlite3_bind_int64(s, 2, ev->account_id);
     sqlite3_bind_int64(s, 3, ev->key_id);
@@ -501,7 +518,7 @@ static int drain(struct rp_store *st)
             todo = n < want ? 0 : todo - n;
             in_tx += n;
             for (size_t i = 0; r == RP_OK && i < n; i++)
-                r = event_insert(st, &st->batch[i]);
+                r = event_insert(st, st->ins, &st->batch[i]);
             if (r != RP_OK || n == 0)
                 break;
         }
@@ -614,11 +631,8 @@ int rp_store_open_ex(const char *state_dir, const struct rp_store_options *opt,
     result = db_open(st, 0, &st->edb, err);
     if (result)
         goto out;
-    int rc = sqlite3_prepare_v3(st->edb,
-                                "INSERT INTO events (time_ms, account_id, key_id, kind, status,"
-                                " detail, prompt_tokens, completion_tokens)"
-                                " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                                -1, SQLITE_PREPARE_PERSISTENT, &st->ins, NULL);
+    int rc =
+        sqlite3_prepare_v3(st->edb, EVENT_INSERT, -1, SQLITE_PREPARE_PERSISTENT, &st->ins, NULL);
     if (rc != SQLITE_OK) {
         result = db_fail(st, st->edb, rc);
         rp_error_set(err, "unable to prepare %s", st->last_err.msg);
@@ -701,69 +715,200 @@ static bool email_ok(const char *email)
     return n > 0 && n < sizeof(((struct rp_account *)0)->email);
 }
 
-int rp_store_signup(struct rp_store *st, const char *email, const uint8_t token_hash[RP_HASH_LEN],
-                    int64_t now, int64_t expires, int64_t *account_id)
+/* Reads account id; caller holds st->mu. RP_OK, RP_ENOTFOUND or a failure. */
+static int account_get_locked(struct rp_store *st, int64_t id, struct rp_account *out)
 {
-    if (!email_ok(email))
+    sqlite3_stmt *s = NULL;
+    int result = q_get(st, Q_ACCOUNT_BY_ID, &s);
+    if (result)
+        return result;
+    sqlite3_bind_int64(s, 1, id);
+    result = q_row(st, s);
+    if (result == 1)
+        account_from_row(s, out);
+    q_done(s);
+    return result == 1 ? RP_OK : result == 0 ? RP_ENOTFOUND : result;
+}
+
+/* Whether account id exists; caller holds st->mu. RP_OK, RP_ENOTFOUND or a failure. */
+static int account_exists_locked(struct rp_store *st, int64_t id)
+{
+    struct rp_account a;
+    return account_get_locked(st, id, &a);
+}
+
+/* A ban that still runs: an escalation's ban whose time has passed is lifted only on the
+ * account's next request, but it no longer holds anything back. */
+static bool banned_now(const struct rp_account *a, int64_t now)
+{
+    return a->status == RP_ACCOUNT_BANNED && (a->ban_until == 0 || a->ban_until > now);
+}
+
+/* Writes ev (NULL: nothing) on the durable connection, inside the caller's transaction, for
+ * account_id and, when not 0, key_id; caller holds st->mu. */
+static int event_write_locked(struct rp_store *st, const struct rp_event *ev, int64_t account_id,
+                              int64_t key_id)
+{
+    if (!ev)
+        return RP_OK;
+    struct rp_event e = *ev;
+    e.kind[sizeof(e.kind) - 1] = '\0';
+    e.detail[sizeof(e.detail) - 1] = '\0';
+    e.account_id = account_id;
+    if (key_id)
+        e.key_id = key_id;
+    sqlite3_stmt *s = NULL;
+    int result = q_get(st, Q_EVENT_INSERT, &s);
+    return result ? result : event_insert(st, s, &e);
+}
+
+/* Records a verification token of account_id, dropping the account's tokens that expired
+ * before the last resend period; caller holds st->mu in a transaction. */
+static int token_insert_locked(struct rp_store *st, int64_t account_id,
+                               const uint8_t hash[RP_HASH_LEN], int64_t now, int64_t expires)
+{
+    sqlite3_stmt *s = NULL;
+    int result = q_get(st, Q_TOKEN_PRUNE, &s);
+    if (result)
+        return result;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_int64(s, 3, now - RP_STORE_RESEND_PERIOD);
+    result = q_run(st, s);
+    q_done(s);
+    if (result)
+        return result;
+    result = q_get(st, Q_TOKEN_INSERT, &s);
+    if (result)
+        return result;
+    sqlite3_bind_blob(s, 1, hash, RP_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, account_id);
+    sqlite3_bind_int64(s, 3, expires);
+    sqlite3_bind_int64(s, 4, now);
+    result = q_run(st, s);
+    q_done(s);
+    return result;
+}
+
+/* Runs the statement q of the durable connection bound to (id, text): RP_ENOTFOUND when it
+ * changed no row; caller holds st->mu. */
+static int update_locked(struct rp_store *st, enum q q, int64_t id, const char *text)
+{
+    sqlite3_stmt *s = NULL;
+    int result = q_get(st, q, &s);
+    if (result)
+        return result;
+    sqlite3_bind_int64(s, 1, id);
+    if (text)
+        sqlite3_bind_text(s, 2, text, -1, SQLITE_STATIC);
+    result = q_run(st, s);
+    q_done(s);
+    if (result == RP_OK && sqlite3_changes(st->db) == 0)
+        result = RP_ENOTFOUND;
+    return result;
+}
+
+int rp_store_signup(struct rp_store *st, const struct rp_signup *in, int64_t *account_id,
+                    bool *created)
+{
+    *created = false;
+    if (!email_ok(in->email) || (!in->hold && !in->token_hash) ||
+        (in->hold &&
+         (!*in->hold || strlen(in->hold) >= sizeof(((struct rp_account *)0)->hold_reason))))
         return RP_EINVAL;
     sqlite3_stmt *s = NULL;
     struct rp_account a;
+    int64_t id = 0;
     pthread_mutex_lock(&st->mu);
     int result = tx_begin(st, st->db);
     if (result)
         goto out;
-    result = account_by_email_locked(st, email, &a);
-    if (result == RP_OK && a.status != RP_ACCOUNT_PENDING) {
+    result = account_by_email_locked(st, in->email, &a);
+    if (result == RP_OK) {
         *account_id = a.id;
         goto out;
     }
-    if (result == RP_ENOTFOUND) {
-        result = q_get(st, Q_ACCOUNT_INSERT, &s);
-        if (result)
-            goto out;
-        sqlite3_bind_text(s, 1, email, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(s, 2, now);
-        result = q_run(st, s);
-        q_done(s);
-        if (result)
-            goto out;
-        a.id = sqlite3_last_insert_rowid(st->db);
-    }
+    if (result != RP_ENOTFOUND)
+        goto out;
+    result = q_get(st, Q_ACCOUNT_INSERT, &s);
     if (result)
         goto out;
-    /* Expired tokens are useless: dropping them here bounds the table per account. */
-    result = q_get(st, Q_TOKEN_PRUNE, &s);
-    if (result)
-        goto out;
-    sqlite3_bind_int64(s, 1, a.id);
-    sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_text(s, 1, in->email, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, in->now);
+    sqlite3_bind_text(s, 3, in->email_key ? in->email_key : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 4, in->net ? in->net : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 5, in->hold ? in->hold : "", -1, SQLITE_STATIC);
     result = q_run(st, s);
-    q_done(s);
     if (result)
         goto out;
-    result = q_get(st, Q_TOKEN_INSERT, &s);
-    if (result)
-        goto out;
-    sqlite3_bind_blob(s, 1, token_hash, RP_HASH_LEN, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, a.id);
-    sqlite3_bind_int64(s, 3, expires);
-    result = q_run(st, s);
-    q_done(s);
-    s = NULL;
-    if (result == RP_OK)
-        *account_id = a.id;
+    id = sqlite3_last_insert_rowid(st->db);
+    if (!in->hold)
+        result = token_insert_locked(st, id, in->token_hash, in->now, in->expires);
+    if (!result)
+        result = event_write_locked(st, in->ev, id, 0);
 out:
     q_done(s);
     result = tx_end(st, st->db, result);
     pthread_mutex_unlock(&st->mu);
+    if (result == RP_OK && id) {
+        *account_id = id;
+        *created = true;
+    }
+    return result;
+}
+
+int rp_store_resend(struct rp_store *st, int64_t account_id, const uint8_t token_hash[RP_HASH_LEN],
+                    int64_t now, int64_t expires, int64_t gap, int max, const struct rp_event *ev,
+                    bool *sent)
+{
+    *sent = false;
+    sqlite3_stmt *s = NULL;
+    struct rp_account a;
+    bool recorded = false;
+    pthread_mutex_lock(&st->mu);
+    int result = tx_begin(st, st->db);
+    if (!result)
+        result = account_get_locked(st, account_id, &a);
+    if (result || a.hold_reason[0] || banned_now(&a, now))
+        goto out;
+    result = q_get(st, Q_TOKEN_STATS, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, account_id);
+    sqlite3_bind_int64(s, 2, now - RP_STORE_RESEND_PERIOD);
+    result = q_row(st, s);
+    if (result < 0)
+        goto out;
+    int64_t count = result ? sqlite3_column_int64(s, 0) : 0;
+    int64_t last = result ? sqlite3_column_int64(s, 1) : 0;
+    result = RP_OK;
+    if (count >= max || (last > 0 && now - last < gap))
+        goto out;
+    result = token_insert_locked(st, account_id, token_hash, now, expires);
+    if (!result)
+        result = event_write_locked(st, ev, account_id, 0);
+    recorded = result == RP_OK;
+out:
+    q_done(s);
+    result = tx_end(st, st->db, result);
+    pthread_mutex_unlock(&st->mu);
+    *sent = result == RP_OK && recorded;
     return result;
 }
 
 int rp_store_verify(struct rp_store *st, const uint8_t token_hash[RP_HASH_LEN], int64_t now,
-                    int64_t *account_id)
+                    const uint8_t key_hash[RP_HASH_LEN], const char *prefix,
+                    const struct rp_event *ev, const struct rp_event *key_ev,
+                    struct rp_verified *out)
 {
+    memset(out, 0, sizeof(*out));
+    if (!prefix)
+        prefix = "";
+    if (strlen(prefix) > 64)
+        return RP_ETOOBIG;
+    struct rp_verified v = {0};
+    struct rp_account a;
     sqlite3_stmt *s = NULL;
-    int64_t id = 0;
     pthread_mutex_lock(&st->mu);
     int result = tx_begin(st, st->db);
     if (result)
@@ -778,13 +923,25 @@ int rp_store_verify(struct rp_store *st, const uint8_t token_hash[RP_HASH_LEN], 
         result = RP_ENOTFOUND;
     if (result < 0)
         goto out;
-    id = sqlite3_column_int64(s, 0);
+    v.account_id = sqlite3_column_int64(s, 0);
     q_done(s);
-    result = q_get(st, Q_TOKEN_USE, &s);
+    s = NULL;
+    result = account_get_locked(st, v.account_id, &a);
     if (result)
         goto out;
-    sqlite3_bind_blob(s, 1, token_hash, RP_HASH_LEN, SQLITE_STATIC);
-    /* The use time, not 1: it says when, for whoever investigates an account. */
+    v.status = a.status;
+    v.held = a.hold_reason[0] != '\0';
+    /* A banned or held account's link stays unused: once the ban is lifted or the hold
+     * approved, it still works. */
+    if (v.held || banned_now(&a, now))
+        goto out;
+    v.again = a.verified > 0;
+    /* The use time, not 1: it says when, for whoever investigates an account. Every other
+     * link of the account is spent with it, so an older mail cannot make another key. */
+    result = q_get(st, Q_TOKEN_SPEND, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, v.account_id);
     sqlite3_bind_int64(s, 2, now > 0 ? now : 1);
     result = q_run(st, s);
     q_done(s);
@@ -793,40 +950,47 @@ int rp_store_verify(struct rp_store *st, const uint8_t token_hash[RP_HASH_LEN], 
     result = q_get(st, Q_ACCOUNT_ACTIVATE, &s);
     if (result)
         goto out;
-    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 1, v.account_id);
     sqlite3_bind_int64(s, 2, now);
     result = q_run(st, s);
+    q_done(s);
+    if (result)
+        goto out;
+    if (v.status == RP_ACCOUNT_PENDING)
+        v.status = RP_ACCOUNT_ACTIVE;
+    result = q_get(st, Q_KEY_INSERT, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, v.account_id);
+    sqlite3_bind_blob(s, 2, key_hash, RP_HASH_LEN, SQLITE_STATIC);
+    sqlite3_bind_text(s, 3, prefix, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, now);
+    result = q_run(st, s);
+    if (result)
+        goto out;
+    v.key_id = sqlite3_last_insert_rowid(st->db);
+    result = event_write_locked(st, ev, v.account_id, 0);
+    if (!result)
+        result = event_write_locked(st, key_ev, v.account_id, v.key_id);
 out:
     q_done(s);
     result = tx_end(st, st->db, result);
     pthread_mutex_unlock(&st->mu);
     if (result == RP_OK)
-        *account_id = id;
+        *out = v;
     return result;
-}
-
-/* Whether account id exists; caller holds st->mu. RP_OK, RP_ENOTFOUND or a failure. */
-static int account_exists_locked(struct rp_store *st, int64_t id)
-{
-    sqlite3_stmt *s = NULL;
-    int result = q_get(st, Q_ACCOUNT_BY_ID, &s);
-    if (result)
-        return result;
-    sqlite3_bind_int64(s, 1, id);
-    result = q_row(st, s);
-    q_done(s);
-    return result == 1 ? RP_OK : result == 0 ? RP_ENOTFOUND : result;
 }
 
 int rp_store_key_create(struct rp_store *st, int64_t account_id,
                         const uint8_t key_hash[RP_HASH_LEN], const char *prefix, int64_t now,
-                        int64_t *key_id)
+                        const struct rp_event *ev, int64_t *key_id)
 {
     if (!prefix)
         prefix = "";
     if (strlen(prefix) > 64)
         return RP_ETOOBIG;
     sqlite3_stmt *s = NULL;
+    int64_t id = 0;
     pthread_mutex_lock(&st->mu);
     int result = tx_begin(st, st->db);
     if (result)
@@ -842,20 +1006,27 @@ int rp_store_key_create(struct rp_store *st, int64_t account_id,
     sqlite3_bind_text(s, 3, prefix, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 4, now);
     result = q_run(st, s);
-    if (result == RP_OK)
-        *key_id = sqlite3_last_insert_rowid(st->db);
+    if (result)
+        goto out;
+    id = sqlite3_last_insert_rowid(st->db);
+    result = event_write_locked(st, ev, account_id, id);
 out:
     q_done(s);
     result = tx_end(st, st->db, result);
     pthread_mutex_unlock(&st->mu);
+    if (result == RP_OK)
+        *key_id = id;
     return result;
 }
 
-int rp_store_key_revoke(struct rp_store *st, int64_t account_id, int64_t key_id, int64_t now)
+int rp_store_key_revoke(struct rp_store *st, int64_t account_id, int64_t key_id, int64_t now,
+                        const struct rp_event *ev)
 {
     sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&st->mu);
-    int result = q_get(st, Q_KEY_REVOKE, &s);
+    int result = tx_begin(st, st->db);
+    if (!result)
+        result = q_get(st, Q_KEY_REVOKE, &s);
     if (result)
         goto out;
     sqlite3_bind_int64(s, 1, account_id);
@@ -863,8 +1034,12 @@ int rp_store_key_revoke(struct rp_store *st, int64_t account_id, int64_t key_id,
     /* revoked holds the time; 0 means "not revoked", so a revocation at time 0 records 1. */
     sqlite3_bind_int64(s, 3, now > 0 ? now : 1);
     result = q_run(st, s);
-    if (result || sqlite3_changes(st->db) > 0)
+    if (result)
         goto out;
+    if (sqlite3_changes(st->db) > 0) {
+        result = event_write_locked(st, ev, account_id, key_id);
+        goto out;
+    }
     q_done(s);
     /* Nothing changed: either already revoked (fine) or not a key of this account. */
     result = q_get(st, Q_KEY_EXISTS, &s);
@@ -876,6 +1051,7 @@ int rp_store_key_revoke(struct rp_store *st, int64_t account_id, int64_t key_id,
     result = result == 1 ? RP_OK : result == 0 ? RP_ENOTFOUND : result;
 out:
     q_done(s);
+    result = tx_end(st, st->db, result);
     pthread_mutex_unlock(&st->mu);
     return result;
 }
@@ -1078,7 +1254,7 @@ out:
 }
 
 static int ban(struct rp_store *st, int64_t id, const char *reason, int64_t now, int64_t until,
-               int counted)
+               int counted, const struct rp_event *ev)
 {
     if (!reason)
         reason = "";
@@ -1086,7 +1262,9 @@ static int ban(struct rp_store *st, int64_t id, const char *reason, int64_t now,
         return RP_ETOOBIG;
     sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&st->mu);
-    int result = q_get(st, Q_BAN, &s);
+    int result = tx_begin(st, st->db);
+    if (!result)
+        result = q_get(st, Q_BAN, &s);
     if (result)
         goto out;
     sqlite3_bind_int64(s, 1, id);
@@ -1097,53 +1275,72 @@ static int ban(struct rp_store *st, int64_t id, const char *reason, int64_t now,
     result = q_run(st, s);
     if (result == RP_OK && sqlite3_changes(st->db) == 0)
         result = RP_ENOTFOUND;
+    if (result == RP_OK)
+        result = event_write_locked(st, ev, id, 0);
 out:
     q_done(s);
+    result = tx_end(st, st->db, result);
     pthread_mutex_unlock(&st->mu);
     return result;
 }
 
-int rp_store_ban(struct rp_store *st, int64_t id, const char *reason, int64_t now)
+int rp_store_ban(struct rp_store *st, int64_t id, const char *reason, int64_t now,
+                 const struct rp_event *ev)
 {
-    return ban(st, id, reason, now, 0, 0);
+    return ban(st, id, reason, now, 0, 0, ev);
 }
 
 int rp_store_ban_until(struct rp_store *st, int64_t id, const char *reason, int64_t now,
-                       int64_t until)
+                       int64_t until, const struct rp_event *ev)
 {
-    return ban(st, id, reason, now, until, 1);
+    return ban(st, id, reason, now, until, 1, ev);
 }
 
-/* One UPDATE of an account by id with an optional text: RP_ENOTFOUND when no row changed. */
-static int update_account(struct rp_store *st, enum q q, int64_t id, const char *text)
+int rp_store_hold_approve(struct rp_store *st, int64_t id, const uint8_t token_hash[RP_HASH_LEN],
+                          int64_t now, int64_t expires, const struct rp_event *ev)
 {
-    sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&st->mu);
-    int result = q_get(st, q, &s);
-    if (result)
-        goto out;
-    sqlite3_bind_int64(s, 1, id);
-    if (text)
-        sqlite3_bind_text(s, 2, text, -1, SQLITE_STATIC);
-    result = q_run(st, s);
-    if (result == RP_OK && sqlite3_changes(st->db) == 0)
-        result = RP_ENOTFOUND;
-out:
-    q_done(s);
+    int result = tx_begin(st, st->db);
+    if (!result)
+        result = update_locked(st, Q_HOLD_RELEASE, id, NULL);
+    if (!result)
+        result = token_insert_locked(st, id, token_hash, now, expires);
+    if (!result)
+        result = event_write_locked(st, ev, id, 0);
+    result = tx_end(st, st->db, result);
     pthread_mutex_unlock(&st->mu);
     return result;
 }
 
-int rp_store_hold(struct rp_store *st, int64_t id, const char *reason)
+int rp_store_hold_reject(struct rp_store *st, int64_t id, const char *reason, int64_t now,
+                         const struct rp_event *ev)
 {
-    if (!reason || !*reason || strlen(reason) >= sizeof(((struct rp_account *)0)->hold_reason))
-        return RP_EINVAL;
-    return update_account(st, Q_HOLD, id, reason);
-}
-
-int rp_store_hold_release(struct rp_store *st, int64_t id)
-{
-    return update_account(st, Q_HOLD_RELEASE, id, NULL);
+    if (!reason)
+        reason = "";
+    if (strlen(reason) >= sizeof(((struct rp_account *)0)->ban_reason))
+        return RP_ETOOBIG;
+    sqlite3_stmt *s = NULL;
+    pthread_mutex_lock(&st->mu);
+    int result = tx_begin(st, st->db);
+    if (!result)
+        result = update_locked(st, Q_HOLD_RELEASE, id, NULL);
+    if (!result)
+        result = q_get(st, Q_BAN, &s);
+    if (result)
+        goto out;
+    sqlite3_bind_int64(s, 1, id);
+    sqlite3_bind_int64(s, 2, now);
+    sqlite3_bind_text(s, 3, reason, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 4, 0);
+    sqlite3_bind_int64(s, 5, 0);
+    result = q_run(st, s);
+    if (result == RP_OK)
+        result = event_write_locked(st, ev, id, 0);
+out:
+    q_done(s);
+    result = tx_end(st, st->db, result);
+    pthread_mutex_unlock(&st->mu);
+    return result;
 }
 
 int rp_store_holds(struct rp_store *st, int64_t *ids, size_t cap, size_t *n)
@@ -1165,27 +1362,9 @@ out:
     return result;
 }
 
-int rp_store_set_screening(struct rp_store *st, int64_t id, const char *email_key, const char *net)
-{
-    sqlite3_stmt *s = NULL;
-    pthread_mutex_lock(&st->mu);
-    int result = q_get(st, Q_SET_SCREENING, &s);
-    if (result)
-        goto out;
-    sqlite3_bind_int64(s, 1, id);
-    sqlite3_bind_text(s, 2, email_key ? email_key : "", -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, net ? net : "", -1, SQLITE_STATIC);
-    result = q_run(st, s);
-    if (result == RP_OK && sqlite3_changes(st->db) == 0)
-        result = RP_ENOTFOUND;
-out:
-    q_done(s);
-    pthread_mutex_unlock(&st->mu);
-    return result;
-}
-
-/* Bans that have run out (ban_until passed) no longer link: they are lifted lazily, on the
- * account's next request, but screening must not wait for that. */
+/* The id of the first row of query q bound to (text, time(NULL)), or RP_ENOTFOUND. Bans that
+ * have run out (ban_until passed) no longer link: they are lifted lazily, on the account's next
+ * request, but screening must not wait for that. */
 static int banned_by(struct rp_store *st, enum q q, const char *text, int64_t *id)
 {
     sqlite3_stmt *s = NULL;
@@ -1218,20 +1397,42 @@ int rp_store_banned_by_email_key(struct rp_store *st, const char *key, int64_t *
     return banned_by(st, Q_BANNED_BY_KEY, key, id);
 }
 
-int rp_store_unban(struct rp_store *st, int64_t id, int64_t now)
+int rp_store_lookalike_verified(struct rp_store *st, const char *key, const char *email,
+                                int64_t since, int64_t *id)
 {
-    (void)now;
     sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&st->mu);
-    int result = q_get(st, Q_UNBAN, &s);
+    int result = q_get(st, Q_LOOKALIKE, &s);
     if (result)
         goto out;
-    sqlite3_bind_int64(s, 1, id);
-    result = q_run(st, s);
-    if (result == RP_OK && sqlite3_changes(st->db) == 0)
-        result = account_exists_locked(st, id);
+    sqlite3_bind_text(s, 1, key ? key : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, email ? email : "", -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, since);
+    result = q_row(st, s);
+    if (result == 0)
+        result = RP_ENOTFOUND;
+    if (result < 0)
+        goto out;
+    *id = sqlite3_column_int64(s, 0);
+    result = RP_OK;
 out:
     q_done(s);
+    pthread_mutex_unlock(&st->mu);
+    return result;
+}
+
+int rp_store_unban(struct rp_store *st, int64_t id, int64_t now, const struct rp_event *ev)
+{
+    (void)now;
+    pthread_mutex_lock(&st->mu);
+    int result = tx_begin(st, st->db);
+    if (!result)
+        result = update_locked(st, Q_UNBAN, id, NULL);
+    if (result == RP_OK)
+        result = event_write_locked(st, ev, id, 0);
+    else if (result == RP_ENOTFOUND)
+        result = account_exists_locked(st, id);
+    result = tx_end(st, st->db, result);
     pthread_mutex_unlock(&st->mu);
     return result;
 }

@@ -1,8 +1,9 @@
-/* Sign-up with a verified e-mail, and API keys: POST /v1/signup, GET /v1/verify, POST /v1/keys,
- * DELETE /v1/keys/{id}. Secrets are shown once and stored only as SHA-256. */
+/* Sign-up with a verified e-mail, and API keys: POST /v1/signup, GET and POST /v1/verify, GET
+ * and POST /v1/keys, DELETE /v1/keys/{id}. Secrets are shown once and stored only as SHA-256.
+ * Each handler reads the request, gathers its facts, makes one store call for what it decides
+ * (the store writes each fact with its audit event in one transaction) and replies in one
+ * place, so that the store calls can move off the I/O threads without touching the replies. */
 #include <errno.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/http.h>
 #include <fcntl.h>
 #include <math.h>
 #include <openssl/rand.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +20,15 @@
 #include "rampart/net.h"
 
 #define EMAIL_MAX 254
+
+/* How often a repeated sign-up of one address gets a fresh link: at most one a minute and
+ * RESEND_PER_DAY a day (RP_STORE_RESEND_PERIOD), the first sign-up's included. A sign-up past
+ * that gets the same answer and no mail, so the endpoint cannot be made to flood a mailbox. */
+#define RESEND_GAP 60
+#define RESEND_PER_DAY 5
+/* A sign-up whose normalised address is that of another account verified this recently is
+ * held as a look-alike (one person making accounts). */
+#define LOOKALIKE_SECONDS 86400
 
 /* base64url without padding of n random bytes into out (4n/3+1 bytes). */
 static int random_token(char *out, size_t n)
@@ -89,90 +100,69 @@ static int write_mail(struct gw *gw, const char *to, const char *subject, const 
     return RP_OK;
 }
 
-/* Makes a verification token for email (creating its pending account, or reusing it) and, when
- * send is set, the mail with its link. */
-static int verification(struct gw *gw, const char *email, bool send, int64_t *account_id)
+/* A new verification token: its text for the link and its hash for the store. */
+struct link_token {
+    char text[64];
+    uint8_t hash[RP_HASH_LEN];
+};
+
+static int link_token_new(struct link_token *t)
 {
-    char token[64];
-    uint8_t th[RP_HASH_LEN];
-    int64_t now = (int64_t)gw_now();
-    int rc = random_token(token, 32);
-    if (!rc) {
-        SHA256((const unsigned char *)token, strlen(token), th);
-        rc = rp_store_signup(gw->store, email, th, now,
-                             now + (int64_t)gw->cfg->verify_token_ttl_seconds, account_id);
-    }
-    if (rc || !send)
-        return rc;
+    int rc = random_token(t->text, 32);
+    if (!rc)
+        SHA256((const unsigned char *)t->text, strlen(t->text), t->hash);
+    return rc;
+}
+
+/* Writes the mail with the link of token t to email. again: the address has an account that was
+ * verified, and the link makes one more key. */
+static int mail_link(struct gw *gw, const char *email, const struct link_token *t, bool again)
+{
     char link[2048], text[4096];
-    snprintf(link, sizeof(link), "%s/v1/verify?token=%s", gw->cfg->public_url, token);
+    snprintf(link, sizeof(link), "%s/v1/verify?token=%s", gw->cfg->public_url, t->text);
     snprintf(text, sizeof(text),
-             "Someone (we hope you) asked for an account with this address.\n\n"
-             "To confirm it and receive your API key, open:\n\n  %s\n\n"
-             "The link works once and expires in %.0f hours. If you did not ask, ignore this "
-             "message.\n",
+             "%s\n\nOpen this link and press the button on its page to %s:\n\n  %s\n\n"
+             "The link works once and expires in %.0f hours; opening it changes nothing until "
+             "you press the button. If you did not ask, ignore this message.\n",
+             again ? "Someone (we hope you) asked for a new API key for the account of this "
+                     "address."
+                   : "Someone (we hope you) asked for an account with this address.",
+             again ? "receive a new API key (your other keys keep working)"
+                   : "confirm it and receive your API key",
              link, gw->cfg->verify_token_ttl_seconds / 3600);
-    rc = write_mail(gw, email, "Confirm your rampart account", text);
+    int rc = write_mail(gw, email,
+                        again ? "Your new rampart API key" : "Confirm your rampart account", text);
     if (!rc)
         gw_mail_kick(&gw->mail);
     return rc;
 }
 
-/* ---- recent sign-ups, for look-alike addresses ------------------------------------------ */
+/* An event of kind about account_id (0: none) at this moment; detail a JSON object's text. */
+static struct rp_event event_of(const char *kind, int64_t account_id, const char *detail)
+{
+    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = account_id};
+    snprintf(ev.kind, sizeof(ev.kind), "%s", kind);
+    snprintf(ev.detail, sizeof(ev.detail), "%s", detail);
+    return ev;
+}
 
-#define RECENT_MAX 4096
-#define RECENT_SECONDS 86400
-
-struct gw_recent {
-    pthread_mutex_t mu;
-    struct {
-        char key[80];
-        uint64_t address; /* hash of the exact address */
-        int64_t time;
-    } v[RECENT_MAX];
-    size_t next;
+/* A new API key: the secret shown once, its display prefix, and its hash for the store. */
+struct new_key {
+    char secret[80];
+    char prefix[16];
+    uint8_t hash[RP_HASH_LEN];
 };
 
-int gw_recent_new(struct gw_recent **out)
+static int new_key_make(struct new_key *k)
 {
-    *out = calloc(1, sizeof(**out));
-    if (!*out)
-        return RP_ENOMEM;
-    pthread_mutex_init(&(*out)->mu, NULL);
+    char raw[64];
+    int rc = random_token(raw, 32);
+    if (rc)
+        return rc;
+    snprintf(k->secret, sizeof(k->secret), "rp-%s", raw);
+    snprintf(k->prefix, sizeof(k->prefix), "rp-%.6s", raw);
+    SHA256((const unsigned char *)k->secret, strlen(k->secret), k->hash);
     return RP_OK;
-}
-
-void gw_recent_free(struct gw_recent *r)
-{
-    if (!r)
-        return;
-    pthread_mutex_destroy(&r->mu);
-    free(r);
-}
-
-bool gw_recent_lookalike(struct gw_recent *r, const char *key, const char *email, int64_t now)
-{
-    if (!r || strlen(key) >= sizeof(r->v[0].key))
-        return false;
-    uint64_t h = rp_hash64(email, strlen(email), 0x7265636e74ull);
-    bool found = false, seen = false;
-    pthread_mutex_lock(&r->mu);
-    for (size_t i = 0; i < RECENT_MAX; i++) {
-        if (!r->v[i].time || now - r->v[i].time > RECENT_SECONDS || strcmp(r->v[i].key, key))
-            continue;
-        if (r->v[i].address == h)
-            seen = true;
-        else
-            found = true;
-    }
-    if (!seen) {
-        size_t i = r->next++ % RECENT_MAX;
-        snprintf(r->v[i].key, sizeof(r->v[i].key), "%s", key);
-        r->v[i].address = h;
-        r->v[i].time = now;
-    }
-    pthread_mutex_unlock(&r->mu);
-    return found;
 }
 
 /* Screening: an address at a disposable e-mail domain (signup.disposable_domains, matched on
@@ -209,26 +199,106 @@ static bool disposable(struct gw *gw, struct gw_req *req, const char *email)
     return hit != NULL;
 }
 
-/* Screening: an address whose normalised form (rp_email_key: dots, +tags and trailing digits
- * aside) is that of a banned account is refused with 403 signup_rejected. The banned address
- * itself is not: it gets the answer every existing address gets. Returns true when it has
- * replied. */
-static bool linked_to_banned(struct gw *gw, struct gw_req *req, const char *email, const char *ekey)
+/* A repeated sign-up of an address that has an account. A pending or active account gets a fresh
+ * link (for an active one it makes one more key: the person who lost theirs), within RESEND_GAP
+ * and RESEND_PER_DAY; a banned one gets nothing; a held one stays held. *status is the answer,
+ * which does not say which of these happened. */
+static int signup_again(struct gw *gw, const struct rp_account *a, const char *net,
+                        const char **status)
 {
-    int64_t banned = 0;
-    struct rp_account same;
-    if (rp_store_banned_by_email_key(gw->store, ekey, &banned) != RP_OK ||
-        (rp_store_account_by_email(gw->store, email, &same) == RP_OK && same.id == banned))
-        return false;
-    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000)};
-    snprintf(ev.kind, sizeof(ev.kind), "signup_rejected");
-    snprintf(ev.detail, sizeof(ev.detail),
-             "{\"code\":\"linked-to-banned\",\"banned_account\":%lld}", (long long)banned);
-    rp_store_event(gw->store, &ev);
-    atomic_fetch_add(&gw->m.signups_rejected, 1);
-    gw_error(gw, req, 403, "invalid_request_error", "signup_rejected",
-             "this address is too close to that of an account banned on this service");
-    return true;
+    *status = a->hold_reason[0] ? "held_for_review" : "pending_verification";
+    if (a->hold_reason[0])
+        return RP_OK;
+    struct link_token t;
+    char detail[128];
+    snprintf(detail, sizeof(detail), "{\"network\":\"%s\"}", net);
+    struct rp_event ev = event_of("signup_resend", a->id, detail);
+    int64_t now = (int64_t)gw_now();
+    bool sent = false;
+    int rc = link_token_new(&t);
+    if (!rc)
+        rc = rp_store_resend(gw->store, a->id, t.hash, now,
+                             now + (int64_t)gw->cfg->verify_token_ttl_seconds, RESEND_GAP,
+                             RESEND_PER_DAY, &ev, &sent);
+    if (!rc && sent)
+        rc = mail_link(gw, a->email, &t, a->verified > 0);
+    return rc;
+}
+
+/* Screening of a first sign-up: why it is held for an operator's review (a code and a sentence
+ * into hold, and the code into *code), or false. Only verified accounts link an address, and a
+ * link only holds, never refuses: a person who never misbehaved may share a look-alike address
+ * with one who did, and an operator tells them apart. */
+static bool screen(struct gw *gw, const char *email, const char *ekey, const char *net, char *hold,
+                   size_t cap, const char **code, int64_t *linked)
+{
+    int64_t now = (int64_t)gw_now();
+    *linked = 0;
+    if (ekey && rp_store_banned_by_email_key(gw->store, ekey, linked) == RP_OK) {
+        *code = "linked-to-banned";
+        snprintf(hold, cap,
+                 "linked-to-banned: the address is a variant of that of account %lld, "
+                 "banned on this service",
+                 (long long)*linked);
+        return true;
+    }
+    if (ekey && rp_store_lookalike_verified(gw->store, ekey, email, now - LOOKALIKE_SECONDS,
+                                            linked) == RP_OK) {
+        *code = "lookalike-address";
+        snprintf(hold, cap,
+                 "lookalike-address: the address is a variant of that of account "
+                 "%lld, verified in the last 24 hours",
+                 (long long)*linked);
+        return true;
+    }
+    /* A sign-up from the network of a banned account is held too: the network may be shared
+     * (an office, a carrier), so a person decides. */
+    if (strcmp(net, "unknown") != 0 &&
+        rp_store_banned_by_signup_net(gw->store, net, linked) == RP_OK) {
+        *code = "banned-network";
+        snprintf(hold, cap, "banned-network: account %lld, banned, signed up from this network",
+                 (long long)*linked);
+        return true;
+    }
+    return false;
+}
+
+/* A first sign-up of email: a pending account with its link, or held for review. */
+static int signup_first(struct gw *gw, const char *email, const char *net, const char **status)
+{
+    char ekey[EMAIL_MAX + 64], hold[200], detail[256];
+    bool have_key = rp_email_key(email, gw->urls, ekey, sizeof(ekey)) == RP_OK;
+    const char *code = NULL;
+    int64_t linked = 0;
+    bool held = screen(gw, email, have_key ? ekey : NULL, net, hold, sizeof(hold), &code, &linked);
+    if (held)
+        snprintf(detail, sizeof(detail), "{\"network\":\"%s\",\"code\":\"%s\",\"linked\":%lld}",
+                 net, code, (long long)linked);
+    else
+        snprintf(detail, sizeof(detail), "{\"network\":\"%s\"}", net);
+    struct rp_event ev = event_of(held ? "signup_held" : "signup", 0, detail);
+    struct link_token t;
+    int64_t now = (int64_t)gw_now(), account_id = 0;
+    bool created = false;
+    int rc = held ? RP_OK : link_token_new(&t);
+    struct rp_signup in = {.email = email,
+                           .email_key = have_key ? ekey : NULL,
+                           .net = net,
+                           .hold = held ? hold : NULL,
+                           .token_hash = held ? NULL : t.hash,
+                           .now = now,
+                           .expires = now + (int64_t)gw->cfg->verify_token_ttl_seconds,
+                           .ev = &ev};
+    if (!rc)
+        rc = rp_store_signup(gw->store, &in, &account_id, &created);
+    /* Not created: another sign-up of the address made its account a moment ago, and sent its
+     * mail. */
+    if (!rc && created && !held)
+        rc = mail_link(gw, email, &t, false);
+    if (!rc && created)
+        atomic_fetch_add(&gw->m.signups, 1);
+    *status = held && created ? "held_for_review" : "pending_verification";
+    return rc;
 }
 
 void gw_signup(struct gw_worker *w, struct gw_req *req)
@@ -265,10 +335,6 @@ void gw_signup(struct gw_worker *w, struct gw_req *req)
     json_decref(body);
     if (disposable(gw, req, email))
         return;
-    char ekey[EMAIL_MAX + 64];
-    bool have_key = rp_email_key(email, gw->urls, ekey, sizeof(ekey)) == RP_OK;
-    if (have_key && linked_to_banned(gw, req, email, ekey))
-        return;
 
     struct sockaddr_storage ss;
     gw_client_addr(gw, req, &ss);
@@ -284,139 +350,327 @@ void gw_signup(struct gw_worker *w, struct gw_req *req)
                  "too many sign-ups from your network (%s); retry in %s s", net, ra);
         return;
     }
-    /* An address that already has an account gets the same answer, so the endpoint does not
-     * tell who has an account; no new link is made for it. */
-    struct rp_account existing = {0};
-    if (rp_store_account_by_email(gw->store, email, &existing) == 0 &&
-        existing.status != RP_ACCOUNT_PENDING) {
-        gw_json(gw, req, 202, json_pack("{s:s}", "status", "pending_verification"));
-        return;
-    }
-    /* A held sign-up stays held however often it is repeated: no mail until an operator says. */
-    if (existing.id && existing.hold_reason[0]) {
-        gw_json(gw, req, 202, json_pack("{s:s}", "status", "held_for_review"));
-        return;
-    }
-    /* A look-alike of a recent sign-up (one person making accounts) is held for review: the
-     * account is made, its mail waits for an operator (POST /admin/holds/{id}/approve). */
-    bool lookalike = have_key && gw_recent_lookalike(gw->recent, ekey, email, (int64_t)gw_now());
-    /* A sign-up from the network of a banned account is held too: the network may be shared
-     * (an office, a carrier), so a person decides. */
-    int64_t banned = 0;
-    bool banned_net = strcmp(net, "unknown") != 0 &&
-                      rp_store_banned_by_signup_net(gw->store, net, &banned) == RP_OK;
-    bool held = lookalike || banned_net;
-    const char *code = lookalike ? "lookalike-address" : "banned-network";
-    int64_t account_id = 0;
-    int rc = verification(gw, email, !held, &account_id);
-    if (!rc)
-        rc = rp_store_set_screening(gw->store, account_id, have_key ? ekey : NULL, net);
-    if (!rc && held)
-        rc = rp_store_hold(gw->store, account_id,
-                           lookalike ? "lookalike-address: the address is a variant of another "
-                                       "sign-up of the last 24 hours"
-                                     : "banned-network: a banned account signed up from this "
-                                       "network");
+    /* An address that has an account gets the answer of a first sign-up, so that the endpoint
+     * does not tell who has one. */
+    struct rp_account existing;
+    const char *status = "pending_verification";
+    int rc = rp_store_account_by_email(gw->store, email, &existing);
+    if (rc == RP_OK)
+        rc = signup_again(gw, &existing, net, &status);
+    else if (rc == RP_ENOTFOUND)
+        rc = signup_first(gw, email, net, &status);
     if (rc) {
         gw_error(gw, req, 503, "server_error", "signup_unavailable",
                  "sign-up failed on the server side; try again later");
         return;
     }
-    atomic_fetch_add(&gw->m.signups, 1);
-    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = account_id};
-    snprintf(ev.kind, sizeof(ev.kind), "%s", held ? "signup_held" : "signup");
-    snprintf(ev.detail, sizeof(ev.detail), "{\"network\":\"%s\"%s%s%s}", net,
-             held ? ",\"code\":\"" : "", held ? code : "", held ? "\"" : "");
-    rp_store_event(gw->store, &ev);
-    gw_json(gw, req, 202,
-            json_pack("{s:s}", "status", held ? "held_for_review" : "pending_verification"));
+    gw_json(gw, req, 202, json_pack("{s:s}", "status", status));
 }
 
 int gw_hold_decide(struct gw *gw, int64_t id, bool approve)
 {
     struct rp_account a;
+    struct link_token t;
+    struct rp_event ev =
+        event_of(approve ? "hold_approved" : "hold_rejected", id, "{\"by\":\"admin\"}");
+    int64_t now = (int64_t)gw_now();
     int rc = rp_store_account_get(gw->store, id, &a);
     if (!rc && !a.hold_reason[0])
         rc = RP_ENOTFOUND;
-    if (!rc)
-        rc = approve ? verification(gw, a.email, true, &id)
-                     : rp_store_ban(gw->store, id, "sign-up rejected by an operator",
-                                    (int64_t)gw_now());
-    if (!rc)
-        rc = rp_store_hold_release(gw->store, id);
-    if (!rc && !approve)
-        atomic_fetch_add(&gw->key_generation, 1);
+    if (!rc && approve) {
+        rc = link_token_new(&t);
+        if (!rc)
+            rc = rp_store_hold_approve(gw->store, id, t.hash, now,
+                                       now + (int64_t)gw->cfg->verify_token_ttl_seconds, &ev);
+        if (!rc)
+            rc = mail_link(gw, a.email, &t, false);
+    } else if (!rc) {
+        rc = rp_store_hold_reject(gw->store, id, "sign-up rejected by an operator", now, &ev);
+        if (!rc)
+            atomic_fetch_add(&gw->key_generation, 1);
+    }
     return rc;
 }
 
-/* Makes a key for account_id and replies with it (shown this once). */
-static void issue_key(struct gw *gw, struct gw_req *req, int64_t account_id, int status)
+/* ---- the pages of the verification link ---------------------------------------------- */
+
+/* Appends s to b with HTML's special characters escaped. */
+static void html_text(struct evbuffer *b, const char *s)
 {
-    char secret[64], key[80], prefix[16];
-    uint8_t kh[RP_HASH_LEN];
-    int64_t key_id = 0;
-    int rc = random_token(secret, 32);
-    if (!rc) {
-        snprintf(key, sizeof(key), "rp-%s", secret);
-        snprintf(prefix, sizeof(prefix), "rp-%.6s", secret);
-        SHA256((const unsigned char *)key, strlen(key), kh);
-        rc = rp_store_key_create(gw->store, account_id, kh, prefix, (int64_t)gw_now(), &key_id);
+    for (; *s; s++) {
+        switch (*s) {
+        case '&': evbuffer_add(b, "&amp;", 5); break;
+        case '<': evbuffer_add(b, "&lt;", 4); break;
+        case '>': evbuffer_add(b, "&gt;", 4); break;
+        case '"': evbuffer_add(b, "&quot;", 6); break;
+        case '\'': evbuffer_add(b, "&#39;", 5); break;
+        default: evbuffer_add(b, s, 1);
+        }
     }
-    if (rc) {
-        gw_error(gw, req, 503, "server_error", "store_unavailable",
-                 "the key could not be stored; try again");
+}
+
+/* Starts a page: the headers that keep it out of frames, caches and referrers (it may hold a
+ * token or a key) and lets it load nothing, and its head. */
+static struct evbuffer *page_start(struct gw_req *req, const char *title)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b)
+        return NULL;
+    gw_req_set_header(req, "Content-Security-Policy",
+                      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                      "frame-ancestors 'none'; base-uri 'none'");
+    gw_req_set_header(req, "X-Frame-Options", "DENY");
+    gw_req_set_header(req, "Referrer-Policy", "no-referrer");
+    gw_req_set_header(req, "Cache-Control", "no-store");
+    gw_req_set_header(req, "X-Content-Type-Options", "nosniff");
+    evbuffer_add_printf(b, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                           "<meta name=\"viewport\" content=\"width=device-width, "
+                           "initial-scale=1\"><meta name=\"robots\" content=\"noindex\">"
+                           "<title>");
+    html_text(b, title);
+    evbuffer_add_printf(b, " - rampart</title><style>body{font:16px/1.5 system-ui,sans-serif;"
+                           "max-width:40em;margin:3em auto;padding:0 1em;color:#222}"
+                           "button{font-size:1.1em;padding:.5em 1.2em}"
+                           "code{background:#f3f3f3;padding:.1em .3em;word-break:break-all}"
+                           "</style></head><body><main><h1>");
+    html_text(b, title);
+    evbuffer_add_printf(b, "</h1>\n");
+    return b;
+}
+
+static void page_end(struct gw *gw, struct gw_req *req, int status, struct evbuffer *b)
+{
+    evbuffer_add_printf(b, "</main></body></html>\n");
+    gw_count_status(gw, status);
+    gw_reply_buffer(req, status, "text/html; charset=utf-8", b);
+    evbuffer_free(b);
+}
+
+/* A page that says what went wrong (message, a sentence) and what to do. */
+static void page_error(struct gw *gw, struct gw_req *req, int status, const char *title,
+                       const char *message)
+{
+    struct evbuffer *b = page_start(req, title);
+    if (!b) {
+        gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
         return;
     }
-    struct rp_event ev = {
-        .time_ms = (int64_t)(gw_now() * 1000), .account_id = account_id, .key_id = key_id};
-    snprintf(ev.kind, sizeof(ev.kind), "key_created");
-    gw_watch(gw, account_id, GW_SIGNAL_KEY_CREATED, NULL);
-    rp_store_event(gw->store, &ev);
-    gw_json(gw, req, status,
-            json_pack("{s:I, s:I, s:s, s:s, s:s}", "account_id", (json_int_t)account_id, "key_id",
-                      (json_int_t)key_id, "api_key", key, "prefix", prefix, "note",
-                      "store this key now: it is shown only once"));
+    evbuffer_add_printf(b, "<p>");
+    html_text(b, message);
+    evbuffer_add_printf(b, "</p>\n");
+    page_end(gw, req, status, b);
+}
+
+/* GET /v1/verify?token=...: a page with a button that posts the token. Opening the link
+ * changes nothing and shows no key, so a mail scanner or a link preview that fetches it takes
+ * nothing from the person it was sent to. */
+static void verify_page(struct gw *gw, struct gw_req *req)
+{
+    char token[RP_TOKEN_MAX + 1];
+    size_t n = 0;
+    const char *q = gw_req_query(req);
+    if (!q || rp_form_field(rp_str_from_cstr(q), "token", token, sizeof(token), &n) != RP_OK ||
+        !rp_token_valid((struct rp_str){token, n})) {
+        page_error(gw, req, 400, "This link is incomplete",
+                   "The link has no valid token. Open the link of the mail as it is (all of "
+                   "it, on one line), or sign up again with the same address for a fresh one.");
+        return;
+    }
+    struct evbuffer *b = page_start(req, "Confirm your rampart account");
+    if (!b) {
+        gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
+        return;
+    }
+    evbuffer_add_printf(b, "<p>Press the button to confirm this e-mail address and see your API "
+                           "key. Opening the link alone changes nothing.</p>\n"
+                           "<form method=\"post\" action=\"verify\">"
+                           "<input type=\"hidden\" name=\"token\" value=\"");
+    html_text(b, token);
+    evbuffer_add_printf(b, "\"><button type=\"submit\">Confirm and show my API key</button>"
+                           "</form>\n<p>From a program: <code>POST /v1/verify</code> with "
+                           "<code>{\"token\": \"");
+    html_text(b, token);
+    evbuffer_add_printf(b, "\"}</code>.</p>\n");
+    page_end(gw, req, 200, b);
+}
+
+/* The answer with a new key, as JSON or as a page (html). */
+static void reply_key(struct gw *gw, struct gw_req *req, bool html, int status, int64_t account_id,
+                      int64_t key_id, const struct new_key *k, bool again)
+{
+    const char *note = again ? "a new key for your account, shown only once: store it now; your "
+                               "other keys keep working (GET /v1/keys lists them, DELETE "
+                               "/v1/keys/{id} revokes one you lost)"
+                             : "store this key now: it is shown only once";
+    if (!html) {
+        gw_req_set_header(req, "Cache-Control", "no-store");
+        gw_json(gw, req, status,
+                json_pack("{s:I, s:I, s:s, s:s, s:s}", "account_id", (json_int_t)account_id,
+                          "key_id", (json_int_t)key_id, "api_key", k->secret, "prefix", k->prefix,
+                          "note", note));
+        return;
+    }
+    struct evbuffer *b = page_start(req, again ? "Your new API key" : "Your API key");
+    if (!b) {
+        gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
+        return;
+    }
+    evbuffer_add_printf(b, "<p>%s</p>\n<p><code id=\"api-key\">",
+                        again ? "Your address is confirmed again. Here is a new key for your "
+                                "account; your other keys keep working."
+                              : "Your address is confirmed and your account is active.");
+    html_text(b, k->secret);
+    evbuffer_add_printf(b,
+                        "</code></p>\n<p><strong>Copy it now: it is shown only this once</strong> "
+                        "(rampart keeps only its SHA-256). Send it as <code>Authorization: "
+                        "Bearer ");
+    html_text(b, k->prefix);
+    evbuffer_add_printf(b, "...</code> to the OpenAI-compatible API at <code>");
+    html_text(b, gw->cfg->public_url);
+    evbuffer_add_printf(b, "/v1</code>.%s</p>\n",
+                        again ? " <code>GET /v1/keys</code> lists your keys and <code>DELETE "
+                                "/v1/keys/{id}</code> revokes one you lost."
+                              : "");
+    page_end(gw, req, status, b);
+}
+
+/* A refusal of POST /v1/verify, as JSON or as a page. */
+static void verify_refuse(struct gw *gw, struct gw_req *req, bool html, int status,
+                          const char *code, const char *title, const char *message)
+{
+    if (html)
+        page_error(gw, req, status, title, message);
+    else
+        gw_error(gw, req, status, status >= 500 ? "server_error" : "invalid_request_error", code,
+                 "%s", message);
+}
+
+/* The token of POST /v1/verify: from the page's form (application/x-www-form-urlencoded) or a
+ * JSON body {"token": "..."}. Replies and returns false when there is none. */
+static bool verify_token(struct gw *gw, struct gw_req *req, bool html, char *token, size_t cap)
+{
+    size_t n = 0;
+    if (html) {
+        int rc = rp_form_field(gw_req_body(req), "token", token, cap, &n);
+        if (rc == RP_OK && rp_token_valid((struct rp_str){token, n}))
+            return true;
+        verify_refuse(gw, req, true, 400, "invalid_token", "This link is incomplete",
+                      rc == RP_EINVAL ? "The form sent more than one token; open the link of "
+                                        "the mail again and press its button."
+                                      : "The form sent no valid token; open the link of the "
+                                        "mail again and press its button.");
+        return false;
+    }
+    json_t *body = gw_body_json(gw, req);
+    if (!body)
+        return false;
+    json_t *jt = json_object_get(body, "token");
+    bool ok = json_is_string(jt) &&
+              rp_token_valid((struct rp_str){json_string_value(jt), json_string_length(jt)});
+    if (ok)
+        snprintf(token, cap, "%s", json_string_value(jt));
+    json_decref(body);
+    if (!ok)
+        gw_error(gw, req, 400, "invalid_request_error", "invalid_token",
+                 "send {\"token\": \"...\"} with the token of the link in the mail (1 to %d "
+                 "characters of A-Z, a-z, 0-9, '-' and '_')",
+                 RP_TOKEN_MAX);
+    return ok;
+}
+
+/* Whether the request's body is an HTML form's (the page's button) rather than JSON. */
+static bool is_form(struct gw_req *req)
+{
+    const char *ct = gw_req_header(req, "Content-Type");
+    static const char form[] = "application/x-www-form-urlencoded";
+    return ct && strncasecmp(ct, form, sizeof(form) - 1) == 0 &&
+           (ct[sizeof(form) - 1] == '\0' || ct[sizeof(form) - 1] == ';' ||
+            ct[sizeof(form) - 1] == ' ');
 }
 
 void gw_verify(struct gw_worker *w, struct gw_req *req)
 {
     struct gw *gw = w->gw;
-    struct evkeyvalq q;
-    const char *uri = gw_req_uri(req);
-    const char *qs = strchr(uri, '?');
-    if (gw_req_method(req) != GW_GET) {
+    enum gw_method m = gw_req_method(req);
+    if (m == GW_GET) {
+        verify_page(gw, req);
+        return;
+    }
+    if (m != GW_POST) {
         gw_error(gw, req, 405, "invalid_request_error", "method_not_allowed",
-                 "/v1/verify takes GET");
+                 "/v1/verify takes GET (the page of the link in the mail) or POST (the key)");
         return;
     }
-    if (!qs || evhttp_parse_query_str(qs + 1, &q) != 0) {
-        gw_error(gw, req, 400, "invalid_request_error", "invalid_token",
-                 "the link has no token; open the link of the e-mail as it is");
+    bool html = is_form(req);
+    char token[RP_TOKEN_MAX + 1];
+    if (!verify_token(gw, req, html, token, sizeof(token)))
         return;
-    }
-    const char *token = evhttp_find_header(&q, "token");
+
     uint8_t th[RP_HASH_LEN];
-    int64_t account_id = 0;
-    int rc = RP_ENOTFOUND;
-    if (token && *token) {
-        SHA256((const unsigned char *)token, strlen(token), th);
-        rc = rp_store_verify(gw->store, th, (int64_t)gw_now(), &account_id);
-    }
-    evhttp_clear_headers(&q);
+    SHA256((const unsigned char *)token, strlen(token), th);
+    struct new_key k;
+    struct rp_event ev = event_of("verify", 0, ""), kev = event_of("key_created", 0, "");
+    struct rp_verified v;
+    int rc = new_key_make(&k);
+    if (!rc)
+        rc = rp_store_verify(gw->store, th, (int64_t)gw_now(), k.hash, k.prefix, &ev, &kev, &v);
+
     if (rc == RP_ENOTFOUND) {
-        gw_error(gw, req, 400, "invalid_request_error", "invalid_token",
-                 "this link is not valid: it was used already, it expired, or it is mistyped");
-        return;
+        verify_refuse(gw, req, html, 400, "invalid_token", "This link does not work",
+                      "This link is not valid: it was used already, it expired, or it is "
+                      "mistyped. Sign up again with the same address for a fresh link.");
+    } else if (rc) {
+        verify_refuse(gw, req, html, 503, "store_unavailable", "Please try again",
+                      "The server could not confirm the address just now; try the link again "
+                      "later.");
+    } else if (v.held) {
+        verify_refuse(gw, req, html, 403, "held_for_review", "Waiting for review",
+                      "This sign-up is held for an operator's review; the link gives no key "
+                      "until it is approved.");
+    } else if (!v.key_id) {
+        verify_refuse(gw, req, html, 403, "account_banned", "This account is banned",
+                      "This account is banned: its link gives no key. Contact the operator of "
+                      "this service.");
+    } else {
+        if (!v.again)
+            atomic_fetch_add(&gw->m.verifications, 1);
+        gw_watch(gw, v.account_id, GW_SIGNAL_KEY_CREATED, NULL);
+        reply_key(gw, req, html, 200, v.account_id, v.key_id, &k, v.again);
     }
+}
+
+/* ---- keys ------------------------------------------------------------------------------ */
+
+/* Makes a key for account_id and replies with it (shown this once). */
+static void issue_key(struct gw *gw, struct gw_req *req, int64_t account_id, int status)
+{
+    struct new_key k;
+    struct rp_event ev = event_of("key_created", account_id, "");
+    int64_t key_id = 0;
+    int rc = new_key_make(&k);
+    if (!rc)
+        rc = rp_store_key_create(gw->store, account_id, k.hash, k.prefix, (int64_t)gw_now(), &ev,
+                                 &key_id);
     if (rc) {
-        gw_error(gw, req, 503, "server_error", "store_unavailable", "try the link again later");
+        gw_error(gw, req, 503, "server_error", "store_unavailable",
+                 "the key could not be stored; try again");
         return;
     }
-    atomic_fetch_add(&gw->m.verifications, 1);
-    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = account_id};
-    snprintf(ev.kind, sizeof(ev.kind), "verify");
-    rp_store_event(gw->store, &ev);
-    issue_key(gw, req, account_id, 200);
+    gw_watch(gw, account_id, GW_SIGNAL_KEY_CREATED, NULL);
+    reply_key(gw, req, false, status, account_id, key_id, &k, false);
+}
+
+/* The keys of the account of the request's key: ids, prefixes, creation and revocation times. */
+static void list_keys(struct gw *gw, struct gw_req *req, int64_t account_id)
+{
+    json_t *acc = NULL;
+    if (rp_store_account_json(gw->store, account_id, &acc) != RP_OK) {
+        gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
+        return;
+    }
+    json_t *keys = json_incref(json_object_get(acc, "keys"));
+    json_decref(acc);
+    gw_json(gw, req, 200, json_pack("{s:o}", "keys", keys ? keys : json_array()));
 }
 
 void gw_keys(struct gw_worker *w, struct gw_req *req, const char *path)
@@ -424,9 +678,13 @@ void gw_keys(struct gw_worker *w, struct gw_req *req, const char *path)
     struct gw *gw = w->gw;
     struct rp_key_info key;
     enum gw_method m = gw_req_method(req);
-    if (strcmp(path, "/v1/keys") == 0 && m == GW_POST) {
-        if (gw_authenticate(gw, req, &key))
-            issue_key(gw, req, key.account_id, 201);
+    if (strcmp(path, "/v1/keys") == 0 && (m == GW_POST || m == GW_GET)) {
+        if (gw_authenticate(gw, req, &key)) {
+            if (m == GW_POST)
+                issue_key(gw, req, key.account_id, 201);
+            else
+                list_keys(gw, req, key.account_id);
+        }
         return;
     }
     if (strncmp(path, "/v1/keys/", 9) == 0 && m == GW_DELETE) {
@@ -439,7 +697,9 @@ void gw_keys(struct gw_worker *w, struct gw_req *req, const char *path)
                      "'%s' is not a key id", path + 9);
             return;
         }
-        int rc = rp_store_key_revoke(gw->store, key.account_id, id, (int64_t)gw_now());
+        struct rp_event ev = event_of("key_revoked", key.account_id, "");
+        ev.key_id = id;
+        int rc = rp_store_key_revoke(gw->store, key.account_id, id, (int64_t)gw_now(), &ev);
         atomic_fetch_add(&gw->key_generation, 1);
         if (rc == RP_ENOTFOUND) {
             gw_error(gw, req, 404, "invalid_request_error", "key_not_found",
@@ -454,5 +714,5 @@ void gw_keys(struct gw_worker *w, struct gw_req *req, const char *path)
         return;
     }
     gw_error(gw, req, 405, "invalid_request_error", "method_not_allowed",
-             "use POST /v1/keys or DELETE /v1/keys/{id}");
+             "use GET or POST /v1/keys, or DELETE /v1/keys/{id}");
 }

@@ -8,13 +8,6 @@
 
 #include "gateway.h"
 
-/* Writes an admin action to the audit trail before the answer goes out: the event is queued
- * like every other and then flushed, since an operator's decision is a durable fact. */
-static void audit(struct gw *gw, const struct rp_event *ev)
-{
-    rp_store_event(gw->store, ev);
-    rp_store_flush(gw->store);
-}
 static bool admin_auth(struct gw *gw, struct gw_req *req)
 {
     const char *auth = gw_req_header(req, "Authorization");
@@ -136,8 +129,18 @@ static void ban(struct gw *gw, struct gw_req *req, int64_t id, bool on)
             snprintf(reason, sizeof(reason), "%s", json_string_value(r));
         json_decref(body);
     }
+    /* The audit trail: who did what to which account, and why; written with the ban in one
+     * transaction, before the answer goes out. */
+    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = id};
+    snprintf(ev.kind, sizeof(ev.kind), on ? "ban" : "unban");
+    json_t *d = json_pack("{s:s, s:s}", "by", "admin", "reason", on ? reason : "unbanned");
+    char *dt = d ? json_dumps(d, JSON_COMPACT) : NULL;
+    snprintf(ev.detail, sizeof(ev.detail), "%s", dt ? dt : "{}");
+    free(dt);
+    json_decref(d);
     int64_t now = (int64_t)gw_now();
-    int rc = on ? rp_store_ban(gw->store, id, reason, now) : rp_store_unban(gw->store, id, now);
+    int rc = on ? rp_store_ban(gw->store, id, reason, now, &ev)
+                : rp_store_unban(gw->store, id, now, &ev);
     atomic_fetch_add(&gw->key_generation, 1);
     if (rc == RP_ENOTFOUND) {
         gw_error(gw, req, 404, "invalid_request_error", "account_not_found", "no account %lld",
@@ -148,15 +151,6 @@ static void ban(struct gw *gw, struct gw_req *req, int64_t id, bool on)
         gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
         return;
     }
-    /* The audit trail: who did what to which account, and why. */
-    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = id};
-    snprintf(ev.kind, sizeof(ev.kind), on ? "ban" : "unban");
-    json_t *d = json_pack("{s:s, s:s}", "by", "admin", "reason", on ? reason : "unbanned");
-    char *dt = d ? json_dumps(d, JSON_COMPACT) : NULL;
-    snprintf(ev.detail, sizeof(ev.detail), "%s", dt ? dt : "{}");
-    free(dt);
-    json_decref(d);
-    audit(gw, &ev);
     json_t *acc = NULL;
     rp_store_account_json(gw->store, id, &acc);
     gw_json(gw, req, 200, acc ? acc : json_pack("{s:I}", "id", (json_int_t)id));
@@ -195,8 +189,8 @@ static void holds(struct gw *gw, struct gw_req *req)
     gw_json(gw, req, 200, json_pack("{s:o}", "holds", arr));
 }
 
-/* Approves (the verification mail goes out) or rejects (the account is banned) a held sign-up,
- * and writes the decision to the audit trail. */
+/* Approves (the verification mail goes out) or rejects (the account is banned) a held sign-up;
+ * the decision is in the audit trail with it (gw_hold_decide). */
 static void decide(struct gw *gw, struct gw_req *req, int64_t id, bool approve)
 {
     int rc = gw_hold_decide(gw, id, approve);
@@ -209,10 +203,6 @@ static void decide(struct gw *gw, struct gw_req *req, int64_t id, bool approve)
         gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
         return;
     }
-    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = id};
-    snprintf(ev.kind, sizeof(ev.kind), approve ? "hold_approved" : "hold_rejected");
-    snprintf(ev.detail, sizeof(ev.detail), "{\"by\":\"admin\"}");
-    audit(gw, &ev);
     json_t *acc = NULL;
     rp_store_account_json(gw->store, id, &acc);
     gw_json(gw, req, 200, acc ? acc : json_pack("{s:I}", "id", (json_int_t)id));

@@ -73,11 +73,13 @@ void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code)
              "{\"code\":\"escalation-soft-blocks\",\"last\":\"%s\",\"ban\":\"%s\",\"until\":%lld,"
              "\"ban_count\":%lld}",
              code, span, (long long)until, (long long)a.ban_count + 1);
-    if (!monitor) {
-        if (rp_store_ban_until(gw->store, key->account_id, reason, now, until))
-            return;
-        atomic_fetch_add(&gw->key_generation, 1);
-        atomic_fetch_add(&gw->m.escalation_bans, 1);
+    /* The ban and its event are one transaction: a crash cannot keep one without the other. */
+    if (monitor) {
+        rp_store_event(gw->store, &ev);
+        return;
     }
-    rp_store_event(gw->store, &ev);
+    if (rp_store_ban_until(gw->store, key->account_id, reason, now, until, &ev))
+        return;
+    atomic_fetch_add(&gw->key_generation, 1);
+    atomic_fetch_add(&gw->m.escalation_bans, 1);
 }

@@ -51,7 +51,6 @@ struct gw {
     /* signup.disposable_domains, and the inspector that finds registrable domains for it. */
     struct rp_domain_set *disposable;
     struct rp_url_inspector *urls;
-    struct gw_recent *recent;     /* recent sign-ups, for look-alike addresses */
     struct gw_watch *watch;       /* behaviour checks per account */
     struct rp_limiter *esc_limit; /* soft-blocks per account; NULL when escalation is off */
     struct rp_rate esc_rate;
@@ -119,14 +118,9 @@ bool gw_watch(struct gw *gw, int64_t account, enum gw_signal sig, const char *ne
 /* The account's risk: {"score": 0..100, "signals": {...}}; a new reference. */
 json_t *gw_watch_risk(struct gw *gw, int64_t account);
 
-/* Recent sign-ups (bounded, 24 hours): whether another address with the normalised key signed
- * up recently; records this one. */
-struct gw_recent;
-int gw_recent_new(struct gw_recent **out);
-void gw_recent_free(struct gw_recent *r);
-bool gw_recent_lookalike(struct gw_recent *r, const char *key, const char *email, int64_t now);
 /* An operator's decision on a held sign-up: approve sends its verification mail, reject bans
- * the account. RP_ENOTFOUND when it is not held. */
+ * the account; either is written to the audit trail (hold_approved, hold_rejected) with it.
+ * RP_ENOTFOUND when it is not held. */
 int gw_hold_decide(struct gw *gw, int64_t id, bool approve);
 
 /* Resolves the request's API key; on failure replies (401/403) and returns false. */

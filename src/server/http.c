@@ -210,14 +210,14 @@ bool gw_authenticate(struct gw *gw, struct gw_req *req, struct rp_key_info *key)
     }
     if (key->account_status == RP_ACCOUNT_BANNED && key->ban_until > 0 &&
         (int64_t)gw_now() >= key->ban_until) {
-        /* A ban of escalation that has run its time: lifted on the first request after it. */
-        if (rp_store_unban(gw->store, key->account_id, (int64_t)gw_now()) == RP_OK) {
-            struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000),
-                                  .account_id = key->account_id,
-                                  .key_id = key->key_id};
-            snprintf(ev.kind, sizeof(ev.kind), "unban");
-            snprintf(ev.detail, sizeof(ev.detail), "{\"code\":\"ban-expired\"}");
-            rp_store_event(gw->store, &ev);
+        /* A ban of escalation that has run its time: lifted on the first request after it,
+         * with its event in the same transaction. */
+        struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000),
+                              .account_id = key->account_id,
+                              .key_id = key->key_id};
+        snprintf(ev.kind, sizeof(ev.kind), "unban");
+        snprintf(ev.detail, sizeof(ev.detail), "{\"code\":\"ban-expired\"}");
+        if (rp_store_unban(gw->store, key->account_id, (int64_t)gw_now(), &ev) == RP_OK) {
             atomic_fetch_add(&gw->key_generation, 1);
             atomic_fetch_add(&gw->m.ban_expiries, 1);
             key->account_status = RP_ACCOUNT_ACTIVE;

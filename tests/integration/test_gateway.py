@@ -140,9 +140,13 @@ class Gateway:
                 return re.search(r"/v1/verify\?token=([A-Za-z0-9_-]+)", text).group(1)
         raise AssertionError("no mail for " + email)
 
+    def verify(self, token):
+        """POST /v1/verify as a program does: the key, or the error."""
+        return self.request("POST", "/v1/verify", {"token": token})
+
     def new_account(self, email):
         token = self.signup(email)
-        status, doc, _ = self.request("GET", "/v1/verify?token=" + token)
+        status, doc, _ = self.verify(token)
         assert status == 200, (status, doc)
         return doc
 
@@ -190,12 +194,16 @@ class SignupAndProxy(unittest.TestCase):
 
     def test_token_single_use(self):
         token = self.gw.signup("once@example.com")
-        self.assertEqual(self.gw.request("GET", "/v1/verify?token=" + token)[0], 200)
-        status, doc, _ = self.gw.request("GET", "/v1/verify?token=" + token)
+        self.assertEqual(self.gw.verify(token)[0], 200)
+        status, doc, _ = self.gw.verify(token)
         self.assertEqual(status, 400)
         self.assertEqual(doc["error"]["code"], "invalid_token")
-        self.assertEqual(self.gw.request("GET", "/v1/verify?token=nope")[0], 400)
-        self.assertEqual(self.gw.request("GET", "/v1/verify")[0], 400)
+        self.assertEqual(self.gw.verify("nope")[0], 400)
+        self.assertEqual(self.gw.request("POST", "/v1/verify", {})[0], 400)
+        # The link's page (GET) is for people: without a token it says so, in HTML.
+        status, _, r = self.gw.request("GET", "/v1/verify")
+        self.assertEqual(status, 400)
+        self.assertTrue(r.getheader("Content-Type").startswith("text/html"))
 
     def test_bad_signups(self):
         for body in ({"email": "no-at-sign"}, {"email": ""}, {"email": "a@b"}, {"mail": "x@y.z"},
@@ -814,7 +822,9 @@ class Screening(unittest.TestCase):
             gw.close()
 
     def test_linked_to_banned_account(self):
-        gw = Gateway()
+        """A variant of a banned (verified) account's address is held for review, not refused
+        (issue 12, item 13: the person may never have misbehaved)."""
+        gw = Gateway("limits:\n  per_network:\n    signups_per_hour: 1000\n")
         try:
             doc = gw.new_account("alice.smith@example.com")
             accounts = gw.request("GET", "/admin/accounts", admin=True)[1]["accounts"]
@@ -824,8 +834,11 @@ class Screening(unittest.TestCase):
             for email in ("alicesmith+new@example.com", "Alice.Smith2@example.com",
                           "a.l.i.c.e.smith@mail.example.com"):
                 status, doc, _ = gw.request("POST", "/v1/signup", {"email": email})
-                self.assertEqual(status, 403, email)
-                self.assertEqual(doc["error"]["code"], "signup_rejected")
+                self.assertEqual(status, 202, email)
+                self.assertEqual(doc["status"], "held_for_review", email)
+            holds = gw.request("GET", "/admin/holds", admin=True)[1]["holds"]
+            self.assertEqual(len(holds), 3)
+            self.assertTrue(all("linked-to-banned" in h["held_for_review"] for h in holds))
             # The banned address itself gets the answer any existing address gets.
             status, doc, _ = gw.request("POST", "/v1/signup", {"email": "alice.smith@example.com"})
             self.assertEqual(status, 202)
@@ -841,8 +854,8 @@ class Screening(unittest.TestCase):
     def test_lookalike_held_then_decided(self):
         gw = Gateway()
         try:
-            self.assertEqual(gw.request("POST", "/v1/signup",
-                                        {"email": "carol.king@example.com"})[0], 202)
+            # Only a verified account's address links (issue 12, item 13).
+            gw.new_account("carol.king@example.com")
             status, doc, _ = gw.request("POST", "/v1/signup", {"email": "carolking+2@example.com"})
             self.assertEqual(status, 202)
             self.assertEqual(doc["status"], "held_for_review")
@@ -858,7 +871,7 @@ class Screening(unittest.TestCase):
             status, doc, _ = gw.request("POST", "/admin/holds/%d/approve" % hid, {}, admin=True)
             self.assertEqual(status, 200)
             token = gw.token_for("carolking+2@example.com")
-            status, doc, _ = gw.request("GET", "/v1/verify?token=" + token)
+            status, doc, _ = gw.verify(token)
             self.assertEqual(status, 200)
             self.assertEqual(gw.request("GET", "/admin/holds", admin=True)[1]["holds"], [])
             # A second look-alike, rejected: its account is banned.
