@@ -45,6 +45,11 @@ struct rp_guard_options {
     /* The URL inspector for link checks, borrowed (outlives the guard); NULL: the guard makes
      * its own with the embedded lists. */
     const struct rp_url_inspector *urls;
+    /* Called once, before the first rule database that the compilation cache does not hold is
+     * compiled (that takes seconds; a cached one loads at once), so that a program can say so.
+     * NULL: nothing is called. */
+    void (*on_compile)(void *arg);
+    void *on_compile_arg;
 };
 
 struct rp_guard;

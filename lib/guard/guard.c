@@ -341,8 +341,15 @@ static bool view_rule(const struct rp__guard_rule *r)
     return !rp__guard_rule_som(r) && strcmp(r->category, "hidden-text") != 0;
 }
 
+/* The note a program asked for (rp_guard_options.on_compile): once, before the first database
+ * the cache does not hold is compiled. */
+struct compile_note {
+    const struct rp_guard_options *opt;
+    bool told;
+};
+
 static int compile(const struct rp__guard_dir *d, unsigned mode, bool openers, bool view,
-                   hs_database_t **db, struct rp_error *err)
+                   struct compile_note *note, hs_database_t **db, struct rp_error *err)
 {
     size_t cap = 2 * d->n_rules;
     const char **expr = calloc(cap + 1, sizeof(*expr));
@@ -379,6 +386,9 @@ static int compile(const struct rp__guard_dir *d, unsigned mode, bool openers, b
     bool cached = cache_file(expr, flags, ids, n, mode, cache_path, sizeof(cache_path));
     if (cached && cache_load(cache_path, db))
         goto out;
+    if (!note->told && note->opt->on_compile)
+        note->opt->on_compile(note->opt->on_compile_arg);
+    note->told = true;
     hs_compile_error_t *ce = NULL;
     if (hs_compile_multi(expr, flags, ids, (unsigned)n, mode, NULL, db, &ce) == HS_SUCCESS) {
         if (cached)
@@ -551,7 +561,7 @@ static double or_default(double v, double def)
 }
 
 static int build_dir(struct rp_guard *g, const struct rp_guard_options *opt, int dir,
-                     struct rp_error *err)
+                     struct compile_note *note, struct rp_error *err)
 {
     struct rp__guard_dir *d = &g->dir[dir];
     d->refuse = or_default(opt->refuse_score[dir], DEFAULT_REFUSE);
@@ -573,12 +583,12 @@ static int build_dir(struct rp_guard *g, const struct rp_guard_options *opt, int
         /* Answers are scanned whole with the streaming database too: one compilation, not two
          * (compiling is what costs at start-up). */
         if (dir == RP_GUARD_OUTPUT) {
-            result = compile(d, HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE, true, false, &d->stream,
-                             err);
+            result = compile(d, HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE, true, false, note,
+                             &d->stream, err);
         } else {
-            result = compile(d, HS_MODE_BLOCK, false, false, &d->block, err);
+            result = compile(d, HS_MODE_BLOCK, false, false, note, &d->block, err);
             if (!result)
-                result = compile(d, HS_MODE_BLOCK, false, true, &d->view, err);
+                result = compile(d, HS_MODE_BLOCK, false, true, note, &d->view, err);
         }
     }
     if (!result && dir == RP_GUARD_OUTPUT)
@@ -647,8 +657,9 @@ int rp_guard_new(const struct rp_guard_options *opt, struct rp_guard **out, stru
     for (size_t i = 0; !result && i < g->rules.n; i++)
         if (!g->rules.v[i].disabled && (g->rules.v[i].dirs & (1u << RP_GUARD_OUTPUT)))
             result = rule_info(&g->rules.v[i], err);
+    struct compile_note note = {.opt = opt};
     for (int d = 0; !result && d < RP_GUARD_NDIR; d++)
-        result = build_dir(g, opt, d, err);
+        result = build_dir(g, opt, d, &note, err);
     if (!result) {
         g->urls = opt->urls;
         if (!g->urls) {
