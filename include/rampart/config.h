@@ -33,6 +33,10 @@ struct rp_config {
     unsigned key_concurrent_requests; /* limits.per_key.concurrent_requests, default 4 */
     double network_signups_per_hour;  /* limits.per_network.signups_per_hour, default 5 */
     size_t max_body_bytes;            /* limits.max_body_bytes, default 1 MiB */
+    unsigned client_connections;      /* limits.per_client.connections: open at once from one
+                                         client address (IPv6: /64), default 256; 0 = no cap */
+    double header_timeout_seconds;    /* limits.header_timeout: a request head must be whole
+                                         this long after its first byte, default 15 s */
     char *smtp_url;                   /* optional "smtp://host:port" */
     char *public_url;                 /* base of links in mails; default "http://" + listen */
     bool public_url_explicit;         /* public_url was set (file or rp_config_set), so it no

@@ -71,10 +71,17 @@ static const struct key per_network_keys[] = {
     END,
 };
 
+static const struct key per_client_keys[] = {
+    {"connections", K_UINT, F(client_connections), 0, 1000000, NULL, false, NULL},
+    END,
+};
+
 static const struct key limits_keys[] = {
     {"per_key", K_MAP, 0, 0, 0, NULL, false, per_key_keys},
     {"per_network", K_MAP, 0, 0, 0, NULL, false, per_network_keys},
+    {"per_client", K_MAP, 0, 0, 0, NULL, false, per_client_keys},
     {"max_body_bytes", K_SIZE, F(max_body_bytes), 1024, 1073741824.0, NULL, false, NULL},
+    {"header_timeout", K_DURATION, F(header_timeout_seconds), 1, 3600, NULL, false, NULL},
     END,
 };
 
@@ -642,6 +649,8 @@ int rp_config_init(struct rp_config *c)
     c->key_concurrent_requests = 4;
     c->network_signups_per_hour = 5;
     c->max_body_bytes = 1024 * 1024;
+    c->client_connections = 256;
+    c->header_timeout_seconds = 15;
     c->workers = 0;
     c->verify_token_ttl_seconds = 86400;
     c->guard_default_rules = true;

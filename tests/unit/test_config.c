@@ -70,6 +70,8 @@ static void test_defaults(void **state)
     assert_int_equal(c->key_concurrent_requests, 4);
     assert_true(c->network_signups_per_hour == 5);
     assert_int_equal(c->max_body_bytes, 1024 * 1024);
+    assert_int_equal(c->client_connections, 256);
+    assert_true(c->header_timeout_seconds == 15);
     assert_null(c->smtp_url);
     assert_string_equal(c->public_url, "http://127.0.0.1:8080");
     assert_false(c->public_url_explicit);
@@ -108,7 +110,10 @@ static const char full[] = "# every key\n"
                            "    concurrent_requests: 16\n"
                            "  per_network:\n"
                            "    signups_per_hour: 0.5\n"
+                           "  per_client:\n"
+                           "    connections: 1000\n"
                            "  max_body_bytes: 2MiB\n"
+                           "  header_timeout: 30s\n"
                            "smtp:\n"
                            "  url: smtp://mail.example.com:2525\n"
                            "signup:\n"
@@ -142,6 +147,8 @@ static void test_every_key(void **state)
     assert_int_equal(c->key_concurrent_requests, 16);
     assert_true(c->network_signups_per_hour == 0.5);
     assert_int_equal(c->max_body_bytes, 2 * 1024 * 1024);
+    assert_int_equal(c->client_connections, 1000);
+    assert_true(c->header_timeout_seconds == 30);
     assert_string_equal(c->smtp_url, "smtp://mail.example.com:2525");
     assert_true(c->verify_token_ttl_seconds == 48 * 3600);
     assert_int_equal(rp_config_validate(c, &err), RP_OK);
@@ -280,7 +287,7 @@ static void test_unknown_keys(void **state)
                "signups_per_hour)");
     load_fails(c, "limits: {max_body: 5}\n",
                "t.yaml:1: unknown key 'limits.max_body' (known: per_key, per_network, "
-               "max_body_bytes)");
+               "per_client, max_body_bytes, header_timeout)");
     load_fails(c, "smtp:\n  host: m\n", "t.yaml:2: unknown key 'smtp.host' (known: url)");
     load_fails(c, "signup:\n  ttl: 1h\n",
                "t.yaml:2: unknown key 'signup.ttl' (known: verify_ttl, disposable_domains)");
@@ -361,6 +368,11 @@ static void test_out_of_range(void **state)
     load_fails(c, "limits:\n  max_body_bytes: 2GiB\n",
                "t.yaml:2: 'limits.max_body_bytes' must be between 1024 (1 KiB) and 1073741824 (1 "
                "GiB) bytes, not 2GiB");
+    load_fails(c, "limits:\n  header_timeout: 0.5s\n",
+               "t.yaml:2: 'limits.header_timeout' must be between 1 and 3600 seconds, not 0.5s");
+    load_fails(c, "limits:\n  per_client:\n    connections: 1000001\n",
+               "t.yaml:3: 'limits.per_client.connections' must be a whole number 0..1000000, not "
+               "1000001");
     load_fails(c, "workers: 1025\n",
                "t.yaml:1: 'workers' must be a whole number 0..1024, not 1025");
     load_fails(c, "upstream:\n  timeout: 0s\n",
