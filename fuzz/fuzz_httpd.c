@@ -76,8 +76,9 @@ static void route(struct gw_req *req, void *arg)
         gw_req_set_header(req, "X-Query", gw_req_query(req));
 
     if (refused) {
-        if (refused != 400 && refused != 413 && refused != 431)
+        if (refused != 400 && refused != 413 && refused != 431 && refused != 505)
             abort();
+        sink += strlen(gw_req_refused_reason(req));
         gw_reply(req, refused, "text/plain", "refused\n", 8);
     } else if (path[0] == '/' && path[1] == 's') {
         gw_reply_start(req, 200, "text/event-stream");

@@ -83,6 +83,31 @@ static void metrics(struct gw *gw, struct gw_req *req)
         (unsigned long long)rp_store_events_dropped(gw->store),
         (unsigned long long)atomic_load(&gw->mail.sent),
         (unsigned long long)atomic_load(&gw->mail.failed));
+    if (gw->conns) {
+        struct gw_conns_stats cs;
+        gw_conns_stats(gw->conns, &cs);
+        evbuffer_add_printf(
+            b,
+            "# HELP rampart_connections_open Client connections open now.\n"
+            "# TYPE rampart_connections_open gauge\nrampart_connections_open %llu\n"
+            "# HELP rampart_connections_limit Open client connections past which the oldest "
+            "idle ones are closed (the limit of open files less a reserve; 0: none).\n"
+            "# TYPE rampart_connections_limit gauge\nrampart_connections_limit %llu\n"
+            "# HELP rampart_connections_refused_total Connections refused by "
+            "limits.per_client.connections.\n"
+            "# TYPE rampart_connections_refused_total counter\n"
+            "rampart_connections_refused_total %llu\n"
+            "# HELP rampart_connections_evicted_total Idle or slow connections closed to make "
+            "room for new ones.\n"
+            "# TYPE rampart_connections_evicted_total counter\n"
+            "rampart_connections_evicted_total %llu\n"
+            "# HELP rampart_header_timeouts_total Connections closed by limits.header_timeout.\n"
+            "# TYPE rampart_header_timeouts_total counter\n"
+            "rampart_header_timeouts_total %llu\n",
+            (unsigned long long)cs.open, (unsigned long long)cs.limit,
+            (unsigned long long)cs.refused, (unsigned long long)cs.evicted,
+            (unsigned long long)cs.header_timeouts);
+    }
     gw_reply_buffer(req, 200, "text/plain; version=0.0.4", b);
     evbuffer_free(b);
 }

@@ -47,6 +47,7 @@ struct gw {
     struct rp_rate req_rate, tok_rate, signup_rate;
     struct gw_mail mail; /* running when smtp.url is set */
     struct gw_keycache *keys;
+    struct gw_conns *conns; /* limits on client connections, while gw_run runs */
     struct rp_guard *guard; /* NULL when guard.mode is off */
     /* signup.disposable_domains, and the inspector that finds registrable domains for it. */
     struct rp_domain_set *disposable;

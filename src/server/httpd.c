@@ -1,17 +1,23 @@
 /* The server side of the gateway's HTTP/1.1: client connections read and written directly on
  * one edge-triggered event each, requests framed by http-parser, replies whole or chunked,
- * keep-alive and pipelining, limits on heads and bodies, and a sweep that closes connections
- * which stop making progress. */
+ * keep-alive and pipelining, limits on heads and bodies, a sweep that closes connections which
+ * stop making progress or take too long over a head, and the limits on connections the loops
+ * share (per client address, and the descriptors of the process). */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <event2/listener.h>
 #include <http_parser.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +26,10 @@
 #define IN_SIZE (16u * 1024)
 #define HEADERS_MAX 100
 #define RHDR_MAX 2048
+#define WHY_MAX 128
+#define CKEY_LEN                                                                                   \
+    9 /* a client address as the per-client cap counts it: family, then 4 or 8 bytes               \
+       */
 
 struct gw_conn;
 
@@ -34,9 +44,11 @@ struct gw_req {
     int hstate; /* 0 in the target, 1 in a name, 2 in a value */
     const char *path, *query;
     struct rp_buf body;
-    int refused; /* 400, 413 or 431 when the request could not be read */
+    int refused;       /* 400, 408, 413, 431 or 505 when the request could not be read */
+    char why[WHY_MAX]; /* what was wrong with it, or "" */
     bool keep_alive, http10, whole;
-    bool head_done; /* the path, query and headers are set; trailers do not change them */
+    bool head_method; /* HEAD: the reply goes out without its body */
+    bool head_done;   /* the path, query and headers are set; trailers do not change them */
     /* The reply. */
     char rhdr[RHDR_MAX];
     size_t rhdr_len;
@@ -54,7 +66,16 @@ struct gw_conn {
     http_parser parser;
     struct evbuffer *out;
     struct gw_req req;
-    time_t last;    /* the last progress, for the sweep */
+    time_t last; /* the last progress, for the sweep */
+    /* When the request being read began (its first byte; the accept for the first one) or, between
+     * requests, when the last one ended: the head deadline counts from it while in_head, and the
+     * oldest connections go first when descriptors run short. */
+    time_t since;
+    bool in_head;   /* a request head is due: the head deadline runs */
+    bool began;     /* a byte of a request has come on this connection */
+    bool no_linger; /* refused for being slow (408): closed once the answer is out */
+    bool counted;   /* counted against its client address (ckey) in s->opt.conns */
+    unsigned char ckey[CKEY_LEN];
     int in_cb;      /* inside conn_cb: frees wait for its end */
     bool busy;      /* req was handed to the route and is not ended */
     bool closing;   /* close once the output is written */
@@ -87,12 +108,253 @@ static time_t now_s(struct gw_server *s)
     return tv.tv_sec;
 }
 
+/* ---- Limits on connections, shared by the loops ---- */
+
+#define CT_SHARDS 64
+#define CT_BUCKETS 256
+
+struct ct_entry {
+    struct ct_entry *next;
+    unsigned char key[CKEY_LEN];
+    unsigned n;
+};
+
+struct gw_conns {
+    unsigned per_client;
+    struct rp_cidr *exempt;
+    size_t n_exempt;
+    uint64_t seed; /* of the hash: addresses chosen to collide cannot be known in advance */
+    atomic_size_t open, limit;
+    atomic_uint_fast64_t refused, evicted, header_timeouts;
+    atomic_int_fast64_t cap_logged, room_logged; /* stderr hears of each once in 10 s */
+    struct {
+        pthread_mutex_t lock;
+        struct ct_entry *b[CT_BUCKETS];
+    } shard[CT_SHARDS];
+};
+
+/* True at most once every 10 s for *at, across threads. */
+static bool log_due(atomic_int_fast64_t *at, time_t now)
+{
+    int_fast64_t was = atomic_load(at);
+    return now - was >= 10 && atomic_compare_exchange_strong(at, &was, (int_fast64_t)now);
+}
+
+/* RLIMIT_NOFILE less the reserve: the client connections the process may hold. */
+static void conns_refresh(struct gw_conns *t)
+{
+    struct rlimit rl;
+    size_t limit = SIZE_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        size_t cur = (size_t)rl.rlim_cur, reserve = cur / 8 < 32 ? 32 : cur / 8;
+        limit = cur > reserve ? cur - reserve : 1;
+    }
+    atomic_store(&t->limit, limit);
+}
+
+int gw_conns_new(const struct gw_conns_options *opt, struct gw_conns **out)
+{
+    *out = NULL;
+    struct gw_conns *t = calloc(1, sizeof(*t));
+    if (!t)
+        return RP_ENOMEM;
+    t->per_client = opt->per_client;
+    if (opt->n_exempt) {
+        t->exempt = calloc(opt->n_exempt, sizeof(*t->exempt));
+        if (!t->exempt) {
+            free(t);
+            return RP_ENOMEM;
+        }
+        memcpy(t->exempt, opt->exempt, opt->n_exempt * sizeof(*t->exempt));
+        t->n_exempt = opt->n_exempt;
+    }
+    if (getrandom(&t->seed, sizeof(t->seed), GRND_NONBLOCK) != (ssize_t)sizeof(t->seed))
+        t->seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)t;
+    for (size_t i = 0; i < CT_SHARDS; i++)
+        pthread_mutex_init(&t->shard[i].lock, NULL);
+    atomic_store(&t->cap_logged, INT64_MIN / 2);
+    atomic_store(&t->room_logged, INT64_MIN / 2);
+    conns_refresh(t);
+    *out = t;
+    return RP_OK;
+}
+
+void gw_conns_free(struct gw_conns *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < CT_SHARDS; i++) {
+        for (size_t b = 0; b < CT_BUCKETS; b++)
+            for (struct ct_entry *e = t->shard[i].b[b], *next; e; e = next) {
+                next = e->next;
+                free(e);
+            }
+        pthread_mutex_destroy(&t->shard[i].lock);
+    }
+    free(t->exempt);
+    free(t);
+}
+
+void gw_conns_stats(struct gw_conns *t, struct gw_conns_stats *out)
+{
+    out->open = atomic_load(&t->open);
+    size_t limit = atomic_load(&t->limit);
+    out->limit = limit == SIZE_MAX ? 0 : limit;
+    out->refused = atomic_load(&t->refused);
+    out->evicted = atomic_load(&t->evicted);
+    out->header_timeouts = atomic_load(&t->header_timeouts);
+}
+
+/* The client address as the cap counts it: an IPv4 address (also mapped into IPv6), or the /64
+ * of an IPv6 one, which one customer usually has whole. False for other families. */
+static bool ct_key(const struct sockaddr *sa, unsigned char key[CKEY_LEN])
+{
+    memset(key, 0, CKEY_LEN);
+    if (sa->sa_family == AF_INET) {
+        key[0] = 4;
+        memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+        return true;
+    }
+    if (sa->sa_family != AF_INET6)
+        return false;
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a)) {
+        key[0] = 4;
+        memcpy(key + 1, a->s6_addr + 12, 4);
+    } else {
+        key[0] = 6;
+        memcpy(key + 1, a->s6_addr, 8);
+    }
+    return true;
+}
+
+static void ct_key_text(const unsigned char key[CKEY_LEN], char *buf, size_t len)
+{
+    if (key[0] == 4) {
+        inet_ntop(AF_INET, key + 1, buf, (socklen_t)len);
+        return;
+    }
+    unsigned char a[16] = {0};
+    memcpy(a, key + 1, 8);
+    char host[INET6_ADDRSTRLEN] = "?";
+    inet_ntop(AF_INET6, a, host, sizeof(host));
+    snprintf(buf, len, "%s/64", host);
+}
+
+static struct ct_entry **ct_slot(struct gw_conns *t, const unsigned char key[CKEY_LEN],
+                                 pthread_mutex_t **lock)
+{
+    uint64_t h = rp_hash64(key, CKEY_LEN, t->seed);
+    *lock = &t->shard[h % CT_SHARDS].lock;
+    return &t->shard[h % CT_SHARDS].b[(h / CT_SHARDS) % CT_BUCKETS];
+}
+
+/* Counts a new connection from sa against its address. False when the address already has
+ * per_client open: the connection is to be refused. *counted says whether it was counted (not
+ * for exempt peers, other families, or when memory ran out: a connection is not refused for
+ * that). */
+static bool ct_take(struct gw_conns *t, const struct sockaddr *sa, unsigned char key[CKEY_LEN],
+                    bool *counted)
+{
+    *counted = false;
+    if (!t->per_client || !sa || !ct_key(sa, key))
+        return true;
+    for (size_t i = 0; i < t->n_exempt; i++)
+        if (rp_cidr_contains(&t->exempt[i], sa))
+            return true;
+    pthread_mutex_t *lock;
+    struct ct_entry **slot = ct_slot(t, key, &lock), *e;
+    bool ok = true;
+    pthread_mutex_lock(lock);
+    for (e = *slot; e && memcmp(e->key, key, CKEY_LEN) != 0; e = e->next)
+        ;
+    if (e && e->n >= t->per_client) {
+        ok = false;
+    } else if (!e && (e = calloc(1, sizeof(*e))) != NULL) {
+        memcpy(e->key, key, CKEY_LEN);
+        e->next = *slot;
+        *slot = e;
+    }
+    if (ok && e) {
+        e->n++;
+        *counted = true;
+    }
+    pthread_mutex_unlock(lock);
+    return ok;
+}
+
+static void ct_release(struct gw_conns *t, const unsigned char key[CKEY_LEN])
+{
+    pthread_mutex_t *lock;
+    struct ct_entry **slot = ct_slot(t, key, &lock);
+    pthread_mutex_lock(lock);
+    for (struct ct_entry **pe = slot; *pe; pe = &(*pe)->next) {
+        struct ct_entry *e = *pe;
+        if (memcmp(e->key, key, CKEY_LEN) != 0)
+            continue;
+        if (--e->n == 0) {
+            *pe = e->next;
+            free(e);
+        }
+        break;
+    }
+    pthread_mutex_unlock(lock);
+}
+
+/* A connection over the per-client cap: told so in OpenAI's shape and closed, without costing
+ * more than the accept. What the client already sent is read first, so that closing does not
+ * reset the connection before it reads the answer. */
+static void ct_refuse(struct gw_conns *t, evutil_socket_t fd, const unsigned char key[CKEY_LEN],
+                      time_t now)
+{
+    char body[320], msg[512], addr[INET6_ADDRSTRLEN + 4] = "?";
+    atomic_fetch_add(&t->refused, 1);
+    ct_key_text(key, addr, sizeof(addr));
+    int n = snprintf(body, sizeof(body),
+                     "{\"error\":{\"message\":\"too many connections from %s: at most %u at once "
+                     "(limits.per_client.connections)\",\"type\":\"rate_limit_error\","
+                     "\"code\":\"too_many_connections\"}}\n",
+                     addr, t->per_client);
+    int m = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n"
+                     "Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s",
+                     n, body);
+    char drop[4096];
+    for (int i = 0; i < 16 && recv(fd, drop, sizeof(drop), MSG_DONTWAIT) > 0; i++)
+        ;
+    if (m > 0 && (size_t)m < sizeof(msg) &&
+        send(fd, msg, (size_t)m, MSG_DONTWAIT | MSG_NOSIGNAL) > 0)
+        shutdown(fd, SHUT_WR);
+    evutil_closesocket(fd);
+    if (log_due(&t->cap_logged, now))
+        fprintf(stderr,
+                "rampart serve: %s has %u connections open, the most "
+                "limits.per_client.connections allows: refusing more (429)\n",
+                addr, t->per_client);
+}
+
 /* ---- Parsing (http-parser callbacks) ---- */
 
 static int refuse(struct gw_req *r, int status)
 {
     r->refused = status;
     return -1;
+}
+
+static int refuse_why(struct gw_req *r, int status, const char *why)
+{
+    snprintf(r->why, sizeof(r->why), "%s", why);
+    return refuse(r, status);
+}
+
+/* tchar of RFC 9110, section 5.6.2, what a header name is made of: ALPHA, DIGIT and
+ * !#$%&'*+-.^_`|~, one bit a byte value. */
+static const uint32_t tchars[8] = {0x00000000, 0x03ff6cfa, 0xc7fffffe, 0x57ffffff,
+                                   0x00000000, 0x00000000, 0x00000000, 0x00000000};
+
+static bool is_tchar(unsigned char ch)
+{
+    return (tchars[ch >> 5] >> (ch & 31)) & 1;
 }
 
 static int head_add(struct gw_conn *c, const char *at, size_t len)
@@ -116,6 +378,7 @@ static void req_reset(struct gw_req *r)
     r->n_hdr = 0;
     r->hstate = 0;
     r->refused = 0;
+    r->why[0] = '\0';
     r->whole = false;
     r->rhdr_len = 0;
     r->started = r->chunked = r->want_drain = false;
@@ -125,12 +388,19 @@ static void req_reset(struct gw_req *r)
     r->method = GW_OTHER;
     r->http10 = false;
     r->keep_alive = false;
+    r->head_method = false;
 }
 
 static int on_begin(http_parser *p)
 {
     struct gw_conn *c = p->data;
     req_reset(&c->req);
+    /* The first request of a connection has been due since the accept. */
+    if (!c->in_head) {
+        c->in_head = true;
+        c->since = now_s(c->s);
+    }
+    c->began = true;
     return 0;
 }
 
@@ -154,6 +424,18 @@ static int on_field(http_parser *p, const char *at, size_t len)
             return refuse(r, 431);
         r->name_at[r->n_hdr] = (uint32_t)r->head.len;
         r->hstate = 1;
+    }
+    /* http-parser (built without HTTP_PARSER_STRICT) takes spaces into a name, and honours
+     * "Content-Length : 18" as the length: a framing another server may read differently. */
+    for (size_t i = 0; i < len; i++) {
+        if (is_tchar((unsigned char)at[i]))
+            continue;
+        if (at[i] != ' ' && at[i] != '\t')
+            return refuse_why(r, 400, "a header name is not a token (RFC 9110, section 5.1)");
+        if (i == 0 && r->head.len == r->name_at[r->n_hdr])
+            return refuse_why(r, 400, "a header line starts with a space (RFC 9112, section 2.2)");
+        return refuse_why(r, 400,
+                          "a space in a header name or before its colon (RFC 9112, section 5.1)");
     }
     return head_add(c, at, len);
 }
@@ -224,9 +506,22 @@ static int on_headers(http_parser *p)
     r->method = p->method == HTTP_GET      ? GW_GET
                 : p->method == HTTP_POST   ? GW_POST
                 : p->method == HTTP_DELETE ? GW_DELETE
+                : p->method == HTTP_HEAD   ? GW_HEAD
                                            : GW_OTHER;
+    r->head_method = p->method == HTTP_HEAD;
     r->http10 = p->http_major == 1 && p->http_minor == 0;
     r->head_done = true;
+    c->in_head = false;
+    /* HTTP/1.2 and the like are served as 1.1 (RFC 9110, section 2.5); another major version
+     * (HTTP/2.0 and 9.9 sent as text, 0.9's bare "GET /") is not HTTP/1 at all. */
+    if (p->http_major != 1) {
+        char why[WHY_MAX];
+        if (p->http_major == 0 && p->http_minor == 9)
+            snprintf(why, sizeof(why), "HTTP/0.9 (a request line without a version)");
+        else
+            snprintf(why, sizeof(why), "HTTP/%u.%u", p->http_major, p->http_minor);
+        return refuse_why(r, 505, why);
+    }
     bool chunked = (p->flags & F_CHUNKED) != 0;
     if (!chunked && p->content_length != ULLONG_MAX && p->content_length > c->s->opt.max_body)
         return refuse(r, 413);
@@ -289,6 +584,11 @@ static void conn_free(struct gw_conn *c)
         evbuffer_free(c->out);
     rp_buf_release(&c->req.head);
     rp_buf_release(&c->req.body);
+    if (s->opt.conns) {
+        atomic_fetch_sub(&s->opt.conns->open, 1);
+        if (c->counted)
+            ct_release(s->opt.conns, c->ckey);
+    }
     free(c);
 }
 
@@ -348,6 +648,26 @@ static void conn_read(struct gw_conn *c)
     }
 }
 
+/* Makes the request one that could not be read, with status. Nothing of it is handed on (the
+ * parser may have failed before it began a new one, leaving the last request's state): the
+ * route sees path "/", no headers, no body, and the reason. The reply is the last on this
+ * connection: what follows cannot be framed. */
+static void conn_refused(struct gw_conn *c, int status)
+{
+    char why[WHY_MAX];
+    memcpy(why, c->req.why, sizeof(why));
+    req_reset(&c->req);
+    c->req.refused = status;
+    memcpy(c->req.why, why, sizeof(why));
+    if (rp_buf_add(&c->req.head, "/\0/", 4) == RP_OK)
+        c->req.path = c->req.head.ptr + 2;
+    else
+        c->req.path = "/";
+    c->in_len = 0;
+    c->readable = false;
+    c->in_head = false;
+}
+
 /* Parses the input; hands a whole (or unreadable) request to the route. Returns true when one
  * was handed over. */
 static bool conn_process(struct gw_conn *c)
@@ -360,7 +680,7 @@ static bool conn_process(struct gw_conn *c)
         http_parser_pause(&c->parser, 0);
     } else if (e != HPE_OK) {
         if (!c->req.refused)
-            c->req.refused = 400;
+            refuse_why(&c->req, 400, http_errno_description(e));
         n = c->in_len; /* nothing after an unreadable request is read */
     }
     memmove(c->in, c->in + n, c->in_len - n);
@@ -373,24 +693,10 @@ static bool conn_process(struct gw_conn *c)
     }
     if (!c->req.whole && !c->req.refused)
         return false;
-    if (c->req.refused) {
-        /* Nothing of a request that could not be read is handed on (the parser may have failed
-         * before it began a new one, leaving the last request's state): the route sees path
-         * "/", no headers, no body. The reply is the last on this connection: what follows
-         * cannot be framed. */
-        int status = c->req.refused;
-        req_reset(&c->req);
-        c->req.refused = status;
-        if (rp_buf_add(&c->req.head, "/\0/", 4) == RP_OK)
-            c->req.path = c->req.head.ptr + 2;
-        else
-            c->req.path = "/";
-        c->in_len = 0;
-        c->readable = false;
-    }
+    if (c->req.refused)
+        conn_refused(c, c->req.refused);
     if (c->req.method == GW_OTHER)
-        c->req.keep_alive =
-            false; /* HEAD and the like: an answer with a body ends the connection */
+        c->req.keep_alive = false; /* PUT and the like: their bodies are not framed for us */
     c->busy = true;
     c->notified = false;
     c->s->opt.route(&c->req, c->s->opt.arg);
@@ -409,7 +715,7 @@ static bool conn_settle(struct gw_conn *c)
     }
     if (c->busy || !c->closing || c->lingering || evbuffer_get_length(c->out) > 0)
         return false;
-    if (c->req.refused && shutdown(c->fd, SHUT_WR) == 0) {
+    if (c->req.refused && !c->no_linger && shutdown(c->fd, SHUT_WR) == 0) {
         /* The client may still be sending the body that was refused: closing now would reset
          * the connection and lose the reply in its buffers. Its input is read and dropped
          * until it closes (bounded in bytes here, in time by the sweep). */
@@ -514,17 +820,35 @@ static void set_nodelay(evutil_socket_t fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+static size_t conns_make_room(struct gw_server *s, const char *why);
+
 int gw_server_adopt(struct gw_server *s, evutil_socket_t fd, const struct sockaddr *sa,
                     socklen_t len)
 {
+    struct gw_conns *t = s->opt.conns;
+    unsigned char key[CKEY_LEN];
+    bool counted = false;
+    if (t && s->opt.cap_clients && !ct_take(t, sa, key, &counted)) {
+        ct_refuse(t, fd, key, now_s(s));
+        return RP_ETOOBIG;
+    }
+    if (t && atomic_load(&t->open) >= atomic_load(&t->limit))
+        conns_make_room(s, "the most the limit of open files leaves room for");
     struct gw_conn *c = malloc(sizeof(*c));
     if (!c) {
+        if (counted)
+            ct_release(t, key);
         evutil_closesocket(fd);
         return RP_ENOMEM;
     }
     memset(c, 0, offsetof(struct gw_conn, in));
     c->s = s;
     c->fd = fd;
+    if (t) {
+        atomic_fetch_add(&t->open, 1);
+        c->counted = counted;
+        memcpy(c->ckey, key, CKEY_LEN);
+    }
     if (sa)
         memcpy(&c->peer, sa, (size_t)len < sizeof(c->peer) ? (size_t)len : sizeof(c->peer));
     http_parser_init(&c->parser, HTTP_REQUEST);
@@ -534,7 +858,8 @@ int gw_server_adopt(struct gw_server *s, evutil_socket_t fd, const struct sockad
     rp_buf_init(&c->req.body, s->opt.max_body);
     c->out = evbuffer_new();
     c->ev = event_new(s->base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET, conn_cb, c);
-    c->last = now_s(s);
+    c->last = c->since = now_s(s);
+    c->in_head = true;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -564,6 +889,11 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
     struct gw_server *s = arg;
     int err = EVUTIL_SOCKET_ERROR();
     time_t now = now_s(s);
+    /* Out of descriptors with idle or slow connections open: they make room, and the listener,
+     * still readable, accepts again on the loop's next turn. */
+    if ((err == EMFILE || err == ENFILE) && s->opt.conns &&
+        conns_make_room(s, "and the process is out of file descriptors") > 0)
+        return;
     if (now - s->accept_logged >= 10) {
         s->accept_logged = now;
         fprintf(stderr,
@@ -584,18 +914,96 @@ static void resume_cb(evutil_socket_t fd, short what, void *arg)
     evconnlistener_enable(s->listener);
 }
 
-/* Once a second: connections idle past the timeout are closed; a kept request whose client
- * stopped reading its answer is reported gone. */
+/* A head that was not whole by its deadline: 408 when part of a request came (the route
+ * answers it; the connection closes once the answer is out, without lingering for more), a
+ * silent close when nothing did. Either way its descriptor is free again at once, however
+ * slowly the client trickles its bytes. */
+static void conn_head_late(struct gw_conn *c)
+{
+    if (c->s->opt.conns)
+        atomic_fetch_add(&c->s->opt.conns->header_timeouts, 1);
+    if (!c->began && c->in_len == 0) {
+        conn_fail(c);
+        conn_settle(c);
+        return;
+    }
+    refuse_why(&c->req, 408, "");
+    conn_refused(c, 408);
+    c->no_linger = true;
+    c->busy = true;
+    c->notified = false;
+    c->in_cb++;
+    c->s->opt.route(&c->req, c->s->opt.arg);
+    conn_flush(c);
+    c->in_cb--;
+    conn_settle(c);
+}
+
+/* Closes up to EVICT_BATCH of this loop's connections that hold no request in a handler,
+ * oldest first (those lingering after a refusal before all): the room a new connection needs
+ * when descriptors run short. Returns how many were closed. */
+#define EVICT_BATCH 16
+static size_t conns_evict(struct gw_server *s)
+{
+    struct gw_conn *pick[EVICT_BATCH];
+    time_t at[EVICT_BATCH];
+    size_t n = 0;
+    /* The list runs from the newest connection to the oldest: among equal times, the one met
+     * later (older) goes first. */
+    for (struct gw_conn *c = s->conns; c; c = c->next) {
+        if (c->busy || c->in_cb || c->gone)
+            continue;
+        time_t t = c->lingering ? 0 : c->since;
+        if (n == EVICT_BATCH && t > at[n - 1])
+            continue;
+        size_t i = n < EVICT_BATCH ? n++ : n - 1;
+        for (; i > 0 && at[i - 1] >= t; i--) {
+            pick[i] = pick[i - 1];
+            at[i] = at[i - 1];
+        }
+        pick[i] = c;
+        at[i] = t;
+    }
+    for (size_t i = 0; i < n; i++)
+        conn_free(pick[i]);
+    if (n && s->opt.conns)
+        atomic_fetch_add(&s->opt.conns->evicted, n);
+    return n;
+}
+
+/* Makes room for a new connection when the process holds all it may; says so once in 10 s. */
+static size_t conns_make_room(struct gw_server *s, const char *why)
+{
+    struct gw_conns *t = s->opt.conns;
+    size_t n = conns_evict(s);
+    if (n && t && log_due(&t->room_logged, now_s(s)))
+        fprintf(stderr,
+                "rampart serve: %zu client connections open, %s: closed the %zu oldest idle or "
+                "slow ones of a worker to serve new ones (raise the limit of open files, "
+                "ulimit -n)\n",
+                (size_t)atomic_load(&t->open), why, n);
+    return n;
+}
+
+/* Once a second: connections idle past the timeout are closed, and those whose head is past
+ * its deadline; a kept request whose client stopped reading its answer is reported gone. */
 static void sweep_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     struct gw_server *s = arg;
     time_t now = now_s(s);
+    if (s->opt.conns)
+        conns_refresh(s->opt.conns);
     for (struct gw_conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (c->lingering && now - c->last >= LINGER_S) {
             conn_free(c);
+            continue;
+        }
+        if (c->in_head && !c->busy && !c->gone && !c->lingering && s->opt.header_timeout_s &&
+            now - c->since >= (time_t)s->opt.header_timeout_s) {
+            conn_head_late(c);
             continue;
         }
         if (c->gone || c->lingering || now - c->last < (time_t)s->opt.timeout_s)
@@ -703,6 +1111,11 @@ int gw_req_refused(const struct gw_req *req)
     return req->refused;
 }
 
+const char *gw_req_refused_reason(const struct gw_req *req)
+{
+    return req->why;
+}
+
 int gw_req_set_header(struct gw_req *req, const char *name, const char *value)
 {
     size_t n = strlen(name), v = strlen(value);
@@ -782,6 +1195,7 @@ static void req_end(struct gw_req *r, bool close)
     c->busy = false;
     r->on_event = NULL;
     r->whole = false;
+    c->since = now_s(c->s); /* idle from now, for the oldest-first closing */
     if (close)
         c->closing = true;
     if (c->in_cb)
@@ -799,7 +1213,8 @@ void gw_reply(struct gw_req *req, int status, const char *content_type, const vo
 {
     if (!req->c->gone) {
         put_head(req, status, content_type, len);
-        evbuffer_add(req->c->out, body, len);
+        if (!req->head_method)
+            evbuffer_add(req->c->out, body, len);
     }
     req_end(req, false);
 }
@@ -810,7 +1225,8 @@ void gw_reply_buffer(struct gw_req *req, int status, const char *content_type,
     size_t len = evbuffer_get_length(body);
     if (!req->c->gone) {
         put_head(req, status, content_type, len);
-        evbuffer_add_buffer(req->c->out, body);
+        if (!req->head_method)
+            evbuffer_add_buffer(req->c->out, body);
     }
     evbuffer_drain(body, evbuffer_get_length(body));
     req_end(req, false);
@@ -831,7 +1247,7 @@ void gw_reply_chunk(struct gw_req *req, struct evbuffer *data)
 {
     struct gw_conn *c = req->c;
     size_t n = evbuffer_get_length(data);
-    if (c->gone || n == 0) {
+    if (c->gone || n == 0 || req->head_method) {
         evbuffer_drain(data, n);
         return;
     }
@@ -849,7 +1265,7 @@ void gw_reply_chunk(struct gw_req *req, struct evbuffer *data)
 
 void gw_reply_end(struct gw_req *req)
 {
-    if (!req->c->gone && req->chunked)
+    if (!req->c->gone && req->chunked && !req->head_method)
         put(req->c->out, "0\r\n\r\n");
     req_end(req, false);
 }

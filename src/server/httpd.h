@@ -12,16 +12,20 @@
 #include <event2/listener.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "rampart/base.h"
+#include "rampart/net.h"
 
 /* ---- The server side ---- */
 
-enum gw_method { GW_GET = 1, GW_POST = 2, GW_DELETE = 4, GW_OTHER = 8 };
+/* GW_HEAD is answered like any request, without the body (its Content-Length stays). */
+enum gw_method { GW_GET = 1, GW_POST = 2, GW_DELETE = 4, GW_OTHER = 8, GW_HEAD = 16 };
 
 struct gw_server;
-struct gw_req; /* one request of a client connection, from its head to the end of its reply */
+struct gw_conns; /* the client connections of the whole process: limits shared by every loop */
+struct gw_req;   /* one request of a client connection, from its head to the end of its reply */
 
 typedef void (*gw_route_fn)(struct gw_req *req, void *arg);
 
@@ -38,9 +42,44 @@ struct gw_server_options {
     size_t max_body;    /* bodies above it are answered 413 */
     size_t max_head;    /* request line and headers; above it 431 */
     unsigned timeout_s; /* a connection that makes no progress for this long is closed */
-    gw_route_fn route;  /* called once a request is whole (head and body) */
+    /* A request head must be whole this long after its first byte (the first request of a
+     * connection: after the accept), however slowly it trickles in; else 408 and the
+     * connection closes (silently when nothing came at all). 0: no deadline. */
+    unsigned header_timeout_s;
+    struct gw_conns *conns; /* the descriptor reserve (and per-client cap), or NULL: none */
+    bool cap_clients;       /* connections count against conns' per-client cap */
+    gw_route_fn route;      /* called once a request is whole (head and body) */
     void *arg;
 };
+
+/* ---- Limits on client connections, shared by every loop of the process ---- */
+
+struct gw_conns_options {
+    /* Connections open at once from one client address (an IPv4 address, an IPv6 /64);
+     * the next one is answered 429 and closed. 0: no cap. */
+    unsigned per_client;
+    /* Peers that carry many clients and are not capped (trusted proxies); borrowed. */
+    const struct rp_cidr *exempt;
+    size_t n_exempt;
+};
+
+struct gw_conns_stats {
+    uint64_t open;            /* client connections open now */
+    uint64_t limit;           /* open connections past which the oldest idle ones are closed */
+    uint64_t refused;         /* connections refused by the per-client cap */
+    uint64_t evicted;         /* idle or slow connections closed to make room */
+    uint64_t header_timeouts; /* connections closed by the head deadline */
+};
+
+/* Descriptors are a resource of the process: client connections may use all but a reserve of
+ * RLIMIT_NOFILE (an eighth, at least 32: the store, upstream connections, listeners), read
+ * again every second so that a changed limit counts. Past that, a new connection makes room by
+ * closing the oldest connections of its loop that hold no request in a handler (idle between
+ * requests, or still sending a head or body), rather than being refused. */
+int gw_conns_new(const struct gw_conns_options *opt, struct gw_conns **out);
+/* Call after every server using it is freed. NULL is a no-op. */
+void gw_conns_free(struct gw_conns *t);
+void gw_conns_stats(struct gw_conns *t, struct gw_conns_stats *out);
 
 /* Serves the connections of listener l (of base; the server takes it over and frees it, also
  * when this fails). l may be NULL: connections then come only from gw_server_adopt. */
@@ -65,10 +104,14 @@ const char *gw_req_query(const struct gw_req *req);
 /* A header's value (the first of that name, case-insensitive), or NULL. */
 const char *gw_req_header(const struct gw_req *req, const char *name);
 struct rp_str gw_req_body(const struct gw_req *req);
-/* 0, or the status of a request that could not be read (400 malformed, 413 body over
- * max_body, 431 head over max_head): the route must answer it with that status, and the
- * connection closes after. */
+/* 0, or the status of a request that could not be read (400 malformed, 408 head not whole
+ * within header_timeout_s, 413 body over max_body, 431 head over max_head, 505 an HTTP major
+ * version other than 1): the route must answer it with that status, and the connection closes
+ * after. */
 int gw_req_refused(const struct gw_req *req);
+/* What was wrong with a refused request, for a person ("a space between a header name and its
+ * colon"), or "" when the status says it all. Valid until the request ends. */
+const char *gw_req_refused_reason(const struct gw_req *req);
 /* The socket peer of the client's connection. */
 const struct sockaddr *gw_req_peer(const struct gw_req *req);
 

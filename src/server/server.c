@@ -26,8 +26,19 @@
  * Returns true when it was one. */
 static bool refused(struct gw *gw, struct gw_req *req)
 {
+    const char *why = gw_req_refused_reason(req);
     switch (gw_req_refused(req)) {
     case 0: return false;
+    case 408:
+        gw_error(gw, req, 408, "invalid_request_error", "request_timeout",
+                 "the request line and headers did not arrive within %.0f s "
+                 "(limits.header_timeout)",
+                 gw->cfg->header_timeout_seconds);
+        break;
+    case 505:
+        gw_error(gw, req, 505, "invalid_request_error", "http_version_not_supported",
+                 "%s is not served here: send HTTP/1.1 (or 1.0)", why);
+        break;
     case 413:
         gw_error(gw, req, 413, "invalid_request_error", "request_too_large",
                  "the request body is over the limit of %zu bytes (limits.max_body_bytes)",
@@ -39,7 +50,7 @@ static bool refused(struct gw *gw, struct gw_req *req)
         break;
     default:
         gw_error(gw, req, 400, "invalid_request_error", "invalid_request",
-                 "the request is not valid HTTP/1.1");
+                 "the request is not valid HTTP/1.1%s%s", *why ? ": " : "", why);
     }
     return true;
 }
@@ -72,14 +83,16 @@ static void admin_route(struct gw_req *req, void *arg)
         gw_admin(arg, req);
 }
 
-/* Binds addr (port 0 allowed: the kernel's port is then written back into *sa). */
+/* Binds addr (port 0 allowed: the kernel's port is then written back into *sa); shared with
+ * the other workers' listeners when share (SO_REUSEPORT). */
 static struct evconnlistener *listen_on(struct event_base *base, struct sockaddr_storage *sa,
-                                        socklen_t len)
+                                        socklen_t len, bool share)
 {
-    struct evconnlistener *l = evconnlistener_new_bind(
-        base, NULL, NULL,
-        LEV_OPT_REUSEABLE | LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-        1024, (struct sockaddr *)sa, (int)len);
+    struct evconnlistener *l =
+        evconnlistener_new_bind(base, NULL, NULL,
+                                LEV_OPT_REUSEABLE | (share ? LEV_OPT_REUSEABLE_PORT : 0) |
+                                    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                                1024, (struct sockaddr *)sa, (int)len);
     if (l) {
         socklen_t n = sizeof(*sa);
         getsockname(evconnlistener_get_fd(l), (struct sockaddr *)sa, &n);
@@ -109,11 +122,18 @@ static int resolve(const char *text, struct sockaddr_storage *sa, socklen_t *len
     return RP_OK;
 }
 
-static int setup_server(struct gw_worker *w, struct evconnlistener *l, gw_route_fn fn, void *arg)
+/* Admin connections (cap false) count against the descriptors, not the per-client cap: an
+ * operator must get in while clients of the same address are capped. */
+static int setup_server(struct gw_worker *w, struct evconnlistener *l, gw_route_fn fn, void *arg,
+                        bool cap)
 {
     struct gw_server_options opt = {.max_body = w->gw->cfg->max_body_bytes,
                                     .max_head = HEAD_MAX,
                                     .timeout_s = CLIENT_TIMEOUT_S,
+                                    .header_timeout_s =
+                                        (unsigned)ceil(w->gw->cfg->header_timeout_seconds),
+                                    .conns = w->gw->conns,
+                                    .cap_clients = cap,
                                     .route = fn,
                                     .arg = arg};
     return gw_server_new(w->base, l, &opt, &w->server);
@@ -191,6 +211,13 @@ int gw_run(struct gw *gw, struct rp_error *err)
         result = resolve(gw->cfg->admin_listen, &asa, &alen, err);
     if (result)
         goto out;
+    struct gw_conns_options co = {.per_client = gw->cfg->client_connections,
+                                  .exempt = gw->cfg->trusted_proxies,
+                                  .n_exempt = gw->cfg->n_trusted_proxies};
+    if (gw_conns_new(&co, &gw->conns)) {
+        result = RP_ENOMEM;
+        goto out;
+    }
     for (unsigned i = 0; i < n; i++) {
         struct gw_worker *w = &workers[i];
         w->gw = gw;
@@ -209,14 +236,16 @@ int gw_run(struct gw *gw, struct rp_error *err)
             result = RP_ENOMEM;
             goto out;
         }
-        /* The first bind settles an ephemeral port; the others share it (SO_REUSEPORT). */
-        struct evconnlistener *l = listen_on(w->base, &sa, len);
+        /* The first bind settles an ephemeral port; the others share it (SO_REUSEPORT; the
+         * claim of gw_claim keeps other processes out). */
+        struct evconnlistener *l = listen_on(w->base, &sa, len, n > 1);
         if (!l) {
-            rp_error_set(err, "cannot listen on %s: %s", gw->cfg->listen, strerror(errno));
+            rp_error_set(err, "cannot listen on %s: %s%s", gw->cfg->listen, strerror(errno),
+                         errno == EADDRINUSE ? " (another program took it while starting?)" : "");
             result = RP_EIO;
             goto out;
         }
-        if (setup_server(w, l, route, w)) {
+        if (setup_server(w, l, route, w, true)) {
             result = RP_ENOMEM;
             goto out;
         }
@@ -237,13 +266,13 @@ int gw_run(struct gw *gw, struct rp_error *err)
         result = RP_ENOMEM;
         goto out;
     }
-    struct evconnlistener *al = listen_on(admin.base, &asa, alen);
+    struct evconnlistener *al = listen_on(admin.base, &asa, alen, false);
     if (!al) {
         rp_error_set(err, "cannot listen on %s: %s", gw->cfg->admin_listen, strerror(errno));
         result = RP_EIO;
         goto out;
     }
-    if (setup_server(&admin, al, admin_route, gw)) {
+    if (setup_server(&admin, al, admin_route, gw, false)) {
         result = RP_ENOMEM;
         goto out;
     }
@@ -287,6 +316,8 @@ out:
     gw_server_free(admin.server);
     if (admin.base)
         event_base_free(admin.base);
+    gw_conns_free(gw->conns);
+    gw->conns = NULL;
     free(workers);
     free(tids);
     return result;

@@ -237,8 +237,10 @@ class Descriptors(unittest.TestCase):
             # Counted, not searched: on failure the log holds hundreds of thousands of lines.
             spins = sum(1 for l in gw.proc.err_lines if "Error from accept" in l)
             self.assertEqual(spins, 0)
-            said = [l for l in gw.proc.err_lines if "cannot accept connections" in l]
-            self.assertTrue(1 <= len(said) <= 2, said)  # once a worker in 10 s
+            # Since issue 12 (item 5) idle connections make room for new ones rather than the
+            # listener resting (test_listen.py has the rest, when nothing can be closed).
+            said = [l for l in gw.proc.err_lines if "oldest idle or slow ones" in l]
+            self.assertTrue(1 <= len(said) <= 2, said)  # once in 10 s
             for c in socks:
                 c.close()
             socks = []
