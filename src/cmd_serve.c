@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/ssl.h>
 
@@ -32,8 +33,43 @@ static void usage(FILE *f)
             "  --check                 validate the configuration and exit\n"
             "  -h, --help              this text\n"
             "\n"
+            "Environment:\n"
+            "  RAMPART_ADMIN_TOKEN     the admin API's bearer token when the file sets no\n"
+            "                          admin_token; without either the admin API is off\n"
+            "  RAMPART_CACHE_DIR       where compiled guard rule packs are kept (default\n"
+            "                          $XDG_CACHE_HOME/rampart, else $HOME/.cache/rampart;\n"
+            "                          'off' compiles at every start)\n"
+            "  SSL_CERT_FILE, SSL_CERT_DIR  OpenSSL's trust store for an https upstream,\n"
+            "                          when upstream.ca_file is not set\n"
+            "\n"
+            "Signals: SIGTERM and SIGINT stop the gateway cleanly; SIGHUP is logged and\n"
+            "ignored (no reload yet).\n"
+            "\n"
             "Exit status: 0 after a clean stop (SIGINT, SIGTERM) or a good --check; 2 on a bad\n"
-            "configuration or when the server cannot start.\n");
+            "configuration or when the server cannot start (e.g. its address is already in\n"
+            "use by another rampart serve).\n");
+}
+
+/* The guard rule pack's first compilation takes seconds: said before, timed after. */
+struct compile_note {
+    bool compiled;
+    struct timespec start;
+};
+
+static void on_compile(void *arg)
+{
+    struct compile_note *n = arg;
+    char dir[512];
+    n->compiled = true;
+    clock_gettime(CLOCK_MONOTONIC, &n->start);
+    if (rp_cache_dir(dir, sizeof(dir)))
+        fprintf(stderr,
+                "rampart serve: compiling the guard rule pack (first start; cached afterwards in "
+                "%s)...\n",
+                dir);
+    else
+        fprintf(stderr, "rampart serve: compiling the guard rule pack (no cache directory: "
+                        "RAMPART_CACHE_DIR; every start compiles)...\n");
 }
 
 /* Splits upstream.url into host, port and path prefix. Only plain http for now. */
@@ -110,9 +146,13 @@ int rp_cmd_serve(int argc, char **argv)
         fprintf(stderr, "rampart serve: unexpected argument '%s'\n", argv[optind]);
         return RP_EXIT_USAGE;
     }
+    /* Before any thread starts, so that every thread inherits it: a SIGHUP during the start
+     * waits for gw_run, which logs it. */
+    gw_block_signals(false);
     struct rp_config cfg;
     struct rp_error err = {{0}};
     struct gw gw;
+    struct gw_claim claim = {{-1, -1}};
     memset(&gw, 0, sizeof(gw));
     int result = rp_config_init(&cfg);
     if (!result && config_file)
@@ -124,6 +164,9 @@ int rp_cmd_serve(int argc, char **argv)
         result = rp_config_validate(&cfg, &err);
     if (!result)
         result = parse_upstream(&gw, cfg.upstream_url, &err);
+    /* A second gateway on an address in use fails now, not after compiling the rules. */
+    if (!result && !check)
+        result = gw_claim(&cfg, &claim, &err);
     if (result) {
         fprintf(stderr, "rampart serve: %s\n", err.msg[0] ? err.msg : rp_strerror(result));
         rp_config_release(&cfg);
@@ -131,12 +174,23 @@ int rp_cmd_serve(int argc, char **argv)
     }
     if (strcmp(cfg.guard_mode, "off") != 0) {
         struct rp_guard_options go;
+        struct compile_note note = {0};
         rp_guard_options_from_config(&cfg, &go);
+        go.on_compile = on_compile;
+        go.on_compile_arg = &note;
         result = rp_guard_new(&go, &gw.guard, &err);
         if (result) {
             fprintf(stderr, "rampart serve: %s\n", err.msg[0] ? err.msg : rp_strerror(result));
+            gw_claim_release(&claim);
             rp_config_release(&cfg);
             return RP_EXIT_USAGE;
+        }
+        if (note.compiled && !check) {
+            struct timespec end;
+            clock_gettime(CLOCK_MONOTONIC, &end);
+            fprintf(stderr, "rampart serve: guard rule pack compiled in %.1f s\n",
+                    (double)(end.tv_sec - note.start.tv_sec) +
+                        (double)(end.tv_nsec - note.start.tv_nsec) / 1e9);
         }
     }
     /* The Public Suffix List, for registrable domains in sign-up screening. */
@@ -157,6 +211,7 @@ int rp_cmd_serve(int argc, char **argv)
         rp_url_inspector_free(gw.urls);
         rp_guard_free(gw.guard);
         rp_domain_set_free(gw.disposable);
+        gw_claim_release(&claim);
         rp_config_release(&cfg);
         return RP_EXIT_USAGE;
     }
@@ -165,6 +220,7 @@ int rp_cmd_serve(int argc, char **argv)
         rp_domain_set_free(gw.disposable);
         rp_url_inspector_free(gw.urls);
         rp_guard_free(gw.guard);
+        gw_claim_release(&claim);
         rp_config_release(&cfg);
         return RP_EXIT_OK;
     }
@@ -193,6 +249,7 @@ int rp_cmd_serve(int argc, char **argv)
         rp_guard_free(gw.guard);
         rp_domain_set_free(gw.disposable);
         rp_url_inspector_free(gw.urls);
+        gw_claim_release(&claim);
         rp_config_release(&cfg);
         return RP_EXIT_USAGE;
     }
@@ -214,11 +271,14 @@ int rp_cmd_serve(int argc, char **argv)
             rp_guard_free(gw.guard);
             rp_domain_set_free(gw.disposable);
             rp_url_inspector_free(gw.urls);
+            gw_claim_release(&claim);
             rp_config_release(&cfg);
             return RP_EXIT_USAGE;
         }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     }
+    /* From here a stop must be the clean one (the store's last batch, its WAL checkpoint). */
+    gw_block_signals(true);
     result = rp_store_open(cfg.state_dir, &gw.store, &err);
     if (!result &&
         (rp_limiter_new(1u << 20, &gw.req_limit) || rp_limiter_new(1u << 20, &gw.tok_limit) ||
@@ -254,6 +314,7 @@ int rp_cmd_serve(int argc, char **argv)
     free(gw.up_auth);
     free(head_get);
     free(head_post);
+    gw_claim_release(&claim);
     rp_config_release(&cfg);
     return result ? RP_EXIT_USAGE : RP_EXIT_OK;
 }

@@ -5,22 +5,104 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "gateway.h"
 
+/* Three refusals, told apart so that an operator knows what to fix: the API is off (no token
+ * configured), no token was sent, the token sent is not the one. All 401, with the
+ * WWW-Authenticate challenge of RFC 6750. */
 static bool admin_auth(struct gw *gw, struct gw_req *req)
 {
     const char *auth = gw_req_header(req, "Authorization");
     const char *tok = gw->cfg->admin_token;
     size_t n = tok ? strlen(tok) : 0;
-    if (!tok || !auth || strncasecmp(auth, "Bearer ", 7) != 0 || strlen(auth + 7) != n ||
-        CRYPTO_memcmp(auth + 7, tok, n) != 0) {
+    if (!tok) {
+        gw_req_set_header(req, "WWW-Authenticate", "Bearer realm=\"rampart admin\"");
+        gw_error(gw, req, 401, "invalid_request_error", "admin_api_off",
+                 "the admin API is off: start the gateway with admin_token in its configuration "
+                 "or RAMPART_ADMIN_TOKEN in its environment");
+        return false;
+    }
+    if (!auth || strncasecmp(auth, "Bearer ", 7) != 0) {
+        gw_req_set_header(req, "WWW-Authenticate", "Bearer realm=\"rampart admin\"");
+        gw_error(gw, req, 401, "invalid_request_error", "missing_admin_token",
+                 "no admin token: send 'Authorization: Bearer <admin_token>'");
+        return false;
+    }
+    if (strlen(auth + 7) != n || CRYPTO_memcmp(auth + 7, tok, n) != 0) {
+        gw_req_set_header(req, "WWW-Authenticate",
+                          "Bearer realm=\"rampart admin\", error=\"invalid_token\"");
         gw_error(gw, req, 401, "invalid_request_error", "invalid_admin_token",
-                 tok ? "send 'Authorization: Bearer <admin_token>'"
-                     : "the admin API is off: set admin_token or RAMPART_ADMIN_TOKEN");
+                 "the admin token is wrong: it is not the gateway's admin_token "
+                 "(or RAMPART_ADMIN_TOKEN)");
         return false;
     }
     return true;
+}
+
+/* ---- Times as RFC 3339 text beside the numbers ---- */
+
+/* "2026-11-26T04:07:30Z" (with ".123" when ms is set) for a time in milliseconds, or JSON null
+ * for 0 (never: not verified, not banned). */
+static json_t *rfc3339(int64_t ms, bool with_ms)
+{
+    if (ms <= 0)
+        return json_null();
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char text[40], out[48];
+    if (!gmtime_r(&t, &tm) || !strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &tm))
+        return json_null();
+    if (with_ms)
+        snprintf(out, sizeof(out), "%s.%03dZ", text, (int)(ms % 1000));
+    else
+        snprintf(out, sizeof(out), "%sZ", text);
+    return json_string(out);
+}
+
+/* Beside each numeric time field of o named in names (seconds, or milliseconds when ms), the
+ * same time as text under NAME_utc ("time_ms" gets "time_utc"). The numbers stay: programs read
+ * them. */
+static void add_utc(json_t *o, const char *const *names, bool ms)
+{
+    for (; o && *names; names++) {
+        json_t *v = json_object_get(o, *names);
+        if (!json_is_integer(v))
+            continue;
+        char key[64];
+        size_t n = strlen(*names);
+        if (ms && n > 3 && strcmp(*names + n - 3, "_ms") == 0)
+            n -= 3;
+        snprintf(key, sizeof(key), "%.*s_utc", (int)n, *names);
+        int64_t x = (int64_t)json_integer_value(v);
+        json_object_set_new(o, key, rfc3339(ms ? x : x * 1000, ms));
+    }
+}
+
+static void account_times(json_t *a)
+{
+    static const char *const acc[] = {"created", "verified", "banned_at", "ban_until", NULL};
+    static const char *const key[] = {"created", "revoked", NULL};
+    add_utc(a, acc, false);
+    size_t i;
+    json_t *k;
+    json_array_foreach(json_object_get(a, "keys"), i, k) add_utc(k, key, false);
+}
+
+static void accounts_times(json_t *arr)
+{
+    size_t i;
+    json_t *a;
+    json_array_foreach(arr, i, a) account_times(a);
+}
+
+static void events_times(json_t *arr)
+{
+    static const char *const names[] = {"time_ms", NULL};
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e) add_utc(e, names, true);
 }
 
 static void metrics(struct gw *gw, struct gw_req *req)
@@ -178,6 +260,7 @@ static void ban(struct gw *gw, struct gw_req *req, int64_t id, bool on)
     }
     json_t *acc = NULL;
     rp_store_account_json(gw->store, id, &acc);
+    account_times(acc);
     gw_json(gw, req, 200, acc ? acc : json_pack("{s:I}", "id", (json_int_t)id));
 }
 
@@ -202,8 +285,10 @@ static void holds(struct gw *gw, struct gw_req *req)
     int rc = arr && ids ? rp_store_holds(gw->store, ids, 1000, &n) : RP_ENOMEM;
     for (size_t i = 0; !rc && i < n; i++) {
         json_t *a = NULL;
-        if (rp_store_account_json(gw->store, ids[i], &a) == RP_OK)
+        if (rp_store_account_json(gw->store, ids[i], &a) == RP_OK) {
+            account_times(a);
             json_array_append_new(arr, a);
+        }
     }
     free(ids);
     if (rc) {
@@ -230,6 +315,7 @@ static void decide(struct gw *gw, struct gw_req *req, int64_t id, bool approve)
     }
     json_t *acc = NULL;
     rp_store_account_json(gw->store, id, &acc);
+    account_times(acc);
     gw_json(gw, req, 200, acc ? acc : json_pack("{s:I}", "id", (json_int_t)id));
 }
 
@@ -261,9 +347,10 @@ void gw_admin(struct gw *gw, struct gw_req *req)
                      "offset must be >= 0 and limit 0..1000");
             return;
         }
-        if (rp_store_accounts_json(gw->store, offset, limit, &j) == 0)
+        if (rp_store_accounts_json(gw->store, offset, limit, &j) == 0) {
+            accounts_times(j);
             gw_json(gw, req, 200, json_pack("{s:o}", "accounts", j));
-        else
+        } else
             gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
     } else if (strcmp(path, "/admin/events") == 0 && m == GW_GET) {
         long long acc = query_int(req, "account", 0), limit = query_int(req, "limit", 100);
@@ -273,9 +360,10 @@ void gw_admin(struct gw *gw, struct gw_req *req)
             return;
         }
         rp_store_flush(gw->store);
-        if (rp_store_events_json(gw->store, acc, limit, &j) == 0)
+        if (rp_store_events_json(gw->store, acc, limit, &j) == 0) {
+            events_times(j);
             gw_json(gw, req, 200, json_pack("{s:o}", "events", j));
-        else
+        } else
             gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
     } else if (strcmp(path, "/admin/holds") == 0 && m == GW_GET) {
         holds(gw, req);
@@ -286,8 +374,10 @@ void gw_admin(struct gw *gw, struct gw_req *req)
     } else if (strncmp(path, "/admin/accounts/", 16) == 0 && account_path(path, &id, &rest)) {
         if (*rest == '\0' && m == GW_GET) {
             int rc = rp_store_account_json(gw->store, id, &j);
-            if (rc == 0)
+            if (rc == 0) {
+                account_times(j);
                 json_object_set_new(j, "risk", gw_watch_risk(gw, id));
+            }
             if (rc == 0)
                 gw_json(gw, req, 200, j);
             else if (rc == RP_ENOTFOUND)

@@ -1,5 +1,6 @@
 /* The gateway's threads: N I/O workers, each with its own libevent loop and an SO_REUSEPORT
- * listener on the public address, and one loop for the admin address. */
+ * listener on the public address, and one loop for the admin address; the claim that keeps
+ * another process off those addresses; the signals. */
 #include <event2/listener.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -8,9 +9,12 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "gateway.h"
@@ -175,6 +179,103 @@ static char *addr_text(const struct sockaddr_storage *sa, char *buf, size_t len)
     return buf;
 }
 
+/* ---- One gateway an address ---- */
+
+static int claim_one(const char *key, const char *text, int *fd_out, struct rp_error *err)
+{
+    struct sockaddr_storage sa;
+    socklen_t len;
+    char shown[80];
+    *fd_out = -1;
+    int rc = resolve(text, &sa, &len, err);
+    if (rc)
+        return rc;
+    addr_text(&sa, shown, sizeof(shown));
+    in_port_t port = sa.ss_family == AF_INET ? ((struct sockaddr_in *)&sa)->sin_port
+                                             : ((struct sockaddr_in6 *)&sa)->sin6_port;
+    if (port == 0)
+        return RP_OK; /* each bind of port 0 gets a port nobody holds */
+    /* The lock: an abstract Unix socket named after the address. One socket at a time may hold a
+     * name, per network namespace like the port itself, and the kernel lets go of it when the
+     * process ends, however it ends: two gateways starting at once cannot both pass. */
+    struct sockaddr_un un = {.sun_family = AF_UNIX};
+    int n = snprintf(un.sun_path + 1, sizeof(un.sun_path) - 1, "rampart-serve %s", shown);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || n <= 0 || (size_t)n >= sizeof(un.sun_path) - 1) {
+        rp_error_set(err, "%s %s: cannot make the lock of the address: %s", key, shown,
+                     strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return RP_EIO;
+    }
+    if (bind(fd, (struct sockaddr *)&un,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) != 0) {
+        int e = errno;
+        close(fd);
+        if (e == EADDRINUSE)
+            rp_error_set(err, "%s %s is already in use (another rampart serve listens there)", key,
+                         shown);
+        else
+            rp_error_set(err, "%s %s: cannot take the lock of the address: %s", key, shown,
+                         strerror(e));
+        return RP_EIO;
+    }
+    /* The probe: a bind without SO_REUSEPORT, refused while anything listens on the port (an
+     * older gateway, another program, a wildcard address covering this one). */
+    int probe = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (probe >= 0)
+        setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (probe < 0 || bind(probe, (struct sockaddr *)&sa, len) != 0) {
+        int e = errno;
+        if (probe >= 0)
+            close(probe);
+        close(fd);
+        if (e == EADDRINUSE)
+            rp_error_set(err, "%s %s is already in use (another rampart serve?)", key, shown);
+        else
+            rp_error_set(err, "cannot listen on %s %s: %s", key, shown, strerror(e));
+        return RP_EIO;
+    }
+    close(probe);
+    *fd_out = fd;
+    return RP_OK;
+}
+
+int gw_claim(const struct rp_config *cfg, struct gw_claim *out, struct rp_error *err)
+{
+    out->fd[0] = out->fd[1] = -1;
+    int rc = claim_one("listen", cfg->listen, &out->fd[0], err);
+    if (!rc)
+        rc = claim_one("admin_listen", cfg->admin_listen, &out->fd[1], err);
+    if (rc)
+        gw_claim_release(out);
+    return rc;
+}
+
+void gw_claim_release(struct gw_claim *c)
+{
+    for (int i = 0; i < 2; i++) {
+        if (c->fd[i] >= 0)
+            close(c->fd[i]);
+        c->fd[i] = -1;
+    }
+}
+
+/* The signals the gateway takes with sigwait, blocked in every thread. */
+void gw_block_signals(bool stop_too)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGPIPE);
+    if (stop_too) {
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGTERM);
+    }
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 int gw_run(struct gw *gw, struct rp_error *err)
 {
     int result = RP_OK;
@@ -187,12 +288,12 @@ int gw_run(struct gw *gw, struct rp_error *err)
         n = WORKERS_MAX;
     evthread_use_pthreads();
     /* Signals are taken by this thread alone, with sigwait. */
+    gw_block_signals(true);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    sigaddset(&set, SIGHUP);
 
     struct gw_worker *workers = calloc(n, sizeof(*workers));
     struct gw_worker admin = {0};
@@ -287,13 +388,24 @@ int gw_run(struct gw *gw, struct rp_error *err)
         goto out;
     }
     admin_started = true;
+    if (!gw->cfg->admin_token)
+        fprintf(stderr,
+                "rampart serve: the admin API is off: no admin_token in the configuration and "
+                "RAMPART_ADMIN_TOKEN is not set (/admin/ answers 401 admin_api_off; /metrics and "
+                "/healthz still answer on %s)\n",
+                addr_text(&asa, ashown, sizeof(ashown)));
     fprintf(stderr, "rampart serve: listening on %s (admin %s), %u workers, upstream %s\n",
             addr_text(&sa, shown, sizeof(shown)), addr_text(&asa, ashown, sizeof(ashown)), n,
             gw->cfg->upstream_url);
     for (;;) {
         int sig;
-        if (sigwait(&set, &sig) == 0 && (sig == SIGINT || sig == SIGTERM))
+        if (sigwait(&set, &sig) != 0)
+            continue;
+        if (sig == SIGINT || sig == SIGTERM)
             break;
+        /* The default action of SIGHUP would end the process at once, without the clean stop. */
+        fprintf(stderr, "rampart serve: SIGHUP: reload is not supported yet; ignored (SIGTERM "
+                        "stops the gateway)\n");
     }
     fprintf(stderr, "rampart serve: stopping\n");
 out:

@@ -1,6 +1,7 @@
-"""Integration tests of the gateway's listeners and wire limits (src/server/httpd.c,
-src/server/server.c): slow and numerous clients, strict HTTP/1.1 framing. Raw sockets on
-127.0.0.1, ephemeral ports; run through tests/integration/run.py."""
+"""Integration tests of the gateway's process, listeners and wire limits (src/server/server.c,
+src/server/httpd.c, src/cmd_serve.c, src/server/admin.c): one gateway an address, signals, slow
+and numerous clients, strict HTTP/1.1 framing, what the start says, the admin API's refusals and
+times. Raw sockets on 127.0.0.1, ephemeral ports; run through tests/integration/run.py."""
 import json
 import os
 import re
@@ -68,6 +69,94 @@ def read_until_closed(s, limit):
     return None
 
 
+class OneGatewayAnAddress(unittest.TestCase):
+    """Issue 12, item 1: SO_REUSEPORT let a second `rampart serve` bind the port of the first,
+    and the kernel split the clients between them."""
+
+    def setUp(self):
+        self.dirs = [tempfile.mkdtemp(prefix="rampart-listen-") for _ in range(2)]
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            stop(p)
+        for d in self.dirs:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def second(self, listen, admin):
+        p = subprocess.Popen(serve_args(self.dirs[1], listen, admin), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        self.procs.append(p)
+        code = wait_exit(p)
+        if code is None:  # it serves: the bug
+            stop(p)
+        err = p.stderr.read().decode(errors="replace")
+        return code, err
+
+    def test_regression_second_serve_on_same_port_fails(self):
+        port, aport = free_port(), free_port()
+        first, _ = start(serve_args(self.dirs[0], "127.0.0.1:%d" % port,
+                                    "127.0.0.1:%d" % aport), LISTENING)
+        self.procs.append(first)
+        code, err = self.second("127.0.0.1:%d" % port, "127.0.0.1:%d" % free_port())
+        self.assertEqual(code, 2, err)
+        self.assertIn("listen 127.0.0.1:%d is already in use" % port, err)
+        self.assertIn("another rampart serve", err)
+        self.assertNotIn("listening on", err)
+        # The admin address is claimed the same way.
+        code, err = self.second("127.0.0.1:%d" % free_port(), "127.0.0.1:%d" % aport)
+        self.assertEqual(code, 2, err)
+        self.assertIn("admin_listen 127.0.0.1:%d is already in use" % aport, err)
+        # The first one still serves, with both of its workers on the port.
+        self.assertIsNone(first.poll())
+        for _ in range(8):
+            out = raw_exchange(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close"
+                                     b"\r\n\r\n")
+            self.assertEqual(responses(out)[0][0], 200)
+
+    def test_regression_second_serve_on_port_of_ephemeral_one_fails(self):
+        """A gateway started on port 0 holds no lock; the probe bind still finds the port."""
+        first, m = start(serve_args(self.dirs[0], "127.0.0.1:0", "127.0.0.1:0"), LISTENING)
+        self.procs.append(first)
+        port = int(m.group(2))
+        code, err = self.second("127.0.0.1:%d" % port, "127.0.0.1:%d" % free_port())
+        self.assertEqual(code, 2, err)
+        self.assertIn("127.0.0.1:%d is already in use (another rampart serve?)" % port, err)
+
+    def test_regression_two_serves_started_at_once_one_wins(self):
+        port = free_port()
+        procs = [subprocess.Popen(serve_args(d, "127.0.0.1:%d" % port, "127.0.0.1:%d" % free_port()),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for d in self.dirs]
+        self.procs.extend(procs)
+        codes = [wait_exit(p, timeout=20) for p in procs]
+        # One exits at once (2); the other serves (still running).
+        self.assertEqual(sorted(codes, key=lambda c: c is None), [2, None], codes)
+        loser = procs[codes.index(2)]
+        self.assertIn("is already in use", loser.stderr.read().decode(errors="replace"))
+        # The winner's stderr is not read: nothing blocks on a full pipe before tearDown.
+
+
+class Signals(unittest.TestCase):
+    def test_regression_sighup_does_not_kill(self):
+        """Issue 12, item 2: SIGHUP ended the gateway at once (no handler), WAL left behind."""
+        gw = Gateway()
+        try:
+            gw.proc.send_signal(signal.SIGHUP)
+            self.assertTrue(logged(gw.proc, "SIGHUP"))
+            self.assertIsNone(gw.proc.poll())
+            said = [l for l in gw.proc.err_lines if "SIGHUP" in l]
+            self.assertEqual(len(said), 1, gw.proc.err_lines)
+            self.assertIn("reload is not supported yet; ignored", said[0])
+            self.assertEqual(gw.request("GET", "/healthz")[0], 200)
+            # SIGTERM stays the clean stop: exit 0, the WAL checkpointed away.
+            gw.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(gw.proc.wait(30), 0)
+            self.assertFalse(os.path.exists(os.path.join(gw.state, "rampart.db-wal")))
+        finally:
+            gw.close()
+
+
 class SlowClients(unittest.TestCase):
     """Issue 12, item 5: slowloris with few descriptors kept honest requests out, and a head
     trickled one byte at a time stayed open for ever (each byte counted as progress)."""
@@ -133,6 +222,8 @@ class SlowClients(unittest.TestCase):
             self.assertIn("127.0.0.1", err["message"])
             self.assertIn("limits.per_client.connections", err["message"])
             self.assertTrue(logged(gw.proc, "refusing more (429)"))
+            # The admin listener is not capped: an operator gets in during an attack.
+            self.assertGreaterEqual(metric(gw, "connections_refused_total"), 1)
             # One closed makes room for one.
             socks.pop().close()
             deadline = time.time() + 10
@@ -141,7 +232,20 @@ class SlowClients(unittest.TestCase):
                 status = responses(raw_exchange(gw.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
                                                          b"Connection: close\r\n\r\n"))[0][0]
             self.assertEqual(status, 200)
-            self.assertGreaterEqual(metric(gw, "connections_refused_total"), 1)
+        finally:
+            for s in socks:
+                s.close()
+            gw.close()
+
+    def test_regression_trusted_proxies_not_capped(self):
+        gw = Gateway("limits:\n  per_client:\n    connections: 3\ntrusted_proxies: [127.0.0.1]\n")
+        socks = []
+        try:
+            for _ in range(8):
+                s = socket.create_connection(("127.0.0.1", gw.port), timeout=10)
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertIn(b"200 OK", s.recv(65536))
+                socks.append(s)
         finally:
             for s in socks:
                 s.close()
@@ -285,6 +389,122 @@ class StrictFraming(unittest.TestCase):
         second, _, tail = rest.partition(b"\r\n\r\n")
         self.assertTrue(second.startswith(b"HTTP/1.1 405 "), out)
         self.assertEqual(tail, b"", out)
+
+
+class StartMessages(unittest.TestCase):
+    def setUp(self):
+        self.state = tempfile.mkdtemp(prefix="rampart-listen-")
+
+    def tearDown(self):
+        shutil.rmtree(self.state, ignore_errors=True)
+
+    def run_until_listening(self, env, config=""):
+        cfg = os.path.join(self.state, "rampart.yaml")
+        with open(cfg, "w") as f:
+            f.write(config)
+        p, _ = start(serve_args(self.state, "127.0.0.1:0", "127.0.0.1:0",
+                                extra=("--config", cfg)), LISTENING, env=env)
+        stop(p)
+        p.drain.join(5)
+        return p.err_lines
+
+    def test_regression_compiling_said_before_listening(self):
+        """Issue 12, item 14: the first start said nothing while the rules compiled."""
+        cache = os.path.join(self.state, "cache")
+        rules = os.path.join(self.state, "rules.yaml")
+        with open(rules, "w") as f:
+            f.write("rules:\n  - id: listen-test\n    direction: input\n    category: x\n"
+                    "    score: 5\n    pattern: 'zebra\\s+crossing'\n    message: test\n")
+        env = dict(os.environ, RAMPART_CACHE_DIR=cache, RAMPART_ADMIN_TOKEN=ADMIN_TOKEN)
+        config = "guard:\n  default_rules: false\n  rules: [%s]\n" % rules
+        lines = self.run_until_listening(env, config)
+        said = [i for i, l in enumerate(lines) if "compiling the guard rule pack" in l]
+        listening = [i for i, l in enumerate(lines) if "listening on" in l]
+        self.assertEqual(len(said), 1, lines)
+        self.assertIn("first start; cached afterwards in " + cache, lines[said[0]])
+        self.assertLess(said[0], listening[0])
+        self.assertTrue(any("guard rule pack compiled in" in l for l in lines), lines)
+        # From the cache: nothing to say.
+        lines = self.run_until_listening(env, config)
+        self.assertFalse(any("compiling" in l for l in lines), lines)
+
+    def test_regression_admin_off_said_on_stderr(self):
+        """Issue 12, item 16: starting without an admin token said nothing."""
+        env = {k: v for k, v in os.environ.items() if k != "RAMPART_ADMIN_TOKEN"}
+        lines = self.run_until_listening(env)
+        said = [l for l in lines if "admin API is off" in l]
+        self.assertEqual(len(said), 1, lines)
+        self.assertIn("RAMPART_ADMIN_TOKEN is not set", said[0])
+        env["RAMPART_ADMIN_TOKEN"] = ADMIN_TOKEN
+        self.assertFalse(any("admin API is off" in l for l in self.run_until_listening(env)))
+
+    def test_regression_serve_help_names_env(self):
+        p = subprocess.run([RAMPART, "serve", "--help"], capture_output=True, timeout=30)
+        self.assertEqual(p.returncode, 0)
+        for word in (b"RAMPART_ADMIN_TOKEN", b"RAMPART_CACHE_DIR", b"SSL_CERT_FILE", b"SIGHUP"):
+            self.assertIn(word, p.stdout)
+
+
+class AdminApi(unittest.TestCase):
+    """Issue 12, item 16: one message for a wrong and a missing admin token; times only as
+    numbers, seconds in accounts and milliseconds in events."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = Gateway("limits:\n  per_network:\n    signups_per_hour: 1000\n")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.close()
+
+    def admin_get(self, path, headers):
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.gw.admin_port, timeout=10)
+        conn.request("GET", path, headers=headers)
+        r = conn.getresponse()
+        doc = json.loads(r.read())
+        conn.close()
+        return r.status, doc, r
+
+    def test_regression_wrong_admin_token_differs_from_missing(self):
+        st1, missing, r1 = self.admin_get("/admin/accounts", {})
+        st2, wrong, r2 = self.admin_get("/admin/accounts", {"Authorization": "Bearer nope"})
+        self.assertEqual((st1, st2), (401, 401))
+        self.assertEqual(missing["error"]["code"], "missing_admin_token")
+        self.assertEqual(wrong["error"]["code"], "invalid_admin_token")
+        self.assertNotEqual(missing["error"]["message"], wrong["error"]["message"])
+        self.assertIn("Bearer", r1.getheader("WWW-Authenticate"))
+        self.assertIn('error="invalid_token"', r2.getheader("WWW-Authenticate"))
+        st3, _, _ = self.admin_get("/admin/accounts", {"Authorization": "Basic eDp5"})
+        self.assertEqual(st3, 401)
+
+    def test_regression_admin_times_rfc3339(self):
+        gw = self.gw
+        acc = gw.new_account("times@example.com")
+        aid = acc["account_id"]
+        doc = gw.request("GET", "/admin/accounts/%d" % aid, admin=True)[1]
+
+        def utc(seconds):
+            return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+        self.assertEqual(doc["created_utc"], utc(doc["created"]))
+        self.assertEqual(doc["verified_utc"], utc(doc["verified"]))
+        self.assertIsNone(doc["banned_at_utc"])  # not banned: 0 and null
+        self.assertEqual(doc["banned_at"], 0)
+        self.assertEqual(doc["keys"][0]["created_utc"], utc(doc["keys"][0]["created"]))
+        listed = [a for a in gw.request("GET", "/admin/accounts?limit=1000", admin=True)[1]
+                  ["accounts"] if a["id"] == aid][0]
+        self.assertEqual(listed["created_utc"], doc["created_utc"])
+        banned = gw.request("POST", "/admin/accounts/%d/ban" % aid, {"reason": "t"},
+                            admin=True)[1]
+        self.assertEqual(banned["banned_at_utc"], utc(banned["banned_at"]))
+        events = gw.request("GET", "/admin/events?account=%d" % aid, admin=True)[1]["events"]
+        self.assertTrue(events)
+        for e in events:
+            ms = e["time_ms"]
+            want = datetime.fromtimestamp(ms // 1000, timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%S") + ".%03dZ" % (ms % 1000)
+            self.assertEqual(e["time_utc"], want)
 
 
 if __name__ == "__main__":
