@@ -517,7 +517,7 @@ static int on_headers(http_parser *p)
     if (p->http_major != 1) {
         char why[WHY_MAX];
         if (p->http_major == 0 && p->http_minor == 9)
-            snprintf(why, sizeof(why), "HTTP/0.9 (a request line without a version)");
+            snprintf(why, sizeof(why), "HTTP/0.9 (or a request line without a version)");
         else
             snprintf(why, sizeof(why), "HTTP/%u.%u", p->http_major, p->http_minor);
         return refuse_why(r, 505, why);
