@@ -29,6 +29,11 @@ void rp_limiter_free(struct rp_limiter *l);
 bool rp_limiter_take(struct rp_limiter *l, struct rp_str key, const struct rp_rate *r, double now,
                      double cost, double *retry_after);
 
+/* How many whole units the cell of key would let pass at time now (0 to burst), charging
+ * nothing: what is left of an allowance. */
+unsigned rp_limiter_room(struct rp_limiter *l, struct rp_str key, const struct rp_rate *r,
+                         double now);
+
 /* Charges cost units whatever the allowance: for costs known only after the work is done (the
  * tokens of an answer). The cell then stays in debt until time pays it back. */
 void rp_limiter_charge(struct rp_limiter *l, struct rp_str key, const struct rp_rate *r, double now,

@@ -16,6 +16,11 @@ struct rp_sse {
     bool overflow;  /* a line or an event went over the cap and was skipped */
     bool line_over; /* the line being assembled is over the cap */
     bool cr;        /* the last byte fed was '\r' (a "\r\n" may be split) */
+    /* A line that is neither a comment nor a field of the standard (data, event, id, retry):
+     * the reader ignores such a line, as the standard says, but a stream of model answers
+     * that has one is not an event stream (a JSON answer sent as text/event-stream, say). */
+    bool foreign;
+    size_t bom; /* bytes of a leading byte order mark read; 3 once past the start */
     rp_sse_event_fn fn;
     void *arg;
 };

@@ -1,4 +1,5 @@
 /* GCRA rate limiting and in-flight counting in bounded, sharded hash tables (see gate.h). */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,23 @@ bool rp_limiter_take(struct rp_limiter *l, struct rp_str key, const struct rp_ra
     bool ok = rp_gcra(&c->value, r, now, cost, retry_after);
     pthread_mutex_unlock(&s->lock);
     return ok;
+}
+
+unsigned rp_limiter_room(struct rp_limiter *l, struct rp_str key, const struct rp_rate *r,
+                         double now)
+{
+    uint64_t h = key_hash(key);
+    struct shard *s = &l->t.shards[h % SHARDS];
+    bool fresh;
+    pthread_mutex_lock(&s->lock);
+    struct cell *c = table_find(s, h, &fresh);
+    double ahead = c->value > now ? c->value - now : 0;
+    pthread_mutex_unlock(&s->lock);
+    /* rp_gcra lets n units pass while ahead + n * interval <= tau + interval, that is while
+     * n <= burst - ahead / interval (with its tolerance of 1e-9 seconds). */
+    double interval = r->period / r->rate;
+    double room = floor(r->burst - (ahead - 1e-9) / interval);
+    return room <= 0 ? 0 : room >= r->burst ? (unsigned)r->burst : (unsigned)room;
 }
 
 void rp_limiter_charge(struct rp_limiter *l, struct rp_str key, const struct rp_rate *r, double now,

@@ -34,8 +34,13 @@ static int sse_line(struct rp_sse *s, struct rp_str line)
         return RP_OK;
     const char *colon = memchr(line.ptr, ':', line.len);
     size_t name_len = colon ? (size_t)(colon - line.ptr) : line.len;
-    if (name_len != 4 || memcmp(line.ptr, "data", 4) != 0)
+    struct rp_str name = {line.ptr, name_len};
+    if (!rp_str_eq_cstr(name, "data")) {
+        if (!rp_str_eq_cstr(name, "event") && !rp_str_eq_cstr(name, "id") &&
+            !rp_str_eq_cstr(name, "retry"))
+            s->foreign = true;
         return RP_OK;
+    }
     struct rp_str value = RP_STR("");
     if (colon) {
         value.ptr = colon + 1;
@@ -64,6 +69,28 @@ static int sse_line(struct rp_sse *s, struct rp_str line)
 int rp_sse_feed(struct rp_sse *s, const char *ptr, size_t len)
 {
     size_t i = 0;
+    /* The standard skips one U+FEFF at the start of the stream (it may come in pieces). */
+    static const char bom[3] = "\xEF\xBB\xBF";
+    while (s->bom < 3 && i < len && ptr[i] == bom[s->bom]) {
+        s->bom++;
+        i++;
+    }
+    if (s->bom < 3 && i < len) {
+        if (s->bom > 0) {
+            /* A cut-off mark: those bytes were text after all. */
+            int rc = rp_buf_add(&s->line, bom, s->bom);
+            if (rc == RP_ETOOBIG)
+                s->overflow = s->line_over = true;
+            else if (rc)
+                return rc;
+        }
+        s->bom = 3;
+    }
+    if (i == len)
+        return RP_OK;
+    ptr += i;
+    len -= i;
+    i = 0;
     /* A "\r\n" split between two pieces: the '\n' ends nothing new. */
     if (s->cr && len && ptr[0] == '\n')
         i = 1;

@@ -73,6 +73,30 @@ static void test_limiter_bounded(void **state)
     rp_limiter_free(l);
 }
 
+/* What is left of an allowance: the units rp_limiter_take would let pass, charging nothing. */
+static void test_limiter_room(void **state)
+{
+    (void)state;
+    struct rp_limiter *l;
+    assert_int_equal(rp_limiter_new(64, &l), RP_OK);
+    struct rp_rate r = {5, 3600, 5};
+    struct rp_str k = RP_STR("a1");
+    double retry;
+    assert_int_equal(rp_limiter_room(l, k, &r, 1000), 5);
+    for (unsigned left = 4;; left--) {
+        assert_true(rp_limiter_take(l, k, &r, 1000, 1, &retry));
+        assert_int_equal(rp_limiter_room(l, k, &r, 1000), left);
+        if (!left)
+            break;
+    }
+    assert_false(rp_limiter_take(l, k, &r, 1000, 1, &retry));
+    /* One unit comes back every 720 s, not before. */
+    assert_int_equal(rp_limiter_room(l, k, &r, 1000 + 719), 0);
+    assert_int_equal(rp_limiter_room(l, k, &r, 1000 + 720), 1);
+    assert_int_equal(rp_limiter_room(l, k, &r, 1000 + 7200), 5);
+    rp_limiter_free(l);
+}
+
 static void test_inflight(void **state)
 {
     (void)state;
@@ -289,6 +313,7 @@ int main(void)
         cmocka_unit_test(test_gcra_debt),
         cmocka_unit_test(test_limiter_keys_apart),
         cmocka_unit_test(test_limiter_bounded),
+        cmocka_unit_test(test_limiter_room),
         cmocka_unit_test(test_inflight),
         cmocka_unit_test(test_email_problem),
         cmocka_unit_test(test_form_field),
