@@ -44,6 +44,13 @@ struct rp_config {
     unsigned workers;                 /* I/O worker threads; 0 = one a CPU */
     double verify_token_ttl_seconds;  /* signup.verify_ttl, default 86400 */
     char *signup_disposable_domains;  /* signup.disposable_domains: a list file, or NULL */
+    /* limits.per_account: the same limits for all the keys of an account together (0: the
+     * per-key value), and how many keys an account may make an hour and hold at once. */
+    double account_requests_per_minute;   /* limits.per_account.requests_per_minute */
+    double account_tokens_per_minute;     /* limits.per_account.tokens_per_minute */
+    unsigned account_concurrent_requests; /* limits.per_account.concurrent_requests */
+    double account_keys_per_hour;         /* limits.per_account.keys_per_hour, default 10 */
+    unsigned account_max_keys;            /* limits.per_account.max_keys, default 20 */
     /* guard: (docs/guardrails.md). Index 0 is the input direction, 1 the output. */
     char *guard_mode;                    /* enforce (default), monitor or off */
     bool guard_default_rules;            /* guard.default_rules: the embedded pack, default true */

@@ -66,6 +66,16 @@ static const struct key per_key_keys[] = {
     END,
 };
 
+/* Unset (0), the first three follow the per-key values (rp_config_init leaves them 0). */
+static const struct key per_account_keys[] = {
+    {"requests_per_minute", K_NUM, F(account_requests_per_minute), 0, 1e9, NULL, false, NULL},
+    {"tokens_per_minute", K_NUM, F(account_tokens_per_minute), 0, 1e12, NULL, false, NULL},
+    {"concurrent_requests", K_UINT, F(account_concurrent_requests), 1, 10000, NULL, false, NULL},
+    {"keys_per_hour", K_NUM, F(account_keys_per_hour), 0, 1e6, NULL, false, NULL},
+    {"max_keys", K_UINT, F(account_max_keys), 1, 100000, NULL, false, NULL},
+    END,
+};
+
 static const struct key per_network_keys[] = {
     {"signups_per_hour", K_NUM, F(network_signups_per_hour), 0, 1e6, NULL, false, NULL},
     END,
@@ -78,6 +88,7 @@ static const struct key per_client_keys[] = {
 
 static const struct key limits_keys[] = {
     {"per_key", K_MAP, 0, 0, 0, NULL, false, per_key_keys},
+    {"per_account", K_MAP, 0, 0, 0, NULL, false, per_account_keys},
     {"per_network", K_MAP, 0, 0, 0, NULL, false, per_network_keys},
     {"per_client", K_MAP, 0, 0, 0, NULL, false, per_client_keys},
     {"max_body_bytes", K_SIZE, F(max_body_bytes), 1024, 1073741824.0, NULL, false, NULL},
@@ -647,6 +658,8 @@ int rp_config_init(struct rp_config *c)
     c->key_requests_per_minute = 60;
     c->key_tokens_per_minute = 100000;
     c->key_concurrent_requests = 4;
+    c->account_keys_per_hour = 10;
+    c->account_max_keys = 20;
     c->network_signups_per_hour = 5;
     c->max_body_bytes = 1024 * 1024;
     c->client_connections = 256;
@@ -1089,6 +1102,14 @@ int rp_config_set(struct rp_config *c, const char *key, const char *value, struc
     return result;
 }
 
+/* The limits of limits.per_account that, left unset (0), take the per-key value: a file cannot
+ * write 0 (out of range when read), so 0 here only means unset. */
+static bool follows_per_key(const struct key *k)
+{
+    return k->off == F(account_requests_per_minute) || k->off == F(account_tokens_per_minute) ||
+           k->off == F(account_concurrent_requests);
+}
+
 /* Checks one key's current value the way apply_scalar checks a new one. */
 static int validate_key(const struct rp_config *c, const struct key *k, const char *path,
                         struct rp_error *err)
@@ -1121,6 +1142,8 @@ static int validate_key(const struct rp_config *c, const struct key *k, const ch
     case K_DURATION: {
         double v = *(const double *)cfield(c, k->off);
         snprintf(text, sizeof(text), "%g", v);
+        if (v == 0 && follows_per_key(k))
+            return RP_OK;
         if (!in_range(k, v))
             return range_error(k, path, text, err);
         return RP_OK;
@@ -1128,6 +1151,8 @@ static int validate_key(const struct rp_config *c, const struct key *k, const ch
     case K_UINT: {
         unsigned v = *(const unsigned *)cfield(c, k->off);
         snprintf(text, sizeof(text), "%u", v);
+        if (v == 0 && follows_per_key(k))
+            return RP_OK;
         if (v < k->min || v > k->max)
             return range_error(k, path, text, err);
         return RP_OK;

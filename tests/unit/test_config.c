@@ -69,6 +69,12 @@ static void test_defaults(void **state)
     assert_true(c->key_tokens_per_minute == 100000);
     assert_int_equal(c->key_concurrent_requests, 4);
     assert_true(c->network_signups_per_hour == 5);
+    /* Per account: unset (the per-key values), and 10 new keys an hour, 20 at once. */
+    assert_true(c->account_requests_per_minute == 0);
+    assert_true(c->account_tokens_per_minute == 0);
+    assert_int_equal(c->account_concurrent_requests, 0);
+    assert_true(c->account_keys_per_hour == 10);
+    assert_int_equal(c->account_max_keys, 20);
     assert_int_equal(c->max_body_bytes, 1024 * 1024);
     assert_int_equal(c->client_connections, 256);
     assert_true(c->header_timeout_seconds == 15);
@@ -108,6 +114,12 @@ static const char full[] = "# every key\n"
                            "    requests_per_minute: 120\n"
                            "    tokens_per_minute: 2.5e5\n"
                            "    concurrent_requests: 16\n"
+                           "  per_account:\n"
+                           "    requests_per_minute: 600\n"
+                           "    tokens_per_minute: 1e6\n"
+                           "    concurrent_requests: 32\n"
+                           "    keys_per_hour: 2\n"
+                           "    max_keys: 5\n"
                            "  per_network:\n"
                            "    signups_per_hour: 0.5\n"
                            "  per_client:\n"
@@ -145,6 +157,11 @@ static void test_every_key(void **state)
     assert_true(c->key_requests_per_minute == 120);
     assert_true(c->key_tokens_per_minute == 250000);
     assert_int_equal(c->key_concurrent_requests, 16);
+    assert_true(c->account_requests_per_minute == 600);
+    assert_true(c->account_tokens_per_minute == 1e6);
+    assert_int_equal(c->account_concurrent_requests, 32);
+    assert_true(c->account_keys_per_hour == 2);
+    assert_int_equal(c->account_max_keys, 5);
     assert_true(c->network_signups_per_hour == 0.5);
     assert_int_equal(c->max_body_bytes, 2 * 1024 * 1024);
     assert_int_equal(c->client_connections, 1000);
@@ -286,8 +303,8 @@ static void test_unknown_keys(void **state)
                "t.yaml:3: unknown key 'limits.per_network.logins_per_hour' (known: "
                "signups_per_hour)");
     load_fails(c, "limits: {max_body: 5}\n",
-               "t.yaml:1: unknown key 'limits.max_body' (known: per_key, per_network, "
-               "per_client, max_body_bytes, header_timeout)");
+               "t.yaml:1: unknown key 'limits.max_body' (known: per_key, per_account, "
+               "per_network, per_client, max_body_bytes, header_timeout)");
     load_fails(c, "smtp:\n  host: m\n", "t.yaml:2: unknown key 'smtp.host' (known: url)");
     load_fails(c, "signup:\n  ttl: 1h\n",
                "t.yaml:2: unknown key 'signup.ttl' (known: verify_ttl, disposable_domains)");
@@ -356,6 +373,11 @@ static void test_out_of_range(void **state)
     load_fails(c, "limits:\n  per_key:\n    tokens_per_minute: 1e13\n",
                "t.yaml:3: 'limits.per_key.tokens_per_minute' must be greater than 0 and at most "
                "1000000000000, not 1e13");
+    load_fails(c, "limits:\n  per_account:\n    requests_per_minute: 0\n",
+               "t.yaml:3: 'limits.per_account.requests_per_minute' must be greater than 0 and "
+               "at most 1000000000, not 0");
+    load_fails(c, "limits:\n  per_account:\n    max_keys: 0\n",
+               "t.yaml:3: 'limits.per_account.max_keys' must be a whole number 1..100000, not 0");
     load_fails(c, "limits:\n  per_key:\n    concurrent_requests: 0\n",
                "t.yaml:3: 'limits.per_key.concurrent_requests' must be a whole number 1..10000, "
                "not 0");
