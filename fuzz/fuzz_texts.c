@@ -5,7 +5,9 @@
  *   repeated key), with the same texts in the same order; and a body the tree takes, whose
  *   objects have at most 32 keys, must not be sent to the tree by the scan.
  * - An answer the scan reads must be JSON jansson reads (bar integers past 64 bits); when it has
- *   no repeated key, the texts and the usage must be the tree's. */
+ *   no repeated key, the texts and the usage must be the tree's (each count checked as
+ *   gw_usage_take says), and gw_usage_answer must read the same usage.
+ * - gw_usage_object on the body never reads past it, whatever it is. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -99,11 +101,50 @@ static void check_request(struct rp_str body, const char *path)
     list_free(&l);
 }
 
+/* What gw_usage_take makes of jansson's value of a count. */
+static void expected_count(json_t *v, enum gw_usage_state *st, int64_t *n)
+{
+    *n = 0;
+    if (!v || json_is_null(v)) {
+        *st = GW_USAGE_ABSENT;
+    } else if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        *st = GW_USAGE_INVALID;
+    } else if (json_integer_value(v) > GW_USAGE_MAX) {
+        *st = GW_USAGE_CLAMPED;
+        *n = GW_USAGE_MAX;
+    } else {
+        *st = GW_USAGE_OK;
+        *n = json_integer_value(v);
+    }
+}
+
+static void same_usage(const struct gw_usage *u, json_t *doc)
+{
+    json_t *usage = json_object_get(doc, "usage");
+    if (!json_is_object(usage))
+        usage = NULL;
+    static const char *names[2] = {"prompt_tokens", "completion_tokens"};
+    for (int k = 0; k < 2; k++) {
+        enum gw_usage_state st;
+        int64_t n;
+        expected_count(json_object_get(usage, names[k]), &st, &n);
+        if (u->st[k] != st || u->n[k] != n || u->n[k] < 0 || u->n[k] > GW_USAGE_MAX)
+            abort();
+    }
+}
+
 static void check_answer(struct rp_str body, bool chat)
 {
     static struct list l;
-    int64_t usage[2] = {-1, -1};
-    int rc = gw_answer_texts_scan(body, chat, collect, &l, usage);
+    struct gw_usage usage = {{0, 0}, {GW_USAGE_ABSENT, GW_USAGE_ABSENT}, ""};
+    int rc = gw_answer_texts_scan(body, chat, collect, &l, &usage);
+    struct gw_usage other = {{0, 0}, {GW_USAGE_ABSENT, GW_USAGE_ABSENT}, ""};
+    int rc2 = gw_usage_answer(body, &other);
+    struct gw_usage obj = {{0, 0}, {GW_USAGE_ABSENT, GW_USAGE_ABSENT}, ""};
+    gw_usage_object(body, &obj);
+    for (int k = 0; k < 2; k++)
+        if (obj.n[k] < 0 || obj.n[k] > GW_USAGE_MAX || other.n[k] < 0 || other.n[k] > GW_USAGE_MAX)
+            abort();
     json_error_t err;
     json_t *j = json_loadb(body.ptr, body.len, 0, &err);
     /* jansson refuses more than the scan: integers past 64 bits, reals that overflow, deep
@@ -125,12 +166,10 @@ static void check_answer(struct rp_str body, bool chat)
                 nodes[n++] = t;
         }
         same_texts(&l, nodes, n);
-        json_t *u = json_object_get(strict, "usage");
-        json_t *pt = json_object_get(u, "prompt_tokens"),
-               *ct = json_object_get(u, "completion_tokens");
-        if (usage[0] != (json_is_integer(pt) ? json_integer_value(pt) : -1) ||
-            usage[1] != (json_is_integer(ct) ? json_integer_value(ct) : -1))
+        same_usage(&usage, strict);
+        if (rc2 != GW_SCAN_OK)
             abort();
+        same_usage(&other, strict);
     }
     json_decref(strict);
     json_decref(j);

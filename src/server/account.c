@@ -680,10 +680,10 @@ void gw_keys(struct gw_worker *w, struct gw_req *req, const char *path)
     enum gw_method m = gw_req_method(req);
     if (strcmp(path, "/v1/keys") == 0 && (m == GW_POST || m == GW_GET)) {
         if (gw_authenticate(gw, req, &key)) {
-            if (m == GW_POST)
-                issue_key(gw, req, key.account_id, 201);
-            else
+            if (m == GW_GET)
                 list_keys(gw, req, key.account_id);
+            else if (gw_key_creation_allowed(gw, req, &key))
+                issue_key(gw, req, key.account_id, 201);
         }
         return;
     }

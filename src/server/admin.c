@@ -258,6 +258,8 @@ static void ban(struct gw *gw, struct gw_req *req, int64_t id, bool on)
         gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
         return;
     }
+    if (on)
+        gw_ban_notify(gw, id); /* its open requests end too */
     json_t *acc = NULL;
     rp_store_account_json(gw->store, id, &acc);
     account_times(acc);

@@ -40,23 +40,61 @@ int gw_escalate_restore(struct gw *gw)
     return rp_store_soft_blocks(gw->store, since, replay, gw);
 }
 
-void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code)
+void gw_duration_text(double seconds, char *out, size_t size)
 {
+    static const struct {
+        double s;
+        const char *one, *many;
+    } units[] = {{86400, "day", "days"},
+                 {3600, "hour", "hours"},
+                 {60, "minute", "minutes"},
+                 {1, "second", "seconds"}};
+    if (!(seconds > 0)) {
+        snprintf(out, size, "permanently");
+        return;
+    }
+    double s = ceil(seconds);
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        /* The largest unit that says it exactly: 5400 s is "90 minutes", not "1.5 hours". */
+        if (fmod(s, units[i].s) == 0) {
+            double n = s / units[i].s;
+            snprintf(out, size, "%.0f %s", n, n == 1 ? units[i].one : units[i].many);
+            return;
+        }
+    }
+}
+
+void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code,
+                 struct gw_escalation *out)
+{
+    struct gw_escalation none;
+    bool told = out != NULL;
+    out = told ? out : &none;
+    memset(out, 0, sizeof(*out));
     if (!gw->esc_limit)
         return;
+    const struct rp_config *c = gw->cfg;
+    bool monitor = !strcmp(c->escalation_mode, "monitor");
     char name[32];
     account_cell(name, sizeof(name), key->account_id);
-    double retry;
-    if (rp_limiter_take(gw->esc_limit, (struct rp_str){name, strlen(name)}, &gw->esc_rate, gw_now(),
-                        1, &retry))
+    struct rp_str cell = {name, strlen(name)};
+    double retry, now = gw_now();
+    bool passed = rp_limiter_take(gw->esc_limit, cell, &gw->esc_rate, now, 1, &retry);
+    if (passed && (!told || monitor))
         return;
+    /* A ban, and what the person is told, need the account's bans so far. */
     struct rp_account a;
     if (rp_store_account_get(gw->store, key->account_id, &a) || a.status == RP_ACCOUNT_BANNED)
         return;
-    const struct rp_config *c = gw->cfg;
     double secs = ban_seconds(c, a.ban_count);
-    int64_t now = (int64_t)gw_now(), until = secs > 0 ? now + (int64_t)ceil(secs) : 0;
-    bool monitor = !strcmp(c->escalation_mode, "monitor");
+    out->counted = !monitor;
+    out->window = c->escalation_window;
+    out->ban_seconds = secs;
+    if (passed) {
+        out->left = rp_limiter_room(gw->esc_limit, cell, &gw->esc_rate, now);
+        return;
+    }
+    int64_t inow = (int64_t)now, until = secs > 0 ? inow + (int64_t)ceil(secs) : 0;
     char reason[200], span[32];
     if (secs > 0)
         snprintf(span, sizeof(span), "%.0f s", ceil(secs));
@@ -78,8 +116,12 @@ void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code)
         rp_store_event(gw->store, &ev);
         return;
     }
-    if (rp_store_ban_until(gw->store, key->account_id, reason, now, until, &ev))
+    if (rp_store_ban_until(gw->store, key->account_id, reason, inow, until, &ev)) {
+        out->counted = false;
         return;
+    }
     atomic_fetch_add(&gw->key_generation, 1);
     atomic_fetch_add(&gw->m.escalation_bans, 1);
+    gw_ban_notify(gw, key->account_id);
+    out->banned = true;
 }

@@ -30,6 +30,13 @@ struct gw_metrics {
 
 struct gw_keycache;
 
+/* The ring of the latest bans (gw_ban_notify): slot i % GW_BAN_RING holds ban i. */
+#define GW_BAN_RING 1024
+struct gw_ban_slot {
+    atomic_uint_fast64_t seq; /* the ban's number, 0 while it is being written */
+    atomic_int_fast64_t account;
+};
+
 struct gw {
     struct rp_config *cfg;
     struct rp_store *store;
@@ -60,6 +67,12 @@ struct gw {
     /* When the last upstream failure was written to stderr (unix seconds): at most one line every
      * 10 s, so an outage is visible in the log without flooding it. */
     atomic_int_fast64_t upstream_logged;
+    /* The same for token counts of the upstream that were not valid numbers. */
+    atomic_int_fast64_t usage_logged;
+    /* Every ban of an account, numbered from 1 (ban_seq: the last number given), so that each
+     * worker ends the open requests of a banned account, whichever thread banned it. */
+    struct gw_ban_slot ban_ring[GW_BAN_RING];
+    atomic_uint_fast64_t ban_seq;
 };
 
 /* The cache of API key lookups in front of the store: bounded, sharded, 2 s at most. */
@@ -68,12 +81,19 @@ void gw_keycache_free(struct gw_keycache *kc);
 /* Key lookups: from the cache, else from the store (then cached). */
 int gw_key_lookup(struct gw *gw, const uint8_t hash[RP_HASH_LEN], struct rp_key_info *out);
 
+struct gw_proxy;
+
 struct gw_worker {
     struct gw *gw;
     struct event_base *base;
     struct gw_server *server;
     struct gw_upstream *up;
     struct rp_guard_scratch *guard_scratch; /* this thread's, when gw->guard is set */
+    /* The proxied requests open on this loop, and while there are any, a timer that looks for
+     * bans of their accounts (src/server/proxy.c). Touched by this worker's thread only. */
+    struct gw_proxy *open;
+    struct event *ban_timer;
+    uint64_t ban_seen; /* the bans up to this number have been looked at */
 };
 
 /* Replies with an error in OpenAI's shape {"error": {"message", "type", "code"}}. */
@@ -95,13 +115,42 @@ void gw_keys(struct gw_worker *w, struct gw_req *req, const char *path);
 void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path);
 void gw_admin(struct gw *gw, struct gw_req *req);
 
+/* What a soft-block did to its account: what a refusal tells the person. */
+struct gw_escalation {
+    bool counted;       /* escalation is on (enforce mode) and counted it */
+    bool banned;        /* this soft-block banned the account */
+    unsigned left;      /* when not banned: soft-blocks that may still pass; the next bans */
+    double window;      /* escalation.window, seconds */
+    double ban_seconds; /* the length of that ban (or of this one), 0 for permanent */
+};
 /* A soft-block of the key's account (a refused prompt): counted in escalation's window, and past
  * escalation.soft_blocks_before_ban the account is banned for a time that grows with each ban
- * (docs/configuration.md, escalation). code says what the soft-block was for. */
-void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code);
+ * (docs/configuration.md, escalation). code says what the soft-block was for. out (may be
+ * NULL) says what it did. */
+void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code,
+                 struct gw_escalation *out);
 /* Rebuilds escalation's windows from the soft-blocks the store holds, so that a restart does not
  * forgive them. Call once, before the listeners start. Returns 0 or RP_EIO. */
 int gw_escalate_restore(struct gw *gw);
+/* "1 hour", "10 minutes", "90 seconds", "permanently" (0): a duration for a person. */
+void gw_duration_text(double seconds, char *out, size_t size);
+
+/* Says that an account was banned (after the ban is stored and key_generation bumped): every
+ * worker ends the account's open requests within GW_BAN_CHECK_MS, a stream with an error event
+ * (src/server/proxy.c). Any thread. */
+#define GW_BAN_CHECK_MS 100
+void gw_ban_notify(struct gw *gw, int64_t account_id);
+
+/* Limits per key and per account (src/server/limits.c). take: the request rate, the token
+ * allowance and a concurrency slot of both the key and its account; on refusal it replies 429
+ * (and counts the refusal for the behaviour checks) and returns false. Every successful take is
+ * paired with one release. charge: the tokens of an answer, to the key and the account. */
+bool gw_limits_take(struct gw *gw, struct gw_req *req, const struct rp_key_info *key);
+void gw_limits_release(struct gw *gw, const struct rp_key_info *key);
+void gw_limits_charge(struct gw *gw, const struct rp_key_info *key, double tokens);
+/* Whether the key's account may create another key (limits.per_account.keys_per_hour and
+ * max_keys); when not, it replies 429 and returns false. */
+bool gw_key_creation_allowed(struct gw *gw, struct gw_req *req, const struct rp_key_info *key);
 
 /* Behaviour checks (src/server/behaviour.c): what an account did, decaying over minutes. */
 enum gw_signal {

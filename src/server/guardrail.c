@@ -41,14 +41,67 @@ static void guard_event(struct gw *gw, const struct rp_key_info *key, const char
     rp_store_event(gw->store, &ev);
 }
 
-/* The strongest reason, for the message a person reads. */
+/* How much a reason tells a person: a rule names what the text does; "obfuscated" only that a
+ * rule's trigger was hidden (the rule is listed too); the classifier's judgement names nothing. */
+static int reason_rank(const struct rp_guard_reason *r)
+{
+    return !strcmp(r->code, "classifier") ? 0 : !strcmp(r->code, "obfuscated") ? 1 : 2;
+}
+
+/* The most informative reason, for the message a person reads: a rule before the classifier
+ * (even when the classifier gave more points), then the one with the most points, the first of
+ * equals. */
 static const struct rp_guard_reason *top_reason(const struct rp_guard_result *r)
 {
     const struct rp_guard_reason *best = NULL;
-    for (size_t i = 0; i < r->n_reasons; i++)
-        if (!best || r->reasons[i].points > best->points)
-            best = &r->reasons[i];
+    for (size_t i = 0; i < r->n_reasons; i++) {
+        const struct rp_guard_reason *c = &r->reasons[i];
+        int rc = reason_rank(c), rb = best ? reason_rank(best) : -1;
+        if (rc > rb || (rc == rb && c->points > best->points))
+            best = c;
+    }
     return best;
+}
+
+/* "(jailbreak-dan: uses the DAN persona; also classifier)": the top reason and the codes of the
+ * others (at most 3), for a refusal's message. */
+static void reason_text(const struct rp_guard_result *r, const char *none, char *out, size_t size)
+{
+    const struct rp_guard_reason *why = r ? top_reason(r) : NULL;
+    struct rp_buf b;
+    rp_buf_init(&b, size - 1);
+    rp_buf_addf(&b, "(%s: %s", why ? why->code : "policy", why ? why->message : none);
+    size_t shown = 0;
+    for (size_t i = 0; why && i < r->n_reasons && shown < 3; i++) {
+        if (&r->reasons[i] == why)
+            continue;
+        rp_buf_adds(&b, shown++ ? ", " : "; also ");
+        rp_buf_adds(&b, r->reasons[i].code);
+    }
+    size_t more = why ? r->n_reasons - 1 - shown + r->n_more : 0;
+    if (more)
+        rp_buf_addf(&b, "%s%zu more", shown ? " and " : "; also ", more);
+    rp_buf_addc(&b, ')');
+    snprintf(out, size, "%.*s", (int)b.len, b.ptr ? b.ptr : "");
+    rp_buf_release(&b);
+}
+
+/* What escalation did with a refusal, for the person: how many more refused prompts ban the
+ * account, or that it is banned now ("" when escalation does not ban). */
+static void escalation_text(const struct gw_escalation *e, char *out, size_t size)
+{
+    char ban[48], win[48];
+    out[0] = '\0';
+    if (!e->counted)
+        return;
+    gw_duration_text(e->ban_seconds, ban, sizeof(ban));
+    gw_duration_text(e->window, win, sizeof(win));
+    const char *for_ = e->ban_seconds > 0 ? "for " : "";
+    if (e->banned)
+        snprintf(out, size, "; this account is now banned %s%s after repeated refusals", for_, ban);
+    else
+        snprintf(out, size, "; %u more refused %s within %s will ban this account %s%s",
+                 e->left + 1, e->left ? "prompts" : "prompt", win, for_, ban);
 }
 
 #define MAX_TEXTS 256
@@ -124,13 +177,17 @@ static int prompt_verdict(struct gw_worker *w, struct gw_req *req, const char *p
             guard_event(gw, key, "guard_monitor", 0, path, &worst);
         } else if (worst.verdict == RP_GUARD_REFUSE) {
             const struct rp_guard_reason *why = top_reason(&worst);
+            struct gw_escalation esc;
+            char reasons[400], warning[200];
             atomic_fetch_add(&gw->m.guard_refused[0], 1);
             guard_event(gw, key, "soft_block", 400, path, &worst);
             gw_watch(gw, key->account_id, GW_SIGNAL_REFUSED, NULL);
-            gw_escalate(gw, key, why ? why->code : "content_policy");
+            gw_escalate(gw, key, why ? why->code : "content_policy", &esc);
+            reason_text(&worst, "refused", reasons, sizeof(reasons));
+            escalation_text(&esc, warning, sizeof(warning));
             gw_error(gw, req, 400, "invalid_request_error", "content_policy",
-                     "the prompt was refused by this service's content policy (%s: %s)",
-                     why ? why->code : "policy", why ? why->message : "refused");
+                     "the prompt was refused by this service's content policy %s%s", reasons,
+                     warning);
             result = -1;
         } else if (worst.verdict == RP_GUARD_MODIFY) {
             atomic_fetch_add(&gw->m.guard_modified[0], 1);
@@ -218,11 +275,10 @@ void gw_answer_guard_free(struct gw_answer_guard *ag)
 static void refuse_event(struct gw_answer_guard *ag, const struct rp_guard_result *r,
                          struct evbuffer *out)
 {
-    const struct rp_guard_reason *why = r ? top_reason(r) : NULL;
-    char msg[300];
-    snprintf(msg, sizeof(msg), "the answer was stopped by this service's content policy (%s: %s)",
-             why ? why->code : "policy",
-             why ? why->message : "too many choices to inspect while streaming");
+    char reasons[400], msg[500];
+    reason_text(r, "too many choices to inspect while streaming", reasons, sizeof(reasons));
+    snprintf(msg, sizeof(msg), "the answer was stopped by this service's content policy %s",
+             reasons);
     json_t *e = json_pack("{s:{s:s,s:s,s:s}}", "error", "message", msg, "type",
                           "invalid_request_error", "code", "content_policy");
     char *txt = e ? json_dumps(e, JSON_COMPACT) : NULL;
@@ -364,6 +420,11 @@ bool gw_answer_guard_end(struct gw_answer_guard *ag, struct evbuffer *out)
     return ag->refused;
 }
 
+bool gw_answer_guard_refused(const struct gw_answer_guard *ag)
+{
+    return ag->refused;
+}
+
 /* Counts and records the finding of one text of a whole answer (nothing for an allowed one). */
 static void note_whole(struct gw_answer_guard *ag, const struct rp_guard_result *r)
 {
@@ -413,7 +474,7 @@ static int whole_text(void *arg, struct rp_str text)
  * usage read. Returns 0 when it goes out as it is (its findings recorded); else the tree path
  * must take it: 1 when a text is to be refused or modified, -1 for more texts than
  * WHOLE_TEXTS_MAX or JSON this reader refuses (which jansson refuses too). */
-static int whole_scan(struct gw_answer_guard *ag, struct rp_str body, int64_t usage[2])
+static int whole_scan(struct gw_answer_guard *ag, struct rp_str body, struct gw_usage *usage)
 {
     struct whole_scan sc = {.ag = ag};
     int rc = gw_answer_texts_scan(body, ag->chat, whole_text, &sc, usage);
@@ -425,15 +486,18 @@ static int whole_scan(struct gw_answer_guard *ag, struct rp_str body, int64_t us
     return rc == GW_SCAN_OK ? 0 : sc.change ? 1 : -1;
 }
 
-bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str body,
-                           struct evbuffer *out, int64_t usage[2])
+int gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str body,
+                          struct evbuffer *out, struct gw_usage *usage)
 {
     /* Most answers change nothing: they are read without a tree and go out as they came. */
     int scan = status == 200 ? whole_scan(ag, body, usage) : -1;
     if (scan == 0) {
         evbuffer_add(out, body.ptr, body.len);
-        return false;
+        return status;
     }
+    /* The tree does not hold integers past 64 bits: the counts are read without it. */
+    if (status == 200)
+        gw_usage_answer(body, usage);
     /* When a text is to be withheld, an answer that repeats a key (one copy withheld, another
      * left for a client that reads the first) is not taken apart either. */
     json_t *j = status == 200
@@ -445,23 +509,17 @@ bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str
         json_decref(j);
         evbuffer_add_printf(out, "{\"error\":{\"message\":\"the answer could not be "
                                  "inspected\",\"type\":\"server_error\",\"code\":"
-                                 "\"answer_unreadable\"}}");
-        return true;
+                                 "\"answer_unreadable\"}}\n");
+        return 502;
     }
-    json_t *u = json_object_get(j, "usage");
-    json_t *pt = json_object_get(u, "prompt_tokens"), *ct = json_object_get(u, "completion_tokens");
-    if (json_is_integer(pt))
-        usage[0] = json_integer_value(pt);
-    if (json_is_integer(ct))
-        usage[1] = json_integer_value(ct);
     json_t *choices = json_object_get(j, "choices"), *ch;
     if (!json_is_array(choices)) {
         evbuffer_add(out, body.ptr, body.len);
         json_decref(j);
-        return false;
+        return status;
     }
     struct gw *gw = ag->w->gw;
-    bool refused = false, changed = false;
+    bool changed = false;
     size_t k;
     json_array_foreach(choices, k, ch)
     {
@@ -478,7 +536,7 @@ bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str
             /* OpenAI's way of saying an answer was withheld: finish_reason content_filter. */
             json_string_set(t, "");
             json_object_set_new(ch, "finish_reason", json_string("content_filter"));
-            refused = changed = true;
+            changed = true;
         } else if (r.enforced && r.verdict == RP_GUARD_MODIFY) {
             json_string_setn(t, r.text.ptr, r.text.len);
             changed = true;
@@ -491,12 +549,12 @@ bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str
         evbuffer_add(out, txt, strlen(txt));
     else if (changed) /* never the unguarded answer instead */
         evbuffer_add_printf(out, "{\"error\":{\"message\":\"the gateway is out of memory\","
-                                 "\"type\":\"server_error\",\"code\":\"overloaded\"}}");
+                                 "\"type\":\"server_error\",\"code\":\"overloaded\"}}\n");
     else
         evbuffer_add(out, body.ptr, body.len);
     free(txt);
     json_decref(j);
-    return refused;
+    return changed && !txt ? 503 : status;
 }
 
 struct prompt_scan {

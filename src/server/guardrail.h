@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "gateway.h"
+#include "texts.h"
 
 /* Inspects the texts of a request body (messages, prompt or input) before it goes upstream.
  * Returns 0 to go on (*rewritten: redactions were made in body, which must be sent instead of
@@ -37,11 +38,15 @@ void gw_answer_guard_record(struct gw_answer_guard *ag);
 bool gw_answer_guard_event(struct gw_answer_guard *ag, struct rp_str data, struct evbuffer *out);
 /* The stream ended without [DONE]: appends the held-back text. Returns true when refused. */
 bool gw_answer_guard_end(struct gw_answer_guard *ag, struct evbuffer *out);
+/* Whether the streamed answer was refused (its error event written). */
+bool gw_answer_guard_refused(const struct gw_answer_guard *ag);
 /* A whole (non-streamed) answer: appends it, inspected and perhaps modified, to out (the
- * model's own bytes when nothing changed). A refused answer keeps its shape with empty text and
- * finish_reason "content_filter". The answer's usage, when it has one, is read into usage
- * (prompt, completion tokens). */
-bool gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str body,
-                           struct evbuffer *out, int64_t usage[2]);
+ * model's own bytes when nothing changed), and returns the status to answer with: the
+ * upstream's, or 502 when the answer cannot be inspected (out then holds an error in OpenAI's
+ * shape, code answer_unreadable), 503 when out of memory (code overloaded). A refused answer
+ * keeps its shape with empty text and finish_reason "content_filter". The answer's usage is read
+ * into *usage (texts.h). */
+int gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str body,
+                          struct evbuffer *out, struct gw_usage *usage);
 
 #endif

@@ -144,8 +144,10 @@ void gw_req_watch(struct gw_req *req, gw_req_event_fn cb, void *arg);
 struct gw_upstream; /* one loop's connections to the model */
 struct gw_up;       /* one request on one of them */
 
-/* GW_UP_SHUTDOWN: gw_upstream_free ended the request (the gateway is stopping). */
-enum gw_up_result { GW_UP_OK, GW_UP_FAILED, GW_UP_TIMEOUT, GW_UP_SHUTDOWN };
+/* GW_UP_INVALID: the answer is not HTTP/1.1 that can be read (a status outside 100..599, a bad
+ * length or chunk size). GW_UP_SHUTDOWN: gw_upstream_free ended the request (the gateway is
+ * stopping). */
+enum gw_up_result { GW_UP_OK, GW_UP_FAILED, GW_UP_TIMEOUT, GW_UP_INVALID, GW_UP_SHUTDOWN };
 
 /* A request's callbacks, called from the loop. head once the status and headers are in (not
  * for 1xx answers); body for each piece of the body as it arrives (chunked framing removed);

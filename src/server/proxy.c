@@ -20,16 +20,39 @@
 /* A non-streamed answer the guardrails inspect is read whole, up to this size. */
 #define GUARDED_BODY_MAX (64u << 20)
 
-struct proxy {
+/* A count of the upstream that is not a number is charged as the size of the text over this:
+ * about four bytes a token (OpenAI's rule of thumb for English), counted on the whole body, so
+ * that a broken count never charges less than the text took. */
+#define BYTES_A_TOKEN 4
+
+/* The error events that end a stream (OpenAI's error shape in a data: event). */
+#define EVENT_BANNED                                                                               \
+    "data: {\"error\":{\"message\":\"this account was banned; the answer was stopped\","           \
+    "\"type\":\"invalid_request_error\",\"code\":\"account_banned\"}}\n\n"
+#define EVENT_STOPPING                                                                             \
+    "data: {\"error\":{\"message\":\"the gateway is stopping; the answer was cut off, retry\","    \
+    "\"type\":\"server_error\",\"code\":\"shutting_down\"}}\n\n"
+#define EVENT_TOO_LARGE                                                                            \
+    "data: {\"error\":{\"message\":\"an event of the answer is over the 256 KiB the guardrails "   \
+    "inspect at once\",\"type\":\"server_error\",\"code\":\"answer_too_large\"}}\n\n"
+#define EVENT_OVERLOADED                                                                           \
+    "data: {\"error\":{\"message\":\"the gateway is out of memory\",\"type\":\"server_error\","    \
+    "\"code\":\"overloaded\"}}\n\n"
+#define EVENT_UNREADABLE                                                                           \
+    "data: {\"error\":{\"message\":\"the answer is not a stream of server-sent events the "        \
+    "guardrails can read\",\"type\":\"server_error\",\"code\":\"answer_unreadable\"}}\n\n"
+
+struct gw_proxy {
     struct gw_worker *w;
-    struct gw_req *client; /* NULL once the client's side has ended */
-    struct gw_up *up;      /* NULL once the upstream's side has ended */
+    struct gw_proxy *prev, *next; /* in w->open */
+    struct gw_req *client;        /* NULL once the client's side has ended */
+    struct gw_up *up;             /* NULL once the upstream's side has ended */
     struct rp_key_info key;
-    char key_name[32];
     char path[32]; /* which endpoint, for the event log */
     bool started, paused, stream, client_gone, accounted;
     bool stopping;              /* the guardrails refused the streamed answer */
-    bool too_big;               /* a guarded answer went over GUARDED_BODY_MAX */
+    bool banned;                /* the account was banned after the request began */
+    uint64_t ban_mark;          /* the bans numbered after this one came after it began */
     struct gw_answer_guard *ag; /* the output guardrails, or NULL */
     struct evbuffer *gout;      /* what the guardrails let through, to send */
     struct evbuffer *piece;     /* the piece being relayed */
@@ -37,28 +60,13 @@ struct proxy {
     char ctype[128];    /* of the answer */
     struct rp_buf body; /* copy of a non-streamed answer, for its usage */
     struct rp_sse sse;  /* the events of a streamed answer */
-    int64_t prompt_tokens, completion_tokens;
+    struct gw_usage usage;
+    size_t req_bytes, answer_bytes; /* sent upstream, received from it */
     double started_at;
 };
 
-static void read_usage_object(struct proxy *p, json_t *u)
-{
-    if (!json_is_object(u))
-        return;
-    json_t *pt = json_object_get(u, "prompt_tokens"), *ct = json_object_get(u, "completion_tokens");
-    if (json_is_integer(pt))
-        p->prompt_tokens = json_integer_value(pt);
-    if (json_is_integer(ct))
-        p->completion_tokens = json_integer_value(ct);
-}
-
-static void read_usage(struct proxy *p, json_t *j)
-{
-    read_usage_object(p, json_object_get(j, "usage"));
-}
-
 /* Keeps the last USAGE_TAIL bytes of a non-streamed answer in p->body (capacity 2 * USAGE_TAIL). */
-static void keep_tail(struct proxy *p, const char *data, size_t n)
+static void keep_tail(struct gw_proxy *p, const char *data, size_t n)
 {
     if (n >= USAGE_TAIL) {
         rp_buf_reset(&p->body);
@@ -75,7 +83,7 @@ static void keep_tail(struct proxy *p, const char *data, size_t n)
 
 /* The usage object of a non-streamed answer, from the kept end: the last "usage" key, then the
  * object after it (the rest of the text is not parsed). */
-static void usage_from_tail(struct proxy *p)
+static void usage_from_tail(struct gw_proxy *p)
 {
     const char *b = p->body.ptr, *key = NULL;
     size_t len = p->body.len;
@@ -86,53 +94,82 @@ static void usage_from_tail(struct proxy *p)
     const char *brace = memchr(key, '{', len - (size_t)(key - b));
     if (!brace)
         return;
-    json_t *u = json_loadb(brace, len - (size_t)(brace - b), JSON_DISABLE_EOF_CHECK, NULL);
-    read_usage_object(p, u);
-    json_decref(u);
+    gw_usage_object((struct rp_str){brace, len - (size_t)(brace - b)}, &p->usage);
 }
 
 /* Each event of a streamed answer: the one that carries "usage" says how many tokens it took;
  * with guardrails, each goes through them on its way to the client. */
 static void on_event(void *arg, struct rp_str data)
 {
-    struct proxy *p = arg;
-    if (memmem(data.ptr, data.len, "\"usage\"", 7)) {
-        json_t *j = json_loadb(data.ptr, data.len, 0, NULL);
-        if (j)
-            read_usage(p, j);
-        json_decref(j);
-    }
-    /* Refused: the error event is in gout; relay() ends the request once the feed returns. */
+    struct gw_proxy *p = arg;
+    if (memmem(data.ptr, data.len, "\"usage\"", 7))
+        gw_usage_answer(data, &p->usage);
+    /* A stream found not to be one, or to have skipped an event, ends after this feed with an
+     * error event: nothing after that point is relayed, not even in the same piece. */
+    if (p->sse.foreign || p->sse.overflow)
+        return;
+    /* Refused: the error event is in gout; up_body ends the request once the feed returns. */
     if (p->ag && !p->stopping && gw_answer_guard_event(p->ag, data, p->gout))
         p->stopping = true;
 }
 
-/* What the request cost: its concurrency slot back, its tokens charged, its event logged. Done
+/* The tokens charged for count k (0 prompt, 1 completion): the upstream's count when it is a
+ * number (clamped at GW_USAGE_MAX), else the larger of that and an estimate from the size of
+ * the text (the request's body, or the answer's). */
+static int64_t tokens_of(const struct gw_proxy *p, int k)
+{
+    int64_t n = p->usage.n[k];
+    if (p->usage.st[k] == GW_USAGE_INVALID) {
+        size_t bytes = k ? p->answer_bytes : p->req_bytes;
+        size_t e = bytes / BYTES_A_TOKEN + (bytes % BYTES_A_TOKEN != 0);
+        e = e > GW_USAGE_MAX ? GW_USAGE_MAX : e;
+        n = (int64_t)e > n ? (int64_t)e : n;
+    }
+    return n;
+}
+
+/* A count of the upstream that was not a token count: said on stderr, at most once in 10 s. */
+static void log_usage(struct gw *gw, const struct gw_usage *u, const int64_t charged[2])
+{
+    if (u->st[0] < GW_USAGE_CLAMPED && u->st[1] < GW_USAGE_CLAMPED)
+        return;
+    int64_t now = (int64_t)gw_now(), last = atomic_load(&gw->usage_logged);
+    if (now - last < 10 || !atomic_compare_exchange_strong(&gw->usage_logged, &last, now))
+        return;
+    fprintf(stderr,
+            "rampart serve: the upstream's usage has %s, not a token count from 0 to %d; "
+            "charged %lld prompt and %lld completion tokens (docs/api.md, token usage; at most "
+            "one such line every 10 s)\n",
+            u->what, GW_USAGE_MAX, (long long)charged[0], (long long)charged[1]);
+}
+
+/* What the request cost: its concurrency slots back, its tokens charged, its event logged. Done
  * before the end of the answer is written, so that a client's next request meets the limits
  * this one left. */
-static void account(struct proxy *p)
+static void account(struct gw_proxy *p)
 {
     struct gw *gw = p->w->gw;
     if (p->accounted)
         return;
     p->accounted = true;
     gw_answer_guard_record(p->ag);
-    rp_inflight_release(gw->inflight, (struct rp_str){p->key_name, strlen(p->key_name)});
+    gw_limits_release(gw, &p->key);
     atomic_fetch_sub(&gw->m.in_flight, 1);
-    /* Tokens are known only now: charge them (the next request waits if this one overdrew). */
-    int64_t tokens = p->prompt_tokens + p->completion_tokens;
-    if (tokens > 0) {
-        rp_limiter_charge(gw->tok_limit, (struct rp_str){p->key_name, strlen(p->key_name)},
-                          &gw->tok_rate, gw_now(), (double)tokens);
-        atomic_fetch_add(&gw->m.prompt_tokens, (uint64_t)p->prompt_tokens);
-        atomic_fetch_add(&gw->m.completion_tokens, (uint64_t)p->completion_tokens);
+    /* Tokens are known only now: charge them (the next request waits if this one overdrew).
+     * Each count is at most GW_USAGE_MAX, so their sum cannot overflow. */
+    int64_t t[2] = {tokens_of(p, 0), tokens_of(p, 1)};
+    log_usage(gw, &p->usage, t);
+    if (t[0] + t[1] > 0) {
+        gw_limits_charge(gw, &p->key, (double)(t[0] + t[1]));
+        atomic_fetch_add(&gw->m.prompt_tokens, (uint64_t)t[0]);
+        atomic_fetch_add(&gw->m.completion_tokens, (uint64_t)t[1]);
     }
     struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000),
                           .account_id = p->key.account_id,
                           .key_id = p->key.key_id,
                           .status = p->status,
-                          .prompt_tokens = p->prompt_tokens,
-                          .completion_tokens = p->completion_tokens};
+                          .prompt_tokens = t[0],
+                          .completion_tokens = t[1]};
     snprintf(ev.kind, sizeof(ev.kind), "request");
     snprintf(ev.detail, sizeof(ev.detail),
              "{\"path\":\"%s\",\"stream\":%s,\"ms\":%.1f,\"client_gone\":%s}", p->path,
@@ -141,9 +178,118 @@ static void account(struct proxy *p)
     rp_store_event(gw->store, &ev);
 }
 
-static void finish(struct proxy *p)
+/* ---- Bans of the accounts of open requests ------------------------------------------------ */
+
+void gw_ban_notify(struct gw *gw, int64_t account_id)
+{
+    /* The slot is marked as being written, then filled, then numbered: a reader that finds the
+     * number it looks for twice around the account read the account of that ban. */
+    uint64_t seq = atomic_fetch_add(&gw->ban_seq, 1) + 1;
+    struct gw_ban_slot *s = &gw->ban_ring[seq % GW_BAN_RING];
+    atomic_store(&s->seq, 0);
+    atomic_store(&s->account, account_id);
+    atomic_store(&s->seq, seq);
+}
+
+/* Marks the open requests of w whose account was banned after they began (p->banned). The bans
+ * since w->ban_seen are read from the ring; a ban still being written is taken up by the next
+ * look. When more bans came than the ring holds (GW_BAN_RING within GW_BAN_CHECK_MS), each open
+ * request's account is read from the store instead. */
+static void ban_check(struct gw_worker *w)
+{
+    struct gw *gw = w->gw;
+    uint64_t cur = atomic_load(&gw->ban_seq), i = w->ban_seen;
+    bool lost = cur - i > GW_BAN_RING;
+    while (!lost && i < cur) {
+        struct gw_ban_slot *s = &gw->ban_ring[(i + 1) % GW_BAN_RING];
+        uint64_t a = atomic_load(&s->seq);
+        int64_t account_id = atomic_load(&s->account);
+        uint64_t b = atomic_load(&s->seq);
+        if (a != i + 1 || b != a) {
+            lost = a > i + 1 || b > i + 1; /* written over: the ring went round */
+            break;
+        }
+        i++;
+        for (struct gw_proxy *p = w->open; p; p = p->next)
+            if (p->key.account_id == account_id && i > p->ban_mark)
+                p->banned = true;
+    }
+    if (lost) {
+        for (struct gw_proxy *p = w->open; p; p = p->next) {
+            struct rp_account a;
+            if (rp_store_account_get(gw->store, p->key.account_id, &a) == RP_OK &&
+                a.status == RP_ACCOUNT_BANNED)
+                p->banned = true;
+        }
+        i = cur;
+    }
+    w->ban_seen = i;
+}
+
+static void end_banned(struct gw_proxy *p);
+
+/* Every GW_BAN_CHECK_MS while requests are open: those of banned accounts end, also when their
+ * upstream is silent (a stream that sends is checked at each piece too). */
+static void ban_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct gw_worker *w = arg;
+    if (atomic_load(&w->gw->ban_seq) != w->ban_seen)
+        ban_check(w);
+    for (struct gw_proxy *p = w->open, *next; p; p = next) {
+        next = p->next;
+        if (p->banned)
+            end_banned(p);
+    }
+}
+
+/* Adds p to its worker's open requests (and starts the worker's timer with the first). */
+static int open_add(struct gw_proxy *p)
+{
+    struct gw_worker *w = p->w;
+    if (!w->ban_timer) {
+        struct timeval tv = {0, GW_BAN_CHECK_MS * 1000};
+        w->ban_timer = event_new(w->base, -1, EV_PERSIST, ban_timer_cb, w);
+        if (!w->ban_timer || event_add(w->ban_timer, &tv) != 0) {
+            if (w->ban_timer)
+                event_free(w->ban_timer);
+            w->ban_timer = NULL;
+            return RP_ENOMEM;
+        }
+    }
+    if (!w->open)
+        w->ban_seen = p->ban_mark; /* earlier bans have no open request to end */
+    p->prev = NULL;
+    p->next = w->open;
+    if (w->open)
+        w->open->prev = p;
+    w->open = p;
+    return RP_OK;
+}
+
+/* Takes p out of its worker's open requests (the last one stops the timer). */
+static void open_remove(struct gw_proxy *p)
+{
+    struct gw_worker *w = p->w;
+    if (p->prev)
+        p->prev->next = p->next;
+    else if (w->open == p)
+        w->open = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->prev = p->next = NULL;
+    if (!w->open && w->ban_timer) {
+        /* libevent allows freeing an event from its own callback; nothing of it is used after. */
+        event_free(w->ban_timer);
+        w->ban_timer = NULL;
+    }
+}
+
+static void finish(struct gw_proxy *p)
 {
     account(p);
+    open_remove(p);
     rp_buf_release(&p->body);
     rp_sse_release(&p->sse);
     gw_answer_guard_free(p->ag);
@@ -155,7 +301,7 @@ static void finish(struct proxy *p)
 }
 
 /* Sends data on to the client, and stops reading the upstream while the client lags. */
-static void send_piece(struct proxy *p, struct evbuffer *data)
+static void send_piece(struct gw_proxy *p, struct evbuffer *data)
 {
     size_t n = evbuffer_get_length(data);
     if (!n)
@@ -168,7 +314,7 @@ static void send_piece(struct proxy *p, struct evbuffer *data)
     }
 }
 
-static void start_reply(struct proxy *p)
+static void start_reply(struct gw_proxy *p)
 {
     if (p->started || !p->client)
         return;
@@ -180,7 +326,7 @@ static void start_reply(struct proxy *p)
 
 static void up_head(void *arg, int status, const char *content_type)
 {
-    struct proxy *p = arg;
+    struct gw_proxy *p = arg;
     p->status = status;
     snprintf(p->ctype, sizeof(p->ctype), "%s", content_type ? content_type : "application/json");
     if (strncmp(p->ctype, "text/event-stream", 17) == 0) {
@@ -192,40 +338,102 @@ static void up_head(void *arg, int status, const char *content_type)
         start_reply(p);
 }
 
-/* The guardrails refused a streamed answer: the error event goes out, the reply ends, and the
- * upstream connection is closed, which stops the generation. */
-static void stop_refused(struct proxy *p)
+/* Ends the request now: its upstream request is closed (which stops the generation), what it
+ * cost is accounted. */
+static void cut_upstream(struct gw_proxy *p)
 {
-    struct gw *gw = p->w->gw;
     if (p->up) {
         gw_up_cancel(p->up);
         p->up = NULL;
     }
-    gw_count_status(gw, p->status);
     account(p);
+}
+
+/* Ends a guarded stream early: what the guardrails let through goes out, then the error event
+ * (NULL: the guardrails' own refusal, already in gout), and the reply ends. */
+static void stop_stream(struct gw_proxy *p, const char *event)
+{
+    struct gw *gw = p->w->gw;
+    gw_count_status(gw, p->status);
+    cut_upstream(p);
+    if (event)
+        evbuffer_add(p->gout, event, strlen(event));
     send_piece(p, p->gout);
     gw_reply_end(p->client);
     p->client = NULL;
     finish(p);
 }
 
+/* The account was banned while the request was open: a stream ends with an error event and
+ * its connection closes; an answer not yet started is a 403; a plain answer being relayed is
+ * cut (its connection closes without the end of the body). */
+static void end_banned(struct gw_proxy *p)
+{
+    struct gw *gw = p->w->gw;
+    if (!p->started)
+        p->status = 403;
+    cut_upstream(p);
+    if (!p->started) {
+        gw_error(gw, p->client, 403, "invalid_request_error", "account_banned",
+                 "this account was banned while its request was open; contact the operator of "
+                 "this service");
+    } else {
+        gw_count_status(gw, 403);
+        if (p->stream) {
+            evbuffer_add(p->piece, EVENT_BANNED, strlen(EVENT_BANNED));
+            send_piece(p, p->piece);
+        }
+        gw_reply_abort(p->client);
+    }
+    p->client = NULL;
+    finish(p);
+}
+
+/* A whole answer the guardrails cannot inspect is not relayed: a 502 says why. */
+static void fail_whole(struct gw_proxy *p, const char *code, const char *message)
+{
+    struct gw *gw = p->w->gw;
+    p->status = 502;
+    cut_upstream(p);
+    gw_error(gw, p->client, 502, "server_error", code, "%s", message);
+    p->client = NULL;
+    finish(p);
+}
+
 static void up_body(void *arg, const char *data, size_t n)
 {
-    struct proxy *p = arg;
+    struct gw_proxy *p = arg;
+    struct gw_worker *w = p->w;
+    p->answer_bytes += n;
+    if (atomic_load(&w->gw->ban_seq) != w->ban_seen) {
+        ban_check(w);
+        if (w->ban_timer)
+            event_active(w->ban_timer, EV_TIMEOUT, 0); /* the others of the account, at once */
+    }
+    if (p->banned) {
+        end_banned(p);
+        return;
+    }
     if (p->ag && p->stream) {
         /* The events are rewritten by the guardrails: what goes out is p->gout. */
-        rp_sse_feed(&p->sse, data, n);
-        if (p->stopping) {
-            stop_refused(p);
-            return;
-        }
-        send_piece(p, p->gout);
+        int rc = rp_sse_feed(&p->sse, data, n);
+        if (p->stopping)
+            stop_stream(p, NULL);
+        else if (rc)
+            stop_stream(p, EVENT_OVERLOADED);
+        else if (p->sse.overflow)
+            stop_stream(p, EVENT_TOO_LARGE);
+        else if (p->sse.foreign)
+            stop_stream(p, EVENT_UNREADABLE);
+        else
+            send_piece(p, p->gout);
         return;
     }
     if (p->ag) {
         /* A whole answer is inspected whole: it is sent from up_done. */
         if (rp_buf_add(&p->body, data, n))
-            p->too_big = true;
+            fail_whole(p, "answer_too_large",
+                       "the answer is over the 64 MiB the guardrails can inspect");
         return;
     }
     if (p->stream)
@@ -236,82 +444,107 @@ static void up_body(void *arg, const char *data, size_t n)
     send_piece(p, p->piece);
 }
 
+/* The upstream's answer ended without being whole. */
+static void up_failed(struct gw_proxy *p, enum gw_up_result result)
+{
+    struct gw *gw = p->w->gw;
+    bool timeout = result == GW_UP_TIMEOUT, invalid = result == GW_UP_INVALID;
+    int64_t now = (int64_t)gw_now(), last = atomic_load(&gw->upstream_logged);
+    if (now - last >= 10 && atomic_compare_exchange_strong(&gw->upstream_logged, &last, now))
+        fprintf(stderr, "rampart serve: upstream %s %s (counted in rampart_upstream_%s_total)\n",
+                gw->cfg->upstream_url,
+                timeout   ? "timed out"
+                : invalid ? "sent an answer that is not valid HTTP/1.1 (a bad status line, "
+                            "length or chunk size)"
+                          : "failed or is unreachable",
+                timeout ? "timeouts" : "errors");
+    atomic_fetch_add(timeout ? &gw->m.upstream_timeouts : &gw->m.upstream_errors, 1);
+    if (!p->started)
+        p->status = timeout ? 504 : 502;
+    account(p);
+    if (!p->started) {
+        gw_error(gw, p->client, p->status, "server_error",
+                 timeout   ? "upstream_timeout"
+                 : invalid ? "upstream_invalid"
+                           : "upstream_unavailable",
+                 timeout   ? "the model did not answer in time"
+                 : invalid ? "the model's answer is not valid HTTP/1.1"
+                           : "the model is not reachable");
+    } else if (p->stream) {
+        /* A cut answer must not look complete: a stream says so in an error event, and the
+         * connection closes after it. */
+        gw_count_status(gw, 502);
+        evbuffer_add_printf(p->piece,
+                            "\ndata: {\"error\":{\"message\":\"the model's answer was cut off\","
+                            "\"type\":\"server_error\",\"code\":\"upstream_failed\"}}\n\n");
+        send_piece(p, p->piece);
+        gw_reply_abort(p->client);
+    } else {
+        /* Any other answer loses its connection without the end of its chunked body, so
+         * no client takes half a JSON for whole. */
+        gw_count_status(gw, 502);
+        gw_reply_abort(p->client);
+    }
+    p->client = NULL;
+    finish(p);
+}
+
 static void up_done(void *arg, enum gw_up_result result)
 {
-    struct proxy *p = arg;
+    struct gw_proxy *p = arg;
     struct gw *gw = p->w->gw;
     p->up = NULL;
     if (result == GW_UP_SHUTDOWN) {
-        /* The gateway is stopping: the client hears so, the request is freed. */
+        /* The gateway is stopping (the loops have ended; what is written here goes out at
+         * once when the socket takes it): the client hears so, the request is freed. */
         if (!p->started)
             p->status = 503;
         account(p);
-        if (!p->started)
+        if (!p->started) {
             gw_error(gw, p->client, 503, "server_error", "shutting_down",
                      "the gateway is stopping; retry");
-        else
-            gw_reply_abort(p->client);
-        p->client = NULL;
-        finish(p);
-        return;
-    }
-    if (result != GW_UP_OK) {
-        bool timeout = result == GW_UP_TIMEOUT;
-        int64_t now = (int64_t)gw_now(), last = atomic_load(&gw->upstream_logged);
-        if (now - last >= 10 && atomic_compare_exchange_strong(&gw->upstream_logged, &last, now))
-            fprintf(stderr,
-                    "rampart serve: upstream %s %s (counted in rampart_upstream_%s_total)\n",
-                    gw->cfg->upstream_url, timeout ? "timed out" : "failed or is unreachable",
-                    timeout ? "timeouts" : "errors");
-        atomic_fetch_add(timeout ? &gw->m.upstream_timeouts : &gw->m.upstream_errors, 1);
-        if (!p->started)
-            p->status = timeout ? 504 : 502;
-        account(p);
-        if (!p->started) {
-            gw_error(gw, p->client, p->status, "server_error",
-                     timeout ? "upstream_timeout" : "upstream_unavailable",
-                     timeout ? "the model did not answer in time" : "the model is not reachable");
-        } else if (p->stream) {
-            /* A cut answer must not look complete: a stream says so in an error event, and the
-             * connection closes after it. */
-            gw_count_status(gw, 502);
-            evbuffer_add_printf(
-                p->piece, "\ndata: {\"error\":{\"message\":\"the model's answer was cut off\","
-                          "\"type\":\"server_error\",\"code\":\"upstream_failed\"}}\n\n");
-            send_piece(p, p->piece);
-            gw_reply_abort(p->client);
         } else {
-            /* Any other answer loses its connection without the end of its chunked body, so
-             * no client takes half a JSON for whole. */
-            gw_count_status(gw, 502);
+            if (p->stream) {
+                /* Like an upstream's cut, a stream says so. */
+                evbuffer_add(p->piece, EVENT_STOPPING, strlen(EVENT_STOPPING));
+                send_piece(p, p->piece);
+            }
             gw_reply_abort(p->client);
         }
         p->client = NULL;
         finish(p);
         return;
     }
+    if (result != GW_UP_OK) {
+        up_failed(p, result);
+        return;
+    }
     if (!p->stream && !p->ag && p->body.len)
         usage_from_tail(p);
+    int status = p->status;
+    const char *ctype = p->ctype;
+    bool unreadable = false;
     if (p->ag && p->stream) {
         gw_answer_guard_end(p->ag, p->gout);
-    } else if (p->ag && !p->too_big) {
-        int64_t usage[2] = {p->prompt_tokens, p->completion_tokens};
-        gw_answer_guard_whole(p->ag, p->status, rp_buf_str(&p->body), p->gout, usage);
-        p->prompt_tokens = usage[0];
-        p->completion_tokens = usage[1];
+        /* Bytes after the last whole event: not an event stream (or one cut in an event). */
+        unreadable = p->sse.line.len > 0 || p->sse.have_data;
+    } else if (p->ag) {
+        status = gw_answer_guard_whole(p->ag, p->status, rp_buf_str(&p->body), p->gout, &p->usage);
+        if (status != p->status) {
+            p->status = status;
+            ctype = "application/json";
+        }
     }
     gw_count_status(gw, p->status);
     account(p);
     if (p->ag && p->stream) {
+        if (unreadable && !gw_answer_guard_refused(p->ag))
+            evbuffer_add(p->gout, EVENT_UNREADABLE, strlen(EVENT_UNREADABLE));
         send_piece(p, p->gout);
         gw_reply_end(p->client);
     } else if (p->ag) {
-        if (p->too_big)
-            evbuffer_add_printf(p->gout, "{\"error\":{\"message\":\"the answer is too large to "
-                                         "inspect\",\"type\":\"server_error\",\"code\":"
-                                         "\"answer_too_large\"}}");
         atomic_fetch_add(&gw->m.bytes_out, evbuffer_get_length(p->gout));
-        gw_reply_buffer(p->client, p->status, p->ctype, p->gout);
+        gw_reply_buffer(p->client, status, ctype, p->gout);
     } else {
         gw_reply_end(p->client);
     }
@@ -325,7 +558,7 @@ static const struct gw_up_handler up_handler = {up_head, up_body, up_done};
  * was queued for it (the upstream is read again). */
 static void client_event(struct gw_req *req, enum gw_req_event what, void *arg)
 {
-    struct proxy *p = arg;
+    struct gw_proxy *p = arg;
     if (what == GW_REQ_DRAINED) {
         if (p->paused && p->up) {
             gw_up_pause(p->up, false);
@@ -344,6 +577,13 @@ static void client_event(struct gw_req *req, enum gw_req_event what, void *arg)
     finish(p);
 }
 
+/* Gives back what gw_proxy took before the request went upstream (it has replied). */
+static void untake(struct gw *gw, const struct rp_key_info *key)
+{
+    gw_limits_release(gw, key);
+    atomic_fetch_sub(&gw->m.in_flight, 1);
+}
+
 void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path)
 {
     struct gw *gw = w->gw;
@@ -354,13 +594,13 @@ void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path)
                  is_models ? "GET" : "POST");
         return;
     }
+    /* Read before the key is looked up: a ban numbered after it may not have been seen by the
+     * lookup, so it ends this request (a ban is numbered after its key_generation bump). */
+    uint64_t ban_mark = atomic_load(&gw->ban_seq);
     struct rp_key_info key;
     if (!gw_authenticate(gw, req, &key))
         return;
-    char key_name[32];
-    snprintf(key_name, sizeof(key_name), "k%lld", (long long)key.key_id);
-    struct rp_str kn = {key_name, strlen(key_name)};
-    double now = gw_now(), retry;
+    double now = gw_now();
     {
         /* Behaviour checks: the networks an account comes from. */
         struct sockaddr_storage ss;
@@ -369,48 +609,22 @@ void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path)
         rp_net_key((struct sockaddr *)&ss, net, sizeof(net));
         gw_watch(gw, key.account_id, GW_SIGNAL_REQUEST, net);
     }
-    if (!rp_limiter_take(gw->tok_limit, kn, &gw->tok_rate, now, 0, &retry) ||
-        !rp_limiter_take(gw->req_limit, kn, &gw->req_rate, now, 1, &retry)) {
-        /* Hammering on past the limit is a soft-block of its own. */
-        if (gw_watch(gw, key.account_id, GW_SIGNAL_RATE_LIMITED, NULL)) {
-            struct rp_event ev = {.time_ms = (int64_t)(now * 1000),
-                                  .account_id = key.account_id,
-                                  .key_id = key.key_id,
-                                  .status = 429};
-            snprintf(ev.kind, sizeof(ev.kind), "soft_block");
-            snprintf(ev.detail, sizeof(ev.detail), "{\"codes\":[\"behaviour-hammering\"]}");
-            rp_store_event(gw->store, &ev);
-            gw_escalate(gw, &key, "behaviour-hammering");
-        }
-        char ra[32];
-        snprintf(ra, sizeof(ra), "%.0f", ceil(retry));
-        gw_req_set_header(req, "Retry-After", ra);
-        gw_error(gw, req, 429, "rate_limit_error", "rate_limit_exceeded",
-                 "rate limit of this key reached; retry in %s s", ra);
+    if (!gw_limits_take(gw, req, &key))
         return;
-    }
-    if (!rp_inflight_acquire(gw->inflight, kn, gw->cfg->key_concurrent_requests)) {
-        gw_req_set_header(req, "Retry-After", "1");
-        gw_error(gw, req, 429, "rate_limit_error", "too_many_concurrent_requests",
-                 "this key already has %u requests in flight", gw->cfg->key_concurrent_requests);
-        return;
-    }
     atomic_fetch_add(&gw->m.in_flight, 1);
     json_t *body = NULL;
     bool rewritten = false;
     /* Most prompts are read, inspected and sent on without a tree; the tree takes the rest. */
     int fast = is_models ? 0 : gw_guard_prompt_fast(w, req, path, &key);
     if (fast < 0) {
-        rp_inflight_release(gw->inflight, kn);
-        atomic_fetch_sub(&gw->m.in_flight, 1);
+        untake(gw, &key);
         return;
     }
     if (fast > 0) {
         body = gw_body_json(gw, req);
         if (!body || gw_guard_prompt(w, req, path, body, &key, &rewritten)) {
             json_decref(body);
-            rp_inflight_release(gw->inflight, kn);
-            atomic_fetch_sub(&gw->m.in_flight, 1);
+            untake(gw, &key);
             return;
         }
         if (!rewritten) {
@@ -421,15 +635,19 @@ void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path)
     /* The output guardrails of this answer (NULL when none apply). */
     struct gw_answer_guard *ag = NULL;
     bool ag_failed = !is_models && gw_answer_guard_new(w, path, &key, &ag) != RP_OK;
-    struct proxy *p = ag_failed ? NULL : calloc(1, sizeof(*p));
+    struct gw_proxy *p = ag_failed ? NULL : calloc(1, sizeof(*p));
     if (p) {
+        p->w = w;
+        p->key = key;
+        p->ban_mark = ban_mark;
         p->gout = ag ? evbuffer_new() : NULL;
         p->piece = evbuffer_new();
     }
     /* The guardrails redacted the prompt: the rewritten body goes upstream. */
     char *rewritten_text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
-    if (!p || !p->piece || (ag && !p->gout) || (rewritten && !rewritten_text)) {
+    if (!p || !p->piece || (ag && !p->gout) || (rewritten && !rewritten_text) ||
+        open_add(p) != RP_OK) {
         if (p) {
             if (p->gout)
                 evbuffer_free(p->gout);
@@ -439,16 +657,12 @@ void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path)
         }
         free(rewritten_text);
         gw_answer_guard_free(ag);
-        rp_inflight_release(gw->inflight, kn);
-        atomic_fetch_sub(&gw->m.in_flight, 1);
+        untake(gw, &key);
         gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
         return;
     }
-    p->w = w;
     p->client = req;
-    p->key = key;
     p->started_at = now;
-    memcpy(p->key_name, key_name, sizeof(key_name));
     snprintf(p->path, sizeof(p->path), "%s", path);
     p->ag = ag;
     rp_buf_init(&p->body, p->ag ? GUARDED_BODY_MAX : 2 * USAGE_TAIL);
@@ -456,6 +670,7 @@ void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path)
     char target[1024];
     snprintf(target, sizeof(target), "%s%s", gw->up_prefix, path);
     struct rp_str out = rewritten_text ? rp_str_from_cstr(rewritten_text) : gw_req_body(req);
+    p->req_bytes = out.len;
     int rc =
         gw_up_send(w->up, is_models ? "GET" : "POST", target,
                    is_models ? gw->up_head_get : gw->up_head_post, out, &up_handler, p, &p->up);

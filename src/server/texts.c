@@ -1,6 +1,7 @@
 /* Where the texts are in OpenAI-shaped requests and answers: in a jansson tree, or read in one
  * pass without one (see texts.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,9 +57,15 @@ static int value(struct rp_jsonr *j, struct rp_jsonv *v)
     int rc = rp_jsonr_value(j, v);
     if (rc || v->type != RP_JSON_NUMBER)
         return rc;
-    char num[64];
-    if (v->text.len >= sizeof(num))
-        return GW_SCAN_TREE;
+    char small[64], *num = small;
+    if (v->text.len >= sizeof(small)) {
+        if (v->integer)
+            return GW_SCAN_TREE; /* past 64 bits */
+        /* A real of many digits may well be one jansson takes (fuzz_texts found one). */
+        num = malloc(v->text.len + 1);
+        if (!num)
+            return GW_SCAN_TREE;
+    }
     memcpy(num, v->text.ptr, v->text.len);
     num[v->text.len] = '\0';
     errno = 0;
@@ -66,7 +73,10 @@ static int value(struct rp_jsonr *j, struct rp_jsonv *v)
         (void)strtoll(num, NULL, 10);
     else if (strtod(num, NULL) == 0)
         errno = 0; /* jansson takes what underflows to 0 */
-    return errno == ERANGE ? GW_SCAN_TREE : GW_SCAN_OK;
+    rc = errno == ERANGE ? GW_SCAN_TREE : GW_SCAN_OK;
+    if (num != small)
+        free(num);
+    return rc;
 }
 
 /* Adds the key just read to those of its object; GW_SCAN_TREE when it may repeat one (the tree,
@@ -194,15 +204,112 @@ int gw_prompt_texts_scan(struct rp_str body, const char *path, gw_text_fn fn, vo
 
 /* ---- Whole answers read without a tree ---- */
 
-/* A number of the answer's "usage" into *v, when it is an integer jansson would read. */
-static void usage_number(const struct rp_jsonv *v, int64_t *out)
+/* ---- Token usage ---- */
+
+/* Keeps, for the log, the first count that was not OK: its name and its text (a number's). */
+static void usage_note(struct gw_usage *u, int k, const struct rp_jsonv *v)
 {
-    char num[24];
-    if (v->type != RP_JSON_NUMBER || !v->integer || v->text.len >= sizeof(num))
+    if (u->what[0])
         return;
-    memcpy(num, v->text.ptr, v->text.len);
-    num[v->text.len] = '\0';
-    *out = strtoll(num, NULL, 10);
+    const char *name = k ? "completion_tokens" : "prompt_tokens";
+    if (v->type != RP_JSON_NUMBER)
+        snprintf(u->what, sizeof(u->what), "%s (%s)", name, rp_json_type_name(v->type));
+    else
+        snprintf(u->what, sizeof(u->what), "%s %.*s%s", name,
+                 (int)(v->text.len > 24 ? 24 : v->text.len), v->text.ptr,
+                 v->text.len > 24 ? "..." : "");
+}
+
+void gw_usage_take(struct gw_usage *u, int k, const struct rp_jsonv *v)
+{
+    enum gw_usage_state st = GW_USAGE_INVALID;
+    int64_t n = 0;
+    if (v->type == RP_JSON_NULL)
+        return;
+    bool minus = v->type == RP_JSON_NUMBER && v->text.len && v->text.ptr[0] == '-';
+    /* "-0" is 0, as jansson reads it; any other minus is a negative count. */
+    if (minus && v->integer) {
+        size_t zeros = 1;
+        while (zeros < v->text.len && v->text.ptr[zeros] == '0')
+            zeros++;
+        minus = zeros < v->text.len;
+    }
+    if (v->type == RP_JSON_NUMBER && v->integer && v->text.len && !minus) {
+        /* Digits only (the reader checked the syntax): the value, or past GW_USAGE_MAX. */
+        st = GW_USAGE_OK;
+        for (size_t i = v->text.ptr[0] == '-'; i < v->text.len && st == GW_USAGE_OK; i++) {
+            n = n * 10 + (v->text.ptr[i] - '0');
+            if (n > GW_USAGE_MAX) {
+                n = GW_USAGE_MAX;
+                st = GW_USAGE_CLAMPED;
+            }
+        }
+    }
+    if (st != GW_USAGE_OK)
+        usage_note(u, k, v);
+    if (n > u->n[k])
+        u->n[k] = n;
+    if (st > u->st[k])
+        u->st[k] = st;
+}
+
+/* The members of a usage object, its '{' consumed. */
+static int usage_members(struct rp_jsonr *j, struct gw_usage *u)
+{
+    bool first = true, done;
+    unsigned line;
+    int rc;
+    while (!(rc = rp_jsonr_member(j, &first, &done, &line)) && !done) {
+        int k = rp_jsonr_key_is(j, "prompt_tokens")       ? 0
+                : rp_jsonr_key_is(j, "completion_tokens") ? 1
+                                                          : -1;
+        struct rp_jsonv v;
+        if ((rc = rp_jsonr_value(j, &v)))
+            break;
+        if (k >= 0)
+            gw_usage_take(u, k, &v);
+        if ((rc = rp_jsonr_finish(j, &v)))
+            break;
+    }
+    return rc;
+}
+
+int gw_usage_object(struct rp_str text, struct gw_usage *u)
+{
+    struct rp_jsonr j;
+    struct rp_jsonv v;
+    rp_jsonr_init(&j, text, NULL);
+    int rc = rp_jsonr_value(&j, &v);
+    if (!rc && v.type != RP_JSON_OBJECT)
+        rc = RP_EINVAL;
+    if (!rc)
+        rc = usage_members(&j, u);
+    rp_jsonr_release(&j);
+    return rc ? GW_SCAN_TREE : GW_SCAN_OK;
+}
+
+int gw_usage_answer(struct rp_str text, struct gw_usage *u)
+{
+    struct rp_jsonr j;
+    struct rp_jsonv top, v;
+    bool first = true, done;
+    unsigned line;
+    rp_jsonr_init(&j, text, NULL);
+    int rc = rp_jsonr_value(&j, &top);
+    if (!rc && top.type != RP_JSON_OBJECT)
+        rc = rp_jsonr_finish(&j, &top);
+    else
+        while (!rc && !(rc = rp_jsonr_member(&j, &first, &done, &line)) && !done) {
+            bool in_usage = rp_jsonr_key_is(&j, "usage");
+            if ((rc = rp_jsonr_value(&j, &v)))
+                break;
+            rc = in_usage && v.type == RP_JSON_OBJECT ? usage_members(&j, u)
+                                                      : rp_jsonr_finish(&j, &v);
+        }
+    if (!rc)
+        rc = rp_jsonr_end(&j);
+    rp_jsonr_release(&j);
+    return rc ? GW_SCAN_TREE : GW_SCAN_OK;
 }
 
 /* One element of "choices": its message's content (chat) or its text (completions). */
@@ -247,10 +354,11 @@ static int scan_choice(struct scan *sc, struct rp_jsonr *j, bool chat)
     return rc;
 }
 
-int gw_answer_texts_scan(struct rp_str body, bool chat, gw_text_fn fn, void *arg, int64_t usage[2])
+int gw_answer_texts_scan(struct rp_str body, bool chat, gw_text_fn fn, void *arg,
+                         struct gw_usage *usage)
 {
     struct scan sc = {fn, arg};
-    int64_t use[2] = {usage[0], usage[1]};
+    struct gw_usage use = *usage;
     struct rp_jsonr j;
     rp_jsonr_init(&j, body, NULL);
     struct rp_jsonv top, v;
@@ -276,18 +384,7 @@ int gw_answer_texts_scan(struct rp_str body, bool chat, gw_text_fn fn, void *arg
                         break;
                 }
             } else if (in_usage && v.type == RP_JSON_OBJECT) {
-                bool f2 = true, d2;
-                while (!(rc = rp_jsonr_member(&j, &f2, &d2, &line)) && !d2) {
-                    int k = rp_jsonr_key_is(&j, "prompt_tokens")       ? 0
-                            : rp_jsonr_key_is(&j, "completion_tokens") ? 1
-                                                                       : -1;
-                    if ((rc = rp_jsonr_value(&j, &v)))
-                        break;
-                    if (k >= 0)
-                        usage_number(&v, &use[k]);
-                    if ((rc = rp_jsonr_finish(&j, &v)))
-                        break;
-                }
+                rc = usage_members(&j, &use);
             } else {
                 rc = rp_jsonr_finish(&j, &v);
             }
@@ -297,7 +394,6 @@ int gw_answer_texts_scan(struct rp_str body, bool chat, gw_text_fn fn, void *arg
     rp_jsonr_release(&j);
     if (rc)
         return GW_SCAN_TREE;
-    usage[0] = use[0];
-    usage[1] = use[1];
+    *usage = use;
     return GW_SCAN_OK;
 }

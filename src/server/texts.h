@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "rampart/base.h"
+#include "rampart/json.h"
 
 /* What a scan without a tree says: go on with the bytes as they are, or let the tree take them. */
 enum { GW_SCAN_OK = 0, GW_SCAN_TREE = 1 };
@@ -29,10 +30,42 @@ size_t gw_prompt_texts_tree(json_t *body, const char *path, json_t **out, size_t
  * that cheaply (an object of more than 32 keys). */
 int gw_prompt_texts_scan(struct rp_str body, const char *path, gw_text_fn fn, void *arg);
 
+/* ---- Token usage ---- */
+
+/* The most tokens one count of an answer may say (prompt or completion): a larger count is
+ * taken as this (docs/api.md, "Token usage"). No real answer comes near it: 2,048 embedding
+ * inputs of 8,192 tokens are 16.8 million. */
+#define GW_USAGE_MAX 100000000
+/* What an upstream's count was, from the best to the worst. */
+enum gw_usage_state {
+    GW_USAGE_ABSENT = 0, /* not there, or null */
+    GW_USAGE_OK,         /* a whole number 0..GW_USAGE_MAX */
+    GW_USAGE_CLAMPED,    /* a whole number over GW_USAGE_MAX (taken as GW_USAGE_MAX) */
+    GW_USAGE_INVALID     /* negative, a fraction or exponent, or not a number */
+};
+/* The token counts of an answer's "usage" (index 0 prompt_tokens, 1 completion_tokens), as
+ * checked numbers: an upstream's bug must not become the gateway's (a count of 2^63-1 once
+ * overflowed the accounting, a negative one passed uncharged). */
+struct gw_usage {
+    int64_t n[2];              /* the largest valid (or clamped) count read, 0 when none */
+    enum gw_usage_state st[2]; /* the worst of the counts read */
+    char what[48];             /* the first count that was not OK, for the log */
+};
+/* Takes one count (the value v just read, begun with rp_jsonr_value) into u->n[k]: of several
+ * occurrences the largest count and the worst state are kept. */
+void gw_usage_take(struct gw_usage *u, int k, const struct rp_jsonv *v);
+/* The usage object whose '{' starts text (what follows it is not read). GW_SCAN_TREE when it is
+ * not a JSON object; the counts read before an error are kept. */
+int gw_usage_object(struct rp_str text, struct gw_usage *u);
+/* The top-level "usage" of an answer or of an event of a stream (each occurrence of a repeated
+ * key). GW_SCAN_TREE when the text is not JSON; the counts read before an error are kept. */
+int gw_usage_answer(struct rp_str text, struct gw_usage *u);
+
 /* The texts of a whole answer (each choice's message "content" when chat, else its "text") read
- * without a tree, and its usage (prompt_tokens, completion_tokens) into usage when present.
- * Every occurrence of a repeated key is read. GW_SCAN_TREE when fn asks for it or the answer is
- * not JSON. */
-int gw_answer_texts_scan(struct rp_str body, bool chat, gw_text_fn fn, void *arg, int64_t usage[2]);
+ * without a tree, and its usage (gw_usage_take) into *usage. Every occurrence of a repeated key
+ * is read. GW_SCAN_TREE when fn asks for it or the answer is not JSON (usage is then left as
+ * it was). */
+int gw_answer_texts_scan(struct rp_str body, bool chat, gw_text_fn fn, void *arg,
+                         struct gw_usage *usage);
 
 #endif

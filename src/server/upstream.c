@@ -137,8 +137,8 @@ static int on_headers(http_parser *p)
 {
     struct gw_up *c = p->data;
     c->hstate = 0;
-    if (p->status_code == 101)
-        return -1; /* nobody asked to switch protocols */
+    if (p->status_code == 101 || p->status_code < 100 || p->status_code > 599)
+        return -1; /* nobody asked to switch protocols; a status HTTP does not have */
     if (p->status_code < 200)
         return 1; /* an interim answer, without a body: the real one follows */
     c->h->head(c->arg, p->status_code, c->ctype_len ? c->ctype : NULL);
@@ -381,7 +381,9 @@ static void up_read(struct gw_up *c)
             return;
         }
         if (e != HPE_OK) {
-            up_fail(c, GW_UP_FAILED);
+            /* The answer cannot be read (http-parser refuses bad lengths, chunk sizes and
+             * status lines, and an overflow of either): not a network failure, not retried. */
+            up_fail(c, GW_UP_INVALID);
             return;
         }
         /* Read on to EAGAIN: a reset that came with the last data is reported by libevent as

@@ -354,7 +354,7 @@ class Upstreams(unittest.TestCase):
                   '"usage":{"prompt_tokens":1,"completion_tokens":2}}' % CARD).encode()
         with behind(OneShotUpstream(answer=answer)) as (gw, key):
             status, doc, _ = gw.request("POST", "/v1/chat/completions", chat(), key=key)
-            self.assertEqual(status, 200)
+            self.assertEqual(status, 502)
             self.assertEqual(doc["error"]["code"], "answer_unreadable")
             self.assertNotIn(CARD, json.dumps(doc))
         # Repeated keys with nothing to change go out as the model wrote them.
