@@ -15,7 +15,7 @@
 #include "rampart/vuln.h"
 
 /* An inventory file larger than this is refused (a 10,000-package SBOM is a few MB). */
-#define INVENTORY_MAX (256u << 20)
+#define INVENTORY_MAX RP_INV_FILE_MAX
 #define WALK_DEPTH 32
 
 enum output { OUT_TABLE, OUT_JSON, OUT_SARIF };
@@ -64,14 +64,18 @@ struct scan {
     char release[32]; /* the Debian release read beside a dpkg status file, or "" */
 };
 
-/* The Debian release of the system a dpkg status file belongs to: for ROOT/var/lib/dpkg/status,
- * VERSION_ID of ROOT/etc/os-release when its ID is debian. Writes "" when it cannot tell. */
+/* The Debian release of the system a dpkg status file belongs to: for ROOT/var/lib/dpkg/status
+ * (or a file of ROOT/var/lib/dpkg/status.d/), VERSION_ID of ROOT/etc/os-release when its ID is
+ * debian. Writes "" when it cannot tell. */
 static void debian_release_of(const char *status_path, char *out, size_t cap)
 {
     static const char tail[] = "var/lib/dpkg/status";
     size_t n = strlen(status_path), t = sizeof(tail) - 1;
     out[0] = '\0';
-    if (n < t || strcmp(status_path + n - t, tail) || (n > t && status_path[n - t - 1] != '/'))
+    const char *d = strstr(status_path, "var/lib/dpkg/status.d/");
+    if (d && (d == status_path || d[-1] == '/') && !strchr(d + t + 3, '/'))
+        n = (size_t)(d - status_path) + t; /* ROOT/var/lib/dpkg/status.d/NAME */
+    if (n < t || strncmp(status_path + n - t, tail, t) || (n > t && status_path[n - t - 1] != '/'))
         return;
     char path[PATH_MAX];
     if (snprintf(path, sizeof(path), "%.*setc/os-release", (int)(n - t), status_path) >=
@@ -100,8 +104,9 @@ static int read_inventory(struct scan *s, const char *path, bool explicit)
     }
     struct rp_str head = {text, len < 4096 ? len : 4096};
     enum rp_inv_format f = rp_inventory_detect(path, head);
-    /* A file called "status" found by the walk is dpkg's only if it reads like it. */
-    if (f == RP_INV_DPKG_STATUS && !explicit && strncmp(text, "Package: ", 9) &&
+    /* A file called "status" found by the walk is dpkg's (or opkg's) only if it reads like it. */
+    if ((f == RP_INV_DPKG_STATUS || f == RP_INV_DPKG_STATUS_D || f == RP_INV_OPKG_STATUS) &&
+        !explicit && strncmp(text, "Package: ", 9) &&
         !memmem(head.ptr, head.len, "\nPackage: ", 10))
         f = RP_INV_UNKNOWN;
     if (f == RP_INV_UNKNOWN) {
@@ -113,7 +118,11 @@ static int read_inventory(struct scan *s, const char *path, bool explicit)
                 path);
         return RP_EXIT_USAGE;
     }
-    result = rp_inventory_parse(&s->inv, f, path, (struct rp_str){text, len}, &err);
+    /* Included files (requirements.txt's -r and -c) are read as pip reads them. */
+    char real[PATH_MAX];
+    struct rp_inventory_options opt = {rp_inventory_read_file, NULL,
+                                       realpath(path, real) ? real : NULL};
+    result = rp_inventory_parse_ex(&s->inv, f, path, (struct rp_str){text, len}, &opt, &err);
     free(text);
     if (result) {
         fprintf(stderr, "rampart vulns: %s: %s\n", path,
@@ -121,7 +130,7 @@ static int read_inventory(struct scan *s, const char *path, bool explicit)
         return RP_EXIT_USAGE;
     }
     s->files++;
-    if (f == RP_INV_DPKG_STATUS && !s->release[0])
+    if ((f == RP_INV_DPKG_STATUS || f == RP_INV_DPKG_STATUS_D) && !s->release[0])
         debian_release_of(path, s->release, sizeof(s->release));
     return RP_EXIT_OK;
 }

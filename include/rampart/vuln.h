@@ -17,11 +17,15 @@ enum rp_eco {
     RP_ECO_NPM,    /* SemVer 2.0 */
     RP_ECO_CRATES, /* SemVer 2.0 (crates.io) */
     RP_ECO_DEBIAN, /* dpkg: epoch, upstream with "~", revision */
+    /* OpenWrt's opkg packages, in dpkg's order (opkg's is dpkg's). OSV has no OpenWrt
+     * advisories: these are read, listed, and reported as not checked unless a database of
+     * one's own holds records of ecosystem "OpenWrt". */
+    RP_ECO_OPENWRT,
     RP_ECO_COUNT
 };
 
 /* The ecosystem an OSV "ecosystem" string names: "PyPI", "Go", "npm", "crates.io", "Debian"
- * (also "Debian:12" and the like: the part after ':' is a release). Anything else is
+ * (also "Debian:12" and the like: the part after ':' is a release), "OpenWrt". Anything else is
  * RP_ECO_OTHER. */
 enum rp_eco rp_eco_from_osv(struct rp_str name);
 /* The OSV name of an ecosystem ("PyPI", ...); "other" for RP_ECO_OTHER. */
@@ -46,15 +50,25 @@ enum rp_inv_format {
     RP_INV_GO_MOD,       /* go.mod */
     RP_INV_NPM_LOCK,     /* package-lock.json, lockfileVersion 2 or 3 */
     RP_INV_CARGO_LOCK,   /* Cargo.lock (TOML) */
-    RP_INV_DPKG_STATUS   /* /var/lib/dpkg/status */
+    RP_INV_DPKG_STATUS,  /* /var/lib/dpkg/status */
+    /* One file of /var/lib/dpkg/status.d/ (distroless images): paragraphs as in a status file,
+     * where one without a Status field is installed. */
+    RP_INV_DPKG_STATUS_D,
+    RP_INV_OPKG_STATUS /* OpenWrt's /usr/lib/opkg/status: ecosystem RP_ECO_OPENWRT */
 };
 
 /* One package of an inventory. Strings are owned by the inventory. */
 struct rp_pkg {
     enum rp_eco eco;
-    char *name;         /* as the file writes it */
-    char *version;      /* NULL when the file does not pin one (unpinned is then true) */
-    bool unpinned;      /* a requirement without "==": reported, not matched */
+    char *name;    /* as the file writes it */
+    char *version; /* NULL when the file does not pin one (unpinned is then true) */
+    bool unpinned; /* a requirement without "==": reported, not matched */
+    /* When unpinned, why in a few words when it is not merely a missing or loose version
+     * ("its version comes from an environment variable"), else NULL. Static text. */
+    const char *why;
+    /* Where the file installs this copy, when it says (npm: "node_modules/a/node_modules/b"),
+     * else NULL. */
+    char *path;
     unsigned line;      /* 1-based line of the file where this package is declared */
     const char *source; /* the file's path, as given to rp_inventory_parse (owned by inv) */
 };
@@ -67,21 +81,59 @@ struct rp_inventory {
     size_t nsources;
 };
 
-/* The format a file is in, judged from its base name (requirements*.txt, poetry.lock,
- * Pipfile.lock, go.mod, package-lock.json, Cargo.lock, status) and, for other *.json files, from
- * the start of its content (CycloneDX's "bomFormat", SPDX's "spdxVersion"). RP_INV_UNKNOWN when
- * it is none of them. head may be empty. */
+/* The format a file is in, judged from its path: the base names *requirements*.txt,
+ * poetry.lock, Pipfile.lock, go.mod, package-lock.json, npm-shrinkwrap.json, Cargo.lock, status
+ * (opkg's when its folder is "opkg"), any file of a dpkg/status.d/ folder but *.md5sums, and,
+ * for other *.json files, the start of its content (CycloneDX's "bomFormat", SPDX's
+ * "spdxVersion"). RP_INV_UNKNOWN when it is none of them. head may be empty. */
 enum rp_inv_format rp_inventory_detect(const char *path, struct rp_str head);
 /* A short name of a format ("requirements.txt", "CycloneDX", ...). */
 const char *rp_inventory_format_name(enum rp_inv_format f);
+/* The base name of the file beside path that the package manager reads instead of it, or NULL:
+ * npm installs from an npm-shrinkwrap.json and ignores a package-lock.json in the same folder
+ * (npm's documentation of npm-shrinkwrap.json; npm 11 does so). Whether that file exists is the
+ * caller's to see. */
+const char *rp_inventory_superseded_by(const char *path);
 
 void rp_inventory_init(struct rp_inventory *inv);
 void rp_inventory_release(struct rp_inventory *inv);
+
+/* Reads a file that an inventory includes (requirements.txt's "-r FILE" and "-c FILE"). path is
+ * the include as pip resolves it (relative to the including file's folder). On success returns
+ * 0 with *text a heap copy of the content (the library frees it) of *len bytes, and in id (idcap
+ * bytes, NUL-terminated) what identifies the file, such as its real path: an include whose id is
+ * one of the files being read is a cycle. On failure returns an RP_E code with why in err. */
+typedef int rp_inventory_read_fn(void *arg, const char *path, char **text, size_t *len, char *id,
+                                 size_t idcap, struct rp_error *err);
+/* The reader of rp_inventory_read_fn for files on disk: at most RP_INV_FILE_MAX bytes
+ * (rp_file_read), identified by their real path. arg is unused. */
+int rp_inventory_read_file(void *arg, const char *path, char **text, size_t *len, char *id,
+                           size_t idcap, struct rp_error *err);
+#define RP_INV_FILE_MAX (256u << 20)
+/* Includes nested deeper than this are refused (pip has no limit but its stack). */
+#define RP_INV_MAX_INCLUDE_DEPTH 32
+
+struct rp_inventory_options {
+    /* Reads included files; NULL: a file that includes another is an error. */
+    rp_inventory_read_fn *read;
+    void *arg;
+    /* The id (as read would give it) of the file being parsed, or NULL: its path. */
+    const char *id;
+};
+
 /* Appends the packages of text, a file at path in format f, to inv. path is copied. On a
  * malformed file returns RP_EINVAL with "line N: what" in err and leaves inv as it was; RP_ENOMEM
- * or RP_ETOOBIG (more than RP_INV_MAX_PKGS packages in inv) likewise. */
+ * or RP_ETOOBIG (more than RP_INV_MAX_PKGS packages in inv) likewise. A requirements.txt's
+ * includes are errors (rp_inventory_parse_ex follows them). */
 int rp_inventory_parse(struct rp_inventory *inv, enum rp_inv_format f, const char *path,
                        struct rp_str text, struct rp_error *err);
+/* The same, with options (opt may be NULL). Included files are read with opt->read and their
+ * packages name them as their source; a failure in one is RP_EINVAL with "line N: in 'FILE':
+ * line M: what" (N the include's line). A cycle of includes, an include nested deeper than
+ * RP_INV_MAX_INCLUDE_DEPTH, a URL or an environment variable in an include is an error. */
+int rp_inventory_parse_ex(struct rp_inventory *inv, enum rp_inv_format f, const char *path,
+                          struct rp_str text, const struct rp_inventory_options *opt,
+                          struct rp_error *err);
 #define RP_INV_MAX_PKGS 1000000
 
 /* ---- CVSS (lib/vuln/cvss.c) ---- */

@@ -18,7 +18,7 @@
 #include "db_internal.h"
 
 /* Bump when the index's tables or the compact form change: an older index is rebuilt. */
-#define INDEX_FORMAT 2
+#define INDEX_FORMAT 3
 /* One record larger than this is refused (the largest of osv.dev's are a few hundred KB). */
 #define RECORD_MAX (32u << 20)
 /* Folders below the database path that are walked for .json records. */

@@ -1,10 +1,12 @@
 /* Inventories: the packages an organisation runs, read from lock files, requirement lists, SBOMs
  * and the dpkg database, each with the line of its file where it is declared. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "osv_internal.h"
 #include "rampart/json.h"
 
 /* Longest package name or version kept: real ones are far shorter (npm allows 214 bytes, Go
@@ -24,6 +26,7 @@ static void pkg_free(struct rp_pkg *p)
 {
     free(p->name);
     free(p->version);
+    free(p->path);
 }
 
 void rp_inventory_release(struct rp_inventory *inv)
@@ -42,6 +45,7 @@ struct ctx {
     struct rp_inventory *inv;
     const char *source;
     struct rp_error *err;
+    const struct rp_inventory_options *opt; /* may be NULL */
 };
 
 /* Fills err with "line N: " and the message: every malformed-file error names its line. */
@@ -65,10 +69,11 @@ static char *excerpt(struct rp_str s, char *buf, size_t size)
     return rp__vuln_excerpt(s, buf, size);
 }
 
-/* Appends one package: name as written, version NULL when the file pins none. Both are copied.
- * An empty or over-long name or version, or one with a NUL byte, is an error of line. */
-static int add_pkg(struct ctx *c, enum rp_eco eco, struct rp_str name, const struct rp_str *version,
-                   unsigned line)
+/* Appends one package: name as written, version NULL when the file pins none, path where the
+ * file installs it (or NULL). All are copied. An empty or over-long name or version, or one with
+ * a NUL byte, is an error of line. */
+static int add_pkg_at(struct ctx *c, enum rp_eco eco, struct rp_str name,
+                      const struct rp_str *version, unsigned line, const struct rp_str *path)
 {
     struct rp_inventory *inv = c->inv;
     if (!name.len)
@@ -97,9 +102,14 @@ static int add_pkg(struct ctx *c, enum rp_eco eco, struct rp_str name, const str
     p->name = strndup(name.ptr, name.len);
     p->version = version ? strndup(version->ptr, version->len) : NULL;
     p->unpinned = !version;
+    p->why = NULL;
+    /* An install path is only told to people: one past any real depth is not kept. */
+    if (path && path->len > 4 * MAX_FIELD)
+        path = NULL;
+    p->path = path ? strndup(path->ptr, path->len) : NULL;
     p->line = line;
     p->source = c->source;
-    if (!p->name || (version && !p->version)) {
+    if (!p->name || (version && !p->version) || (path && !p->path)) {
         pkg_free(p);
         goto nomem;
     }
@@ -108,6 +118,12 @@ static int add_pkg(struct ctx *c, enum rp_eco eco, struct rp_str name, const str
 nomem:
     rp_error_set(c->err, "out of memory");
     return RP_ENOMEM;
+}
+
+static int add_pkg(struct ctx *c, enum rp_eco eco, struct rp_str name, const struct rp_str *version,
+                   unsigned line)
+{
+    return add_pkg_at(c, eco, name, version, line, NULL);
 }
 
 static struct rp_str str_trim(struct rp_str s)
@@ -567,7 +583,7 @@ static int npm_packages(struct json *j, struct rp_buf *path, struct lock_entry *
         if (e->has_name)
             name = rp_buf_str(&e->name);
         struct rp_str ver = rp_buf_str(&e->version);
-        result = add_pkg(j->c, RP_ECO_NPM, name, e->has_version ? &ver : NULL, line);
+        result = add_pkg_at(j->c, RP_ECO_NPM, name, e->has_version ? &ver : NULL, line, &p);
         if (result)
             return result;
     }
@@ -616,8 +632,9 @@ static int npm_v1_version(struct ctx *c, size_t i, struct rp_str v, unsigned lin
 }
 
 /* package-lock.json v1: "dependencies" maps names to {"version", "dependencies": {nested}}. Each
- * entry is added when it opens, before its nested dependencies, as the file lists them. */
-static int npm_dependencies(struct json *j, unsigned line)
+ * entry is added when it opens, before its nested dependencies, as the file lists them; its
+ * install path is its parent's (prefix) and "node_modules/NAME", as in v2's "packages". */
+static int npm_dependencies(struct json *j, unsigned line, struct rp_buf *prefix)
 {
     struct jval v;
     int result = j_value(j, &v);
@@ -627,9 +644,16 @@ static int npm_dependencies(struct json *j, unsigned line)
         return j_wrong(j, line, "dependencies", &v, "an object");
     bool first = true, done;
     unsigned eline;
+    size_t at = prefix->len;
     while (!(result = j_member(j, &first, &done, &eline)) && !done) {
         struct rp_str name = rp_buf_str(&j->r.str);
-        if ((result = add_pkg(j->c, RP_ECO_NPM, name, NULL, eline)))
+        prefix->len = at;
+        if (rp_buf_adds(prefix, "node_modules/") || rp_buf_add(prefix, name.ptr, name.len)) {
+            rp_error_set(j->c->err, "out of memory");
+            return RP_ENOMEM;
+        }
+        struct rp_str path = rp_buf_str(prefix);
+        if ((result = add_pkg_at(j->c, RP_ECO_NPM, name, NULL, eline, &path)))
             return result;
         size_t idx = j->c->inv->n - 1;
         struct jval e;
@@ -641,7 +665,20 @@ static int npm_dependencies(struct json *j, unsigned line)
         unsigned mline;
         while (!(result = j_member(j, &mfirst, &mdone, &mline)) && !mdone) {
             if (j_key_is(j, "dependencies")) {
-                result = npm_dependencies(j, mline);
+                /* The nested entries' prefix is this entry's path: [0, at) stays as it was,
+                 * as the path starts with it. */
+                size_t here = prefix->len;
+                prefix->len = 0;
+                const char *ip = j->c->inv->pkgs[idx].path ? j->c->inv->pkgs[idx].path : "";
+                result = rp_buf_add(prefix, ip, strlen(ip));
+                if (!result)
+                    result = rp_buf_addc(prefix, '/');
+                if (result) {
+                    rp_error_set(j->c->err, "out of memory");
+                    return RP_ENOMEM;
+                }
+                result = npm_dependencies(j, mline, prefix);
+                prefix->len = here;
             } else if (j_key_is(j, "version")) {
                 struct jval ver;
                 if ((result = j_value(j, &ver)))
@@ -677,9 +714,10 @@ static void drop_pkgs(struct rp_inventory *inv, size_t from, size_t to)
  * "packages" turns up. */
 static int read_npm_lock(struct json *j)
 {
-    struct rp_buf path;
+    struct rp_buf path, prefix;
     struct lock_entry e;
     rp_buf_init(&path, j->r.str.cap);
+    rp_buf_init(&prefix, 1u << 30);
     lock_entry_init(&e, j->r.str.cap);
     bool first = true, done, seen_packages = false;
     size_t v1_from = 0, v1_to = 0;
@@ -700,7 +738,8 @@ static int read_npm_lock(struct json *j)
             result = npm_packages(j, &path, &e);
         } else if (j_key_is(j, "dependencies") && !seen_packages) {
             v1_from = j->c->inv->n;
-            result = npm_dependencies(j, line);
+            rp_buf_reset(&prefix);
+            result = npm_dependencies(j, line, &prefix);
             v1_to = j->c->inv->n;
         } else if (j_key_is(j, "lockfileVersion")) {
             struct jval v;
@@ -717,6 +756,7 @@ static int read_npm_lock(struct json *j)
             break;
     }
     rp_buf_release(&path);
+    rp_buf_release(&prefix);
     lock_entry_release(&e);
     return result;
 }
@@ -1433,20 +1473,112 @@ static bool req_is_location(struct rp_str s)
     return false;
 }
 
-/* One logical line, its comment and per-requirement options ("--hash=...") already removed. A
- * requirement is "name[extras] specifiers ; markers" (PEP 508); it is pinned when its only
- * specifier is "==V" or "===V" with no wildcard. */
-static int req_line(struct ctx *c, struct rp_str s, unsigned line)
+/* What one requirement line says. */
+struct req {
+    struct rp_str name;
+    bool pinned;
+    struct rp_str version; /* when pinned */
+    const char *why;       /* when not pinned, why (rp_pkg.why), or NULL */
+};
+
+/* PEP 440's comparison operators, longest first so that "===" is not read as "==". */
+static const char *const req_ops[] = {"===", "==", "!=", "<=", ">=", "~=", "<", ">"};
+
+/* Whether the text holds "${NAME}": pip replaces it by the variable's value when it installs,
+ * which rampart cannot know. */
+static bool req_has_env(struct rp_str s)
+{
+    const char *d = s.len ? memmem(s.ptr, s.len, "${", 2) : NULL;
+    return d && memchr(d, '}', (size_t)(s.ptr + s.len - d));
+}
+
+static const char req_env_why[] = "its version comes from an environment variable";
+
+/* The version specifiers of a requirement (after its name and extras, before ';'): clauses
+ * "OP VERSION" separated by ','. An operator PEP 440 does not have ("Django=2.2") or a version
+ * with a character no version has is an error, as pip makes it. */
+static int req_spec(struct ctx *c, struct rp_str line_text, struct rp_str spec, unsigned line,
+                    struct req *r)
 {
     char ex[64];
-    if (!s.len || s.ptr[0] == '-')
-        return RP_OK; /* -r, -c, -e, --index-url and the other options */
+    size_t clauses = 0;
+    bool eq = false, env = false;
+    struct rp_str eq_version = RP_STR_NULL;
+    const char *p = spec.ptr, *end = spec.ptr + spec.len;
+    while (p <= end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        struct rp_str cl = str_trim((struct rp_str){p, (size_t)((comma ? comma : end) - p)});
+        p = (comma ? comma : end) + 1;
+        clauses++;
+        if (!cl.len)
+            return fail(c, line, "empty version clause in '%s'",
+                        excerpt(line_text, ex, sizeof(ex)));
+        const char *op = NULL;
+        for (size_t i = 0; i < sizeof(req_ops) / sizeof(req_ops[0]) && !op; i++)
+            if (rp_str_has_prefix(cl, req_ops[i]))
+                op = req_ops[i];
+        size_t oplen = op ? strlen(op) : 0;
+        if (!op || (oplen < cl.len && strchr("=<>!~", cl.ptr[oplen]))) {
+            size_t n = 0;
+            while (n < cl.len && strchr("=<>!~", cl.ptr[n]))
+                n++;
+            if (!n)
+                return fail(c, line, "cannot read requirement '%s'",
+                            excerpt(line_text, ex, sizeof(ex)));
+            char opx[64];
+            return fail(c, line, "'%s' is not a version operator in '%s'%s",
+                        excerpt((struct rp_str){cl.ptr, n}, opx, sizeof(opx)),
+                        excerpt(line_text, ex, sizeof(ex)),
+                        n == 1 && cl.ptr[0] == '=' ? " (did you mean '=='?)" : "");
+        }
+        struct rp_str v = str_trim((struct rp_str){cl.ptr + oplen, cl.len - oplen});
+        if (!v.len)
+            return fail(c, line, "'%s' without a version in '%s'", op,
+                        excerpt(line_text, ex, sizeof(ex)));
+        bool v_env = req_has_env(v);
+        for (size_t k = 0; k < v.len; k++) {
+            char ch = v.ptr[k];
+            if (req_space(ch))
+                return fail(c, line, "cannot read requirement '%s'",
+                            excerpt(line_text, ex, sizeof(ex)));
+            /* "===" compares as text and takes anything; the others want PEP 440's characters. */
+            if (strcmp(op, "===") && !v_env && !req_alnum(ch) && !strchr("._+!*-", ch)) {
+                char vx[64];
+                return fail(c, line, "invalid version '%s' in '%s'", excerpt(v, vx, sizeof(vx)),
+                            excerpt(line_text, ex, sizeof(ex)));
+            }
+        }
+        env |= v_env;
+        if (oplen >= 2 && op[1] == '=' && op[0] == '=') {
+            eq = true;
+            eq_version = v;
+        }
+        if (!comma)
+            break;
+    }
+    r->pinned = clauses == 1 && eq && !env && !memchr(eq_version.ptr, '*', eq_version.len);
+    if (r->pinned)
+        r->version = eq_version;
+    else if (clauses == 1 && eq && env)
+        r->why = req_env_why;
+    return RP_OK;
+}
+
+/* One requirement line, its comment and per-requirement options already removed. A requirement
+ * is "name[extras] specifiers ; markers" (PEP 508); it is pinned when its only specifier is "==V"
+ * or "===V" with no wildcard. *named is false for a line that names no index package (a path,
+ * URL or archive). */
+static int req_parse(struct ctx *c, struct rp_str s, unsigned line, struct req *r, bool *named)
+{
+    char ex[64];
+    *r = (struct req){0};
+    *named = false;
     size_t i = 0;
     while (i < s.len &&
            (req_alnum(s.ptr[i]) || s.ptr[i] == '.' || s.ptr[i] == '_' || s.ptr[i] == '-'))
         i++;
-    struct rp_str name = {s.ptr, i};
-    bool name_ok = name.len && req_alnum(name.ptr[0]) && req_alnum(name.ptr[name.len - 1]);
+    r->name = (struct rp_str){s.ptr, i};
+    bool name_ok = r->name.len && req_alnum(r->name.ptr[0]) && req_alnum(r->name.ptr[i - 1]);
     while (i < s.len && req_space(s.ptr[i]))
         i++;
     if (name_ok && i < s.len && s.ptr[i] == '[') {
@@ -1458,15 +1590,19 @@ static int req_line(struct ctx *c, struct rp_str s, unsigned line)
             i++;
     }
     /* "name @ https://...": a direct reference names the package but pins no index version. */
-    if (name_ok && i < s.len && s.ptr[i] == '@')
-        return add_pkg(c, RP_ECO_PYPI, name, NULL, line);
+    if (name_ok && i < s.len && s.ptr[i] == '@') {
+        *named = true;
+        r->why = "a direct reference (name @ URL)";
+        return RP_OK;
+    }
     if (req_is_location(s))
         return RP_OK;
     if (!name_ok)
-        return fail(c, line, "cannot read requirement '%s'", excerpt(s, ex, sizeof(ex)));
+        return fail(c, line, "cannot read requirement '%s'%s", excerpt(s, ex, sizeof(ex)),
+                    req_has_env(s) ? ": it names an environment variable" : "");
+    *named = true;
     if (i == s.len || s.ptr[i] == ';')
-        return add_pkg(c, RP_ECO_PYPI, name, NULL, line);
-
+        return RP_OK;
     struct rp_str spec = {s.ptr + i, s.len - i};
     const char *semi = memchr(spec.ptr, ';', spec.len);
     if (semi)
@@ -1479,25 +1615,287 @@ static int req_line(struct ctx *c, struct rp_str s, unsigned line)
     }
     if (!spec.len || !strchr("=<>!~", spec.ptr[0]))
         return fail(c, line, "cannot read requirement '%s'", excerpt(s, ex, sizeof(ex)));
-    bool one = !memchr(spec.ptr, ',', spec.len);
-    if (!one || !rp_str_has_prefix(spec, "=="))
-        return add_pkg(c, RP_ECO_PYPI, name, NULL, line);
-    size_t op = rp_str_has_prefix(spec, "===") ? 3 : 2;
-    struct rp_str v = str_trim((struct rp_str){spec.ptr + op, spec.len - op});
-    if (!v.len)
-        return fail(c, line, "'==' without a version in '%s'", excerpt(s, ex, sizeof(ex)));
-    for (size_t k = 0; k < v.len; k++)
-        if (req_space(v.ptr[k]))
-            return fail(c, line, "cannot read requirement '%s'", excerpt(s, ex, sizeof(ex)));
-    if (memchr(v.ptr, '*', v.len))
-        return add_pkg(c, RP_ECO_PYPI, name, NULL, line); /* "==1.2.*" is a range */
-    return add_pkg(c, RP_ECO_PYPI, name, &v, line);
+    return req_spec(c, s, spec, line, r);
+}
+
+/* ---- requirements.txt: options and included files ---- */
+
+/* A constraint ("-c FILE"): a version that pip installs for a requirement of the same name
+ * that does not pin one itself. */
+struct req_constraint {
+    char key[256]; /* the name's PEP 503 form */
+    char *version;
+    const char *source;
+    unsigned line;
+};
+
+/* What reading one requirements.txt and the files it includes shares. */
+struct req_state {
+    struct req_constraint *cons;
+    size_t ncons, acons;
+    /* The files being read, outermost first: their ids (for cycles) and paths (for messages). */
+    char *ids[RP_INV_MAX_INCLUDE_DEPTH + 1];
+    const char *paths[RP_INV_MAX_INCLUDE_DEPTH + 1];
+    size_t depth;
+    const char *err_file; /* the included file an error is in, once there is one */
+};
+
+static int req_file(struct ctx *c, struct req_state *st, struct rp_str text, bool constraints);
+
+/* Whether s starts with the option o: "-r" also as "-rFILE", "--requirement" also as
+ * "--requirement=FILE". *value is what follows in the same word, or NULL. */
+static bool req_opt(struct rp_str word, const char *o, struct rp_str *value)
+{
+    size_t n = strlen(o);
+    if (!rp_str_has_prefix(word, o))
+        return false;
+    if (word.len == n) {
+        *value = RP_STR_NULL;
+        return true;
+    }
+    bool is_long = n > 2;
+    if (is_long && word.ptr[n] != '=')
+        return false;
+    size_t skip = n + (is_long ? 1 : 0);
+    *value = (struct rp_str){word.ptr + skip, word.len - skip};
+    return true;
+}
+
+/* The next word of s at *i (blanks skipped); a word in single or double quotes loses them, as
+ * pip's shlex reading of options does. */
+static struct rp_str req_word(struct rp_str s, size_t *i)
+{
+    while (*i < s.len && req_space(s.ptr[*i]))
+        (*i)++;
+    size_t start = *i;
+    if (*i < s.len && (s.ptr[*i] == '"' || s.ptr[*i] == '\'')) {
+        const char *close = memchr(s.ptr + *i + 1, s.ptr[*i], s.len - *i - 1);
+        if (close) {
+            *i = (size_t)(close - s.ptr) + 1;
+            return (struct rp_str){s.ptr + start + 1, (size_t)(close - s.ptr) - start - 1};
+        }
+    }
+    while (*i < s.len && !req_space(s.ptr[*i]))
+        (*i)++;
+    return (struct rp_str){s.ptr + start, *i - start};
+}
+
+/* The path pip opens for an include: relative to the including file's folder, as
+ * os.path.join(dirname(including), include) makes it ("./" segments dropped). Heap copy. */
+static char *req_resolve(const char *including, struct rp_str inc)
+{
+    const char *slash = strrchr(including, '/');
+    size_t dir = inc.len && inc.ptr[0] == '/' ? 0 : slash ? (size_t)(slash - including) + 1 : 0;
+    char *out = malloc(dir + inc.len + 1);
+    if (!out)
+        return NULL;
+    memcpy(out, including, dir);
+    size_t n = dir;
+    for (size_t i = 0; i < inc.len;) {
+        if (inc.ptr[i] == '.' && i + 1 < inc.len && inc.ptr[i + 1] == '/' &&
+            (i == 0 || inc.ptr[i - 1] == '/')) {
+            i += 2;
+            continue;
+        }
+        if (inc.ptr[i] == '/' && n > 0 && out[n - 1] == '/') {
+            i++;
+            continue;
+        }
+        out[n++] = inc.ptr[i++];
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* Appends a copy of path to inv->sources; *out is the copy. */
+static int add_source(struct ctx *c, const char *path, const char **out)
+{
+    struct rp_inventory *inv = c->inv;
+    char *src = strdup(path);
+    char **sources = src ? realloc(inv->sources, (inv->nsources + 1) * sizeof(*sources)) : NULL;
+    if (!sources) {
+        free(src);
+        rp_error_set(c->err, "out of memory");
+        return RP_ENOMEM;
+    }
+    inv->sources = sources;
+    inv->sources[inv->nsources++] = src;
+    *out = src;
+    return RP_OK;
+}
+
+/* "-r FILE" or "-c FILE" on line: reads the file and its packages (constraints: its pins). */
+static int req_include(struct ctx *c, struct req_state *st, struct rp_str arg, bool constraints,
+                       unsigned line)
+{
+    char ex[64];
+    const char *opt = constraints ? "-c" : "-r";
+    excerpt(arg, ex, sizeof(ex));
+    if (!arg.len)
+        return fail(c, line, "'%s' without a file", opt);
+    if (memchr(arg.ptr, '\0', arg.len))
+        return fail(c, line, "NUL byte in '%s %s'", opt, ex);
+    if (req_has_env(arg))
+        return fail(c, line, "cannot follow '%s %s': the path names an environment variable", opt,
+                    ex);
+    if (memmem(arg.ptr, arg.len, "://", 3))
+        return fail(c, line, "cannot follow '%s %s': rampart reads local files only", opt, ex);
+    if (!c->opt || !c->opt->read)
+        return fail(c, line, "'%s %s' includes another file, which is not read here", opt, ex);
+    if (st->depth >= RP_INV_MAX_INCLUDE_DEPTH)
+        return fail(c, line, "'%s %s': includes nested more than %d deep", opt, ex,
+                    RP_INV_MAX_INCLUDE_DEPTH);
+    char *path = req_resolve(c->source, arg);
+    if (!path) {
+        rp_error_set(c->err, "out of memory");
+        return RP_ENOMEM;
+    }
+    char *text = NULL, id[4096];
+    size_t len = 0;
+    struct rp_error rerr = {{0}};
+    id[0] = '\0';
+    int result = c->opt->read(c->opt->arg, path, &text, &len, id, sizeof(id), &rerr);
+    if (result == RP_ENOMEM) {
+        rp_error_set(c->err, "out of memory");
+    } else if (result) {
+        result = fail(c, line, "%s %s: %s", opt, ex, rerr.msg[0] ? rerr.msg : rp_strerror(result));
+    } else {
+        if (!id[0])
+            snprintf(id, sizeof(id), "%s", path);
+        for (size_t i = 0; !result && i < st->depth; i++) {
+            if (strcmp(st->ids[i], id))
+                continue;
+            /* The chain, from the file included again to here: "a.txt -> b.txt -> a.txt". */
+            char chain[192];
+            size_t n = 0;
+            chain[0] = '\0';
+            for (size_t k = i; k <= st->depth && n + 4 < sizeof(chain); k++) {
+                const char *name = k < st->depth ? st->paths[k] : path;
+                const char *base = strrchr(name, '/');
+                n += (size_t)snprintf(chain + n, sizeof(chain) - n, "%s%s", k > i ? " -> " : "",
+                                      base ? base + 1 : name);
+                if (n >= sizeof(chain))
+                    n = sizeof(chain) - 1;
+            }
+            result = fail(c, line, "%s %s: a cycle of includes (%s)", opt, ex, chain);
+        }
+    }
+    const char *src = NULL;
+    if (!result)
+        result = add_source(c, path, &src);
+    if (!result && !(st->ids[st->depth] = strdup(id))) {
+        rp_error_set(c->err, "out of memory");
+        result = RP_ENOMEM;
+    }
+    if (!result) {
+        st->paths[st->depth++] = src;
+        struct rp_str t = {text, len};
+        if (rp_str_has_prefix(t, "\xef\xbb\xbf"))
+            t.ptr += 3, t.len -= 3;
+        struct ctx child = {c->inv, src, c->err, c->opt};
+        result = req_file(&child, st, t, constraints);
+        free(st->ids[--st->depth]);
+        if (result == RP_EINVAL && !st->err_file)
+            st->err_file = src; /* the file whose "line M: what" err holds */
+        if (result == RP_EINVAL && c->err && st->depth == 1) {
+            /* Where the top-level file includes, then where in which file it went wrong. */
+            struct rp_error inner = *c->err;
+            result = fail(c, line, "in '%s': %s", st->err_file, inner.msg);
+        }
+    }
+    free(text);
+    free(path);
+    return result;
+}
+
+/* A line that starts with an option. pip's global options (--index-url, -e and the others)
+ * name no index package; "-r FILE" and "-c FILE" (also "-rFILE", "--requirement FILE",
+ * "--requirement=FILE", and --constraint alike) include another file. */
+static int req_option_line(struct ctx *c, struct req_state *st, struct rp_str s, unsigned line)
+{
+    size_t i = 0;
+    struct rp_str word = req_word(s, &i), value;
+    bool constraints;
+    if (req_opt(word, "-r", &value) || req_opt(word, "--requirement", &value))
+        constraints = false;
+    else if (req_opt(word, "-c", &value) || req_opt(word, "--constraint", &value))
+        constraints = true;
+    else
+        return RP_OK;
+    if (!value.ptr)
+        value = req_word(s, &i);
+    else if (value.len >= 2 && (value.ptr[0] == '"' || value.ptr[0] == '\'') &&
+             value.ptr[value.len - 1] == value.ptr[0])
+        value = (struct rp_str){value.ptr + 1, value.len - 2}; /* -r'my file.txt' */
+    return req_include(c, st, value, constraints, line);
+}
+
+/* The options pip takes after a requirement ("pkg==1.0 --hash=sha256:... -C key=val"); each
+ * takes a value, in the same word ("--hash=X", "-CX") or the next. Any other is an error, as it
+ * is to pip ("no such option"). */
+static int req_per_requirement_options(struct ctx *c, struct rp_str s, unsigned line)
+{
+    static const char *const opts[] = {"--hash", "--config-settings", "-C", "--global-option",
+                                       "--install-option"};
+    char ex[64];
+    size_t i = 0;
+    for (;;) {
+        struct rp_str word = req_word(s, &i), value = RP_STR_NULL;
+        if (!word.len)
+            return RP_OK;
+        const char *o = NULL;
+        for (size_t k = 0; k < sizeof(opts) / sizeof(opts[0]) && !o; k++)
+            if (req_opt(word, opts[k], &value))
+                o = opts[k];
+        if (!o)
+            return fail(c, line,
+                        "unknown option '%s' after a requirement (pip takes --hash, "
+                        "--config-settings or -C, and --global-option there)",
+                        excerpt(word, ex, sizeof(ex)));
+        if (!value.ptr)
+            value = req_word(s, &i);
+        if (!value.len)
+            return fail(c, line, "'%s' without a value", o);
+    }
+}
+
+/* PEP 503's form of a name, for matching constraints to requirements. */
+static bool req_key(struct rp_str name, char *out, size_t cap)
+{
+    return rp__vuln_name_key(RP_ECO_PYPI, name, out, cap);
+}
+
+static int req_add_constraint(struct ctx *c, struct req_state *st, const struct req *r,
+                              unsigned line)
+{
+    struct req_constraint k = {.source = c->source, .line = line};
+    if (!req_key(r->name, k.key, sizeof(k.key)))
+        return RP_OK; /* longer than any name: matches no requirement */
+    for (size_t i = 0; i < st->ncons; i++)
+        if (!strcmp(st->cons[i].key, k.key))
+            return RP_OK; /* the first pin wins; two different ones make pip fail anyway */
+    if (st->ncons == st->acons) {
+        size_t na = st->acons ? st->acons * 2 : 16;
+        struct req_constraint *nv = realloc(st->cons, na * sizeof(*nv));
+        if (!nv)
+            goto nomem;
+        st->cons = nv;
+        st->acons = na;
+    }
+    if (!(k.version = strndup(r->version.ptr, r->version.len)))
+        goto nomem;
+    st->cons[st->ncons++] = k;
+    return RP_OK;
+nomem:
+    rp_error_set(c->err, "out of memory");
+    return RP_ENOMEM;
 }
 
 /* Lines ending in '\' are joined to the next (as pip does, with the backslash removed), so a
  * requirement with its "--hash" lines is one logical line, numbered by its first. A '#' at the
- * start or after a blank starts a comment. */
-static int read_requirements(struct ctx *c, struct rp_str text)
+ * start or after a blank starts a comment. In a constraints file (-c), pinned requirements are
+ * kept as constraints, not packages. */
+static int req_file(struct ctx *c, struct req_state *st, struct rp_str text, bool constraints)
 {
     struct rp_buf joined;
     rp_buf_init(&joined, text.len + 1);
@@ -1537,16 +1935,86 @@ static int read_requirements(struct ctx *c, struct rp_str text)
                 break;
             }
         }
-        /* Per-requirement options ("--hash=sha256:...") follow a blank. */
-        for (size_t i = 1; i + 1 < l.len; i++) {
-            if (req_space(l.ptr[i - 1]) && l.ptr[i] == '-' && l.ptr[i + 1] == '-') {
-                l.len = i;
+        l = str_trim(l);
+        if (!l.len)
+            continue;
+        if (l.ptr[0] == '-') {
+            result = req_option_line(c, st, l, first);
+            continue;
+        }
+        /* As pip's break_args_options: the first word after a blank that starts with '-' begins
+         * the requirement's own options. */
+        for (size_t i = 1; i < l.len; i++) {
+            if (req_space(l.ptr[i - 1]) && l.ptr[i] == '-') {
+                result =
+                    req_per_requirement_options(c, (struct rp_str){l.ptr + i, l.len - i}, first);
+                l = str_trim((struct rp_str){l.ptr, i});
                 break;
             }
         }
-        result = req_line(c, str_trim(l), first);
+        struct req r;
+        bool named;
+        if (!result)
+            result = req_parse(c, l, first, &r, &named);
+        if (result || !named)
+            continue;
+        if (constraints) {
+            if (r.pinned)
+                result = req_add_constraint(c, st, &r, first);
+            continue;
+        }
+        result = add_pkg(c, RP_ECO_PYPI, r.name, r.pinned ? &r.version : NULL, first);
+        if (!result && r.why)
+            c->inv->pkgs[c->inv->n - 1].why = r.why;
     }
     rp_buf_release(&joined);
+    return result;
+}
+
+/* A requirement without a pin of its own gets the version a constraint pins (pip installs
+ * that one), and the constraint's file and line, where that version is written. */
+static int req_apply_constraints(struct ctx *c, struct req_state *st, size_t from)
+{
+    for (size_t i = from; i < c->inv->n && st->ncons; i++) {
+        struct rp_pkg *p = &c->inv->pkgs[i];
+        char key[256];
+        if (!p->unpinned || p->why || !req_key(rp_str_from_cstr(p->name), key, sizeof(key)))
+            continue;
+        for (size_t k = 0; k < st->ncons; k++) {
+            if (strcmp(st->cons[k].key, key))
+                continue;
+            if (!(p->version = strdup(st->cons[k].version))) {
+                rp_error_set(c->err, "out of memory");
+                return RP_ENOMEM;
+            }
+            p->unpinned = false;
+            p->source = st->cons[k].source;
+            p->line = st->cons[k].line;
+            break;
+        }
+    }
+    return RP_OK;
+}
+
+static int read_requirements(struct ctx *c, struct rp_str text)
+{
+    struct req_state st = {0};
+    const char *id = c->opt && c->opt->id ? c->opt->id : c->source;
+    size_t from = c->inv->n;
+    int result = RP_OK;
+    if (!(st.ids[0] = strdup(id))) {
+        rp_error_set(c->err, "out of memory");
+        return RP_ENOMEM;
+    }
+    st.paths[0] = c->source;
+    st.depth = 1;
+    result = req_file(c, &st, text, false);
+    if (!result)
+        result = req_apply_constraints(c, &st, from);
+    free(st.ids[0]);
+    for (size_t i = 0; i < st.ncons; i++)
+        free(st.cons[i].version);
+    free(st.cons);
     return result;
 }
 
@@ -1575,6 +2043,7 @@ struct gomod {
     size_t nreq, areq;
     struct go_replace *rep;
     size_t nrep, arep;
+    unsigned module_line; /* the line of the module directive, 0 before it */
 };
 
 #define GO_MAX_TOKENS 8
@@ -1677,6 +2146,91 @@ static int grow(struct ctx *c, void **ptr, size_t *alloc, size_t n, size_t size)
     return RP_OK;
 }
 
+/* The directives of a go.mod besides require and replace, as Go's modfile knows them (Go 1.25).
+ * Go refuses a main module's go.mod with any other directive ("unknown directive"), so a typo
+ * such as "requre" is an error here too, not a dependency silently dropped. */
+static const char *const go_verbs[] = {"module",  "go",      "toolchain", "godebug",
+                                       "exclude", "retract", "tool",      "ignore"};
+
+static bool go_known_verb(struct rp_str verb)
+{
+    if (rp_str_eq_cstr(verb, "require") || rp_str_eq_cstr(verb, "replace"))
+        return true;
+    for (size_t i = 0; i < sizeof(go_verbs) / sizeof(go_verbs[0]); i++)
+        if (rp_str_eq_cstr(verb, go_verbs[i]))
+            return true;
+    return false;
+}
+
+/* Go's GoVersionRE: "1.21", "1.21.0", "1.21rc1" (no leading zeros). */
+static bool go_version_ok(struct rp_str v)
+{
+    size_t i = 0;
+    for (int part = 0; part < 3; part++) {
+        size_t start = i;
+        while (i < v.len && v.ptr[i] >= '0' && v.ptr[i] <= '9')
+            i++;
+        if (i == start || (i - start > 1 && v.ptr[start] == '0') ||
+            (part == 0 && v.ptr[start] == '0'))
+            return false;
+        if (i == v.len || v.ptr[i] != '.' || part == 2)
+            break;
+        i++;
+    }
+    if (i < v.len) {
+        size_t letters = i;
+        while (i < v.len && v.ptr[i] >= 'a' && v.ptr[i] <= 'z')
+            i++;
+        size_t digits = i;
+        while (i < v.len && v.ptr[i] >= '0' && v.ptr[i] <= '9')
+            i++;
+        if (i == letters || digits == letters || i == digits)
+            return false;
+    }
+    return i == v.len && memchr(v.ptr, '.', v.len);
+}
+
+/* A directive that names no dependency: checked as Go checks its shape, then set aside. */
+static int go_other_stmt(struct ctx *c, struct gomod *m, struct rp_str verb, const struct gotok *a,
+                         size_t n, unsigned line)
+{
+    char ex[64];
+    if (!go_known_verb(verb))
+        return fail(c, line, "unknown directive '%s'", excerpt(verb, ex, sizeof(ex)));
+    if (rp_str_eq_cstr(verb, "module")) {
+        if (m->module_line)
+            return fail(c, line, "repeated module directive (the first is on line %u)",
+                        m->module_line);
+        if (n != 1)
+            return fail(c, line, "expected 'module module/path'");
+        m->module_line = line;
+        return go_check_word(c, &a[0], line);
+    }
+    if (rp_str_eq_cstr(verb, "go")) {
+        if (n != 1)
+            return fail(c, line, "expected 'go 1.N'");
+        if (!go_version_ok(a[0].s))
+            return fail(c, line, "invalid go version '%s': must be like 1.21 or 1.21.0",
+                        excerpt(a[0].s, ex, sizeof(ex)));
+        return RP_OK;
+    }
+    if (rp_str_eq_cstr(verb, "exclude"))
+        return n == 2 ? RP_OK : fail(c, line, "expected 'exclude module/path v1.2.3'");
+    if (rp_str_eq_cstr(verb, "godebug")) {
+        if (n != 1 || !memchr(a[0].s.ptr, '=', a[0].s.len))
+            return fail(c, line, "expected 'godebug key=value'");
+        return RP_OK;
+    }
+    if (rp_str_eq_cstr(verb, "retract"))
+        return n ? RP_OK : fail(c, line, "expected 'retract version' or 'retract [low, high]'");
+    /* toolchain, tool, ignore: one word */
+    if (n != 1) {
+        char vx[64];
+        return fail(c, line, "expected '%s' and one argument", excerpt(verb, vx, sizeof(vx)));
+    }
+    return RP_OK;
+}
+
 /* One statement: verb and its arguments (the tokens after the verb, or a block's line). */
 static int go_stmt(struct ctx *c, struct gomod *m, struct rp_str verb, const struct gotok *a,
                    size_t n, unsigned line)
@@ -1694,7 +2248,7 @@ static int go_stmt(struct ctx *c, struct gomod *m, struct rp_str verb, const str
         return RP_OK;
     }
     if (!rp_str_eq_cstr(verb, "replace"))
-        return RP_OK; /* module, go, toolchain, exclude, retract, godebug, tool, ... */
+        return go_other_stmt(c, m, verb, a, n, line);
     size_t arrow = n;
     for (size_t i = 0; i < n; i++)
         if (go_tok_is(&a[i], "=>")) {
@@ -1812,9 +2366,14 @@ static int read_go_mod(struct ctx *c, struct rp_str text)
         if (n > GO_MAX_TOKENS) {
             /* No statement that matters is that long; others (retract [a, b]) are skipped. */
             struct rp_str verb = block.ptr ? block : tok[0].s;
+            char ex[64];
             if (rp_str_eq_cstr(verb, "require") || rp_str_eq_cstr(verb, "replace"))
                 result = fail(c, line, "too many words in a '%s' line",
                               rp_str_eq_cstr(verb, "require") ? "require" : "replace");
+            else if (!go_known_verb(verb))
+                result = fail(c, line, "unknown directive '%s'", excerpt(verb, ex, sizeof(ex)));
+            else if (rp_str_eq_cstr(verb, "module") && !block.ptr && !m.module_line)
+                m.module_line = line; /* let a later module line be the repeated one */
             continue;
         }
         if (block.ptr) {
@@ -1829,6 +2388,9 @@ static int read_go_mod(struct ctx *c, struct rp_str text)
         }
         if (go_tok_is(&tok[0], ")") || go_tok_is(&tok[0], "(")) {
             result = fail(c, line, "unexpected '%c'", tok[0].s.ptr[0]);
+        } else if (n >= 2 && go_tok_is(&tok[1], "(") && !go_known_verb(tok[0].s)) {
+            char ex[64];
+            result = fail(c, line, "unknown directive '%s'", excerpt(tok[0].s, ex, sizeof(ex)));
         } else if (n == 2 && go_tok_is(&tok[1], "(")) {
             block = tok[0].s;
             block_line = line;
@@ -1844,6 +2406,9 @@ static int read_go_mod(struct ctx *c, struct rp_str text)
         result =
             fail(c, block_line, "'%s (' block without its ')'", excerpt(block, ex, sizeof(ex)));
     }
+    /* Go refuses a go.mod without its module directive: so does a file that is not a go.mod. */
+    if (!result && !m.module_line)
+        result = fail(c, 1, "no module directive: not a go.mod file");
     if (!result)
         result = go_resolve(c, &m);
     free(m.req);
@@ -1856,18 +2421,32 @@ static int read_go_mod(struct ctx *c, struct rp_str text)
 /* The paragraph of one package. */
 struct dpkg_para {
     bool any;
-    unsigned start, pkg_line;
+    unsigned start, pkg_line, status_line;
     bool has_pkg, has_version, has_status, has_source;
     struct rp_str pkg, version, status, source;
 };
 
-/* Whether a Status value ("want flag state") says the package is on disk: flag "ok", state
- * "installed". A held package ("hold ok installed") or one selected for removal
- * ("deinstall ok installed") is still installed and still vulnerable. */
-static bool dpkg_installed(struct rp_str status)
+/* Which package database a status file is: dpkg's, one file of dpkg's status.d/ (distroless
+ * images write the control paragraphs of what they install there, without a Status field), or
+ * opkg's (OpenWrt). */
+enum dpkg_kind { DPKG_STATUS, DPKG_STATUS_D, OPKG_STATUS };
+
+/* Whether a Status value ("want flag state") says the package's files are on disk. The state, the
+ * third word, is what says it: a package selected for removal ("deinstall ok installed"), held,
+ * or whose installation must be redone ("deinstall reinstreq installed") is still there and
+ * still vulnerable, and so are those half-way through an installation or configuration
+ * (unpacked, half-configured, triggers-awaited, ...); only "not-installed" and "config-files"
+ * leave no code. opkg writes the same three words, its flags joined by commas ("install
+ * user,hold installed"). Anything else is not a status a package manager writes: an error. */
+static int dpkg_on_disk(struct ctx *c, struct rp_str pkg, struct rp_str status, unsigned line,
+                        bool *on_disk)
 {
-    struct rp_str w[4];
+    static const char *const present[] = {
+        "installed",        "half-installed",   "unpacked",         "half-configured",
+        "triggers-awaited", "triggers-pending", "post-inst-failed", "removal-failed"};
+    struct rp_str w[3];
     size_t n = 0, i = 0;
+    char ex[64], sx[64];
     while (i < status.len) {
         while (i < status.len && req_space(status.ptr[i]))
             i++;
@@ -1875,16 +2454,30 @@ static bool dpkg_installed(struct rp_str status)
         while (j < status.len && !req_space(status.ptr[j]))
             j++;
         if (j > i) {
-            if (n == 4)
-                return false;
+            if (n == 3) {
+                n++;
+                break;
+            }
             w[n++] = (struct rp_str){status.ptr + i, j - i};
         }
         i = j;
     }
-    return n == 3 && rp_str_eq_cstr(w[1], "ok") && rp_str_eq_cstr(w[2], "installed");
+    if (n != 3)
+        return fail(c, line, "Status of '%s' is not 'want flag state': '%s'",
+                    excerpt(pkg, ex, sizeof(ex)), excerpt(status, sx, sizeof(sx)));
+    *on_disk = false;
+    if (rp_str_eq_cstr(w[2], "not-installed") || rp_str_eq_cstr(w[2], "config-files"))
+        return RP_OK;
+    for (size_t k = 0; k < sizeof(present) / sizeof(present[0]); k++)
+        if (rp_str_eq_cstr(w[2], present[k])) {
+            *on_disk = true;
+            return RP_OK;
+        }
+    return fail(c, line, "unknown package state '%s' in the Status of '%s'",
+                excerpt(w[2], sx, sizeof(sx)), excerpt(pkg, ex, sizeof(ex)));
 }
 
-static int dpkg_finish(struct ctx *c, struct dpkg_para *pa)
+static int dpkg_finish(struct ctx *c, struct dpkg_para *pa, enum dpkg_kind kind)
 {
     struct dpkg_para done = *pa;
     memset(pa, 0, sizeof(*pa));
@@ -1892,7 +2485,13 @@ static int dpkg_finish(struct ctx *c, struct dpkg_para *pa)
         return RP_OK;
     if (!done.has_pkg)
         return fail(c, done.start, "paragraph without a Package field");
-    if (!done.has_status || !dpkg_installed(done.status))
+    bool on_disk = kind == DPKG_STATUS_D && !done.has_status;
+    if (done.has_status) {
+        int result = dpkg_on_disk(c, done.pkg, done.status, done.status_line, &on_disk);
+        if (result)
+            return result;
+    }
+    if (!on_disk)
         return RP_OK;
     char ex[64];
     if (!done.has_version)
@@ -1914,12 +2513,13 @@ static int dpkg_finish(struct ctx *c, struct dpkg_para *pa)
             return fail(c, done.pkg_line, "Source field of '%s' is not 'name (version)'",
                         excerpt(done.pkg, ex, sizeof(ex)));
     }
-    return add_pkg(c, RP_ECO_DEBIAN, name, &version, done.pkg_line);
+    return add_pkg(c, kind == OPKG_STATUS ? RP_ECO_OPENWRT : RP_ECO_DEBIAN, name, &version,
+                   done.pkg_line);
 }
 
 /* Paragraphs of "Field: value" lines separated by blank lines; continuation lines start with
  * a blank. The line of a package is its Package field's. */
-static int read_dpkg_status(struct ctx *c, struct rp_str text)
+static int read_dpkg_status(struct ctx *c, struct rp_str text, enum dpkg_kind kind)
 {
     struct dpkg_para pa = {0};
     const char *p = text.ptr, *end = text.ptr + text.len;
@@ -1933,7 +2533,7 @@ static int read_dpkg_status(struct ctx *c, struct rp_str text)
         line++;
         if (!str_trim(l).len) {
             in_field = false;
-            result = dpkg_finish(c, &pa);
+            result = dpkg_finish(c, &pa, kind);
             continue;
         }
         if (l.ptr[0] == ' ' || l.ptr[0] == '\t') {
@@ -1969,6 +2569,7 @@ static int read_dpkg_status(struct ctx *c, struct rp_str text)
             has = &pa.has_version, slot = &pa.version;
         } else if (rp_str_ieq_cstr(field, "Status")) {
             has = &pa.has_status, slot = &pa.status;
+            pa.status_line = line;
         } else if (rp_str_ieq_cstr(field, "Source")) {
             has = &pa.has_source, slot = &pa.source;
         }
@@ -1981,7 +2582,7 @@ static int read_dpkg_status(struct ctx *c, struct rp_str text)
         }
     }
     if (!result)
-        result = dpkg_finish(c, &pa);
+        result = dpkg_finish(c, &pa, kind);
     return result;
 }
 
@@ -1998,6 +2599,8 @@ static const char *const format_names[] = {
     [RP_INV_NPM_LOCK] = "package-lock.json",
     [RP_INV_CARGO_LOCK] = "Cargo.lock",
     [RP_INV_DPKG_STATUS] = "dpkg status",
+    [RP_INV_DPKG_STATUS_D] = "dpkg status.d",
+    [RP_INV_OPKG_STATUS] = "opkg status",
 };
 
 const char *rp_inventory_format_name(enum rp_inv_format f)
@@ -2014,6 +2617,34 @@ static size_t find(struct rp_str s, const char *needle)
     return hit ? (size_t)(hit - s.ptr) : s.len;
 }
 
+/* The name of the folder n levels above the base name of path ("" when there is none). */
+static struct rp_str parent_name(const char *path, int n)
+{
+    const char *end = strrchr(path, '/');
+    while (end && n-- > 1) {
+        const char *q = end;
+        while (q > path && q[-1] != '/')
+            q--;
+        end = q > path ? q - 1 : NULL;
+    }
+    if (!end)
+        return (struct rp_str){"", 0};
+    const char *q = end;
+    while (q > path && q[-1] != '/')
+        q--;
+    return (struct rp_str){q, (size_t)(end - q)};
+}
+
+/* Whether s holds needle, ASCII case aside. */
+static bool contains_ci(struct rp_str s, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= s.len; i++)
+        if (rp_str_ieq_cstr((struct rp_str){s.ptr + i, n}, needle))
+            return true;
+    return false;
+}
+
 enum rp_inv_format rp_inventory_detect(const char *path, struct rp_str head)
 {
     const char *base = path ? path : "";
@@ -2021,8 +2652,15 @@ enum rp_inv_format rp_inventory_detect(const char *path, struct rp_str head)
         if (*q == '/')
             base = q + 1;
     struct rp_str b = rp_str_from_cstr(base);
-    if (rp_str_has_prefix(b, "requirements") && has_suffix(b, ".txt"))
+    /* requirements.txt, requirements-dev.txt, dev-requirements.txt, test_requirements.txt... */
+    if (contains_ci(b, "requirements") && has_suffix(b, ".txt"))
         return RP_INV_REQUIREMENTS;
+    if (path && rp_str_eq_cstr(parent_name(path, 1), "status.d") &&
+        rp_str_eq_cstr(parent_name(path, 2), "dpkg") && b.len && base[0] != '.' &&
+        !has_suffix(b, ".md5sums"))
+        return RP_INV_DPKG_STATUS_D;
+    if (path && !strcmp(base, "status") && rp_str_eq_cstr(parent_name(path, 1), "opkg"))
+        return RP_INV_OPKG_STATUS;
     static const struct {
         const char *name;
         enum rp_inv_format f;
@@ -2049,6 +2687,13 @@ enum rp_inv_format rp_inventory_detect(const char *path, struct rp_str head)
     return RP_INV_UNKNOWN;
 }
 
+const char *rp_inventory_superseded_by(const char *path)
+{
+    const char *base = path ? strrchr(path, '/') : NULL;
+    base = base ? base + 1 : path ? path : "";
+    return !strcmp(base, "package-lock.json") ? "npm-shrinkwrap.json" : NULL;
+}
+
 static int parse_text(struct ctx *c, enum rp_inv_format f, struct rp_str text)
 {
     switch (f) {
@@ -2060,15 +2705,18 @@ static int parse_text(struct ctx *c, enum rp_inv_format f, struct rp_str text)
     case RP_INV_POETRY_LOCK: return read_toml_lock(c, text, RP_ECO_PYPI);
     case RP_INV_CARGO_LOCK: return read_toml_lock(c, text, RP_ECO_CRATES);
     case RP_INV_GO_MOD: return read_go_mod(c, text);
-    case RP_INV_DPKG_STATUS: return read_dpkg_status(c, text);
+    case RP_INV_DPKG_STATUS: return read_dpkg_status(c, text, DPKG_STATUS);
+    case RP_INV_DPKG_STATUS_D: return read_dpkg_status(c, text, DPKG_STATUS_D);
+    case RP_INV_OPKG_STATUS: return read_dpkg_status(c, text, OPKG_STATUS);
     case RP_INV_UNKNOWN: break;
     }
     rp_error_set(c->err, "unknown inventory format");
     return RP_EINVAL;
 }
 
-int rp_inventory_parse(struct rp_inventory *inv, enum rp_inv_format f, const char *path,
-                       struct rp_str text, struct rp_error *err)
+int rp_inventory_parse_ex(struct rp_inventory *inv, enum rp_inv_format f, const char *path,
+                          struct rp_str text, const struct rp_inventory_options *opt,
+                          struct rp_error *err)
 {
     if (!text.ptr)
         text = (struct rp_str){"", 0};
@@ -2077,26 +2725,38 @@ int rp_inventory_parse(struct rp_inventory *inv, enum rp_inv_format f, const cha
         text.ptr += 3;
         text.len -= 3;
     }
-    char *src = strdup(path ? path : "");
-    char **sources = src ? realloc(inv->sources, (inv->nsources + 1) * sizeof(*sources)) : NULL;
-    if (!sources) {
-        free(src);
-        rp_error_set(err, "out of memory");
-        return RP_ENOMEM;
-    }
-    inv->sources = sources;
-    inv->sources[inv->nsources++] = src;
-
-    struct ctx c = {inv, src, err};
-    size_t n0 = inv->n;
-    int result = parse_text(&c, f, text);
+    size_t n0 = inv->n, s0 = inv->nsources;
+    struct ctx c = {inv, NULL, err, opt};
+    int result = add_source(&c, path ? path : "", &c.source);
+    if (!result)
+        result = parse_text(&c, f, text);
     if (result) {
-        /* Leave inv as it was: none of this file's packages, nor its path. */
+        /* Leave inv as it was: none of this file's packages, nor its path, nor its includes'. */
         for (size_t i = n0; i < inv->n; i++)
             pkg_free(&inv->pkgs[i]);
         inv->n = n0;
-        inv->nsources--;
-        free(src);
+        for (size_t i = s0; i < inv->nsources; i++)
+            free(inv->sources[i]);
+        inv->nsources = s0;
     }
     return result;
+}
+
+int rp_inventory_parse(struct rp_inventory *inv, enum rp_inv_format f, const char *path,
+                       struct rp_str text, struct rp_error *err)
+{
+    return rp_inventory_parse_ex(inv, f, path, text, NULL, err);
+}
+
+int rp_inventory_read_file(void *arg, const char *path, char **text, size_t *len, char *id,
+                           size_t idcap, struct rp_error *err)
+{
+    (void)arg;
+    int result = rp_file_read(path, RP_INV_FILE_MAX, text, len, err);
+    if (result)
+        return result;
+    char real[PATH_MAX];
+    if (idcap)
+        snprintf(id, idcap, "%s", realpath(path, real) ? real : path);
+    return RP_OK;
 }

@@ -130,8 +130,9 @@ static void trim_space(const unsigned char **p, const unsigned char **e, enum sp
 /* ---- ecosystems ------------------------------------------------------------------------- */
 
 static const char *const eco_names[RP_ECO_COUNT] = {
-    [RP_ECO_OTHER] = "other", [RP_ECO_PYPI] = "PyPI",        [RP_ECO_GO] = "Go",
-    [RP_ECO_NPM] = "npm",     [RP_ECO_CRATES] = "crates.io", [RP_ECO_DEBIAN] = "Debian",
+    [RP_ECO_OTHER] = "other",     [RP_ECO_PYPI] = "PyPI",        [RP_ECO_GO] = "Go",
+    [RP_ECO_NPM] = "npm",         [RP_ECO_CRATES] = "crates.io", [RP_ECO_DEBIAN] = "Debian",
+    [RP_ECO_OPENWRT] = "OpenWrt",
 };
 
 enum rp_eco rp_eco_from_osv(struct rp_str name)
@@ -140,7 +141,9 @@ enum rp_eco rp_eco_from_osv(struct rp_str name)
     const char *colon = name.len ? memchr(name.ptr, ':', name.len) : NULL;
     if (colon) {
         struct rp_str base = {name.ptr, (size_t)(colon - name.ptr)};
-        return rp_str_eq_cstr(base, "Debian") ? RP_ECO_DEBIAN : RP_ECO_OTHER;
+        return rp_str_eq_cstr(base, "Debian")    ? RP_ECO_DEBIAN
+               : rp_str_eq_cstr(base, "OpenWrt") ? RP_ECO_OPENWRT
+                                                 : RP_ECO_OTHER;
     }
     for (int e = RP_ECO_OTHER + 1; e < RP_ECO_COUNT; e++)
         if (rp_str_eq_cstr(name, eco_names[e]))
@@ -811,7 +814,8 @@ int rp_version_cmp(enum rp_eco eco, struct rp_str a, struct rp_str b, int *cmp)
         *cmp = semver_cmp(&x, &y);
         return RP_OK;
     }
-    case RP_ECO_DEBIAN: {
+    case RP_ECO_DEBIAN:
+    case RP_ECO_OPENWRT: {
         struct deb x, y;
         if (deb_parse(a, &x) || deb_parse(b, &y))
             return RP_EINVAL;
@@ -836,7 +840,8 @@ bool rp_version_valid(enum rp_eco eco, struct rp_str v)
         struct semver x;
         return semver_parse(eco, v, &x) == RP_OK;
     }
-    case RP_ECO_DEBIAN: {
+    case RP_ECO_DEBIAN:
+    case RP_ECO_OPENWRT: {
         struct deb x;
         return deb_parse(v, &x) == RP_OK;
     }

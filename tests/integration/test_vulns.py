@@ -70,16 +70,19 @@ class Formats(unittest.TestCase):
         status, doc = report(os.path.join(FIXTURES, "requirements.txt"))
         self.assertEqual(status, 1)
         r = by_name(doc)
-        for name in ("django", "jinja2", "requests", "urllib3", "pyyaml"):
+        # pillow comes from requirements-base.txt (-r), idna's version from constraints.txt (-c).
+        for name in ("django", "jinja2", "requests", "urllib3", "pyyaml", "pillow", "idna"):
             self.assertIn(name, r)
             self.check_line(r[name], r[name]["name"])
+        self.assertTrue(r["pillow"]["source"].endswith("requirements-base.txt:2"))
+        self.assertTrue(r["idna"]["source"].endswith("constraints.txt:2"))
         self.assertNotIn("six", r)
         self.assertNotIn("click", r)
         self.assertEqual(r["jinja2"]["version"], "2.10")
         ids = {a["id"] for a in r["jinja2"]["advisories"]}
         self.assertIn("PYSEC-2019-217", ids)  # the sandbox escape fixed in 2.10.1
         unpinned = {p["name"] for p in doc["summary"]["unpinned_packages"]}
-        self.assertTrue({"certifi", "idna"} <= unpinned, unpinned)
+        self.assertTrue({"certifi", "flask"} <= unpinned, unpinned)
 
     def test_go_mod(self):
         status, doc = report(os.path.join(FIXTURES, "go.mod"))

@@ -120,7 +120,8 @@ static void parse_fixture(const char *name, enum rp_inv_format want_format,
         fail_msg("%s", err.msg);
     struct rp_str head = {text, len < 4096 ? len : 4096};
     assert_int_equal(rp_inventory_detect(path, head), want_format);
-    int rc = rp_inventory_parse(inv, want_format, path, (struct rp_str){text, len}, &err);
+    const struct rp_inventory_options opt = {rp_inventory_read_file, NULL, NULL};
+    int rc = rp_inventory_parse_ex(inv, want_format, path, (struct rp_str){text, len}, &opt, &err);
     free(text);
     if (rc)
         fail_msg("%s: %s", path, err.msg);
@@ -161,6 +162,13 @@ static void test_detect(void **state)
     assert_int_equal(rp_inventory_detect("go.sum", none), RP_INV_UNKNOWN);
     assert_int_equal(rp_inventory_detect("requirements.in", none), RP_INV_UNKNOWN);
     assert_int_equal(rp_inventory_detect(NULL, none), RP_INV_UNKNOWN);
+    assert_int_equal(rp_inventory_detect("root/usr/lib/opkg/status", none), RP_INV_OPKG_STATUS);
+    assert_int_equal(rp_inventory_detect("/var/lib/dpkg/status.d/libc6", none),
+                     RP_INV_DPKG_STATUS_D);
+    assert_string_equal(rp_inventory_superseded_by("a/package-lock.json"), "npm-shrinkwrap.json");
+    assert_string_equal(rp_inventory_superseded_by("package-lock.json"), "npm-shrinkwrap.json");
+    assert_null(rp_inventory_superseded_by("a/npm-shrinkwrap.json"));
+    assert_null(rp_inventory_superseded_by(NULL));
     assert_string_equal(rp_inventory_format_name(RP_INV_CYCLONEDX), "CycloneDX");
     assert_string_equal(rp_inventory_format_name(RP_INV_REQUIREMENTS), "requirements.txt");
     assert_string_equal(rp_inventory_format_name(RP_INV_DPKG_STATUS), "dpkg status");
@@ -168,19 +176,62 @@ static void test_detect(void **state)
     expect_fail(RP_INV_UNKNOWN, "x==1\n", "unknown inventory format");
 }
 
+/* Regression (issue 12, item 22): the folder walk found only requirements*.txt; pip users name
+ * them dev-requirements.txt, test_requirements.txt and the like too. */
+static void test_regression_walk_finds_every_requirements_txt(void **state)
+{
+    (void)state;
+    struct rp_str none = RP_STR_NULL;
+    static const char *const yes[] = {"dev-requirements.txt",  "a/requirements-dev.txt",
+                                      "test_requirements.txt", "docs/Requirements.txt",
+                                      "requirements.TXT",      "prod.requirements.txt"};
+    for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        if (rp_inventory_detect(yes[i], none) != RP_INV_REQUIREMENTS)
+            fail_msg("'%s' is not read as a requirements.txt", yes[i]);
+    static const char *const no[] = {"requirements.in", "requirement.txt", "requirements/base.txt",
+                                     "requirements.txt.bak", "constraints.txt"};
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        if (rp_inventory_detect(no[i], none) != RP_INV_UNKNOWN)
+            fail_msg("'%s' is read as an inventory", no[i]);
+    /* status.d: a dpkg folder's only; its md5sums files and hidden files are not paragraphs. */
+    assert_int_equal(rp_inventory_detect("img/var/lib/dpkg/status.d/base", none),
+                     RP_INV_DPKG_STATUS_D);
+    assert_int_equal(rp_inventory_detect("dpkg/status.d/libc6.md5sums", none), RP_INV_UNKNOWN);
+    assert_int_equal(rp_inventory_detect("dpkg/status.d/.hidden", none), RP_INV_UNKNOWN);
+    assert_int_equal(rp_inventory_detect("other/status.d/libc6", none), RP_INV_UNKNOWN);
+    assert_int_equal(rp_inventory_detect("status.d/libc6", none), RP_INV_UNKNOWN);
+    assert_int_equal(rp_inventory_detect("/usr/lib/opkg/status", none), RP_INV_OPKG_STATUS);
+    assert_int_equal(rp_inventory_detect("/var/lib/dpkg/status", none), RP_INV_DPKG_STATUS);
+    assert_int_equal(rp_inventory_detect("status", none), RP_INV_DPKG_STATUS);
+    assert_string_equal(rp_inventory_format_name(RP_INV_OPKG_STATUS), "opkg status");
+    assert_string_equal(rp_inventory_format_name(RP_INV_DPKG_STATUS_D), "dpkg status.d");
+}
+
 /* ---- requirements.txt ---------------------------------------------------------------------- */
 
+/* The fixture includes requirements-base.txt (-r, read where the line is) and constraints.txt
+ * (-c, which pins the bare "idna": the package then names the constraint's file and line). */
 static void test_requirements_fixture(void **state)
 {
     (void)state;
     static const struct want w[] = {
-        {RP_ECO_PYPI, "Django", "2.2.0", 6},     {RP_ECO_PYPI, "jinja2", "2.10", 7},
-        {RP_ECO_PYPI, "requests", "2.19.1", 10}, {RP_ECO_PYPI, "urllib3", "1.24.1", 11},
-        {RP_ECO_PYPI, "PyYAML", "5.3", 12},      {RP_ECO_PYPI, "click", "8.1.7", 13},
-        {RP_ECO_PYPI, "six", "1.16.0", 14},      {RP_ECO_PYPI, "certifi", NULL, 17},
-        {RP_ECO_PYPI, "idna", NULL, 18},         {RP_ECO_PYPI, "flask", NULL, 20},
+        {RP_ECO_PYPI, "Pillow", "9.0.0", 2},    {RP_ECO_PYPI, "Django", "2.2.0", 6},
+        {RP_ECO_PYPI, "jinja2", "2.10", 7},     {RP_ECO_PYPI, "requests", "2.19.1", 10},
+        {RP_ECO_PYPI, "urllib3", "1.24.1", 11}, {RP_ECO_PYPI, "PyYAML", "5.3", 12},
+        {RP_ECO_PYPI, "click", "8.1.7", 13},    {RP_ECO_PYPI, "six", "1.16.0", 14},
+        {RP_ECO_PYPI, "certifi", NULL, 17},     {RP_ECO_PYPI, "idna", "3.6", 2},
+        {RP_ECO_PYPI, "flask", NULL, 20},
     };
-    expect_fixture("requirements.txt", RP_INV_REQUIREMENTS, w, NWANT(w));
+    struct rp_inventory inv;
+    rp_inventory_init(&inv);
+    parse_fixture("requirements.txt", RP_INV_REQUIREMENTS, &inv);
+    check_pkgs(&inv, 0, w, NWANT(w));
+    assert_string_equal(inv.pkgs[0].source, DATA "requirements-base.txt");
+    assert_string_equal(inv.pkgs[1].source, DATA "requirements.txt");
+    assert_string_equal(inv.pkgs[9].source, DATA "constraints.txt");
+    assert_string_equal(inv.pkgs[10].why, "a direct reference (name @ URL)");
+    assert_int_equal(inv.nsources, 3);
+    rp_inventory_release(&inv);
 }
 
 static void test_requirements_syntax(void **state)
@@ -226,7 +277,7 @@ static void test_requirements_syntax(void **state)
     expect(RP_INV_REQUIREMENTS, "\xef\xbb\xbfp==1\r\n\r\nq==2", crlf, NWANT(crlf));
     /* Everything pip installs from somewhere else than the index is skipped. */
     expect(RP_INV_REQUIREMENTS,
-           "-r base.txt\n-c constraints.txt\n-e .\n-e git+https://x/y.git#egg=y\n"
+           "-e .\n-e git+https://x/y.git#egg=y\n"
            "https://example.com/pkg-1.0.tar.gz\ngit+https://github.com/a/b.git\n./local\n"
            "/abs/path\n~/home\npkg-1.0-py3-none-any.whl\nfoo-1.0.tar.gz\n--hash=sha256:x\n\n",
            NULL, 0);
@@ -248,6 +299,230 @@ static void test_requirements_errors(void **state)
     expect_fail_len(RP_INV_REQUIREMENTS, "x==1\0", 5, RP_EINVAL, "line 1: NUL byte");
     /* Control bytes in an error message are not echoed raw. */
     expect_fail(RP_INV_REQUIREMENTS, "\x1b[31mx\n", "cannot read requirement '?[31mx'");
+}
+
+/* In-memory files for the includes of requirements.txt: path, content, and the id the reader
+ * gives (NULL: the path), so that two paths can name one file as a symbolic link would. */
+struct vfile {
+    const char *path, *text, *id;
+};
+
+static int vread(void *arg, const char *path, char **text, size_t *len, char *id, size_t idcap,
+                 struct rp_error *err)
+{
+    for (const struct vfile *f = arg; f->path; f++) {
+        if (strcmp(f->path, path) != 0)
+            continue;
+        *text = strdup(f->text);
+        assert_non_null(*text);
+        *len = strlen(f->text);
+        snprintf(id, idcap, "%s", f->id ? f->id : f->path);
+        return RP_OK;
+    }
+    rp_error_set(err, "unable to read '%s': No such file or directory", path);
+    return RP_ENOTFOUND;
+}
+
+/* Parses vfs[0] (a requirements.txt) with its includes; fails with a message holding msg, or,
+ * when msg is NULL, must succeed and give the packages w, each from the file at srcs[i]. */
+static void expect_includes(const struct vfile *vfs, const char *msg, const struct want *w,
+                            const char *const *srcs, size_t n)
+{
+    struct rp_inventory inv;
+    rp_inventory_init(&inv);
+    parse_len(RP_INV_REQUIREMENTS, "before==1.0\n", 12, &inv);
+    const struct rp_inventory_options opt = {vread, (void *)vfs, NULL};
+    struct rp_error err = {{0}};
+    int rc = rp_inventory_parse_ex(&inv, RP_INV_REQUIREMENTS, vfs[0].path,
+                                   rp_str_from_cstr(vfs[0].text), &opt, &err);
+    if (msg) {
+        if (rc != RP_EINVAL || !strstr(err.msg, msg))
+            fail_msg("code %d, message '%s', want '%s'", rc, err.msg, msg);
+        if (strncmp(err.msg, "line ", 5) != 0)
+            fail_msg("message '%s' does not start with its line", err.msg);
+        assert_int_equal(inv.n, 1); /* left as it was */
+        assert_int_equal(inv.nsources, 1);
+    } else {
+        if (rc)
+            fail_msg("%s: %s", rp_strerror(rc), err.msg);
+        check_pkgs(&inv, 1, w, n);
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(inv.pkgs[1 + i].source, srcs[i]) != 0)
+                fail_msg("'%s': source '%s', want '%s'", inv.pkgs[1 + i].name,
+                         inv.pkgs[1 + i].source, srcs[i]);
+    }
+    rp_inventory_release(&inv);
+}
+
+/* Regression (issue 12, item 22): "-r" includes were skipped, their packages never checked.
+ * pip reads them where the line is, relative to the including file's folder (also "-rFILE",
+ * "--requirement FILE", "--requirement=FILE"); "-c" files pin the version of a requirement that
+ * does not pin one itself, and a "-r" inside a constraints file is a requirements file. */
+static void test_regression_requirements_includes_followed(void **state)
+{
+    (void)state;
+    static const struct vfile vfs[] = {
+        {"app/requirements.txt",
+         "-r base/common.txt\nflask==2.0.0\n--requirement=../shared.txt # shared\n"
+         "-c constraints.txt\nrequests\nREQUESTS_toolbelt>=1\n-r'quoted.txt'\n",
+         NULL},
+        {"app/base/common.txt", "django==3.2\n-r ./more.txt\n", NULL},
+        {"app/base/more.txt", "\xef\xbb\xbfsix==1.16\n", NULL},
+        {"app/../shared.txt", "attrs==21.0\n", NULL},
+        {"app/constraints.txt",
+         "requests==2.19.1\nrequests-toolbelt==0.9\nunused==1.0\nflask==9\n-r extra.txt\n", NULL},
+        {"app/extra.txt", "zope.interface==5.0\n", NULL},
+        {"app/quoted.txt", "", NULL},
+        {NULL, NULL, NULL},
+    };
+    static const struct want w[] = {
+        {RP_ECO_PYPI, "django", "3.2", 1},
+        {RP_ECO_PYPI, "six", "1.16", 1},
+        {RP_ECO_PYPI, "flask", "2.0.0", 2}, /* its own pin stays */
+        {RP_ECO_PYPI, "attrs", "21.0", 1},
+        {RP_ECO_PYPI, "zope.interface", "5.0", 1},
+        {RP_ECO_PYPI, "requests", "2.19.1", 1},       /* pinned by the constraint */
+        {RP_ECO_PYPI, "REQUESTS_toolbelt", "0.9", 2}, /* a range: the constraint decides */
+    };
+    static const char *const srcs[] = {
+        "app/base/common.txt", "app/base/more.txt",   "app/requirements.txt", "app/../shared.txt",
+        "app/extra.txt",       "app/constraints.txt", "app/constraints.txt",
+    };
+    expect_includes(vfs, NULL, w, srcs, NWANT(w));
+    /* An absolute include is not joined to the folder. */
+    static const struct vfile abs[] = {
+        {"x/requirements.txt", "-r /etc/r.txt\n", NULL}, {"/etc/r.txt", "a==1\n", NULL}, {0}};
+    static const struct want wa[] = {{RP_ECO_PYPI, "a", "1", 1}};
+    static const char *const sa[] = {"/etc/r.txt"};
+    expect_includes(abs, NULL, wa, sa, 1);
+}
+
+/* Regression (issue 12, item 22): what cannot be followed is an error of the include's line,
+ * never packages silently missing: a cycle (also through another path to the same file), a
+ * file that cannot be read, a URL, an environment variable, includes nested too deep, a broken
+ * included file (its line named too), and an include when no reader is given. */
+static void test_regression_requirements_include_errors(void **state)
+{
+    (void)state;
+    static const struct vfile cycle[] = {
+        {"a.txt", "x==1\n-r b.txt\n", NULL}, {"b.txt", "\n-r a.txt\n", NULL}, {0}};
+    expect_includes(cycle,
+                    "line 2: in 'b.txt': line 2: -r a.txt: a cycle of includes (a.txt -> b.txt -> "
+                    "a.txt)",
+                    NULL, NULL, 0);
+    static const struct vfile self[] = {
+        {"d/a.txt", "-r a.txt\n", NULL}, {"d/a.txt", "", NULL}, {0}};
+    expect_includes(self, "line 1: -r a.txt: a cycle of includes (a.txt -> a.txt)", NULL, NULL, 0);
+    static const struct vfile alias[] = {{"req.txt", "-c sub/c.txt\n", "/real/req.txt"},
+                                         {"sub/c.txt", "-r ../req.txt\n", "/real/c.txt"},
+                                         {"sub/../req.txt", "", "/real/req.txt"},
+                                         {0}};
+    struct rp_inventory inv;
+    rp_inventory_init(&inv);
+    const struct rp_inventory_options opt = {vread, (void *)alias, "/real/req.txt"};
+    struct rp_error err = {{0}};
+    assert_int_equal(rp_inventory_parse_ex(&inv, RP_INV_REQUIREMENTS, "req.txt",
+                                           rp_str_from_cstr(alias[0].text), &opt, &err),
+                     RP_EINVAL);
+    assert_non_null(strstr(err.msg, "line 1: in 'sub/c.txt': line 1: -r ../req.txt: a cycle"));
+    rp_inventory_release(&inv);
+    static const struct vfile missing[] = {{"r.txt", "a==1\n\n-r nope.txt\n", NULL}, {0}};
+    expect_includes(missing, "line 3: -r nope.txt: unable to read 'nope.txt'", NULL, NULL, 0);
+    static const struct vfile broken[] = {
+        {"r/requirements.txt", "-c c.txt\n", NULL}, {"r/c.txt", "ok==1\nDjango=2.2\n", NULL}, {0}};
+    expect_includes(broken, "line 1: in 'r/c.txt': line 2: '=' is not a version operator", NULL,
+                    NULL, 0);
+    static const struct vfile url[] = {{"r.txt", "-r https://example.com/r.txt\n", NULL}, {0}};
+    expect_includes(url,
+                    "line 1: cannot follow '-r https://example.com/r.txt': rampart reads "
+                    "local files only",
+                    NULL, NULL, 0);
+    static const struct vfile env[] = {{"r.txt", "--constraint ${DIR}/c.txt\n", NULL}, {0}};
+    expect_includes(env, "line 1: cannot follow '-c ${DIR}/c.txt': the path names an environment",
+                    NULL, NULL, 0);
+    static const struct vfile empty[] = {{"r.txt", "-r\n", NULL}, {0}};
+    expect_includes(empty, "line 1: '-r' without a file", NULL, NULL, 0);
+    /* A chain deeper than the bound. */
+    enum { DEEP = RP_INV_MAX_INCLUDE_DEPTH + 2 };
+    struct vfile deep[DEEP + 1];
+    char names[DEEP][24], texts[DEEP][64];
+    for (int i = 0; i < DEEP; i++) {
+        snprintf(names[i], sizeof(names[i]), "f%d.txt", i);
+        snprintf(texts[i], sizeof(texts[i]), "p%d==1\n-r f%d.txt\n", i, i + 1);
+        deep[i] = (struct vfile){names[i], texts[i], NULL};
+    }
+    deep[DEEP] = (struct vfile){0};
+    expect_includes(deep,
+                    "line 2: in 'f31.txt': line 2: '-r f32.txt': includes nested more than 32 "
+                    "deep",
+                    NULL, NULL, 0);
+    expect_fail(RP_INV_REQUIREMENTS, "a==1\n-r base.txt\n",
+                "line 2: '-r base.txt' includes another file, which is not read here");
+}
+
+/* Regression (issue 12, item 22): pip's per-requirement options after a requirement
+ * ("-C key=val", "--config-settings", "--global-option") were refused; pip takes them. An option
+ * pip does not take there is still an error. */
+static void test_regression_requirements_per_requirement_options(void **state)
+{
+    (void)state;
+    static const struct want w[] = {
+        {RP_ECO_PYPI, "foo", "1.0", 1},
+        {RP_ECO_PYPI, "bar", "2", 2},
+        {RP_ECO_PYPI, "baz", "3", 4},
+        {RP_ECO_PYPI, "qux", "4", 5},
+    };
+    expect(RP_INV_REQUIREMENTS,
+           "foo==1.0 -C key=val --config-settings=a=b --hash=sha256:x\n"
+           "bar==2 -Ckey=v \\\n  --hash sha256:y\n"
+           "baz==3 --global-option=--x --install-option '--prefix=/x'\n"
+           "qux==4 ; python_version >= '3' --config-settings a=b\n",
+           w, NWANT(w));
+    expect_fail(RP_INV_REQUIREMENTS, "a==1\nfoo==1.0 --frobnicate\n",
+                "line 2: unknown option '--frobnicate' after a requirement");
+    expect_fail(RP_INV_REQUIREMENTS, "foo==1.0 -C\n", "line 1: '-C' without a value");
+    expect_fail(RP_INV_REQUIREMENTS, "foo==1.0 -x y\n", "line 1: unknown option '-x'");
+}
+
+/* Regression (issue 12, item 22): "pkg==${VAR}" was read as pinned to the version "${VAR}". pip
+ * takes the variable's value when it installs: the version is not known here. */
+static void test_regression_requirements_env_var_not_pinned(void **state)
+{
+    (void)state;
+    static const struct want w[] = {
+        {RP_ECO_PYPI, "pkg", NULL, 1},
+        {RP_ECO_PYPI, "other", NULL, 2},
+        {RP_ECO_PYPI, "ranged", NULL, 3},
+    };
+    struct rp_inventory inv;
+    rp_inventory_init(&inv);
+    static const char text[] = "pkg==${VERSION}\nother == ${A}.${B}\nranged>=${X},<2\n";
+    parse_len(RP_INV_REQUIREMENTS, text, sizeof(text) - 1, &inv);
+    check_pkgs(&inv, 0, w, NWANT(w));
+    assert_string_equal(inv.pkgs[0].why, "its version comes from an environment variable");
+    assert_string_equal(inv.pkgs[1].why, "its version comes from an environment variable");
+    assert_null(inv.pkgs[2].why); /* a range anyway */
+    rp_inventory_release(&inv);
+    expect_fail(RP_INV_REQUIREMENTS, "${PKG}==1.0\n", "it names an environment variable");
+}
+
+/* Regression (issue 12, item 25): a typo "Django=2.2" gave 0 packages and exit 0 (read as an
+ * unpinned requirement). pip refuses it ("= is not a valid operator"); so does rampart, with
+ * its line. */
+static void test_regression_requirements_operator_typo_is_an_error(void **state)
+{
+    (void)state;
+    enum rp_inv_format f = RP_INV_REQUIREMENTS;
+    expect_fail(f, "Django=2.2\n",
+                "line 1: '=' is not a version operator in 'Django=2.2' (did you mean '=='?)");
+    expect_fail(f, "a==1\nDjango=>2.2\n", "line 2: '=>' is not a version operator");
+    expect_fail(f, "x>=<1\n", "line 1: '>=<' is not a version operator");
+    expect_fail(f, "x>=1,\n", "line 1: empty version clause in 'x>=1,'");
+    expect_fail(f, "x==1.0$\n", "line 1: invalid version '1.0$' in 'x==1.0$'");
+    expect_fail(f, "x>2<3\n", "line 1: invalid version '2<3'");
+    expect_fail(f, "x~=\n", "line 1: '~=' without a version");
+    static const struct want w[] = {{RP_ECO_PYPI, "x", "anything$goes", 1}};
+    expect(f, "x===anything$goes\n", w, NWANT(w)); /* "===" compares as text */
 }
 
 /* ---- TOML lock files ----------------------------------------------------------------------- */
@@ -552,6 +827,42 @@ static void test_npm_v1(void **state)
            w, NWANT(w));
 }
 
+/* Each npm package keeps where the lock file installs it, so that copies of one version can be
+ * reported once with their locations (issue 12, item 24): v2/v3 the "packages" key, v1 the
+ * nesting of "dependencies". */
+static void test_npm_install_paths(void **state)
+{
+    (void)state;
+    struct rp_inventory inv;
+    rp_inventory_init(&inv);
+    static const char v1[] = "{\"lockfileVersion\": 1, \"dependencies\": {\"a\": {\"version\": "
+                             "\"1.0.0\", \"dependencies\": {\"b\": {\"version\": \"2.0.0\", "
+                             "\"dependencies\": {\"c\": {\"version\": \"3.0.0\"}}}, \"d\": "
+                             "{\"version\": \"4.0.0\"}}}, \"e\": {\"version\": \"5.0.0\"}}}";
+    parse_len(RP_INV_NPM_LOCK, v1, sizeof(v1) - 1, &inv);
+    static const char *const want1[] = {"node_modules/a", "node_modules/a/node_modules/b",
+                                        "node_modules/a/node_modules/b/node_modules/c",
+                                        "node_modules/a/node_modules/d", "node_modules/e"};
+    assert_int_equal(inv.n, 5);
+    for (size_t i = 0; i < inv.n; i++)
+        assert_string_equal(inv.pkgs[i].path, want1[i]);
+    rp_inventory_release(&inv);
+    rp_inventory_init(&inv);
+    static const char v3[] = "{\"lockfileVersion\": 3, \"packages\": {\"\": {}, "
+                             "\"node_modules/@s/x\": {\"version\": \"1.0.0\"}, "
+                             "\"packages/w/node_modules/y\": {\"version\": \"2.0.0\"}}}";
+    parse_len(RP_INV_NPM_LOCK, v3, sizeof(v3) - 1, &inv);
+    assert_int_equal(inv.n, 2);
+    assert_string_equal(inv.pkgs[0].path, "node_modules/@s/x");
+    assert_string_equal(inv.pkgs[1].path, "packages/w/node_modules/y");
+    rp_inventory_release(&inv);
+    /* Other formats say no install path. */
+    rp_inventory_init(&inv);
+    parse_len(RP_INV_REQUIREMENTS, "a==1\n", 5, &inv);
+    assert_null(inv.pkgs[0].path);
+    rp_inventory_release(&inv);
+}
+
 static void test_npm_errors(void **state)
 {
     (void)state;
@@ -843,9 +1154,52 @@ static void test_go_mod_long_statement(void **state)
                 "line 2: too many words in a 'replace' line");
     expect_fail(f, "require (\n a v1 b v2 c v3 d v4 e v5\n)\n",
                 "line 2: too many words in a 'require' line");
-    static const struct want w[] = {{RP_ECO_GO, "a", "v1", 4}};
-    expect(f, "retract [v1.0.0, v1.0.1, v1.0.2, v1.0.3, v1.0.4]\nexclude (\n)\nrequire a v1\n", w,
-           NWANT(w));
+    static const struct want w[] = {{RP_ECO_GO, "a", "v1", 5}};
+    expect(f,
+           "module m\nretract [v1.0.0, v1.0.1, v1.0.2, v1.0.3, v1.0.4]\nexclude (\n)\n"
+           "require a v1\n",
+           w, NWANT(w));
+    expect_fail(f, "module m\nfrobnicate a b c d e f g h i j\n", "line 2: unknown directive");
+}
+
+/* Regression (issue 12, item 21): a file that is not a go.mod gave 0 packages and exit 0. Go
+ * refuses a go.mod without a module directive or with an unknown one. */
+static void test_regression_go_mod_garbage_is_an_error(void **state)
+{
+    (void)state;
+    enum rp_inv_format f = RP_INV_GO_MOD;
+    expect_fail(f, "this is not a go.mod file!\n", "line 1: unknown directive 'this'");
+    expect_fail(f, "", "line 1: no module directive: not a go.mod file");
+    expect_fail(f, "// only a comment\n\n", "line 1: no module directive");
+    expect_fail(f, "go 1.21\nrequire a v1.0.0\n", "line 1: no module directive");
+    expect_fail(f, "module a\nmodule b\n", "line 2: repeated module directive");
+    expect_fail(f, "module\n", "line 1: expected 'module module/path'");
+    expect_fail(f, "module m\ngo 1.21 extra\n", "line 2: expected 'go 1.N'");
+    expect_fail(f, "module m\ngo banana\n", "line 2: invalid go version 'banana'");
+    expect_fail(f, "module m\ngo 1\n", "line 2: invalid go version '1'");
+    expect_fail(f, "module m\ngo 1.021\n", "line 2: invalid go version");
+    expect_fail(f, "module m\nexclude a\n", "line 2: expected 'exclude module/path v1.2.3'");
+    expect_fail(f, "module m\ngodebug x\n", "line 2: expected 'godebug key=value'");
+    expect_fail(f, "module m\ntoolchain\n", "line 2: expected 'toolchain' and one argument");
+    /* Every directive Go knows, in line and block forms. */
+    static const struct want w[] = {{RP_ECO_GO, "a", "v1.0.0", 9}};
+    expect(f,
+           "module example.com/m\ngo 1.22rc1\ntoolchain go1.22.3\ngodebug default=go1.21\n"
+           "tool example.com/tool\nignore ./node_modules\nexclude b v1.0.0\nretract v0.1.0\n"
+           "require a v1.0.0\n",
+           w, NWANT(w));
+}
+
+/* Regression (issue 12, item 21): an unknown directive was skipped, so a "requre" typo dropped
+ * the dependency it named. */
+static void test_regression_go_mod_unknown_directive(void **state)
+{
+    (void)state;
+    enum rp_inv_format f = RP_INV_GO_MOD;
+    expect_fail(f, "module m\nrequre github.com/a/b v1.0.0\n",
+                "line 2: unknown directive 'requre'");
+    expect_fail(f, "module m\n\nrequre (\n\ta v1\n)\n", "line 3: unknown directive 'requre'");
+    expect_fail(f, "module m\nreplace (\n)\nRequire a v1\n", "line 4: unknown directive 'Require'");
 }
 
 /* ---- dpkg status --------------------------------------------------------------------------- */
@@ -869,6 +1223,7 @@ static void test_dpkg_syntax(void **state)
     (void)state;
     static const struct want w[] = {
         {RP_ECO_DEBIAN, "a", "1.0", 3},
+        {RP_ECO_DEBIAN, "b", "2", 7}, /* unpacked: its files are on disk */
         {RP_ECO_DEBIAN, "c", "3", 11},
     };
     expect(RP_INV_DPKG_STATUS,
@@ -924,6 +1279,75 @@ static void test_dpkg_errors(void **state)
     expect_fail(f, "Package: a\nPackage: b\n", "line 2: duplicate field 'Package'");
     expect_fail(f, "Package:\nStatus: install ok installed\nVersion: 1\n",
                 "line 1: empty package name");
+}
+
+/* Regression (issue 12, item 23): "deinstall reinstreq installed" was missed (the flag was
+ * required to be "ok"). The state, the third word, says whether the files are on disk. */
+static void test_regression_dpkg_reinstreq_counts_as_installed(void **state)
+{
+    (void)state;
+    static const struct want w[] = {
+        {RP_ECO_DEBIAN, "a", "1", 1},
+        {RP_ECO_DEBIAN, "b", "2", 5},
+        {RP_ECO_DEBIAN, "c", "3", 9},
+        {RP_ECO_DEBIAN, "f", "6", 20},
+    };
+    expect(RP_INV_DPKG_STATUS,
+           "Package: a\nStatus: deinstall reinstreq installed\nVersion: 1\n\n"
+           "Package: b\nStatus: install ok half-configured\nVersion: 2\n\n"
+           "Package: c\nStatus: install reinstreq half-installed\nVersion: 3\n\n"
+           "Package: d\nStatus: purge ok not-installed\n\n"
+           "Package: e\nStatus: deinstall ok config-files\nVersion: 5\n\n"
+           "Package: f\nStatus: hold ok triggers-pending\nVersion: 6\n",
+           w, NWANT(w));
+    expect_fail(RP_INV_DPKG_STATUS, "Package: a\nVersion: 1\nStatus: install ok\n",
+                "line 3: Status of 'a' is not 'want flag state': 'install ok'");
+    expect_fail(RP_INV_DPKG_STATUS, "Package: a\nVersion: 1\nStatus: install ok installed x\n",
+                "line 3: Status of 'a' is not 'want flag state'");
+    expect_fail(RP_INV_DPKG_STATUS, "Package: a\nVersion: 1\nStatus: install ok sideways\n",
+                "line 3: unknown package state 'sideways' in the Status of 'a'");
+}
+
+/* Regression (issue 12, item 23): distroless images keep one file a package in
+ * var/lib/dpkg/status.d/, control paragraphs without a Status field: those are installed. */
+static void test_regression_dpkg_status_d_read(void **state)
+{
+    (void)state;
+    static const struct want w[] = {
+        {RP_ECO_DEBIAN, "glibc", "2.36-9+deb12u4", 1},
+        {RP_ECO_DEBIAN, "tzdata", "2024a-0+deb12u1", 8},
+    };
+    expect(RP_INV_DPKG_STATUS_D,
+           "Package: libc6\nSource: glibc\nVersion: 2.36-9+deb12u4\nArchitecture: amd64\n"
+           "Description: GNU C Library\n shared libraries\n\n"
+           "Package: tzdata\nVersion: 2024a-0+deb12u1\n\n"
+           "Package: gone\nVersion: 1\nStatus: deinstall ok config-files\n",
+           w, NWANT(w));
+    /* In a status file, a paragraph without Status is not installed (the "available" form). */
+    expect(RP_INV_DPKG_STATUS, "Package: tzdata\nVersion: 2024a-0+deb12u1\n", NULL, 0);
+}
+
+/* Regression (issue 12, item 23): OpenWrt's usr/lib/opkg/status was read as Debian's, so its
+ * packages were matched against Debian's advisories. It is its own ecosystem. */
+static void test_regression_opkg_status_is_openwrt(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "Package: busybox\nVersion: 1.36.1-1\nDepends: libc\nStatus: install user installed\n"
+        "Architecture: mips_24kc\nConffiles:\n /etc/syslog.conf abc\nInstalled-Time: 1700000000\n"
+        "\nPackage: dnsmasq\nVersion: 2.89-4\nStatus: install user,hold installed\n\n"
+        "Package: old\nVersion: 1\nStatus: deinstall ok not-installed\n";
+    static const struct want w[] = {
+        {RP_ECO_OPENWRT, "busybox", "1.36.1-1", 1},
+        {RP_ECO_OPENWRT, "dnsmasq", "2.89-4", 10},
+    };
+    expect(RP_INV_OPKG_STATUS, text, w, NWANT(w));
+    assert_string_equal(rp_eco_name(RP_ECO_OPENWRT), "OpenWrt");
+    assert_int_equal(rp_eco_from_osv(RP_STR("OpenWrt")), RP_ECO_OPENWRT);
+    int cmp = 0;
+    assert_int_equal(rp_version_cmp(RP_ECO_OPENWRT, RP_STR("1.36.1-1"), RP_STR("1.36.1-10"), &cmp),
+                     RP_OK);
+    assert_true(cmp < 0);
 }
 
 /* ---- hostile and big input ----------------------------------------------------------------- */
@@ -1096,11 +1520,12 @@ static void test_several_files(void **state)
         rp_inventory_parse(&inv, RP_INV_GO_MOD, "broken/go.mod", RP_STR("require (\n"), &err),
         RP_EINVAL);
     parse_fixture("status", RP_INV_DPKG_STATUS, &inv);
-    assert_int_equal(inv.nsources, 3);
-    assert_string_equal(inv.pkgs[0].source, DATA "requirements.txt");
+    /* requirements.txt, the two files it includes, go.mod, status */
+    assert_int_equal(inv.nsources, 5);
+    assert_string_equal(inv.pkgs[1].source, DATA "requirements.txt");
     assert_string_equal(inv.pkgs[n].source, DATA "go.mod");
     assert_string_equal(inv.pkgs[inv.n - 1].source, DATA "status");
-    assert_ptr_equal(inv.pkgs[n].source, inv.sources[1]);
+    assert_ptr_equal(inv.pkgs[n].source, inv.sources[3]);
     rp_inventory_release(&inv);
     rp_inventory_release(&inv); /* released twice: a no-op */
 }
@@ -1109,9 +1534,15 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_detect),
+        cmocka_unit_test(test_regression_walk_finds_every_requirements_txt),
         cmocka_unit_test(test_requirements_fixture),
         cmocka_unit_test(test_requirements_syntax),
         cmocka_unit_test(test_requirements_errors),
+        cmocka_unit_test(test_regression_requirements_includes_followed),
+        cmocka_unit_test(test_regression_requirements_include_errors),
+        cmocka_unit_test(test_regression_requirements_per_requirement_options),
+        cmocka_unit_test(test_regression_requirements_env_var_not_pinned),
+        cmocka_unit_test(test_regression_requirements_operator_typo_is_an_error),
         cmocka_unit_test(test_poetry_fixture),
         cmocka_unit_test(test_cargo_fixture),
         cmocka_unit_test(test_toml_syntax),
@@ -1124,6 +1555,7 @@ int main(void)
         cmocka_unit_test(test_pipfile_errors),
         cmocka_unit_test(test_npm_fixture),
         cmocka_unit_test(test_npm_v1),
+        cmocka_unit_test(test_npm_install_paths),
         cmocka_unit_test(test_npm_errors),
         cmocka_unit_test(test_cyclonedx_fixture),
         cmocka_unit_test(test_json_lines),
@@ -1135,10 +1567,15 @@ int main(void)
         cmocka_unit_test(test_go_mod_replace),
         cmocka_unit_test(test_go_mod_errors),
         cmocka_unit_test(test_go_mod_long_statement),
+        cmocka_unit_test(test_regression_go_mod_garbage_is_an_error),
+        cmocka_unit_test(test_regression_go_mod_unknown_directive),
         cmocka_unit_test(test_dpkg_fixture),
         cmocka_unit_test(test_dpkg_syntax),
         cmocka_unit_test(test_dpkg_source_field),
         cmocka_unit_test(test_dpkg_errors),
+        cmocka_unit_test(test_regression_dpkg_reinstreq_counts_as_installed),
+        cmocka_unit_test(test_regression_dpkg_status_d_read),
+        cmocka_unit_test(test_regression_opkg_status_is_openwrt),
         cmocka_unit_test(test_truncated_fixtures),
         cmocka_unit_test(test_huge_lines),
         cmocka_unit_test(test_big_files),
