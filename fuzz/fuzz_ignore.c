@@ -1,8 +1,8 @@
 /* libFuzzer target: the small inputs of rampart vulns besides inventories, on any bytes: lists of
  * accepted risks (--ignore-file) and os-release files. The first byte picks which. Besides
- * crashes and sanitizer reports, a finding is an id handed out that is empty, too long, or holds
- * a blank, a '#', a line break or a control character; a rejection without a message; or a
- * release that is not a short run of digits and dots. */
+ * crashes and sanitizer reports, a finding is an id handed out that is empty, too long, holds
+ * a blank, a '#', a line break or a control character, or is not an advisory id; a rejection
+ * without a message; or a release that is not a short run of digits and dots. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +12,7 @@
 static int check(void *arg, struct rp_str id)
 {
     (void)arg;
-    if (id.len == 0 || id.len > RP_VULN_ID_MAX)
+    if (id.len == 0 || id.len > RP_VULN_ID_MAX || !rp_vuln_id_valid(id))
         abort();
     for (size_t i = 0; i < id.len; i++) {
         unsigned char c = (unsigned char)id.ptr[i];

@@ -20,6 +20,11 @@
 
 enum output { OUT_TABLE, OUT_JSON, OUT_SARIF };
 
+/* Exit status of a scan in which no package could be checked (all of them unpinned, or of
+ * ecosystems the database has no advisories for or whose versions rampart cannot order): it is
+ * neither clean (0) nor vulnerable (1), and a pipeline must not take it for clean. */
+#define EXIT_UNCHECKED 3
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -53,7 +58,12 @@ static void usage(FILE *f)
             "  --list            only list the packages PATH holds (no database needed)\n"
             "  -h, --help        this text\n"
             "\n"
-            "Exit status: 0 nothing found, 1 vulnerable packages found, 2 usage or input error.\n");
+            "Packages that cannot be checked (no pinned version, an ecosystem the database\n"
+            "has no advisories for or whose versions rampart cannot order) are listed apart,\n"
+            "each with why.\n"
+            "\n"
+            "Exit status: 0 nothing found, 1 vulnerable packages found, 2 usage or input error,\n"
+            "3 no package could be checked.\n");
 }
 
 /* ---- reading the inventories ---- */
@@ -135,6 +145,32 @@ static int read_inventory(struct scan *s, const char *path, bool explicit)
     return RP_EXIT_OK;
 }
 
+/* Whether the package manager reads another file beside path instead of it
+ * (rp_inventory_superseded_by): the walk leaves path out, a path named on the command line is
+ * read as asked; either way standard error says so. */
+static bool superseded(const char *path, bool walking)
+{
+    const char *by = rp_inventory_superseded_by(path);
+    if (!by)
+        return false;
+    const char *slash = strrchr(path, '/');
+    char other[PATH_MAX];
+    struct stat st;
+    if (snprintf(other, sizeof(other), "%.*s%s", slash ? (int)(slash - path + 1) : 0, path, by) >=
+            (int)sizeof(other) ||
+        stat(other, &st) || !S_ISREG(st.st_mode))
+        return false;
+    if (walking)
+        fprintf(stderr, "rampart vulns: note: %s not read: npm installs from %s beside it\n", path,
+                other);
+    else
+        fprintf(stderr,
+                "rampart vulns: warning: %s: npm ignores this file and installs from %s beside "
+                "it\n",
+                path, other);
+    return walking;
+}
+
 static int walk(struct scan *s, const char *dir, int depth)
 {
     /* In name order, so that output does not depend on the file system. */
@@ -155,6 +191,8 @@ static int walk(struct scan *s, const char *dir, int depth)
             lstat(path, &st) == 0) {
             if (S_ISDIR(st.st_mode) && depth < WALK_DEPTH)
                 status = walk(s, path, depth + 1);
+            else if (S_ISREG(st.st_mode) && superseded(path, true))
+                ; /* npm reads the npm-shrinkwrap.json beside it instead */
             else if (S_ISREG(st.st_mode) &&
                      rp_inventory_detect(path, RP_STR_NULL) != RP_INV_UNKNOWN)
                 status = read_inventory(s, path, false);
@@ -168,6 +206,13 @@ static int walk(struct scan *s, const char *dir, int depth)
 }
 
 /* ---- output ---- */
+
+/* What the report says besides the matches: the accepted risks given, for their warnings. */
+struct ignores {
+    char **v;
+    const char **from; /* where each came from: the --ignore-file's path, NULL for --ignore */
+    size_t n;
+};
 
 static const char *rating(double score)
 {
@@ -183,7 +228,109 @@ static json_t *severity_json(const struct rp_vuln_advisory *a)
                      a->severity, "score", a->score, "rating", rating(a->score));
 }
 
-static json_t *report_json(const struct rp_inventory *inv, const struct rp_vuln_report *rep)
+/* Whether copy j of a package is declared where an earlier copy is (a file read twice: by the
+ * walk and through another file's -r), which is one location, not two. */
+static bool seen_location(const struct rp_inventory *inv, const struct rp_vuln_report *rep,
+                          size_t first, size_t j)
+{
+    const struct rp_pkg *q = &inv->pkgs[j];
+    for (size_t i = first; i != j; i = rep->same[i]) {
+        const struct rp_pkg *p = &inv->pkgs[i];
+        if (p->line == q->line && !strcmp(p->source ? p->source : "", q->source ? q->source : "") &&
+            !strcmp(p->path ? p->path : "", q->path ? q->path : ""))
+            return true;
+    }
+    return false;
+}
+
+/* The next location of the package whose first copy is first, after i (SIZE_MAX: none). */
+static size_t next_location(const struct rp_inventory *inv, const struct rp_vuln_report *rep,
+                            size_t first, size_t i)
+{
+    for (i = rep->same[i]; i != SIZE_MAX && seen_location(inv, rep, first, i); i = rep->same[i])
+        ;
+    return i;
+}
+
+static size_t count_locations(const struct rp_inventory *inv, const struct rp_vuln_report *rep,
+                              size_t first)
+{
+    size_t n = 0;
+    for (size_t i = first; i != SIZE_MAX; i = next_location(inv, rep, first, i))
+        n++;
+    return n;
+}
+
+static void source_text(const struct rp_pkg *p, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s:%u", p->source ? p->source : "", p->line);
+}
+
+/* One location as the table writes it: "file:line", or "file:line (node_modules/x)". */
+static void location_text(const struct rp_pkg *p, char *out, size_t cap)
+{
+    if (p->path)
+        snprintf(out, cap, "%s:%u (%s)", p->source ? p->source : "", p->line, p->path);
+    else
+        source_text(p, out, cap);
+}
+
+static json_t *locations_json(const struct rp_inventory *inv, const struct rp_vuln_report *rep,
+                              size_t first)
+{
+    json_t *a = json_array();
+    for (size_t i = first; i != SIZE_MAX; i = next_location(inv, rep, first, i)) {
+        const struct rp_pkg *p = &inv->pkgs[i];
+        char src[PATH_MAX + 32];
+        source_text(p, src, sizeof(src));
+        json_t *o = json_pack("{s:s}", "source", src);
+        if (p->path)
+            json_object_set_new(o, "path", json_string(p->path));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+/* Why a package was not checked, as a sentence's end. */
+static void unchecked_text(const struct rp_pkg *p, enum rp_vuln_skip why, char *out, size_t cap)
+{
+    switch (why) {
+    case RP_VULN_UNPINNED: snprintf(out, cap, "%s", p->why ? p->why : "no pinned version"); break;
+    case RP_VULN_UNORDERED:
+        snprintf(out, cap, "rampart cannot order the versions of its ecosystem");
+        break;
+    case RP_VULN_NO_ADVISORIES:
+        snprintf(out, cap, "the database has no %s advisories%s", rp_eco_name(p->eco),
+                 p->eco == RP_ECO_OPENWRT ? " (OSV publishes none)" : "");
+        break;
+    }
+}
+
+static json_t *unchecked_json(const struct rp_inventory *inv, const struct rp_vuln_report *rep,
+                              const struct rp_vuln_unchecked *u)
+{
+    const struct rp_pkg *p = &inv->pkgs[u->pkg];
+    char src[PATH_MAX + 32], why[256];
+    source_text(p, src, sizeof(src));
+    unchecked_text(p, u->why, why, sizeof(why));
+    return json_pack(
+        "{s:s, s:s, s:s, s:o, s:s, s:s, s:o}", "source", src, "ecosystem", rp_eco_name(p->eco),
+        "name", p->name, "version", p->version ? json_string(p->version) : json_null(), "reason",
+        rp_vuln_skip_name(u->why), "why", why, "locations", locations_json(inv, rep, u->pkg));
+}
+
+static json_t *ignore_list_json(const struct ignores *ig, const struct rp_vuln_report *rep,
+                                enum rp_vuln_ignore_use use)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < ig->n; i++)
+        if (rep->ignore_use[i] == use)
+            json_array_append_new(a, json_string(ig->v[i]));
+    return a;
+}
+
+static json_t *report_json(const struct rp_inventory *inv, const struct rp_vuln_report *rep,
+                           const struct ignores *ig)
 {
     json_t *results = json_array();
     for (size_t i = 0; i < rep->n; i++) {
@@ -201,32 +348,38 @@ static json_t *report_json(const struct rp_inventory *inv, const struct rp_vuln_
                                                   a->fixed ? json_string(a->fixed) : json_null()));
         }
         char source[PATH_MAX + 32];
-        snprintf(source, sizeof(source), "%s:%u", p->source, p->line);
+        source_text(p, source, sizeof(source));
         json_array_append_new(results,
-                              json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:b}", "source",
+                              json_pack("{s:s, s:s, s:s, s:s, s:o, s:o, s:I, s:b, s:o}", "source",
                                         source, "ecosystem", rp_eco_name(p->eco), "name", p->name,
                                         "version", p->version, "advisories", advs, "fix",
                                         r->fix ? json_string(r->fix) : json_null(), "fix_removes",
-                                        (json_int_t)r->fix_removes, "fix_clean", r->fix_clean));
+                                        (json_int_t)r->fix_removes, "fix_clean", r->fix_clean,
+                                        "locations", locations_json(inv, rep, r->pkg)));
     }
-    json_t *unpinned = json_array();
-    for (size_t i = 0; i < inv->n; i++) {
-        const struct rp_pkg *p = &inv->pkgs[i];
-        if (!p->unpinned && p->version)
+    json_t *unpinned = json_array(), *unchecked = json_array();
+    for (size_t i = 0; i < rep->nunchecked; i++) {
+        const struct rp_vuln_unchecked *u = &rep->unchecked[i];
+        const struct rp_pkg *p = &inv->pkgs[u->pkg];
+        json_array_append_new(unchecked, unchecked_json(inv, rep, u));
+        if (u->why != RP_VULN_UNPINNED)
             continue;
         char source[PATH_MAX + 32];
-        snprintf(source, sizeof(source), "%s:%u", p->source, p->line);
+        source_text(p, source, sizeof(source));
         json_array_append_new(unpinned, json_pack("{s:s, s:s, s:s}", "source", source, "ecosystem",
                                                   rp_eco_name(p->eco), "name", p->name));
     }
     json_t *summary = json_pack(
-        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "packages", (json_int_t)inv->n,
-        "scanned", (json_int_t)rep->scanned, "affected", (json_int_t)rep->n, "advisories",
-        (json_int_t)rep->advisories, "fixable_packages", (json_int_t)rep->fixable,
-        "fixable_advisories", (json_int_t)rep->fixable_advisories, "unpinned",
-        (json_int_t)rep->unpinned, "unsupported", (json_int_t)rep->unsupported, "invalid_versions",
-        (json_int_t)rep->bad_version, "ignored", (json_int_t)rep->ignored, "unpinned_packages",
-        unpinned);
+        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:o}",
+        "packages", (json_int_t)rep->packages, "scanned", (json_int_t)rep->scanned, "affected",
+        (json_int_t)rep->n, "advisories", (json_int_t)rep->advisories, "fixable_packages",
+        (json_int_t)rep->fixable, "fixable_advisories", (json_int_t)rep->fixable_advisories,
+        "not_checked", (json_int_t)rep->nunchecked, "unpinned", (json_int_t)rep->unpinned,
+        "unsupported", (json_int_t)rep->unsupported, "no_advisories",
+        (json_int_t)rep->no_advisories, "invalid_versions", (json_int_t)rep->bad_version, "ignored",
+        (json_int_t)rep->ignored, "unpinned_packages", unpinned, "not_checked_packages", unchecked,
+        "ignore_unknown", ignore_list_json(ig, rep, RP_VULN_IGNORE_UNKNOWN), "ignore_unused",
+        ignore_list_json(ig, rep, RP_VULN_IGNORE_UNUSED));
     return json_pack("{s:o, s:o}", "results", results, "summary", summary);
 }
 
@@ -254,7 +407,57 @@ static json_t *path_uri(const char *path)
     return json_string(out);
 }
 
-static json_t *report_sarif(const struct rp_inventory *inv, const struct rp_vuln_report *rep)
+/* The SARIF locations of a package: each file and line it is declared at. */
+static json_t *sarif_locations(const struct rp_inventory *inv, const struct rp_vuln_report *rep,
+                               size_t first)
+{
+    json_t *a = json_array();
+    for (size_t i = first; i != SIZE_MAX; i = next_location(inv, rep, first, i)) {
+        const struct rp_pkg *p = &inv->pkgs[i];
+        json_t *loc = json_pack("{s:{s:{s:o}, s:{s:i}}}", "physicalLocation", "artifactLocation",
+                                "uri", path_uri(p->source ? p->source : ""), "region", "startLine",
+                                (int)(p->line ? p->line : 1));
+        if (p->path)
+            json_object_set_new(loc, "message", json_pack("{s:s}", "text", p->path));
+        json_array_append_new(a, loc);
+    }
+    return a;
+}
+
+/* The run's notifications: each package that was not checked, and each id to ignore that no
+ * advisory of the database has. */
+static json_t *sarif_notifications(const struct rp_inventory *inv, const struct rp_vuln_report *rep,
+                                   const struct ignores *ig)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < rep->nunchecked; i++) {
+        const struct rp_vuln_unchecked *u = &rep->unchecked[i];
+        const struct rp_pkg *p = &inv->pkgs[u->pkg];
+        char why[256], msg[1024];
+        unchecked_text(p, u->why, why, sizeof(why));
+        snprintf(msg, sizeof(msg), "%s%s%s (%s) was not checked: %s", p->name,
+                 p->version ? " " : "", p->version ? p->version : "", rp_eco_name(p->eco), why);
+        json_array_append_new(a, json_pack("{s:s, s:{s:s}, s:{s:s}, s:o}", "level", "warning",
+                                           "message", "text", msg, "descriptor", "id",
+                                           rp_vuln_skip_name(u->why), "locations",
+                                           sarif_locations(inv, rep, u->pkg)));
+    }
+    for (size_t i = 0; i < ig->n; i++) {
+        if (rep->ignore_use[i] != RP_VULN_IGNORE_UNKNOWN)
+            continue;
+        char msg[512];
+        snprintf(msg, sizeof(msg),
+                 "ignored advisory %s: no advisory of the database has this id "
+                 "or alias",
+                 ig->v[i]);
+        json_array_append_new(a, json_pack("{s:s, s:{s:s}, s:{s:s}}", "level", "warning", "message",
+                                           "text", msg, "descriptor", "id", "ignore_unknown"));
+    }
+    return a;
+}
+
+static json_t *report_sarif(const struct rp_inventory *inv, const struct rp_vuln_report *rep,
+                            const struct ignores *ig, int status)
 {
     json_t *rules = json_array(), *results = json_array(), *seen = json_object();
     for (size_t i = 0; i < rep->n; i++) {
@@ -296,21 +499,31 @@ static json_t *report_sarif(const struct rp_inventory *inv, const struct rp_vuln
             char fp[1024];
             snprintf(fp, sizeof(fp), "%s/%s@%s/%s", rp_eco_name(p->eco), p->name, p->version,
                      a->id);
-            json_array_append_new(
-                results,
-                json_pack("{s:s, s:I, s:s, s:{s:s}, s:[{s:{s:{s:o}, s:{s:i}}}], s:{s:s}}", "ruleId",
-                          a->id, "ruleIndex", json_integer_value(index), "level",
-                          sarif_level(a->score), "message", "text", msg, "locations",
-                          "physicalLocation", "artifactLocation", "uri", path_uri(p->source),
-                          "region", "startLine", (int)(p->line ? p->line : 1),
-                          "partialFingerprints", "rampartVuln/v1", fp));
+            json_array_append_new(results,
+                                  json_pack("{s:s, s:I, s:s, s:{s:s}, s:o, s:{s:s}}", "ruleId",
+                                            a->id, "ruleIndex", json_integer_value(index), "level",
+                                            sarif_level(a->score), "message", "text", msg,
+                                            "locations", sarif_locations(inv, rep, r->pkg),
+                                            "partialFingerprints", "rampartVuln/v1", fp));
         }
     }
     json_decref(seen);
-    return json_pack("{s:s, s:s, s:[{s:{s:{s:s, s:s, s:s, s:o}}, s:o}]}", "version", "2.1.0",
-                     "$schema", "https://json.schemastore.org/sarif-2.1.0.json", "runs", "tool",
-                     "driver", "name", "rampart", "informationUri", "https://osv.dev",
-                     "semanticVersion", "0.1.0", "rules", rules, "results", results);
+    /* What was counted apart: the packages that could not be checked. */
+    json_t *props =
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "packages", (json_int_t)rep->packages,
+                  "scanned", (json_int_t)rep->scanned, "affected", (json_int_t)rep->n, "advisories",
+                  (json_int_t)rep->advisories, "notChecked", (json_int_t)rep->nunchecked,
+                  "unpinned", (json_int_t)rep->unpinned, "unsupportedEcosystem",
+                  (json_int_t)rep->unsupported, "noAdvisories", (json_int_t)rep->no_advisories);
+    json_t *invocation =
+        json_pack("{s:b, s:i, s:o}", "executionSuccessful", status != EXIT_UNCHECKED, "exitCode",
+                  status, "toolExecutionNotifications", sarif_notifications(inv, rep, ig));
+    return json_pack("{s:s, s:s, s:[{s:{s:{s:s, s:s, s:s, s:s, s:o}}, s:[o], s:o, s:o}]}",
+                     "version", "2.1.0", "$schema", "https://json.schemastore.org/sarif-2.1.0.json",
+                     "runs", "tool", "driver", "name", "rampart", "version", RAMPART_VERSION,
+                     "semanticVersion", RAMPART_VERSION, "informationUri", "https://osv.dev",
+                     "rules", rules, "invocations", invocation, "properties", props, "results",
+                     results);
 }
 
 /* The table: one line per advisory, the package's columns on its first line only. */
@@ -338,6 +551,90 @@ static void cut(const char *s, char *out, size_t max)
         n--;
     memcpy(out, s, n);
     memcpy(out + n, "...", 4);
+}
+
+/* The table names at most this many locations of a package, and this many packages of each
+ * reason for not checking; --json lists them all. */
+#define TABLE_LOCATIONS 5
+#define TABLE_UNCHECKED 10
+
+/* "  installed at N places: a, b, ... and N more" under a package found in several places. */
+static void table_locations(FILE *out, const struct rp_inventory *inv,
+                            const struct rp_vuln_report *rep, size_t first)
+{
+    size_t n = count_locations(inv, rep, first);
+    if (n < 2)
+        return;
+    fprintf(out, "  %s at %zu places:", inv->pkgs[first].path ? "installed" : "declared", n);
+    size_t shown = 0;
+    for (size_t i = first; i != SIZE_MAX && shown < TABLE_LOCATIONS;
+         i = next_location(inv, rep, first, i), shown++) {
+        char loc[PATH_MAX + 64];
+        location_text(&inv->pkgs[i], loc, sizeof(loc));
+        fprintf(out, "%s %s", shown ? "," : "", loc);
+    }
+    if (n > shown)
+        fprintf(out, " and %zu more (--json lists them all)", n - shown);
+    fputc('\n', out);
+}
+
+/* The packages not checked, by reason, each with where it is; for those the database has no
+ * advisories for, how many of each ecosystem. */
+static void table_unchecked(FILE *out, const struct rp_inventory *inv,
+                            const struct rp_vuln_report *rep)
+{
+    if (!rep->nunchecked)
+        return;
+    fprintf(out, "%zu package%s could not be checked:\n", rep->nunchecked,
+            rep->nunchecked == 1 ? "" : "s");
+    static const struct {
+        enum rp_vuln_skip why;
+        const char *title;
+    } groups[] = {
+        {RP_VULN_NO_ADVISORIES, "the database has no advisories of their ecosystem"},
+        {RP_VULN_UNORDERED, "rampart cannot order the versions of their ecosystem"},
+        {RP_VULN_UNPINNED, "no pinned version"},
+    };
+    for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+        size_t total = 0, per_eco[RP_ECO_COUNT] = {0};
+        for (size_t i = 0; i < rep->nunchecked; i++)
+            if (rep->unchecked[i].why == groups[g].why) {
+                total++;
+                enum rp_eco e = inv->pkgs[rep->unchecked[i].pkg].eco;
+                per_eco[(unsigned)e < RP_ECO_COUNT ? e : RP_ECO_OTHER]++;
+            }
+        if (!total)
+            continue;
+        fprintf(out, "  %s (%zu", groups[g].title, total);
+        if (groups[g].why == RP_VULN_NO_ADVISORIES)
+            for (int e = 0, first = 1; e < RP_ECO_COUNT; e++)
+                if (per_eco[e]) {
+                    fprintf(out, "%s %s %zu", first ? ":" : ",", rp_eco_name((enum rp_eco)e),
+                            per_eco[e]);
+                    first = 0;
+                }
+        fprintf(out, "):\n");
+        size_t shown = 0;
+        for (size_t i = 0; i < rep->nunchecked && shown < TABLE_UNCHECKED; i++) {
+            const struct rp_vuln_unchecked *u = &rep->unchecked[i];
+            if (u->why != groups[g].why)
+                continue;
+            const struct rp_pkg *p = &inv->pkgs[u->pkg];
+            char loc[PATH_MAX + 64];
+            location_text(p, loc, sizeof(loc));
+            size_t more = count_locations(inv, rep, u->pkg) - 1;
+            char also[48] = "";
+            if (more)
+                snprintf(also, sizeof(also), " and %zu other place%s", more, more == 1 ? "" : "s");
+            fprintf(out, "    %s%s%s [%s] at %s%s%s%s\n", p->name, p->version ? " " : "",
+                    p->version ? p->version : "", rp_eco_name(p->eco), loc, also,
+                    u->why == RP_VULN_UNPINNED && p->why ? ": " : "",
+                    u->why == RP_VULN_UNPINNED && p->why ? p->why : "");
+            shown++;
+        }
+        if (total > shown)
+            fprintf(out, "    ... and %zu more (--json lists them all)\n", total - shown);
+    }
 }
 
 static void report_table(FILE *out, const struct rp_inventory *inv,
@@ -391,37 +688,25 @@ static void report_table(FILE *out, const struct rp_inventory *inv,
                 fprintf(out, "%-*s  %-*s  %-*s  %-*s  %-13s  %-*s  %s\n", w_src, "", w_name, "",
                         w_ver, "", w_fix, "", sev, w_id, a->id, text);
         }
+        table_locations(out, inv, rep, r->pkg);
     }
     if (rep->n)
         fputc('\n', out);
-    size_t pkgs = rep->scanned + rep->unpinned + rep->unsupported;
-    if (rep->n == 0)
-        fprintf(out, "No known vulnerabilities in %zu packages.\n", rep->scanned);
+    if (rep->packages == 0)
+        fprintf(out, "No packages: the inventories list none.\n");
+    else if (rep->scanned == 0)
+        fprintf(out, "Nothing was checked: none of the %zu package%s could be.\n", rep->packages,
+                rep->packages == 1 ? "" : "s");
+    else if (rep->n == 0)
+        fprintf(out, "No known vulnerabilities in %zu package%s%s.\n", rep->scanned,
+                rep->scanned == 1 ? "" : "s", rep->nunchecked ? " checked" : "");
     else
         fprintf(out,
                 "%zu of %zu packages affected by %zu advisories; upgrading %zu package%s "
                 "removes %zu of them.\n",
                 rep->n, rep->scanned, rep->advisories, rep->fixable, rep->fixable == 1 ? "" : "s",
                 rep->fixable_advisories);
-    if (rep->unpinned) {
-        fprintf(out,
-                "%zu of %zu packages have no pinned version and were not checked:", rep->unpinned,
-                pkgs);
-        size_t shown = 0;
-        for (size_t i = 0; i < inv->n && shown < 5; i++)
-            if (inv->pkgs[i].unpinned || !inv->pkgs[i].version) {
-                fprintf(out, "%s %s (%s:%u)", shown ? "," : "", inv->pkgs[i].name,
-                        inv->pkgs[i].source, inv->pkgs[i].line);
-                shown++;
-            }
-        fprintf(out, "%s\n", rep->unpinned > shown ? ", ..." : "");
-    }
-    if (rep->unsupported)
-        fprintf(out,
-                "%zu package%s of ecosystems whose versions rampart cannot order %s not "
-                "checked.\n",
-                rep->unsupported, rep->unsupported == 1 ? "" : "s",
-                rep->unsupported == 1 ? "was" : "were");
+    table_unchecked(out, inv, rep);
     if (rep->ignored)
         fprintf(out, "%zu match%s of ignored advisories (--ignore) left out.\n", rep->ignored,
                 rep->ignored == 1 ? "" : "es");
@@ -435,32 +720,50 @@ static void report_table(FILE *out, const struct rp_inventory *inv,
 
 /* ---- accepted risks (--ignore) ---- */
 
-struct ignores {
-    char **v;
-    size_t n;
-};
-
-static int ignore_add(struct ignores *ig, const char *id, size_t len)
+static int ignore_add(struct ignores *ig, const char *id, size_t len, const char *from)
 {
     if (!len || len > RP_VULN_ID_MAX) {
         fprintf(stderr, "rampart vulns: --ignore wants an advisory id such as PYSEC-2021-66\n");
         return -1;
     }
+    char ex[64];
+    if (!rp_vuln_id_valid((struct rp_str){id, len})) {
+        /* The id is shown with its non-printable bytes as '?'. */
+        snprintf(ex, sizeof(ex), "%.*s", (int)(len < 60 ? len : 60), id);
+        for (char *q = ex; *q; q++)
+            if ((unsigned char)*q < 0x20 || (unsigned char)*q >= 0x7f)
+                *q = '?';
+        fprintf(stderr,
+                "rampart vulns: --ignore '%s': not an advisory id (such as PYSEC-2021-66, "
+                "GHSA-jfh8-c2jp-5v3q or CVE-2021-44228)\n",
+                ex);
+        return -1;
+    }
     char **nv = realloc(ig->v, (ig->n + 1) * sizeof(*nv));
-    char *copy = nv ? strndup(id, len) : NULL;
     if (nv)
         ig->v = nv;
+    const char **nf = nv ? realloc(ig->from, (ig->n + 1) * sizeof(*nf)) : NULL;
+    if (nf)
+        ig->from = nf;
+    char *copy = nf ? strndup(id, len) : NULL;
     if (!copy) {
         fprintf(stderr, "rampart vulns: out of memory\n");
         return -1;
     }
+    ig->from[ig->n] = from;
     ig->v[ig->n++] = copy;
     return 0;
 }
 
+struct ignore_file_ctx {
+    struct ignores *ig;
+    const char *path;
+};
+
 static int ignore_one(void *arg, struct rp_str id)
 {
-    return ignore_add(arg, id.ptr, id.len) ? RP_ENOMEM : RP_OK;
+    struct ignore_file_ctx *c = arg;
+    return ignore_add(c->ig, id.ptr, id.len, c->path) ? RP_ENOMEM : RP_OK;
 }
 
 /* The ids of an --ignore-file (rp_vuln_ignore_parse). */
@@ -473,7 +776,8 @@ static int ignore_file(struct ignores *ig, const char *path)
         fprintf(stderr, "rampart vulns: %s\n", err.msg[0] ? err.msg : "cannot read the file");
         return -1;
     }
-    int result = rp_vuln_ignore_parse((struct rp_str){text, len}, ignore_one, ig, &err);
+    struct ignore_file_ctx c = {ig, path};
+    int result = rp_vuln_ignore_parse((struct rp_str){text, len}, ignore_one, &c, &err);
     if (result == RP_EINVAL)
         fprintf(stderr, "rampart vulns: %s: %s\n", path, err.msg);
     free(text);
@@ -485,6 +789,19 @@ static void ignores_release(struct ignores *ig)
     for (size_t i = 0; i < ig->n; i++)
         free(ig->v[i]);
     free(ig->v);
+    free(ig->from);
+}
+
+/* An id to ignore that no advisory of the database has is most likely a typo: the risk it meant
+ * to accept is still reported, and this says why. */
+static void ignore_warnings(const struct ignores *ig, const struct rp_vuln_report *rep)
+{
+    for (size_t i = 0; i < ig->n; i++)
+        if (rep->ignore_use[i] == RP_VULN_IGNORE_UNKNOWN)
+            fprintf(stderr,
+                    "rampart vulns: warning: %s%s%s: no advisory in the database has this id or "
+                    "alias (a typo?); it ignores nothing\n",
+                    ig->v[i], ig->from[i] ? " in " : " (--ignore)", ig->from[i] ? ig->from[i] : "");
 }
 
 /* --list: the packages read, one a line (or one JSON object a line), in file order. */
@@ -565,7 +882,8 @@ int rp_cmd_vulns(int argc, char **argv)
             break;
         case 'g':
         case 'G':
-            if (c == 'g' ? ignore_add(&ign, optarg, strlen(optarg)) : ignore_file(&ign, optarg))
+            if (c == 'g' ? ignore_add(&ign, optarg, strlen(optarg), NULL)
+                         : ignore_file(&ign, optarg))
                 early = RP_EXIT_USAGE;
             break;
         case 'h':
@@ -610,6 +928,7 @@ int rp_cmd_vulns(int argc, char **argv)
             if (status == RP_EXIT_OK && s.files == before)
                 fprintf(stderr, "rampart vulns: no inventory found in '%s'\n", argv[i]);
         } else {
+            superseded(argv[i], false);
             status = read_inventory(&s, argv[i], true);
         }
     }
@@ -656,18 +975,24 @@ int rp_cmd_vulns(int argc, char **argv)
         status = RP_EXIT_USAGE;
     }
     if (status == RP_EXIT_OK) {
+        /* The verdict, decided before the report that states it (SARIF's exitCode). */
+        int verdict = rep.n                              ? RP_EXIT_FINDINGS
+                      : rep.packages && rep.scanned == 0 ? EXIT_UNCHECKED
+                                                         : RP_EXIT_OK;
+        ignore_warnings(&ign, &rep);
         if (fmt == OUT_TABLE) {
             report_table(stdout, &s.inv, &rep);
         } else {
-            json_t *doc = fmt == OUT_JSON ? report_json(&s.inv, &rep) : report_sarif(&s.inv, &rep);
+            json_t *doc = fmt == OUT_JSON ? report_json(&s.inv, &rep, &ign)
+                                          : report_sarif(&s.inv, &rep, &ign, verdict);
             if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2)) || fputc('\n', stdout) == EOF) {
                 fprintf(stderr, "rampart vulns: cannot write the report\n");
                 status = RP_EXIT_USAGE;
             }
             json_decref(doc);
         }
-        if (status == RP_EXIT_OK && rep.n)
-            status = RP_EXIT_FINDINGS;
+        if (status == RP_EXIT_OK)
+            status = verdict;
     }
     if (fflush(stdout) == EOF && status != RP_EXIT_USAGE) {
         fprintf(stderr, "rampart vulns: cannot write the report: %s\n", strerror(errno));

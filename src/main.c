@@ -41,7 +41,7 @@ int main(int argc, char **argv)
         return RP_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
-        printf("rampart 0.1.0\n");
+        printf("rampart %s\n", RAMPART_VERSION);
         return RP_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

@@ -2,6 +2,9 @@
 #ifndef RAMPART_CMD_H
 #define RAMPART_CMD_H
 
+/* The version of rampart, as `rampart --version` and reports (SARIF's tool.driver) give it. */
+#define RAMPART_VERSION "0.1.0"
+
 /* Exit codes of every subcommand (STYLE.md): */
 #define RP_EXIT_OK 0       /* done, nothing found */
 #define RP_EXIT_FINDINGS 1 /* done, something was found or refused */

@@ -189,6 +189,12 @@ int rp_vuln_db_open(const char *path, const struct rp_vuln_db_options *opt, stru
                     struct rp_error *err);
 const struct rp_vuln_db_info *rp_vuln_db_info(const struct rp_vuln_db *db);
 void rp_vuln_db_close(struct rp_vuln_db *db);
+/* Whether the database holds any record of ecosystem eco (false for RP_ECO_OTHER, and when the
+ * index cannot be read). */
+bool rp_vuln_db_has_ecosystem(struct rp_vuln_db *db, enum rp_eco eco);
+/* Whether some record of the database has id as its id or one of its aliases: *found. Returns 0,
+ * or RP_EIO when the index cannot be read. */
+int rp_vuln_db_has_id(struct rp_vuln_db *db, const char *id, bool *found);
 
 /* ---- matching and remediation (lib/vuln/match.c) ---- */
 
@@ -204,7 +210,7 @@ struct rp_vuln_advisory {
 };
 
 struct rp_vuln_result {
-    size_t pkg; /* index of the package in the inventory */
+    size_t pkg; /* index of the package in the inventory (the first of its copies: same[]) */
     struct rp_vuln_advisory *adv;
     size_t nadv;
     double max_score; /* the highest score of its advisories, or -1 */
@@ -217,17 +223,51 @@ struct rp_vuln_result {
     size_t fix_removes;
 };
 
+/* Why a package was not checked. */
+enum rp_vuln_skip {
+    RP_VULN_UNPINNED = 1,  /* no pinned version (rp_pkg.why may say more) */
+    RP_VULN_UNORDERED,     /* an ecosystem whose versions rampart cannot order (pkg:maven...) */
+    RP_VULN_NO_ADVISORIES, /* the database holds no advisory of the package's ecosystem */
+};
+/* "unpinned", "unsupported_ecosystem" or "no_advisories". */
+const char *rp_vuln_skip_name(enum rp_vuln_skip why);
+
+struct rp_vuln_unchecked {
+    size_t pkg; /* index of the package in the inventory (the first of its copies) */
+    enum rp_vuln_skip why;
+};
+
+/* What became of an advisory id to ignore. */
+enum rp_vuln_ignore_use {
+    RP_VULN_IGNORE_USED = 0, /* it left out at least one match */
+    RP_VULN_IGNORE_UNUSED,   /* a record of the database has it, but none that affects these */
+    RP_VULN_IGNORE_UNKNOWN,  /* no record of the database has it as id or alias: a typo? */
+};
+
+/* The report counts distinct packages: the same ecosystem, name (as the ecosystem compares
+ * names) and version are one package wherever they are declared and however many copies are
+ * installed (npm installs one per node_modules folder that needs it). */
 struct rp_vuln_report {
     struct rp_vuln_result *results; /* in inventory order */
     size_t n, alloc;
-    size_t scanned;     /* packages with a version, in a supported ecosystem */
-    size_t unpinned;    /* packages without a pinned version: not matched */
-    size_t unsupported; /* packages of an ecosystem whose versions rampart cannot order */
-    size_t bad_version; /* versions invalid in their ecosystem: matched on explicit lists only */
-    size_t advisories;  /* advisories over all results */
-    size_t fixable;     /* results with a fix */
+    /* inv->n entries: same[i] is the next package of the inventory (after i) that is the same
+     * package as i, or SIZE_MAX. results and unchecked name the first of each. */
+    size_t *same;
+    size_t packages;      /* distinct packages */
+    size_t scanned;       /* of them, matched: pinned, ordered, with advisories of their kind */
+    size_t unpinned;      /* not matched: no pinned version */
+    size_t unsupported;   /* not matched: an ecosystem whose versions rampart cannot order */
+    size_t no_advisories; /* not matched: the database holds none of their ecosystem */
+    size_t bad_version;   /* versions invalid in their ecosystem: matched on explicit lists only */
+    size_t advisories;    /* advisories over all results */
+    size_t fixable;       /* results with a fix */
     size_t fixable_advisories; /* advisories those fixes remove */
     size_t ignored;            /* records that affected a package but were ignored */
+    /* The packages not matched, in inventory order (unpinned + unsupported + no_advisories). */
+    struct rp_vuln_unchecked *unchecked;
+    size_t nunchecked;
+    /* One per id of opt->ignore: how it was used. */
+    enum rp_vuln_ignore_use *ignore_use;
 };
 
 /* What a match leaves out. */
@@ -241,7 +281,7 @@ struct rp_vuln_match_options {
     const char *debian_release;
 };
 
-/* Matches every package of inv against db. On success the caller releases *out with
+/* Matches every distinct package of inv against db. On success the caller releases *out with
  * rp_vuln_report_release. RP_ENOMEM or RP_EIO (the index could not be read) with err. */
 int rp_vuln_match(struct rp_vuln_db *db, const struct rp_inventory *inv, struct rp_vuln_report *out,
                   struct rp_error *err);
@@ -257,9 +297,14 @@ void rp_vuln_report_release(struct rp_vuln_report *r);
 
 /* Reads a list of advisory ids to ignore: one a line, blank lines and text after '#' skipped.
  * Calls fn(arg, id) for each (id is a slice of text, without NUL). Returns 0; RP_EINVAL with
- * "line N: what" in err for a line of two words, a control character or an id longer than
- * RP_VULN_ID_MAX; or fn's non-zero result. */
+ * "line N: what" in err for a line of two words, a control character, an id longer than
+ * RP_VULN_ID_MAX or one that is not an advisory id (rp_vuln_id_valid); or fn's non-zero
+ * result. */
 typedef int rp_vuln_ignore_fn(void *arg, struct rp_str id);
+/* Whether id reads as an advisory id: a prefix that starts with a letter, '-', then the rest
+ * (PYSEC-2021-66, GHSA-jfh8-c2jp-5v3q, CVE-2021-44228, GO-2023-1737, RUSTSEC-2020-0001,
+ * DEBIAN-CVE-...), of letters, digits and "-_.:" only, at most RP_VULN_ID_MAX bytes. */
+bool rp_vuln_id_valid(struct rp_str id);
 int rp_vuln_ignore_parse(struct rp_str text, rp_vuln_ignore_fn *fn, void *arg,
                          struct rp_error *err);
 

@@ -29,6 +29,7 @@ struct rp_vuln_db {
     sqlite3 *db;
     sqlite3_stmt *lookup;
     struct rp_vuln_db_info info;
+    signed char has_eco[RP_ECO_COUNT]; /* -1 not asked yet, else 0 or 1 */
 };
 
 /* ---- the files of a database ---- */
@@ -483,6 +484,7 @@ int rp_vuln_db_open(const char *path, const struct rp_vuln_db_options *opt, stru
         files_release(&f);
         return RP_ENOMEM;
     }
+    memset(db->has_eco, -1, sizeof(db->has_eco));
     db->info.files = f.n;
     if (opt && opt->index)
         snprintf(db->info.index, sizeof(db->info.index), "%s", opt->index);
@@ -549,6 +551,50 @@ int rp_vuln_db_open(const char *path, const struct rp_vuln_db_options *opt, stru
         return result;
     }
     *out = db;
+    return RP_OK;
+}
+
+bool rp_vuln_db_has_ecosystem(struct rp_vuln_db *db, enum rp_eco eco)
+{
+    if ((unsigned)eco >= RP_ECO_COUNT || eco == RP_ECO_OTHER)
+        return false;
+    if (db->has_eco[eco] < 0) {
+        /* One step of the (eco, name) index. */
+        sqlite3_stmt *s = NULL;
+        int rc = sqlite3_prepare_v2(db->db, "SELECT 1 FROM affected WHERE eco = ?1 LIMIT 1", -1, &s,
+                                    NULL);
+        if (rc == SQLITE_OK)
+            sqlite3_bind_int(s, 1, (int)eco);
+        rc = rc == SQLITE_OK ? sqlite3_step(s) : rc;
+        sqlite3_finalize(s);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return false;
+        db->has_eco[eco] = rc == SQLITE_ROW;
+    }
+    return db->has_eco[eco] == 1;
+}
+
+int rp_vuln_db_has_id(struct rp_vuln_db *db, const char *id, bool *found)
+{
+    /* Aliases are kept as one text, each ended by RP__SEP: a whole alias is SEP id SEP in
+     * SEP || aliases. A scan of the advisories, done once an id. */
+    char sep[2] = {RP__SEP, '\0'};
+    sqlite3_stmt *s = NULL;
+    *found = false;
+    if (sqlite3_prepare_v2(db->db,
+                           "SELECT 1 FROM advisories WHERE id = ?1"
+                           " OR instr(?2 || aliases, ?2 || ?1 || ?2) > 0 LIMIT 1",
+                           -1, &s, NULL) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return RP_EIO;
+    }
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, sep, 1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return RP_EIO;
+    *found = rc == SQLITE_ROW;
     return RP_OK;
 }
 

@@ -4,6 +4,24 @@
 
 #include "internal.h"
 
+bool rp_vuln_id_valid(struct rp_str id)
+{
+    if (!id.len || id.len > RP_VULN_ID_MAX)
+        return false;
+    size_t dash = 0;
+    for (size_t i = 0; i < id.len; i++) {
+        char c = id.ptr[i];
+        bool letter = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (i == 0 && !letter)
+            return false;
+        if (c == '-' && !dash)
+            dash = i;
+        if (!letter && !(c >= '0' && c <= '9') && !(c && strchr("-_.:", c)))
+            return false;
+    }
+    return dash > 0 && dash + 1 < id.len;
+}
+
 int rp_vuln_ignore_parse(struct rp_str text, rp_vuln_ignore_fn *fn, void *arg, struct rp_error *err)
 {
     const char *p = text.ptr, *end = text.ptr + text.len;
@@ -33,6 +51,11 @@ int rp_vuln_ignore_parse(struct rp_str text, rp_vuln_ignore_fn *fn, void *arg, s
         }
         if (id.len > RP_VULN_ID_MAX) {
             rp_error_set(err, "line %u: an advisory id longer than %d bytes", line, RP_VULN_ID_MAX);
+            return RP_EINVAL;
+        }
+        if (id.len && !rp_vuln_id_valid(id)) {
+            rp_error_set(err, "line %u: '%s' is not an advisory id (such as PYSEC-2021-66)", line,
+                         rp__vuln_excerpt(id, ex, sizeof(ex)));
             return RP_EINVAL;
         }
         int result = id.len ? fn(arg, id) : RP_OK;

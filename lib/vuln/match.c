@@ -1,5 +1,7 @@
 /* Matching: which advisories affect each package of an inventory, records about one flaw merged
  * by their aliases, and the remediation: the smallest version that fixes them all. */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -487,23 +489,24 @@ static bool other_release(const struct rp_pkg *p, const struct hit *x,
     return colon && strcmp(colon + 1, opt->debian_release) != 0;
 }
 
-/* Whether a record carries an identifier (id or alias) the options ignore. */
-static bool ignored(const struct hit *x, const struct rp_vuln_match_options *opt)
+/* The first identifier (id or alias) of the options' ignore list that a record carries, or
+ * SIZE_MAX. */
+static size_t ignored(const struct hit *x, const struct rp_vuln_match_options *opt)
 {
     for (size_t i = 0; opt && i < opt->n_ignore; i++) {
         const char *id = opt->ignore[i];
         size_t len = strlen(id);
         if (!strcmp(x->id, id))
-            return true;
+            return i;
         for (const char *q = x->aliases; *q;) {
             const char *sep = strchr(q, RP__SEP);
             size_t n = sep ? (size_t)(sep - q) : strlen(q);
             if (n == len && !memcmp(q, id, len))
-                return true;
+                return i;
             q += n + (sep ? 1 : 0);
         }
     }
-    return false;
+    return SIZE_MAX;
 }
 
 static int match_one(struct rp_vuln_db *db, const struct rp_inventory *inv, size_t idx,
@@ -525,8 +528,11 @@ static int match_one(struct rp_vuln_db *db, const struct rp_inventory *inv, size
         struct hit *x = &h->v[i];
         x->affects = rp__osv_affects_ex(p->eco, v, x->ranges, x->versions, &x->fixed, &x->fixed_len,
                                         &x->forced);
-        if (opt && opt->n_ignore && ignored(x, opt)) {
+        size_t ig = opt && opt->n_ignore ? ignored(x, opt) : SIZE_MAX;
+        if (ig != SIZE_MAX) {
             rep->ignored += x->affects;
+            if (x->affects)
+                rep->ignore_use[ig] = RP_VULN_IGNORE_USED;
             continue;
         }
         if (other_release(p, x, opt))
@@ -589,6 +595,93 @@ int rp_vuln_match(struct rp_vuln_db *db, const struct rp_inventory *inv, struct 
     return rp_vuln_match_ex(db, inv, NULL, out, err);
 }
 
+const char *rp_vuln_skip_name(enum rp_vuln_skip why)
+{
+    switch (why) {
+    case RP_VULN_UNPINNED: return "unpinned";
+    case RP_VULN_UNORDERED: return "unsupported_ecosystem";
+    case RP_VULN_NO_ADVISORIES: return "no_advisories";
+    }
+    return "unknown";
+}
+
+/* Distinct packages: the inventory's packages sorted by (ecosystem, name key, pinned, version),
+ * then by position, so that each run of equal ones is a package and its copies in file order. */
+struct distinct {
+    const struct rp_inventory *inv;
+    struct rp_buf keys; /* each package's name key with its NUL */
+    size_t *off;
+};
+
+static int by_package(const void *a, const void *b, void *arg)
+{
+    const struct distinct *d = arg;
+    size_t i = *(const size_t *)a, j = *(const size_t *)b;
+    const struct rp_pkg *p = &d->inv->pkgs[i], *q = &d->inv->pkgs[j];
+    int c = (int)p->eco - (int)q->eco;
+    if (!c)
+        c = strcmp(d->keys.ptr + d->off[i], d->keys.ptr + d->off[j]);
+    if (!c)
+        c = (p->version != NULL) - (q->version != NULL);
+    if (!c && p->version)
+        c = strcmp(p->version, q->version);
+    if (!c)
+        c = i < j ? -1 : i > j;
+    return c;
+}
+
+static bool same_package(const struct distinct *d, size_t i, size_t j)
+{
+    const struct rp_pkg *p = &d->inv->pkgs[i], *q = &d->inv->pkgs[j];
+    return p->eco == q->eco && !strcmp(d->keys.ptr + d->off[i], d->keys.ptr + d->off[j]) &&
+           (p->version != NULL) == (q->version != NULL) &&
+           (!p->version || !strcmp(p->version, q->version));
+}
+
+/* Fills same[] (rp_vuln_report.same). */
+static int group_packages(const struct rp_inventory *inv, size_t *same)
+{
+    struct distinct d = {.inv = inv};
+    size_t *order = malloc((inv->n ? inv->n : 1) * sizeof(*order));
+    d.off = malloc((inv->n ? inv->n : 1) * sizeof(*d.off));
+    rp_buf_init(&d.keys, SIZE_MAX / 2);
+    int result = order && d.off ? RP_OK : RP_ENOMEM;
+    for (size_t i = 0; !result && i < inv->n; i++) {
+        const struct rp_pkg *p = &inv->pkgs[i];
+        char key[1024];
+        /* A name too long for a key is compared as written. */
+        if (!rp__vuln_name_key(p->eco, rp_str_from_cstr(p->name), key, sizeof(key)))
+            snprintf(key, sizeof(key), "%s", p->name);
+        d.off[i] = d.keys.len;
+        result = rp_buf_add(&d.keys, key, strlen(key) + 1);
+        order[i] = i;
+        same[i] = SIZE_MAX;
+    }
+    if (!result && inv->n > 1)
+        qsort_r(order, inv->n, sizeof(*order), by_package, &d);
+    for (size_t k = 1; !result && k < inv->n; k++)
+        if (same_package(&d, order[k - 1], order[k]))
+            same[order[k - 1]] = order[k];
+    free(order);
+    free(d.off);
+    rp_buf_release(&d.keys);
+    return result;
+}
+
+static int add_unchecked(struct rp_vuln_report *r, size_t *alloc, size_t pkg, enum rp_vuln_skip why)
+{
+    if (r->nunchecked == *alloc) {
+        size_t na = *alloc ? *alloc * 2 : 16;
+        struct rp_vuln_unchecked *nv = realloc(r->unchecked, na * sizeof(*nv));
+        if (!nv)
+            return RP_ENOMEM;
+        r->unchecked = nv;
+        *alloc = na;
+    }
+    r->unchecked[r->nunchecked++] = (struct rp_vuln_unchecked){pkg, why};
+    return RP_OK;
+}
+
 int rp_vuln_match_ex(struct rp_vuln_db *db, const struct rp_inventory *inv,
                      const struct rp_vuln_match_options *opt, struct rp_vuln_report *out,
                      struct rp_error *err)
@@ -596,15 +689,33 @@ int rp_vuln_match_ex(struct rp_vuln_db *db, const struct rp_inventory *inv,
     *out = (struct rp_vuln_report){0};
     struct hits h = {0};
     rp_buf_init(&h.arena, ARENA_MAX);
-    int result = RP_OK;
+    size_t n_ignore = opt ? opt->n_ignore : 0, unchecked_alloc = 0;
+    out->same = malloc((inv->n ? inv->n : 1) * sizeof(*out->same));
+    out->ignore_use = calloc(n_ignore ? n_ignore : 1, sizeof(*out->ignore_use));
+    /* A package that is the next copy of another is not matched again. */
+    bool *copy = calloc(inv->n ? inv->n : 1, sizeof(*copy));
+    int result = out->same && out->ignore_use && copy ? RP_OK : RP_ENOMEM;
+    for (size_t i = 0; i < n_ignore && !result; i++)
+        out->ignore_use[i] = RP_VULN_IGNORE_UNUSED;
+    if (!result)
+        result = group_packages(inv, out->same);
+    for (size_t i = 0; !result && i < inv->n; i++)
+        if (out->same[i] != SIZE_MAX)
+            copy[out->same[i]] = true;
     for (size_t i = 0; !result && i < inv->n; i++) {
         const struct rp_pkg *p = &inv->pkgs[i];
-        if (p->unpinned || !p->version) {
-            out->unpinned++;
+        if (copy[i])
             continue;
-        }
-        if (p->eco == RP_ECO_OTHER) {
-            out->unsupported++;
+        out->packages++;
+        enum rp_vuln_skip why = 0;
+        if (p->unpinned || !p->version)
+            why = RP_VULN_UNPINNED, out->unpinned++;
+        else if (p->eco == RP_ECO_OTHER)
+            why = RP_VULN_UNORDERED, out->unsupported++;
+        else if (!rp_vuln_db_has_ecosystem(db, p->eco))
+            why = RP_VULN_NO_ADVISORIES, out->no_advisories++;
+        if (why) {
+            result = add_unchecked(out, &unchecked_alloc, i, why);
             continue;
         }
         out->scanned++;
@@ -612,6 +723,14 @@ int rp_vuln_match_ex(struct rp_vuln_db *db, const struct rp_inventory *inv,
             out->bad_version++;
         result = match_one(db, inv, i, opt, &h, out);
     }
+    /* An id that left nothing out: is it in the database at all? */
+    for (size_t i = 0; !result && i < n_ignore; i++) {
+        bool found = true;
+        if (out->ignore_use[i] == RP_VULN_IGNORE_UNUSED &&
+            !(result = rp_vuln_db_has_id(db, opt->ignore[i], &found)) && !found)
+            out->ignore_use[i] = RP_VULN_IGNORE_UNKNOWN;
+    }
+    free(copy);
     rp_buf_release(&h.arena);
     free(h.v);
     if (result) {
@@ -626,5 +745,8 @@ void rp_vuln_report_release(struct rp_vuln_report *r)
     for (size_t i = 0; i < r->n; i++)
         result_release(&r->results[i]);
     free(r->results);
+    free(r->same);
+    free(r->unchecked);
+    free(r->ignore_use);
     *r = (struct rp_vuln_report){0};
 }

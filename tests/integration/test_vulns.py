@@ -109,13 +109,18 @@ class Formats(unittest.TestCase):
                     self.check_line(res, res["name"].split("/")[-1])
 
     def test_formats_without_advisories_here(self):
-        """npm, crates.io and Debian have no records in the test data: read, matched, clean."""
+        """npm, crates.io and Debian have no records in the test data: read, but not checked
+        (issue 12, item 20: they were reported clean), exit 3."""
         for name in ("package-lock.json", "Cargo.lock", "status"):
             with self.subTest(name=name):
-                status, doc = report(os.path.join(FIXTURES, name))
-                self.assertEqual(status, 0)
+                status, out, err = vulns("--db", DB, "--json", os.path.join(FIXTURES, name))
+                self.assertEqual(status, 3, err)
+                doc = json.loads(out)
                 self.assertEqual(doc["results"], [])
-                self.assertGreater(doc["summary"]["scanned"], 0)
+                self.assertEqual(doc["summary"]["scanned"], 0)
+                self.assertGreater(doc["summary"]["not_checked"], 0)
+                self.assertEqual({p["reason"] for p in doc["summary"]["not_checked_packages"]},
+                                 {"no_advisories"})
 
     def test_folder_walk(self):
         status, doc = report(FIXTURES)

@@ -1400,11 +1400,12 @@ static void test_ignore_list_parse(void **state)
     rp_buf_init(&ids, 4096);
     struct rp_error err = {{0}};
     assert_int_equal(rp_vuln_ignore_parse(RP_STR("# accepted\nPYSEC-1\n  GO-2  # why\n\nCVE-3\r\n"
-                                                 "\t\n#\nLAST"),
+                                                 "\t\n#\nLAST-4"),
                                           collect_ids, &ids, &err),
                      RP_OK);
-    assert_string_equal(ids.ptr, "PYSEC-1|GO-2|CVE-3|LAST|");
-    assert_int_equal(rp_vuln_ignore_parse(RP_STR("A\nB C\n"), collect_ids, &ids, &err), RP_EINVAL);
+    assert_string_equal(ids.ptr, "PYSEC-1|GO-2|CVE-3|LAST-4|");
+    assert_int_equal(rp_vuln_ignore_parse(RP_STR("A-1\nB C\n"), collect_ids, &ids, &err),
+                     RP_EINVAL);
     assert_string_equal(err.msg, "line 2: one advisory id a line, not 'B C'");
     assert_int_equal(rp_vuln_ignore_parse(RP_STR("A\x01\n"), collect_ids, &ids, &err), RP_EINVAL);
     assert_string_equal(err.msg, "line 1: control character 0x01");
@@ -1414,6 +1415,35 @@ static void test_ignore_list_parse(void **state)
     assert_int_equal(rp_vuln_ignore_parse(rp_str_from_cstr(long_id), collect_ids, &ids, &err),
                      RP_EINVAL);
     assert_non_null(strstr(err.msg, "longer than 256 bytes"));
+    rp_buf_release(&ids);
+}
+
+/* Regression (issue 12, item 25): an id to ignore that is clearly not one (no prefix, a
+ * character ids never hold) was accepted and silently ignored nothing. */
+static void test_regression_ignore_malformed_id_refused(void **state)
+{
+    (void)state;
+    static const char *const good[] = {"PYSEC-2021-66", "GHSA-jfh8-c2jp-5v3q", "CVE-2021-44228",
+                                       "GO-2023-1737",  "RUSTSEC-2020-0001",   "DEBIAN-CVE-2024-1",
+                                       "DSA-5000-1",    "OSV-2020:1",          "a-b"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        if (!rp_vuln_id_valid(rp_str_from_cstr(good[i])))
+            fail_msg("'%s' is refused", good[i]);
+    static const char *const bad[] = {
+        "",         "PYSEC2021",     "2021-66",
+        "-PYSEC",   "PYSEC-",        "PYSEC-2021/66",
+        "CVE 2021", "GHSA-\xc3\xa9", "https://osv.dev/vulnerability/PYSEC-1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (rp_vuln_id_valid(rp_str_from_cstr(bad[i])))
+            fail_msg("'%s' is taken for an advisory id", bad[i]);
+    assert_false(rp_vuln_id_valid((struct rp_str){"A-\0", 3}));
+    struct rp_buf ids;
+    rp_buf_init(&ids, 4096);
+    struct rp_error err = {{0}};
+    assert_int_equal(rp_vuln_ignore_parse(RP_STR("PYSEC-1\npysec2021\n"), collect_ids, &ids, &err),
+                     RP_EINVAL);
+    assert_string_equal(err.msg,
+                        "line 2: 'pysec2021' is not an advisory id (such as PYSEC-2021-66)");
     rp_buf_release(&ids);
 }
 
@@ -1608,9 +1638,151 @@ static void test_match_report_counts(void **state)
     assert_int_equal(rep.n, 0);
     assert_int_equal(rep.unpinned, 1);
     assert_int_equal(rep.unsupported, 1);
-    assert_int_equal(rep.scanned, 2);
+    assert_int_equal(rep.no_advisories, 1); /* npm: the database has only PyPI */
+    assert_int_equal(rep.scanned, 1);
     assert_int_equal(rep.bad_version, 0);
     assert_int_equal(rep.advisories, 0);
+    rp_vuln_report_release(&rep);
+    rp_inventory_release(&inv);
+    rp_vuln_db_close(db);
+    dbdir_release(&d);
+}
+
+/* Regression (issue 12, item 20): packages of ecosystems the database has no advisory for were
+ * counted as scanned and the inventory reported clean. They are not checked, and each says why. */
+static void test_regression_no_advisories_ecosystem_not_checked(void **state)
+{
+    (void)state;
+    struct dbdir d;
+    dbdir_init(&d);
+    put_record(&d, "PYSEC-2024-70", "", "PyPI", "lxml", "{'introduced':'0'},{'fixed':'5.0'}");
+    put_record(&d, "GO-2024-71", "", "Go", "example.com/m", "{'introduced':'0'}");
+    struct rp_vuln_db *db = open_ok(&d);
+    assert_true(rp_vuln_db_has_ecosystem(db, RP_ECO_PYPI));
+    assert_true(rp_vuln_db_has_ecosystem(db, RP_ECO_GO));
+    assert_false(rp_vuln_db_has_ecosystem(db, RP_ECO_NPM));
+    assert_false(rp_vuln_db_has_ecosystem(db, RP_ECO_OTHER));
+    struct rp_inventory inv;
+    rp_inventory_init(&inv);
+    inv_add(&inv, RP_ECO_NPM, "lodash", "4.17.20");
+    inv_add(&inv, RP_ECO_CRATES, "regex", "1.5.4");
+    inv_add(&inv, RP_ECO_DEBIAN, "openssl", "3.0.11-1");
+    inv_add(&inv, RP_ECO_OPENWRT, "busybox", "1.36.1-1");
+    inv_add(&inv, RP_ECO_OTHER, "org.x:y", "1.0");
+    inv_add(&inv, RP_ECO_PYPI, "certifi", NULL);
+    struct rp_vuln_report rep;
+    match_ok(db, &inv, &rep);
+    assert_int_equal(rep.packages, 6);
+    assert_int_equal(rep.scanned, 0);
+    assert_int_equal(rep.no_advisories, 4);
+    assert_int_equal(rep.unsupported, 1);
+    assert_int_equal(rep.unpinned, 1);
+    assert_int_equal(rep.nunchecked, 6);
+    static const enum rp_vuln_skip why[] = {RP_VULN_NO_ADVISORIES, RP_VULN_NO_ADVISORIES,
+                                            RP_VULN_NO_ADVISORIES, RP_VULN_NO_ADVISORIES,
+                                            RP_VULN_UNORDERED,     RP_VULN_UNPINNED};
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(rep.unchecked[i].pkg, i);
+        assert_int_equal(rep.unchecked[i].why, why[i]);
+    }
+    assert_string_equal(rp_vuln_skip_name(RP_VULN_NO_ADVISORIES), "no_advisories");
+    assert_string_equal(rp_vuln_skip_name(RP_VULN_UNORDERED), "unsupported_ecosystem");
+    assert_string_equal(rp_vuln_skip_name(RP_VULN_UNPINNED), "unpinned");
+    rp_vuln_report_release(&rep);
+    /* With one PyPI package the scan checks that one and still names the others. */
+    inv_add(&inv, RP_ECO_PYPI, "lxml", "4.0");
+    match_ok(db, &inv, &rep);
+    assert_int_equal(rep.scanned, 1);
+    assert_int_equal(rep.n, 1);
+    assert_int_equal(rep.nunchecked, 6);
+    rp_vuln_report_release(&rep);
+    rp_inventory_release(&inv);
+    rp_vuln_db_close(db);
+    dbdir_release(&d);
+}
+
+/* Regression (issue 12, item 24): one entry per installed copy made "36 of 36 packages affected"
+ * for 2 distinct versions. A package is its ecosystem, name (as the ecosystem compares them) and
+ * version: copies are one result, same[] chaining them in inventory order. */
+static void test_regression_distinct_packages_counted_once(void **state)
+{
+    (void)state;
+    struct dbdir d;
+    dbdir_init(&d);
+    put_record(&d, "GHSA-29mw-wpgm-hmr9", "", "npm", "lodash",
+               "{'introduced':'0'},{'fixed':'4.17.21'}");
+    put_record(&d, "PYSEC-2024-80", "", "PyPI", "zope.interface", "{'introduced':'0'}");
+    struct rp_vuln_db *db = open_ok(&d);
+    struct rp_inventory inv;
+    rp_inventory_init(&inv);
+    for (int i = 0; i < 34; i++)
+        inv_add(&inv, RP_ECO_NPM, "lodash", i % 17 ? "4.17.20" : "4.17.19");
+    inv_add(&inv, RP_ECO_NPM, "lodash", "4.17.21");
+    inv_add(&inv, RP_ECO_NPM, "Lodash", "4.17.20"); /* npm names are case-sensitive */
+    inv_add(&inv, RP_ECO_PYPI, "zope.interface", "5.0");
+    inv_add(&inv, RP_ECO_PYPI, "Zope_Interface", "5.0"); /* the same PyPI package */
+    inv_add(&inv, RP_ECO_PYPI, "unpinned", NULL);
+    inv_add(&inv, RP_ECO_PYPI, "UNPINNED", NULL);
+    struct rp_vuln_report rep;
+    match_ok(db, &inv, &rep);
+    assert_int_equal(rep.packages, 6);
+    assert_int_equal(rep.scanned, 5);
+    assert_int_equal(rep.unpinned, 1);
+    assert_int_equal(rep.n, 3); /* lodash 4.17.19, 4.17.20, zope.interface 5.0 */
+    assert_int_equal(rep.results[0].pkg, 0);
+    assert_int_equal(rep.results[1].pkg, 1);
+    assert_int_equal(rep.results[2].pkg, 36);
+    size_t copies = 0;
+    for (size_t i = 1; i != SIZE_MAX; i = rep.same[i]) {
+        assert_string_equal(inv.pkgs[i].version, "4.17.20");
+        copies++;
+    }
+    assert_int_equal(copies, 32);
+    assert_int_equal(rep.same[0], 17);
+    assert_int_equal(rep.same[17], SIZE_MAX);
+    assert_int_equal(rep.same[36], 37);
+    assert_int_equal(rep.same[38], 39);
+    assert_int_equal(rep.same[34], SIZE_MAX); /* 4.17.21 */
+    assert_int_equal(rep.same[35], SIZE_MAX); /* Lodash */
+    rp_vuln_report_release(&rep);
+    rp_inventory_release(&inv);
+    rp_vuln_db_close(db);
+    dbdir_release(&d);
+}
+
+/* Regression (issue 12, item 25): an --ignore id that matched nothing was accepted silently. The
+ * report says, for each, whether it left something out, whether the database has it at all (by
+ * id or alias), or neither. */
+static void test_regression_ignore_unknown_id_reported(void **state)
+{
+    (void)state;
+    struct dbdir d;
+    dbdir_init(&d);
+    put_record(&d, "PYSEC-2024-90", "'CVE-2024-9001'", "PyPI", "flask",
+               "{'introduced':'0'},{'fixed':'2.0'}");
+    put_record(&d, "PYSEC-2024-91", "'CVE-2024-9101','GHSA-aaaa-bbbb-cccc'", "PyPI", "other",
+               "{'introduced':'0'}");
+    struct rp_vuln_db *db = open_ok(&d);
+    struct rp_inventory inv;
+    rp_inventory_init(&inv);
+    inv_add(&inv, RP_ECO_PYPI, "flask", "1.0");
+    static const char *const ignore[] = {"CVE-2024-9001", "GHSA-aaaa-bbbb-cccc", "PYSEC-2024-91",
+                                         "PYSEC-2099-1",  "CVE-2024-900",        "GHSA-aaaa-bbbb"};
+    struct rp_vuln_match_options opt = {ignore, 6, NULL};
+    struct rp_vuln_report rep;
+    struct rp_error err = {{0}};
+    assert_int_equal(rp_vuln_match_ex(db, &inv, &opt, &rep, &err), RP_OK);
+    assert_int_equal(rep.n, 0);
+    assert_int_equal(rep.ignored, 1);
+    assert_int_equal(rep.ignore_use[0], RP_VULN_IGNORE_USED);
+    assert_int_equal(rep.ignore_use[1], RP_VULN_IGNORE_UNUSED); /* an alias of another record */
+    assert_int_equal(rep.ignore_use[2], RP_VULN_IGNORE_UNUSED);
+    assert_int_equal(rep.ignore_use[3], RP_VULN_IGNORE_UNKNOWN);
+    assert_int_equal(rep.ignore_use[4], RP_VULN_IGNORE_UNKNOWN); /* a prefix of an alias */
+    assert_int_equal(rep.ignore_use[5], RP_VULN_IGNORE_UNKNOWN);
+    bool found = false;
+    assert_int_equal(rp_vuln_db_has_id(db, "CVE-2024-9101", &found), RP_OK);
+    assert_true(found);
     rp_vuln_report_release(&rep);
     rp_inventory_release(&inv);
     rp_vuln_db_close(db);
@@ -1639,6 +1811,7 @@ int main(void)
         cmocka_unit_test(test_record_callback_result_returned),
         cmocka_unit_test(test_name_key),
         cmocka_unit_test(test_ignore_list_parse),
+        cmocka_unit_test(test_regression_ignore_malformed_id_refused),
         cmocka_unit_test(test_debian_release),
         cmocka_unit_test_teardown(test_db_empty_folder_not_found, remove_pending),
         cmocka_unit_test_teardown(test_db_zip_read, remove_pending),
@@ -1660,6 +1833,10 @@ int main(void)
         cmocka_unit_test_teardown(test_match_invalid_pypi_version_explicit_list_only,
                                   remove_pending),
         cmocka_unit_test_teardown(test_match_report_counts, remove_pending),
+        cmocka_unit_test_teardown(test_regression_no_advisories_ecosystem_not_checked,
+                                  remove_pending),
+        cmocka_unit_test_teardown(test_regression_distinct_packages_counted_once, remove_pending),
+        cmocka_unit_test_teardown(test_regression_ignore_unknown_id_reported, remove_pending),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
