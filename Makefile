@@ -43,7 +43,7 @@ LIB := $(BUILD)/librampart.a
 # `make V=1` shows whole commands.
 Q := $(if $(V),,@)
 
-.PHONY: all deps run demo-url npm-test-deps bench-gateway test test-build fuzz-build check bench-url url-model format clean eval-url eval-guard bench-guard guard-models simulate bench-vulns
+.PHONY: all deps run demo-url npm-test-deps bench-gateway bench-signup-load test test-build fuzz-build check bench-url url-model format clean eval-url eval-guard bench-guard guard-models simulate bench-vulns
 all: $(BUILD)/rampart
 
 # Missing libraries: install them when we are root, else print the exact command.
@@ -134,6 +134,9 @@ bench-url: $(BUILD)/rampart $(BUILD)/bench_url
 
 bench-gateway: $(BUILD)/rampart
 	bench/bench-gateway $(BUILD)/rampart $(BENCH_GATEWAY_ARGS)
+
+bench-signup-load: $(BUILD)/rampart
+	bench/bench-signup-load $(BUILD)/rampart
 
 eval-url: $(BUILD)/rampart
 	bench/eval-url $(BUILD)/rampart
