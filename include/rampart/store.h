@@ -78,6 +78,26 @@ void rp_store_close(struct rp_store *st);
  * leave the reason here. */
 void rp_store_last_error(struct rp_store *st, struct rp_error *err);
 
+/* Failures of database operations since the store was opened, by kind, for the log and the
+ * metrics. full: the disk is full; io: reading or writing failed (an I/O error, corruption, a
+ * read-only or unopenable file); busy: the database stayed locked past the busy timeout; other:
+ * anything else. A constraint (an input the schema refuses) is no failure. */
+struct rp_store_failures {
+    uint64_t full, io, busy, other;
+    int64_t last_ms; /* when the latest happened (unix milliseconds), 0 when none */
+    char last[256];  /* its message, with SQLite's name of it: "'<path>': ... (disk I/O error)" */
+    /* When the oldest write now in progress of the event writer or of rp_store_probe began
+     * (unix milliseconds), 0 when none: a write that does not come back (a frozen disk) is a
+     * stall that no failure reports. */
+    int64_t writing_since_ms;
+};
+void rp_store_failures(struct rp_store *st, struct rp_store_failures *out);
+/* Proves that the database takes writes now: one row (of the health table) rewritten and
+ * committed with a sync to the disk, on a connection of its own that waits at most 1 s for the
+ * write lock. RP_OK, or RP_EIO (counted in rp_store_failures). It may block as long as the disk
+ * does: call it off any loop. */
+int rp_store_probe(struct rp_store *st, int64_t now);
+
 /* Durable facts and their audit rows. Every function below that records a fact takes ev, the
  * event that tells it (NULL: none), and writes it in the same SQLite transaction as the fact:
  * both are committed or neither is, so a crash never leaves a ban, a key or a verification

@@ -4,6 +4,7 @@
  * user_version with ordered migrations. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -67,6 +68,10 @@ static const char *const migrations[] = {
     "CREATE INDEX events_soft_blocks ON events(time_ms) WHERE kind = 'soft_block';",
     /* 7: when each verification token was made, to bound the links a repeated sign-up sends. */
     "ALTER TABLE verify_tokens ADD COLUMN created INTEGER NOT NULL DEFAULT 0;",
+    /* 8: the row the health probe writes (rp_store_probe): proof that the database takes
+     * writes now, without touching a fact. */
+    "CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), probed_at INTEGER NOT NULL);"
+    "INSERT INTO health (id, probed_at) VALUES (1, 0);",
 };
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
@@ -172,6 +177,8 @@ static const char *const q_sql[Q_COUNT] = {
 #define TX_MAX 16384
 /* A writer waits for the disk this long before a write counts as failed. */
 #define BUSY_MS 5000
+/* The probe waits less for the write lock: it answers "is the store writable now?". */
+#define PROBE_BUSY_MS 1000
 
 struct rp_store {
     char path[PATH_MAX];
@@ -198,21 +205,88 @@ struct rp_store {
     pthread_t thread;
     int flush_ms;
 
+    /* The probe's connection and statement (rp_store_probe). */
+    pthread_mutex_t probe_mu;
+    sqlite3 *pdb;
+    sqlite3_stmt *probe;
+
+    /* When the write in progress of the event writer and of the probe began (unix ms), 0 when
+     * none: a write that does not come back is a stall no error reports. */
+    atomic_int_fast64_t drain_since_ms, probe_since_ms;
+
     pthread_mutex_t err_mu;
     struct rp_error last_err;
+    /* Failures by kind (rp_store_failures), and the latest: guarded by err_mu. */
+    uint64_t failures[4];
+    int64_t failure_ms;
+    struct rp_error failure;
 };
+
+enum { FAIL_FULL, FAIL_IO, FAIL_BUSY, FAIL_OTHER };
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The kind of a failure of SQLite, or -1 when it is no failure of the store (a constraint: the
+ * input was refused). */
+static int failure_kind(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_CONSTRAINT: return -1;
+    case SQLITE_FULL: return FAIL_FULL;
+    case SQLITE_IOERR:
+    case SQLITE_CORRUPT:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_NOTADB:
+    case SQLITE_PROTOCOL: return FAIL_IO;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return FAIL_BUSY;
+    default: return FAIL_OTHER;
+    }
+}
 
 /* Records a database failure of db for rp_store_last_error and maps it to an RP_E* code. */
 static int db_fail(struct rp_store *st, sqlite3 *db, int rc)
 {
+    int kind = failure_kind(rc);
+    int64_t t = wall_ms();
     pthread_mutex_lock(&st->err_mu);
     rp_error_set(&st->last_err, "'%s': %s", st->path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    if (kind >= 0) {
+        st->failures[kind]++;
+        st->failure_ms = t;
+        /* SQLite's text of the code, when the message does not say it already. */
+        const char *what = sqlite3_errstr(rc);
+        if (strstr(st->last_err.msg, what))
+            rp_error_set(&st->failure, "%s", st->last_err.msg);
+        else
+            rp_error_set(&st->failure, "%s (%s)", st->last_err.msg, what);
+    }
     pthread_mutex_unlock(&st->err_mu);
     switch (rc & 0xff) {
     case SQLITE_NOMEM: return RP_ENOMEM;
     case SQLITE_CONSTRAINT: return RP_EINVAL;
     default: return RP_EIO;
     }
+}
+
+void rp_store_failures(struct rp_store *st, struct rp_store_failures *out)
+{
+    pthread_mutex_lock(&st->err_mu);
+    out->full = st->failures[FAIL_FULL];
+    out->io = st->failures[FAIL_IO];
+    out->busy = st->failures[FAIL_BUSY];
+    out->other = st->failures[FAIL_OTHER];
+    out->last_ms = st->failure_ms;
+    snprintf(out->last, sizeof(out->last), "%s", st->failure.msg);
+    pthread_mutex_unlock(&st->err_mu);
+    int64_t d = atomic_load(&st->drain_since_ms), p = atomic_load(&st->probe_since_ms);
+    out->writing_since_ms = d && (!p || d < p) ? d : p;
 }
 
 void rp_store_last_error(struct rp_store *st, struct rp_error *err)
@@ -509,6 +583,8 @@ static int drain(struct rp_store *st)
     pthread_mutex_lock(&st->qmu);
     size_t todo = st->count;
     pthread_mutex_unlock(&st->qmu);
+    if (todo > 0)
+        atomic_store(&st->drain_since_ms, wall_ms());
     while (todo > 0) {
         size_t in_tx = 0;
         int r = tx_begin(st, st->edb);
@@ -530,6 +606,7 @@ static int drain(struct rp_store *st)
             pthread_mutex_unlock(&st->qmu);
         }
     }
+    atomic_store(&st->drain_since_ms, 0);
     pthread_mutex_unlock(&st->write_mu);
     return result;
 }
@@ -592,6 +669,7 @@ int rp_store_open_ex(const char *state_dir, const struct rp_store_options *opt,
     pthread_mutex_init(&st->write_mu, NULL);
     pthread_mutex_init(&st->qmu, NULL);
     pthread_mutex_init(&st->err_mu, NULL);
+    pthread_mutex_init(&st->probe_mu, NULL);
     /* The writer's period is measured on the monotonic clock: setting the date must not stall
      * it. */
     if (pthread_condattr_init(&ca) == 0) {
@@ -638,6 +716,18 @@ int rp_store_open_ex(const char *state_dir, const struct rp_store_options *opt,
         rp_error_set(err, "unable to prepare %s", st->last_err.msg);
         goto out;
     }
+    /* The probe's own connection, synced like the durable one: it meets what they meet. */
+    result = db_open(st, 1, &st->pdb, err);
+    if (result)
+        goto out;
+    sqlite3_busy_timeout(st->pdb, PROBE_BUSY_MS);
+    rc = sqlite3_prepare_v3(st->pdb, "UPDATE health SET probed_at = ?1 WHERE id = 1", -1,
+                            SQLITE_PREPARE_PERSISTENT, &st->probe, NULL);
+    if (rc != SQLITE_OK) {
+        result = db_fail(st, st->pdb, rc);
+        rp_error_set(err, "unable to prepare %s", st->last_err.msg);
+        goto out;
+    }
     st->ring = calloc(st->cap, sizeof(*st->ring));
     st->batch = calloc(BATCH, sizeof(*st->batch));
     if (!st->ring || !st->batch) {
@@ -677,6 +767,8 @@ void rp_store_close(struct rp_store *st)
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(st->q[i]);
     sqlite3_finalize(st->ins);
+    sqlite3_finalize(st->probe);
+    sqlite3_close(st->pdb);
     sqlite3_close(st->edb);
     sqlite3_close(st->db);
     free(st->ring);
@@ -686,6 +778,7 @@ void rp_store_close(struct rp_store *st)
     pthread_mutex_destroy(&st->write_mu);
     pthread_mutex_destroy(&st->qmu);
     pthread_mutex_destroy(&st->err_mu);
+    pthread_mutex_destroy(&st->probe_mu);
     free(st);
 }
 
@@ -1489,6 +1582,20 @@ uint64_t rp_store_events_dropped(struct rp_store *st)
 int rp_store_flush(struct rp_store *st)
 {
     return drain(st);
+}
+
+int rp_store_probe(struct rp_store *st, int64_t now)
+{
+    pthread_mutex_lock(&st->probe_mu);
+    atomic_store(&st->probe_since_ms, wall_ms());
+    sqlite3_bind_int64(st->probe, 1, now);
+    int result = q_run(st, st->probe);
+    if (result == RP_OK && sqlite3_changes(st->pdb) != 1)
+        result = RP_EIO; /* the row is made by migration 7 and never deleted */
+    q_done(st->probe);
+    atomic_store(&st->probe_since_ms, 0);
+    pthread_mutex_unlock(&st->probe_mu);
+    return result;
 }
 
 /* One event row as a JSON object; detail comes back as an object when it holds one. */

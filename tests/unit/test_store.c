@@ -133,7 +133,7 @@ static void test_open_creates_private_dir(void **state)
     size_t len = strlen(nested);
     assert_true(len < sizeof(f->state));
     memcpy(f->state, nested, len + 1);
-    assert_int_equal(db_int(f, "PRAGMA user_version"), 7);
+    assert_int_equal(db_int(f, "PRAGMA user_version"), 8);
     sqlite3 *db = NULL;
     sqlite3_stmt *s = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -628,7 +628,7 @@ static void test_schema_newer_refused(void **state)
     struct rp_error err = {{0}};
     assert_int_equal(rp_store_open(f->state, &st, &err), RP_EINVAL);
     assert_null(st);
-    assert_non_null(strstr(err.msg, "schema version 999, newer than this rampart's 7"));
+    assert_non_null(strstr(err.msg, "schema version 999, newer than this rampart's 8"));
     assert_non_null(strstr(err.msg, path));
 
     /* A file that is not a database is named in the error. */
@@ -1143,6 +1143,52 @@ static void test_regression_resend_rate_limited(void **state)
     assert_int_equal(db_int(f, "SELECT count(*) FROM verify_tokens"), 5);
 }
 
+/* The health probe writes its row; a write lock held elsewhere makes it fail as busy, counted
+ * with its message; an input the schema refuses is no failure of the store. */
+static void test_probe_and_failures(void **state)
+{
+    struct fixture *f = *state;
+    struct rp_store *st = open_store(f->state);
+    struct rp_store_failures fl;
+    rp_store_failures(st, &fl);
+    assert_int_equal(fl.full + fl.io + fl.busy + fl.other, 0);
+    assert_int_equal(fl.last_ms, 0);
+    assert_int_equal(rp_store_probe(st, 1234), RP_OK);
+    assert_int_equal(db_int(f, "SELECT probed_at FROM health WHERE id = 1"), 1234);
+
+    int64_t a = 0, k = 0;
+    uint8_t t[RP_HASH_LEN], h[RP_HASH_LEN];
+    hash_of(t, 1);
+    hash_of(h, 2);
+    struct rp_signup in = {.email = "p@example.org", .token_hash = t, .now = 10, .expires = 100};
+    bool created = false;
+    assert_int_equal(rp_store_signup(st, &in, &a, &created), RP_OK);
+    assert_true(created);
+    assert_int_equal(rp_store_key_create(st, a, h, "rp-x", 10, NULL, &k), RP_OK);
+    assert_int_equal(rp_store_key_create(st, a, h, "rp-x", 10, NULL, &k), RP_EINVAL);
+    rp_store_failures(st, &fl);
+    assert_int_equal(fl.full + fl.io + fl.busy + fl.other, 0);
+
+    char path[256];
+    db_path(f, path, sizeof(path));
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(rp_store_probe(st, 1235), RP_EIO);
+    rp_store_failures(st, &fl);
+    assert_int_equal(fl.busy, 1);
+    assert_int_equal(fl.full + fl.io + fl.other, 0);
+    assert_true(fl.last_ms > 0);
+    assert_non_null(strstr(fl.last, path));
+    assert_non_null(strstr(fl.last, "locked"));
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(rp_store_probe(st, 1236), RP_OK);
+    rp_store_failures(st, &fl);
+    assert_int_equal(fl.busy, 1); /* counted, not cleared: counters only grow */
+    rp_store_close(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1164,6 +1210,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_regression_verify_banned_pending_gets_no_key, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_regression_resend_rate_limited, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_probe_and_failures, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
