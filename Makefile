@@ -77,6 +77,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/.deps-ok
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) $(shell pkg-config --cflags $(TEST_PKGS)) -MMD -MP \
 		-o $@ $< $(LIB) $(PKG_LIBS) $(shell pkg-config --libs $(TEST_PKGS)) $(LDOPT)
 
+# The store executor belongs to the program; its unit test links it.
+$(BUILD)/tests/test_offload: tests/unit/test_offload.c $(BUILD)/src/server/offload.o $(LIB) \
+		| $(BUILD)/.deps-ok
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CPPFLAGS_ALL) -Isrc/server $(CFLAGS_ALL) $(shell pkg-config --cflags $(TEST_PKGS)) \
+		-MMD -MP -o $@ $< $(BUILD)/src/server/offload.o $(LIB) $(PKG_LIBS) \
+		$(shell pkg-config --libs $(TEST_PKGS)) $(LDOPT)
+
 # The gateway's HTTP layer belongs to the program, not to the library; its fuzz targets need it.
 $(BUILD)/libgwhttp.a: $(BUILD)/src/server/httpd.o $(BUILD)/src/server/upstream.o \
 		$(BUILD)/src/server/texts.o

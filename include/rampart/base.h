@@ -10,11 +10,12 @@
 /* Error codes: 0 is success, failures are negative. */
 enum {
     RP_OK = 0,
-    RP_ENOMEM = -1,   /* out of memory */
-    RP_ETOOBIG = -2,  /* a bounded buffer or input would exceed its cap */
-    RP_EINVAL = -3,   /* malformed input */
-    RP_EIO = -4,      /* reading or writing a file failed */
-    RP_ENOTFOUND = -5 /* a named thing does not exist */
+    RP_ENOMEM = -1,    /* out of memory */
+    RP_ETOOBIG = -2,   /* a bounded buffer or input would exceed its cap */
+    RP_EINVAL = -3,    /* malformed input */
+    RP_EIO = -4,       /* reading or writing a file failed */
+    RP_ENOTFOUND = -5, /* a named thing does not exist */
+    RP_EBUSY = -6      /* a bounded queue is full, or what would take the work is stopping */
 };
 
 /* A slice of bytes from the wire or a file: never assumed NUL-terminated. */

@@ -55,6 +55,7 @@ const char *rp_strerror(int code)
     case RP_EINVAL: return "invalid input";
     case RP_EIO: return "input/output error";
     case RP_ENOTFOUND: return "not found";
+    case RP_EBUSY: return "busy";
     default: return "unknown error";
     }
 }
