@@ -294,8 +294,13 @@ int rp_cmd_serve(int argc, char **argv)
     }
     if (!result && cfg.smtp_url)
         result = gw_mail_start(&gw.mail, cfg.state_dir, cfg.smtp_url, &err);
+    if (!result && gw_health_start(&gw, &gw.health)) {
+        rp_error_set(&err, "cannot start the health threads");
+        result = RP_ENOMEM;
+    }
     if (!result)
         result = gw_run(&gw, &err);
+    gw_health_stop(gw.health);
     gw_mail_stop(&gw.mail);
     if (result)
         fprintf(stderr, "rampart serve: %s\n", err.msg[0] ? err.msg : rp_strerror(result));

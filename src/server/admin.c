@@ -190,6 +190,7 @@ static void metrics(struct gw *gw, struct gw_req *req)
             (unsigned long long)cs.refused, (unsigned long long)cs.evicted,
             (unsigned long long)cs.header_timeouts);
     }
+    gw_health_metrics(gw, b);
     gw_reply_buffer(req, 200, "text/plain; version=0.0.4", b);
     evbuffer_free(b);
 }
@@ -326,7 +327,7 @@ void gw_admin(struct gw *gw, struct gw_req *req)
     const char *path = gw_req_path(req);
     enum gw_method m = gw_req_method(req);
     if (strcmp(path, "/healthz") == 0) {
-        gw_json(gw, req, 200, json_pack("{s:s}", "status", "ok"));
+        gw_healthz(gw, req, true);
         return;
     }
     if (strcmp(path, "/metrics") == 0) {

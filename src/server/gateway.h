@@ -14,6 +14,7 @@
 #include "mail.h"
 #include "rampart/store.h"
 #include "httpd.h"
+#include "offload.h"
 
 #define GW_POOL_MAX 512 /* idle upstream connections kept a worker */
 
@@ -29,6 +30,15 @@ struct gw_metrics {
 };
 
 struct gw_keycache;
+struct gw_health;
+
+/* The store executor's size, and how long a request waits for it: a key lookup less than the
+ * store's busy timeout (5 s), so that a write stuck on the disk (which holds the store) does not
+ * hold the requests behind it; a write more, so that a busy store says so itself first. */
+#define GW_STORE_THREADS 2
+#define GW_STORE_QUEUE 1024
+#define GW_LOOKUP_DEADLINE_MS 2000
+#define GW_WRITE_DEADLINE_MS 10000
 
 /* The ring of the latest bans (gw_ban_notify): slot i % GW_BAN_RING holds ban i. */
 #define GW_BAN_RING 1024
@@ -73,15 +83,32 @@ struct gw {
      * worker ends the open requests of a banned account, whichever thread banned it. */
     struct gw_ban_slot ban_ring[GW_BAN_RING];
     atomic_uint_fast64_t ban_seq;
+    /* Store work off the loops (offload.c), and what /healthz says (health.c). */
+    struct gw_offload *offload;
+    struct gw_health *health;
 };
 
-/* The cache of API key lookups in front of the store: bounded, sharded, 2 s at most. */
+/* The cache of API key lookups in front of the store: bounded, sharded, 2 s at most (up to 5
+ * minutes while the store does not answer). */
 int gw_keycache_new(struct gw_keycache **out);
 void gw_keycache_free(struct gw_keycache *kc);
 /* Key lookups: from the cache, else from the store (then cached). */
 int gw_key_lookup(struct gw *gw, const uint8_t hash[RP_HASH_LEN], struct rp_key_info *out);
 
 struct gw_proxy;
+/* Health (src/server/health.c): a probe thread that writes to the store every second and a
+ * monitor thread that logs the store's failures and stalls (at most a line in 10 s) and checks
+ * the upstream after its failures. Start after the store is open; stop before it closes. */
+int gw_health_start(struct gw *gw, struct gw_health **out);
+void gw_health_stop(struct gw_health *h);
+/* The document of /healthz (a new reference in *out) and its status: 200 when the store takes
+ * writes and the upstream is reachable, else 503. detail adds messages, paths and counts (the
+ * admin address). Never waits for the store. */
+int gw_health_json(struct gw *gw, bool detail, json_t **out);
+/* Answers GET /healthz with that document. */
+void gw_healthz(struct gw *gw, struct gw_req *req, bool detail);
+/* The health and store executor lines of /metrics. */
+void gw_health_metrics(struct gw *gw, struct evbuffer *b);
 
 struct gw_worker {
     struct gw *gw;
@@ -94,6 +121,7 @@ struct gw_worker {
     struct gw_proxy *open;
     struct event *ban_timer;
     uint64_t ban_seen; /* the bans up to this number have been looked at */
+    struct gw_inbox *inbox;                 /* completions of store jobs for this loop */
 };
 
 /* Replies with an error in OpenAI's shape {"error": {"message", "type", "code"}}. */
@@ -175,5 +203,16 @@ int gw_hold_decide(struct gw *gw, int64_t id, bool approve);
 
 /* Resolves the request's API key; on failure replies (401/403) and returns false. */
 bool gw_authenticate(struct gw *gw, struct gw_req *req, struct rp_key_info *key);
+/* What a request does once its key is known (an active account's, not revoked). */
+typedef void (*gw_auth_fn)(struct gw_worker *w, struct gw_req *req, const struct rp_key_info *key);
+/* Resolves the request's API key without waiting on the loop: from the cache, then is called
+ * at once; else from the store on a store thread, then is called later from the loop (the
+ * request is kept meanwhile). When the key does not pass, the request is answered here
+ * (401, 403; 503 store_unavailable when the store does not answer within
+ * GW_LOOKUP_DEADLINE_MS, store_busy when its queue is full) and then is not called. */
+void gw_authenticate_then(struct gw_worker *w, struct gw_req *req, gw_auth_fn then);
+/* Answers a request whose store job could not be queued (rc of gw_offload_submit): 503
+ * store_busy, or shutting_down. */
+void gw_store_refuse(struct gw *gw, struct gw_req *req, int rc);
 
 #endif

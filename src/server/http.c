@@ -103,6 +103,10 @@ void gw_client_addr(struct gw *gw, struct gw_req *req, struct sockaddr_storage *
 #define KC_SHARDS 16
 #define KC_SLOTS 4096
 #define KC_TTL 2.0
+/* While the store does not answer, a key checked this recently still lets its requests in
+ * (unless a ban or revocation since made every entry stale): an outage of the disk does not
+ * become an outage of the API for the keys in use. */
+#define KC_STALE_MAX 300.0
 
 struct kc_entry {
     uint8_t hash[RP_HASH_LEN];
@@ -139,33 +143,62 @@ void gw_keycache_free(struct gw_keycache *kc)
     free(kc);
 }
 
-int gw_key_lookup(struct gw *gw, const uint8_t hash[RP_HASH_LEN], struct rp_key_info *out)
+static struct kc_entry *kc_slot(struct gw_keycache *kc, const uint8_t hash[RP_HASH_LEN],
+                                pthread_mutex_t **lock)
 {
-    struct gw_keycache *kc = gw->keys;
     uint64_t word;
     memcpy(&word, hash, sizeof(word));
     size_t shard = word % KC_SHARDS, slot = (word / KC_SHARDS) % KC_SLOTS;
+    *lock = &kc->shards[shard].lock;
+    return &kc->shards[shard].slots[slot];
+}
+
+/* A cached lookup of the current generation, less than max_age old: true with *out filled. */
+static bool kc_get_within(struct gw *gw, const uint8_t hash[RP_HASH_LEN], struct rp_key_info *out,
+                          double max_age)
+{
+    pthread_mutex_t *lock;
+    struct kc_entry *e = kc_slot(gw->keys, hash, &lock);
     uint64_t gen = atomic_load(&gw->key_generation);
     double now = gw_now();
-    pthread_mutex_lock(&kc->shards[shard].lock);
-    struct kc_entry *e = &kc->shards[shard].slots[slot];
-    bool hit = e->used && e->generation == gen && now - e->at < KC_TTL &&
+    pthread_mutex_lock(lock);
+    bool hit = e->used && e->generation == gen && now - e->at < max_age &&
                memcmp(e->hash, hash, RP_HASH_LEN) == 0;
     if (hit)
         *out = e->info;
-    pthread_mutex_unlock(&kc->shards[shard].lock);
-    if (hit)
+    pthread_mutex_unlock(lock);
+    return hit;
+}
+
+static bool kc_get(struct gw *gw, const uint8_t hash[RP_HASH_LEN], struct rp_key_info *out)
+{
+    return kc_get_within(gw, hash, out, KC_TTL);
+}
+
+/* Caches a lookup made at `at`, when the generation was gen (a ban since makes it stale). */
+static void kc_put(struct gw *gw, const uint8_t hash[RP_HASH_LEN], const struct rp_key_info *info,
+                   uint64_t gen, double at)
+{
+    pthread_mutex_t *lock;
+    struct kc_entry *e = kc_slot(gw->keys, hash, &lock);
+    pthread_mutex_lock(lock);
+    memcpy(e->hash, hash, RP_HASH_LEN);
+    e->info = *info;
+    e->at = at;
+    e->generation = gen;
+    e->used = true;
+    pthread_mutex_unlock(lock);
+}
+
+int gw_key_lookup(struct gw *gw, const uint8_t hash[RP_HASH_LEN], struct rp_key_info *out)
+{
+    if (kc_get(gw, hash, out))
         return RP_OK;
+    uint64_t gen = atomic_load(&gw->key_generation);
+    double now = gw_now();
     int rc = rp_store_key_lookup(gw->store, hash, out);
-    if (rc == RP_OK) {
-        pthread_mutex_lock(&kc->shards[shard].lock);
-        memcpy(e->hash, hash, RP_HASH_LEN);
-        e->info = *out;
-        e->at = now;
-        e->generation = gen;
-        e->used = true;
-        pthread_mutex_unlock(&kc->shards[shard].lock);
-    }
+    if (rc == RP_OK)
+        kc_put(gw, hash, out, gen, now);
     return rc;
 }
 
@@ -186,7 +219,9 @@ static void key_hash(const char *k, size_t n, uint8_t out[RP_HASH_LEN])
         SHA256((const unsigned char *)k, n, out);
 }
 
-bool gw_authenticate(struct gw *gw, struct gw_req *req, struct rp_key_info *key)
+/* The key of the request's Authorization header, hashed; false (after a 401) when there is
+ * none. */
+static bool request_key_hash(struct gw *gw, struct gw_req *req, uint8_t h[RP_HASH_LEN])
 {
     const char *auth = gw_req_header(req, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !auth[7]) {
@@ -194,10 +229,52 @@ bool gw_authenticate(struct gw *gw, struct gw_req *req, struct rp_key_info *key)
                  "no API key: send 'Authorization: Bearer <key>' (sign up at POST /v1/signup)");
         return false;
     }
-    const char *k = auth + 7;
+    key_hash(auth + 7, strlen(auth + 7), h);
+    return true;
+}
+
+/* A ban of escalation that has run its time, on a key that still counts. */
+static bool ban_expired(const struct rp_key_info *key, int64_t now)
+{
+    return !key->revoked && key->account_status == RP_ACCOUNT_BANNED && key->ban_until > 0 &&
+           now >= key->ban_until;
+}
+
+/* Lifts a ban of escalation that has run its time (on the first request after it): true when
+ * it did, with key updated. Waits on the store. */
+static bool lift_expired_ban(struct gw *gw, struct rp_key_info *key)
+{
+    /* Its event goes in the same transaction. */
+    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000),
+                          .account_id = key->account_id,
+                          .key_id = key->key_id};
+    snprintf(ev.kind, sizeof(ev.kind), "unban");
+    snprintf(ev.detail, sizeof(ev.detail), "{\"code\":\"ban-expired\"}");
+    if (rp_store_unban(gw->store, key->account_id, (int64_t)gw_now(), &ev) != RP_OK)
+        return false;
+    key->account_status = RP_ACCOUNT_ACTIVE;
+    key->ban_until = 0;
+    return true;
+}
+
+static bool key_verdict(struct gw *gw, struct gw_req *req, int rc, struct rp_key_info *key);
+
+bool gw_authenticate(struct gw *gw, struct gw_req *req, struct rp_key_info *key)
+{
     uint8_t h[RP_HASH_LEN];
-    key_hash(k, strlen(k), h);
+    if (!request_key_hash(gw, req, h))
+        return false;
     int rc = gw_key_lookup(gw, h, key);
+    if (rc == RP_OK && ban_expired(key, (int64_t)gw_now()) && lift_expired_ban(gw, key)) {
+        atomic_fetch_add(&gw->key_generation, 1);
+        atomic_fetch_add(&gw->m.ban_expiries, 1);
+    }
+    return key_verdict(gw, req, rc, key);
+}
+
+/* Whether the looked-up key (rc of the lookup) lets the request in; if not, replies. */
+static bool key_verdict(struct gw *gw, struct gw_req *req, int rc, struct rp_key_info *key)
+{
     if (rc == RP_ENOTFOUND || (rc == 0 && key->revoked)) {
         gw_error(gw, req, 401, "invalid_request_error", "invalid_api_key",
                  "the API key is not valid%s", rc == 0 ? " (it was revoked)" : "");
@@ -207,22 +284,6 @@ bool gw_authenticate(struct gw *gw, struct gw_req *req, struct rp_key_info *key)
         gw_error(gw, req, 503, "server_error", "store_unavailable",
                  "the gateway cannot check keys right now; try again");
         return false;
-    }
-    if (key->account_status == RP_ACCOUNT_BANNED && key->ban_until > 0 &&
-        (int64_t)gw_now() >= key->ban_until) {
-        /* A ban of escalation that has run its time: lifted on the first request after it,
-         * with its event in the same transaction. */
-        struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000),
-                              .account_id = key->account_id,
-                              .key_id = key->key_id};
-        snprintf(ev.kind, sizeof(ev.kind), "unban");
-        snprintf(ev.detail, sizeof(ev.detail), "{\"code\":\"ban-expired\"}");
-        if (rp_store_unban(gw->store, key->account_id, (int64_t)gw_now(), &ev) == RP_OK) {
-            atomic_fetch_add(&gw->key_generation, 1);
-            atomic_fetch_add(&gw->m.ban_expiries, 1);
-            key->account_status = RP_ACCOUNT_ACTIVE;
-            key->ban_until = 0;
-        }
     }
     if (key->account_status == RP_ACCOUNT_BANNED) {
         if (key->ban_until > 0)
@@ -241,4 +302,144 @@ bool gw_authenticate(struct gw *gw, struct gw_req *req, struct rp_key_info *key)
         return false;
     }
     return true;
+}
+
+/* ---- Key lookups off the loop ---- */
+
+struct auth_job {
+    struct gw_job job; /* first: the executor's view */
+    struct gw *gw;
+    struct gw_worker *w;
+    struct gw_req *req;
+    gw_auth_fn then;
+    uint8_t hash[RP_HASH_LEN];
+    uint64_t generation; /* of the keys when the lookup was asked for */
+    double at;
+    /* The store thread's results. */
+    int rc;
+    struct rp_key_info key;
+    bool unbanned;
+    bool gone; /* the client left while the lookup ran */
+};
+
+static void auth_work(struct gw_job *job)
+{
+    struct auth_job *a = (struct auth_job *)job;
+    a->rc = rp_store_key_lookup(a->gw->store, a->hash, &a->key);
+    if (a->rc == RP_OK && ban_expired(&a->key, (int64_t)gw_now()))
+        a->unbanned = lift_expired_ban(a->gw, &a->key);
+}
+
+static void auth_done(struct gw_job *job, enum gw_job_end how)
+{
+    struct auth_job *a = (struct auth_job *)job;
+    struct gw *gw = a->gw;
+    gw_req_watch(a->req, NULL, NULL);
+    if (a->gone) {
+        gw_reply_abort(a->req);
+        return;
+    }
+    struct rp_key_info stale;
+    if ((how == GW_JOB_LATE || (a->rc != RP_OK && a->rc != RP_ENOTFOUND)) &&
+        kc_get_within(gw, a->hash, &stale, KC_STALE_MAX) &&
+        !ban_expired(&stale, (int64_t)gw_now())) {
+        /* The store does not answer: what it said of this key a little while ago stands. */
+        if (key_verdict(gw, a->req, RP_OK, &stale))
+            a->then(a->w, a->req, &stale);
+        return;
+    }
+    if (how == GW_JOB_LATE) {
+        gw_error(gw, a->req, 503, "server_error", "store_unavailable",
+                 "the gateway cannot check keys right now (its store did not answer within "
+                 "%d s); try again",
+                 GW_LOOKUP_DEADLINE_MS / 1000);
+        return;
+    }
+    if (a->rc == RP_OK)
+        kc_put(gw, a->hash, &a->key, a->generation, a->at);
+    if (a->unbanned) {
+        atomic_fetch_add(&gw->key_generation, 1);
+        atomic_fetch_add(&gw->m.ban_expiries, 1);
+    }
+    if (key_verdict(gw, a->req, a->rc, &a->key))
+        a->then(a->w, a->req, &a->key);
+}
+
+static void auth_release(struct gw_job *job)
+{
+    free(job);
+}
+
+static const struct gw_job_ops auth_ops = {auth_work, auth_done, auth_release};
+
+/* The client of a request waiting for its lookup left: the request ends when the lookup does. */
+static void auth_event(struct gw_req *req, enum gw_req_event what, void *arg)
+{
+    (void)req;
+    struct auth_job *a = arg;
+    if (what == GW_REQ_GONE && !a->gone) {
+        a->gone = true;
+        atomic_fetch_add(&a->gw->m.client_aborts, 1);
+    }
+}
+
+void gw_authenticate_then(struct gw_worker *w, struct gw_req *req, gw_auth_fn then)
+{
+    struct gw *gw = w->gw;
+    struct rp_key_info key;
+    if (!gw->offload || !w->inbox) {
+        /* No store threads (a loop of its own, in tests): the lookup waits here. */
+        if (gw_authenticate(gw, req, &key))
+            then(w, req, &key);
+        return;
+    }
+    uint8_t h[RP_HASH_LEN];
+    if (!request_key_hash(gw, req, h))
+        return;
+    /* The fast path: a key seen in the last 2 s is answered from memory, on the loop. */
+    if (kc_get(gw, h, &key) && !ban_expired(&key, (int64_t)gw_now())) {
+        if (key_verdict(gw, req, RP_OK, &key))
+            then(w, req, &key);
+        return;
+    }
+    struct auth_job *a = calloc(1, sizeof(*a));
+    if (!a) {
+        gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
+        return;
+    }
+    a->job.ops = &auth_ops;
+    a->gw = gw;
+    a->w = w;
+    a->req = req;
+    a->then = then;
+    memcpy(a->hash, h, RP_HASH_LEN);
+    a->generation = atomic_load(&gw->key_generation);
+    a->at = gw_now();
+    int rc = gw_offload_submit(gw->offload, w->inbox, &a->job, GW_LOOKUP_DEADLINE_MS, true);
+    if (rc) {
+        free(a);
+        if (kc_get_within(gw, h, &key, KC_STALE_MAX) && !ban_expired(&key, (int64_t)gw_now())) {
+            if (key_verdict(gw, req, RP_OK, &key))
+                then(w, req, &key);
+            return;
+        }
+        gw_store_refuse(gw, req, rc);
+        return;
+    }
+    gw_req_watch(req, auth_event, a);
+}
+
+void gw_store_refuse(struct gw *gw, struct gw_req *req, int rc)
+{
+    if (rc == RP_EBUSY && gw->offload && gw_offload_stopping(gw->offload)) {
+        gw_error(gw, req, 503, "server_error", "shutting_down", "the gateway is stopping; retry");
+        return;
+    }
+    if (rc == RP_EBUSY) {
+        gw_req_set_header(req, "Retry-After", "1");
+        gw_error(gw, req, 503, "server_error", "store_busy",
+                 "the gateway has too much store work queued; retry in a second");
+        return;
+    }
+    gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
 }

@@ -584,22 +584,33 @@ static void untake(struct gw *gw, const struct rp_key_info *key)
     atomic_fetch_sub(&gw->m.in_flight, 1);
 }
 
+static void proxy_authenticated(struct gw_worker *w, struct gw_req *req,
+                                const struct rp_key_info *k);
+
 void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path)
 {
-    struct gw *gw = w->gw;
     enum gw_method method = gw_req_method(req);
     bool is_models = strcmp(path, "/v1/models") == 0;
     if ((is_models && method != GW_GET) || (!is_models && method != GW_POST)) {
-        gw_error(gw, req, 405, "invalid_request_error", "method_not_allowed", "%s takes %s", path,
-                 is_models ? "GET" : "POST");
+        gw_error(w->gw, req, 405, "invalid_request_error", "method_not_allowed", "%s takes %s",
+                 path, is_models ? "GET" : "POST");
         return;
     }
-    /* Read before the key is looked up: a ban numbered after it may not have been seen by the
-     * lookup, so it ends this request (a ban is numbered after its key_generation bump). */
+    /* A key not in the cache is looked up off the loop: the rest follows when it is known. */
+    gw_authenticate_then(w, req, proxy_authenticated);
+}
+
+static void proxy_authenticated(struct gw_worker *w, struct gw_req *req,
+                                const struct rp_key_info *k)
+{
+    struct gw *gw = w->gw;
+    const char *path = gw_req_path(req);
+    bool is_models = strcmp(path, "/v1/models") == 0;
+    struct rp_key_info key = *k;
+    /* Bans numbered after this end the request. A ban committed while an uncached key was
+     * being looked up off the loop, and numbered before this point, is not among them: the
+     * lookup itself may have read the account before it (a window of the lookup's length). */
     uint64_t ban_mark = atomic_load(&gw->ban_seq);
-    struct rp_key_info key;
-    if (!gw_authenticate(gw, req, &key))
-        return;
     double now = gw_now();
     {
         /* Behaviour checks: the networks an account comes from. */

@@ -75,7 +75,7 @@ static void route(struct gw_req *req, void *arg)
     else if (strcmp(path, "/v1/keys") == 0 || strncmp(path, "/v1/keys/", 9) == 0)
         gw_keys(w, req, path);
     else if (strcmp(path, "/healthz") == 0)
-        gw_json(w->gw, req, 200, json_pack("{s:s}", "status", "ok"));
+        gw_healthz(w->gw, req, false);
     else
         gw_error(w->gw, req, 404, "invalid_request_error", "not_found",
                  "no such endpoint: %s (see docs/api.md)", path);
@@ -307,6 +307,12 @@ int gw_run(struct gw *gw, struct rp_error *err)
         result = RP_ENOMEM;
         goto out;
     }
+    /* The store threads, before any loop can ask them for work. */
+    result = gw_offload_new(GW_STORE_THREADS, GW_STORE_QUEUE, &gw->offload);
+    if (result) {
+        rp_error_set(err, "cannot start the store threads");
+        goto out;
+    }
     result = resolve(gw->cfg->listen, &sa, &len, err);
     if (!result)
         result = resolve(gw->cfg->admin_listen, &asa, &alen, err);
@@ -327,6 +333,10 @@ int gw_run(struct gw *gw, struct rp_error *err)
             goto out;
         }
         w->base = new_base();
+        if (w->base && gw_inbox_new(w->base, &w->inbox)) {
+            result = RP_ENOMEM;
+            goto out;
+        }
         struct gw_upstream_options uo = {.host = gw->up_host,
                                          .port = gw->up_port,
                                          .ssl_ctx = gw->up_tls ? gw->ssl_ctx : NULL,
@@ -363,7 +373,7 @@ int gw_run(struct gw *gw, struct rp_error *err)
     }
     admin.gw = gw;
     admin.base = event_base_new();
-    if (!admin.base) {
+    if (!admin.base || gw_inbox_new(admin.base, &admin.inbox)) {
         result = RP_ENOMEM;
         goto out;
     }
@@ -417,6 +427,12 @@ out:
         pthread_join(tids[i], NULL);
     if (admin_started)
         pthread_join(tids[n], NULL);
+    /* The store threads finish what they were given; its answers go out from the inboxes
+     * (the loops have stopped), before the connections they answer are freed. */
+    gw_offload_stop(gw->offload);
+    for (unsigned i = 0; workers && i < n; i++)
+        gw_inbox_free(workers[i].inbox);
+    gw_inbox_free(admin.inbox);
     for (unsigned i = 0; workers && i < n; i++) {
         /* Requests in flight first: their proxies answer their clients and free themselves. */
         gw_upstream_free(workers[i].up);
@@ -430,6 +446,8 @@ out:
         event_base_free(admin.base);
     gw_conns_free(gw->conns);
     gw->conns = NULL;
+    gw_offload_free(gw->offload);
+    gw->offload = NULL;
     free(workers);
     free(tids);
     return result;

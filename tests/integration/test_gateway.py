@@ -424,7 +424,15 @@ class Upstream(unittest.TestCase):
             status, doc, _ = gw.request("POST", "/v1/chat/completions", chat(), key=key)
             self.assertEqual(status, 502)
             self.assertEqual(doc["error"]["code"], "upstream_unavailable")
-            self.assertEqual(gw.request("GET", "/healthz")[0], 200)
+            # /healthz tells the truth: the failure makes the gateway try the upstream.
+            deadline = time.time() + 10
+            while time.time() < deadline and gw.request("GET", "/healthz")[0] != 503:
+                time.sleep(0.1)
+            status, doc, _ = gw.request("GET", "/healthz")
+            self.assertEqual(status, 503)
+            self.assertEqual(doc["upstream"], {"reachable": False,
+                                               "problem": "upstream_unreachable"})
+            self.assertTrue(doc["store"]["writable"])
             # The operator sees the outage in the log, once, not once a request.
             for _ in range(3):
                 gw.request("POST", "/v1/chat/completions", chat(), key=key)
