@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdio.h>
@@ -639,80 +640,160 @@ void gw_verify(struct gw_worker *w, struct gw_req *req)
     }
 }
 
-/* ---- keys ------------------------------------------------------------------------------ */
+/* ---- keys: their store work off the loop ----------------------------------------------- */
 
-/* Makes a key for account_id and replies with it (shown this once). */
-static void issue_key(struct gw *gw, struct gw_req *req, int64_t account_id, int status)
-{
+struct key_job {
+    struct gw_req_job base; /* first */
+    int64_t account_id, key_id;
     struct new_key k;
-    struct rp_event ev = event_of("key_created", account_id, "");
-    int64_t key_id = 0;
-    int rc = new_key_make(&k);
-    if (!rc)
-        rc = rp_store_key_create(gw->store, account_id, k.hash, k.prefix, (int64_t)gw_now(), &ev,
-                                 &key_id);
-    if (rc) {
-        gw_error(gw, req, 503, "server_error", "store_unavailable",
+    json_t *keys; /* the list */
+    int rc;
+};
+
+/* The secret does not outlive the job. */
+static void key_job_release(struct gw_req_job *j)
+{
+    struct key_job *k = (struct key_job *)j;
+    json_decref(k->keys);
+    OPENSSL_cleanse(&k->k, sizeof(k->k));
+}
+
+static void create_work(struct gw_req_job *j)
+{
+    struct key_job *k = (struct key_job *)j;
+    struct rp_event ev = event_of("key_created", k->account_id, "");
+    k->rc = rp_store_key_create(j->gw->store, k->account_id, k->k.hash, k->k.prefix,
+                                (int64_t)gw_now(), &ev, &k->key_id);
+}
+
+static void create_reply(struct gw_req_job *j)
+{
+    struct key_job *k = (struct key_job *)j;
+    if (k->rc) {
+        gw_error(j->gw, j->req, 503, "server_error", "store_unavailable",
                  "the key could not be stored; try again");
         return;
     }
-    gw_watch(gw, account_id, GW_SIGNAL_KEY_CREATED, NULL);
-    reply_key(gw, req, false, status, account_id, key_id, &k, false);
+    gw_watch(j->gw, k->account_id, GW_SIGNAL_KEY_CREATED, NULL);
+    reply_key(j->gw, j->req, false, 201, k->account_id, k->key_id, &k->k, false);
+}
+
+static void create_late(struct gw_req_job *j)
+{
+    gw_error(j->gw, j->req, 503, "server_error", "store_unavailable",
+             "the gateway's store did not answer within %d s: no key is shown (one may have been "
+             "stored, unusable since its secret is not kept: GET /v1/keys lists it); try again",
+             GW_WRITE_DEADLINE_MS / 1000);
+}
+
+static void list_work(struct gw_req_job *j)
+{
+    struct key_job *k = (struct key_job *)j;
+    json_t *acc = NULL;
+    k->rc = rp_store_account_json(j->gw->store, k->account_id, &acc);
+    if (!k->rc)
+        k->keys = json_incref(json_object_get(acc, "keys"));
+    json_decref(acc);
 }
 
 /* The keys of the account of the request's key: ids, prefixes, creation and revocation times. */
-static void list_keys(struct gw *gw, struct gw_req *req, int64_t account_id)
+static void list_reply(struct gw_req_job *j)
 {
-    json_t *acc = NULL;
-    if (rp_store_account_json(gw->store, account_id, &acc) != RP_OK) {
-        gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
+    struct key_job *k = (struct key_job *)j;
+    if (k->rc) {
+        gw_error(j->gw, j->req, 503, "server_error", "store_unavailable", "try again later");
         return;
     }
-    json_t *keys = json_incref(json_object_get(acc, "keys"));
-    json_decref(acc);
-    gw_json(gw, req, 200, json_pack("{s:o}", "keys", keys ? keys : json_array()));
+    json_t *keys = k->keys ? k->keys : json_array();
+    k->keys = NULL;
+    gw_json(j->gw, j->req, 200, json_pack("{s:o}", "keys", keys));
 }
 
-void gw_keys(struct gw_worker *w, struct gw_req *req, const char *path)
+static void revoke_work(struct gw_req_job *j)
 {
-    struct gw *gw = w->gw;
-    struct rp_key_info key;
-    enum gw_method m = gw_req_method(req);
-    if (strcmp(path, "/v1/keys") == 0 && (m == GW_POST || m == GW_GET)) {
-        if (gw_authenticate(gw, req, &key)) {
-            if (m == GW_GET)
-                list_keys(gw, req, key.account_id);
-            else if (gw_key_creation_allowed(gw, req, &key))
-                issue_key(gw, req, key.account_id, 201);
-        }
+    struct key_job *k = (struct key_job *)j;
+    struct rp_event ev = event_of("key_revoked", k->account_id, "");
+    ev.key_id = k->key_id;
+    k->rc = rp_store_key_revoke(j->gw->store, k->account_id, k->key_id, (int64_t)gw_now(), &ev);
+    /* Cached lookups go stale once the revocation is committed (or may be). */
+    atomic_fetch_add(&j->gw->key_generation, 1);
+}
+
+static void revoke_reply(struct gw_req_job *j)
+{
+    struct key_job *k = (struct key_job *)j;
+    if (k->rc == RP_ENOTFOUND) {
+        gw_error(j->gw, j->req, 404, "invalid_request_error", "key_not_found",
+                 "your account has no key %lld", (long long)k->key_id);
         return;
     }
-    if (strncmp(path, "/v1/keys/", 9) == 0 && m == GW_DELETE) {
-        if (!gw_authenticate(gw, req, &key))
-            return;
+    if (k->rc) {
+        gw_error(j->gw, j->req, 503, "server_error", "store_unavailable", "try again later");
+        return;
+    }
+    gw_json(j->gw, j->req, 200,
+            json_pack("{s:I, s:b}", "key_id", (json_int_t)k->key_id, "revoked", 1));
+}
+
+static void revoke_late(struct gw_req_job *j)
+{
+    gw_error(j->gw, j->req, 503, "server_error", "store_unavailable",
+             "the gateway's store did not answer within %d s: the key may not be revoked yet; "
+             "repeat the request (revoking twice is harmless)",
+             GW_WRITE_DEADLINE_MS / 1000);
+}
+
+/* GET and POST /v1/keys, DELETE /v1/keys/{id}, once the request's key is known. */
+static void keys_authenticated(struct gw_worker *w, struct gw_req *req,
+                               const struct rp_key_info *key)
+{
+    struct gw *gw = w->gw;
+    const char *path = gw_req_path(req);
+    enum gw_method m = gw_req_method(req);
+    long long id = 0;
+    if (m == GW_DELETE) {
         char *end;
-        long long id = strtoll(path + 9, &end, 10);
+        id = strtoll(path + 9, &end, 10);
         if (*end || id <= 0) {
             gw_error(gw, req, 400, "invalid_request_error", "invalid_key_id",
                      "'%s' is not a key id", path + 9);
             return;
         }
-        struct rp_event ev = event_of("key_revoked", key.account_id, "");
-        ev.key_id = id;
-        int rc = rp_store_key_revoke(gw->store, key.account_id, id, (int64_t)gw_now(), &ev);
-        atomic_fetch_add(&gw->key_generation, 1);
-        if (rc == RP_ENOTFOUND) {
-            gw_error(gw, req, 404, "invalid_request_error", "key_not_found",
-                     "your account has no key %lld", id);
-            return;
-        }
-        if (rc) {
-            gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
-            return;
-        }
-        gw_json(gw, req, 200, json_pack("{s:I, s:b}", "key_id", (json_int_t)id, "revoked", 1));
+    }
+    if (m == GW_POST && !gw_key_creation_allowed(gw, req, key))
+        return; /* limits.per_account.keys_per_hour, max_keys: it has replied */
+    struct key_job *k = calloc(1, sizeof(*k));
+    if (!k || (m == GW_POST && new_key_make(&k->k))) {
+        free(k);
+        gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
         return;
     }
-    gw_error(gw, req, 405, "invalid_request_error", "method_not_allowed",
+    k->account_id = key->account_id;
+    k->key_id = id;
+    k->base.release = key_job_release;
+    if (m == GW_POST) {
+        k->base.work = create_work;
+        k->base.reply = create_reply;
+        k->base.late = create_late;
+    } else if (m == GW_GET) {
+        k->base.work = list_work;
+        k->base.reply = list_reply;
+    } else {
+        k->base.work = revoke_work;
+        k->base.reply = revoke_reply;
+        k->base.late = revoke_late;
+    }
+    gw_req_offload(w, req, &k->base, GW_WRITE_DEADLINE_MS);
+}
+
+void gw_keys(struct gw_worker *w, struct gw_req *req, const char *path)
+{
+    enum gw_method m = gw_req_method(req);
+    if ((strcmp(path, "/v1/keys") == 0 && (m == GW_POST || m == GW_GET)) ||
+        (strncmp(path, "/v1/keys/", 9) == 0 && m == GW_DELETE)) {
+        gw_authenticate_then(w, req, keys_authenticated);
+        return;
+    }
+    gw_error(w->gw, req, 405, "invalid_request_error", "method_not_allowed",
              "use GET or POST /v1/keys, or DELETE /v1/keys/{id}");
 }

@@ -215,4 +215,27 @@ void gw_authenticate_then(struct gw_worker *w, struct gw_req *req, gw_auth_fn th
  * store_busy, or shutting_down. */
 void gw_store_refuse(struct gw *gw, struct gw_req *req, int rc);
 
+/* A request's store work, off the loop. A handler embeds this first in a struct of its own
+ * (calloc'd; freed with free() once both sides are done, after release if set), sets work and
+ * reply, and submits it
+ * with gw_req_offload: work runs on a store thread (the struct's fields, the store; never the
+ * request), then reply answers the request on its loop. When the deadline passes first, late
+ * answers instead (NULL: 503 store_unavailable); when the client left, the request is ended
+ * and neither is called. */
+struct gw_req_job {
+    struct gw_job job;
+    struct gw *gw;
+    struct gw_worker *w;
+    struct gw_req *req;
+    void (*work)(struct gw_req_job *j);
+    void (*reply)(struct gw_req_job *j);
+    void (*late)(struct gw_req_job *j);
+    void (*release)(struct gw_req_job *j); /* frees what the struct holds (NULL: nothing) */
+    bool gone;
+};
+/* Queues j for req (kept until it is answered). On failure j is freed and the request answered
+ * (503 store_busy, shutting_down). With no store threads (a loop of tests), work runs here. */
+void gw_req_offload(struct gw_worker *w, struct gw_req *req, struct gw_req_job *j,
+                    unsigned deadline_ms);
+
 #endif

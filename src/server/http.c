@@ -443,3 +443,70 @@ void gw_store_refuse(struct gw *gw, struct gw_req *req, int rc)
     }
     gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
 }
+
+/* ---- Store work of a request, off the loop ---- */
+
+static void rj_work(struct gw_job *job)
+{
+    struct gw_req_job *j = (struct gw_req_job *)job;
+    j->work(j);
+}
+
+static void rj_done(struct gw_job *job, enum gw_job_end how)
+{
+    struct gw_req_job *j = (struct gw_req_job *)job;
+    gw_req_watch(j->req, NULL, NULL);
+    if (j->gone)
+        gw_reply_abort(j->req);
+    else if (how == GW_JOB_DONE)
+        j->reply(j);
+    else if (j->late)
+        j->late(j);
+    else
+        gw_error(j->gw, j->req, 503, "server_error", "store_unavailable",
+                 "the gateway's store did not answer within %u s; try again",
+                 GW_WRITE_DEADLINE_MS / 1000);
+}
+
+static void rj_release(struct gw_job *job)
+{
+    struct gw_req_job *j = (struct gw_req_job *)job;
+    if (j->release)
+        j->release(j);
+    free(job);
+}
+
+static const struct gw_job_ops rj_ops = {rj_work, rj_done, rj_release};
+
+static void rj_event(struct gw_req *req, enum gw_req_event what, void *arg)
+{
+    (void)req;
+    struct gw_req_job *j = arg;
+    if (what == GW_REQ_GONE && !j->gone) {
+        j->gone = true;
+        atomic_fetch_add(&j->gw->m.client_aborts, 1);
+    }
+}
+
+void gw_req_offload(struct gw_worker *w, struct gw_req *req, struct gw_req_job *j,
+                    unsigned deadline_ms)
+{
+    struct gw *gw = w->gw;
+    j->job.ops = &rj_ops;
+    j->gw = gw;
+    j->w = w;
+    j->req = req;
+    if (!gw->offload || !w->inbox) {
+        j->work(j);
+        j->reply(j);
+        rj_release(&j->job);
+        return;
+    }
+    int rc = gw_offload_submit(gw->offload, w->inbox, &j->job, deadline_ms, false);
+    if (rc) {
+        rj_release(&j->job);
+        gw_store_refuse(gw, req, rc);
+        return;
+    }
+    gw_req_watch(req, rj_event, j);
+}

@@ -130,6 +130,55 @@ class StalledStore(unittest.TestCase):
             gw.close()
 
 
+    def test_regression_key_writes_wait_off_the_loop(self):
+        """While a key's creation and revocation wait for a store that another process locks
+        (5 s, the busy timeout), chats are served by every worker; then both writes answer 503
+        store_unavailable, and work once the lock is gone."""
+        gw = Gateway()
+        holder = None
+        try:
+            key = gw.new_account("writer@example.com")["api_key"]
+            self.assertEqual(chat_status(gw, key)[0], 200)
+            status, other, _ = gw.request("POST", "/v1/keys", key=key)
+            self.assertEqual(status, 201, other)
+            holder = sqlite3.connect(os.path.join(gw.state, "rampart.db"), isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")
+            answers = {}
+
+            def write(name, method, path):
+                answers[name] = gw.request(method, path, key=key)[:2]
+
+            writers = [threading.Thread(target=write, args=("create", "POST", "/v1/keys")),
+                       threading.Thread(target=write, args=("revoke", "DELETE",
+                                                            "/v1/keys/%d" % other["key_id"]))]
+            for t in writers:
+                t.start()
+            # New connections, spread over both workers by the kernel: none waits for the
+            # writes (which cannot end before the busy timeout).
+            for _ in range(8):
+                status, doc = chat_status(gw, key)
+                self.assertEqual(status, 200, doc)
+            self.assertTrue(all(t.is_alive() for t in writers), answers)
+            for t in writers:
+                t.join(30)
+            for name in ("create", "revoke"):
+                status, doc = answers[name]
+                self.assertEqual(status, 503, (name, doc))
+                self.assertEqual(doc["error"]["code"], "store_unavailable")
+            holder.execute("ROLLBACK")
+            status, doc, _ = gw.request("POST", "/v1/keys", key=key)
+            self.assertEqual(status, 201, doc)
+            # The revocation answered 503 may have happened since (both writes wait on one
+            # connection: the second one's deadline can pass while it still waits); repeating
+            # it is harmless.
+            status, doc, _ = gw.request("DELETE", "/v1/keys/%d" % other["key_id"], key=key)
+            self.assertEqual(status, 200, doc)
+        finally:
+            if holder:
+                holder.close()
+            gw.close()
+
+
 class FrozenDisk(unittest.TestCase):
     def test_regression_frozen_disk_does_not_hang_the_api(self):
         """The state's file system is frozen (writes block in the kernel until it thaws): keys
