@@ -302,6 +302,49 @@ static int signup_first(struct gw *gw, const char *email, const char *net, const
     return rc;
 }
 
+/* A sign-up's store work (the account, its link, its mail), off the loop. */
+struct signup_job {
+    struct gw_req_job base; /* first */
+    char email[EMAIL_MAX + 1];
+    char net[64];
+    const char *status;
+    int rc;
+};
+
+static void signup_work(struct gw_req_job *j)
+{
+    struct signup_job *sj = (struct signup_job *)j;
+    struct rp_account existing;
+    sj->status = "pending_verification";
+    /* An address that has an account gets the answer of a first sign-up, so that the endpoint
+     * does not tell who has one. */
+    sj->rc = rp_store_account_by_email(j->gw->store, sj->email, &existing);
+    if (sj->rc == RP_OK)
+        sj->rc = signup_again(j->gw, &existing, sj->net, &sj->status);
+    else if (sj->rc == RP_ENOTFOUND)
+        sj->rc = signup_first(j->gw, sj->email, sj->net, &sj->status);
+}
+
+static void signup_reply(struct gw_req_job *j)
+{
+    struct signup_job *sj = (struct signup_job *)j;
+    if (sj->rc) {
+        gw_error(j->gw, j->req, 503, "server_error", "signup_unavailable",
+                 "sign-up failed on the server side; try again later");
+        return;
+    }
+    gw_json(j->gw, j->req, 202, json_pack("{s:s}", "status", sj->status));
+}
+
+static void signup_late(struct gw_req_job *j)
+{
+    gw_error(j->gw, j->req, 503, "server_error", "signup_unavailable",
+             "the sign-up did not finish within %d s (the gateway's store is slow) and may "
+             "still: if no mail comes, sign up again later (a repeated sign-up sends a fresh "
+             "link)",
+             GW_WRITE_DEADLINE_MS / 1000);
+}
+
 void gw_signup(struct gw_worker *w, struct gw_req *req)
 {
     struct gw *gw = w->gw;
@@ -351,21 +394,17 @@ void gw_signup(struct gw_worker *w, struct gw_req *req)
                  "too many sign-ups from your network (%s); retry in %s s", net, ra);
         return;
     }
-    /* An address that has an account gets the answer of a first sign-up, so that the endpoint
-     * does not tell who has one. */
-    struct rp_account existing;
-    const char *status = "pending_verification";
-    int rc = rp_store_account_by_email(gw->store, email, &existing);
-    if (rc == RP_OK)
-        rc = signup_again(gw, &existing, net, &status);
-    else if (rc == RP_ENOTFOUND)
-        rc = signup_first(gw, email, net, &status);
-    if (rc) {
-        gw_error(gw, req, 503, "server_error", "signup_unavailable",
-                 "sign-up failed on the server side; try again later");
+    struct signup_job *sj = calloc(1, sizeof(*sj));
+    if (!sj) {
+        gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
         return;
     }
-    gw_json(gw, req, 202, json_pack("{s:s}", "status", status));
+    memcpy(sj->email, email, len + 1);
+    snprintf(sj->net, sizeof(sj->net), "%s", net);
+    sj->base.work = signup_work;
+    sj->base.reply = signup_reply;
+    sj->base.late = signup_late;
+    gw_req_offload(w, req, &sj->base, GW_WRITE_DEADLINE_MS);
 }
 
 int gw_hold_decide(struct gw *gw, int64_t id, bool approve)
@@ -589,6 +628,70 @@ static bool is_form(struct gw_req *req)
             ct[sizeof(form) - 1] == ' ');
 }
 
+/* A verification's store work (the account active, its key made), off the loop. */
+struct verify_job {
+    struct gw_req_job base; /* first */
+    bool html;
+    uint8_t token_hash[RP_HASH_LEN];
+    struct new_key k;
+    struct rp_verified v;
+    int rc;
+};
+
+static void verify_work(struct gw_req_job *j)
+{
+    struct verify_job *vj = (struct verify_job *)j;
+    struct rp_event ev = event_of("verify", 0, ""), kev = event_of("key_created", 0, "");
+    vj->rc = rp_store_verify(j->gw->store, vj->token_hash, (int64_t)gw_now(), vj->k.hash,
+                             vj->k.prefix, &ev, &kev, &vj->v);
+}
+
+static void verify_reply(struct gw_req_job *j)
+{
+    struct verify_job *vj = (struct verify_job *)j;
+    struct gw *gw = j->gw;
+    struct gw_req *req = j->req;
+    bool html = vj->html;
+    const struct rp_verified *v = &vj->v;
+    if (vj->rc == RP_ENOTFOUND) {
+        verify_refuse(gw, req, html, 400, "invalid_token", "This link does not work",
+                      "This link is not valid: it was used already, it expired, or it is "
+                      "mistyped. Sign up again with the same address for a fresh link.");
+    } else if (vj->rc) {
+        verify_refuse(gw, req, html, 503, "store_unavailable", "Please try again",
+                      "The server could not confirm the address just now; try the link again "
+                      "later.");
+    } else if (v->held) {
+        verify_refuse(gw, req, html, 403, "held_for_review", "Waiting for review",
+                      "This sign-up is held for an operator's review; the link gives no key "
+                      "until it is approved.");
+    } else if (!v->key_id) {
+        verify_refuse(gw, req, html, 403, "account_banned", "This account is banned",
+                      "This account is banned: its link gives no key. Contact the operator of "
+                      "this service.");
+    } else {
+        if (!v->again)
+            atomic_fetch_add(&gw->m.verifications, 1);
+        gw_watch(gw, v->account_id, GW_SIGNAL_KEY_CREATED, NULL);
+        reply_key(gw, req, html, 200, v->account_id, v->key_id, &vj->k, v->again);
+    }
+}
+
+static void verify_late(struct gw_req_job *j)
+{
+    struct verify_job *vj = (struct verify_job *)j;
+    verify_refuse(j->gw, j->req, vj->html, 503, "store_unavailable", "Please try again",
+                  "The server did not confirm the address in time, and may still have: press "
+                  "the button again; if the link no longer works, sign up again with the same "
+                  "address for a fresh link.");
+}
+
+static void verify_release(struct gw_req_job *j)
+{
+    struct verify_job *vj = (struct verify_job *)j;
+    OPENSSL_cleanse(&vj->k, sizeof(vj->k));
+}
+
 void gw_verify(struct gw_worker *w, struct gw_req *req)
 {
     struct gw *gw = w->gw;
@@ -607,37 +710,20 @@ void gw_verify(struct gw_worker *w, struct gw_req *req)
     if (!verify_token(gw, req, html, token, sizeof(token)))
         return;
 
-    uint8_t th[RP_HASH_LEN];
-    SHA256((const unsigned char *)token, strlen(token), th);
-    struct new_key k;
-    struct rp_event ev = event_of("verify", 0, ""), kev = event_of("key_created", 0, "");
-    struct rp_verified v;
-    int rc = new_key_make(&k);
-    if (!rc)
-        rc = rp_store_verify(gw->store, th, (int64_t)gw_now(), k.hash, k.prefix, &ev, &kev, &v);
-
-    if (rc == RP_ENOTFOUND) {
-        verify_refuse(gw, req, html, 400, "invalid_token", "This link does not work",
-                      "This link is not valid: it was used already, it expired, or it is "
-                      "mistyped. Sign up again with the same address for a fresh link.");
-    } else if (rc) {
-        verify_refuse(gw, req, html, 503, "store_unavailable", "Please try again",
-                      "The server could not confirm the address just now; try the link again "
-                      "later.");
-    } else if (v.held) {
-        verify_refuse(gw, req, html, 403, "held_for_review", "Waiting for review",
-                      "This sign-up is held for an operator's review; the link gives no key "
-                      "until it is approved.");
-    } else if (!v.key_id) {
-        verify_refuse(gw, req, html, 403, "account_banned", "This account is banned",
-                      "This account is banned: its link gives no key. Contact the operator of "
-                      "this service.");
-    } else {
-        if (!v.again)
-            atomic_fetch_add(&gw->m.verifications, 1);
-        gw_watch(gw, v.account_id, GW_SIGNAL_KEY_CREATED, NULL);
-        reply_key(gw, req, html, 200, v.account_id, v.key_id, &k, v.again);
+    struct verify_job *vj = calloc(1, sizeof(*vj));
+    if (!vj || new_key_make(&vj->k)) {
+        free(vj);
+        verify_refuse(gw, req, html, 503, "overloaded", "Please try again",
+                      "The server is out of memory just now; try again later.");
+        return;
     }
+    vj->html = html;
+    SHA256((const unsigned char *)token, strlen(token), vj->token_hash);
+    vj->base.work = verify_work;
+    vj->base.reply = verify_reply;
+    vj->base.late = verify_late;
+    vj->base.release = verify_release;
+    gw_req_offload(w, req, &vj->base, GW_WRITE_DEADLINE_MS);
 }
 
 /* ---- keys: their store work off the loop ----------------------------------------------- */

@@ -130,27 +130,31 @@ class StalledStore(unittest.TestCase):
             gw.close()
 
 
-    def test_regression_key_writes_wait_off_the_loop(self):
-        """While a key's creation and revocation wait for a store that another process locks
-        (5 s, the busy timeout), chats are served by every worker; then both writes answer 503
-        store_unavailable, and work once the lock is gone."""
-        gw = Gateway()
+    def test_regression_store_writes_wait_off_the_loop(self):
+        """While a sign-up, a verification, a key's creation and a revocation wait for a store
+        that another process locks (5 s each, the busy timeout), chats are served by every
+        worker; then the writes answer 503, and work once the lock is gone."""
+        gw = Gateway("limits:\n  per_network:\n    signups_per_hour: 1000\n")
         holder = None
         try:
             key = gw.new_account("writer@example.com")["api_key"]
             self.assertEqual(chat_status(gw, key)[0], 200)
             status, other, _ = gw.request("POST", "/v1/keys", key=key)
             self.assertEqual(status, 201, other)
+            token = gw.signup("pending@example.com")
             holder = sqlite3.connect(os.path.join(gw.state, "rampart.db"), isolation_level=None)
             holder.execute("BEGIN IMMEDIATE")
             answers = {}
 
-            def write(name, method, path):
-                answers[name] = gw.request(method, path, key=key)[:2]
+            def write(name, method, path, body=None):
+                answers[name] = gw.request(method, path, body, key=key)[:2]
 
-            writers = [threading.Thread(target=write, args=("create", "POST", "/v1/keys")),
-                       threading.Thread(target=write, args=("revoke", "DELETE",
-                                                            "/v1/keys/%d" % other["key_id"]))]
+            writes = {"create": ("POST", "/v1/keys", None),
+                      "revoke": ("DELETE", "/v1/keys/%d" % other["key_id"], None),
+                      "signup": ("POST", "/v1/signup", {"email": "during@example.com"}),
+                      "verify": ("POST", "/v1/verify", {"token": token})}
+            writers = [threading.Thread(target=write, args=(name,) + w)
+                       for name, w in writes.items()]
             for t in writers:
                 t.start()
             # New connections, spread over both workers by the kernel: none waits for the
@@ -161,10 +165,11 @@ class StalledStore(unittest.TestCase):
             self.assertTrue(all(t.is_alive() for t in writers), answers)
             for t in writers:
                 t.join(30)
-            for name in ("create", "revoke"):
+            for name in writes:
                 status, doc = answers[name]
                 self.assertEqual(status, 503, (name, doc))
-                self.assertEqual(doc["error"]["code"], "store_unavailable")
+                self.assertEqual(doc["error"]["code"],
+                                 "signup_unavailable" if name == "signup" else "store_unavailable")
             holder.execute("ROLLBACK")
             status, doc, _ = gw.request("POST", "/v1/keys", key=key)
             self.assertEqual(status, 201, doc)
@@ -173,6 +178,7 @@ class StalledStore(unittest.TestCase):
             # it is harmless.
             status, doc, _ = gw.request("DELETE", "/v1/keys/%d" % other["key_id"], key=key)
             self.assertEqual(status, 200, doc)
+            gw.signup("after@example.com")
         finally:
             if holder:
                 holder.close()
@@ -219,6 +225,11 @@ class FrozenDisk(unittest.TestCase):
             self.assertIn(status, (200, 503), doc)
             if status == 503:
                 self.assertEqual(doc["error"]["code"], "store_unavailable")
+            # A sign-up waits for the frozen disk off the loop, at most its deadline (10 s).
+            status, doc, _ = gw.request("POST", "/v1/signup", {"email": "frozen@example.com"})
+            self.assertEqual(status, 503, doc)
+            self.assertEqual(doc["error"]["code"], "signup_unavailable")
+            self.assertEqual(chat_status(gw, a)[0], 200)
             self.assertTrue(wait_for(lambda: lines(gw, "store stalled:")))
             self.assertEqual(metric(gw, "rampart_store_writable"), 0)
 
