@@ -324,7 +324,10 @@ static int scan_choice(struct scan *sc, struct rp_jsonr *j, bool chat)
             if ((rc = rp_jsonr_value(j, &v)))
                 return rc;
             if (v.type != RP_JSON_OBJECT) {
-                rc = rp_jsonr_finish(j, &v);
+                /* Its error must not be lost to the next member's read (fuzz_texts found an
+                 * ill-formed message array taken as well-formed). */
+                if ((rc = rp_jsonr_finish(j, &v)))
+                    return rc;
                 continue;
             }
             bool f2 = true, d2;

@@ -30,6 +30,10 @@ def start(args, pattern, env=None, timeout=15):
         if not line:
             break
         lines.append(line)
+        # A first start compiles the guard rule pack: under ASan on a busy machine that takes a
+        # minute or more (CI's cache starts empty), and the gateway listens only after it.
+        if "compiling the guard rule pack" in line:
+            deadline = max(deadline, time.time() + 300)
         m = re.search(pattern, line)
         if m:
             # Keep draining stderr so the process never blocks on a full pipe; keep the lines
