@@ -235,6 +235,19 @@ int rp__guard_on_match(unsigned id, unsigned long long from, unsigned long long 
     return 0;
 }
 
+const char *rp__guard_hs_text(struct rp_str text, struct rp_buf *pad)
+{
+    static const char zeros[RP__GUARD_HS_SLACK];
+    uintptr_t in_block = ((uintptr_t)text.ptr + text.len) % 4096;
+    if (in_block && 4096 - in_block >= RP__GUARD_HS_SLACK)
+        return text.ptr;
+    rp_buf_reset(pad);
+    if (rp_buf_add(pad, text.ptr, text.len) || rp_buf_add(pad, zeros, sizeof(zeros)))
+        return NULL;
+    rp_buf_truncate(pad, text.len);
+    return pad->ptr;
+}
+
 /* A literal as a Hyperscan expression: every byte that is not a letter or digit escaped. */
 static char *escape_literal(const char *s)
 {
@@ -963,16 +976,20 @@ static int scan_hidden(struct rp__guard_scan *sc, struct rp_guard_scratch *s, st
     struct rp_buf view;
     rp_buf_init(&view, text.len + 16);
     int result = RP_OK;
+    struct rp_buf pad;
+    rp_buf_init(&pad, view.cap + RP__GUARD_HS_SLACK);
     if (sc->d->view && deobfuscate(sc->g->spoof, text, &view)) {
         s->n = 0;
-        if (hs_scan(sc->d->view, view.ptr, (unsigned)view.len, 0, s->hs, rp__guard_on_match, s) !=
-                HS_SUCCESS &&
-            s->oom)
+        const char *p = rp__guard_hs_text(rp_buf_str(&view), &pad);
+        if (!p || (hs_scan(sc->d->view, p, (unsigned)view.len, 0, s->hs, rp__guard_on_match, s) !=
+                       HS_SUCCESS &&
+                   s->oom))
             result = RP_ENOMEM;
         size_t n = rp__guard_dedupe(sc->g, sc->d, s->m, s->n, view.ptr, 0);
         if (!result)
             rp__guard_take(sc, s->m, n, view.ptr, 0, true);
     }
+    rp_buf_release(&pad);
     rp_buf_release(&view);
     return result;
 }
@@ -989,14 +1006,25 @@ int rp_guard_inspect(const struct rp_guard *g, struct rp_guard_scratch *s, enum 
     rp_buf_init(&clean, text.len * 3 + 16);
     /* Hyperscan's UTF-8 mode requires well-formed input: ill-formed bytes become U+FFFD. */
     if (!rp_utf8_valid(text.ptr, text.len)) {
-        if (rp_utf8_sanitize(text, &clean))
+        if (rp_utf8_sanitize(text, &clean)) {
+            rp_buf_release(&clean);
             return RP_ENOMEM;
+        }
         text = rp_buf_str(&clean);
     }
     if (text.len > UINT32_MAX) {
         rp_buf_release(&clean);
         return RP_ETOOBIG;
     }
+    /* The text as Hyperscan may read it, a few bytes past its end (rp__guard_hs_text). */
+    struct rp_buf pad;
+    rp_buf_init(&pad, text.len + RP__GUARD_HS_SLACK);
+    const char *safe = rp__guard_hs_text(text, &pad);
+    if (!safe) {
+        rp_buf_release(&clean);
+        return RP_ENOMEM;
+    }
+    text.ptr = safe;
     rp_buf_init(&res->text, text.len * GROWTH + GROWTH_PAD);
     struct rp__guard_scan sc = {.g = g, .d = d, .res = res};
     int result = RP_OK;
@@ -1046,6 +1074,7 @@ int rp_guard_inspect(const struct rp_guard *g, struct rp_guard_scratch *s, enum 
     if (!result)
         rp__guard_decide(g, d, sc.n_spans > 0, res);
     free(sc.spans);
+    rp_buf_release(&pad);
     rp_buf_release(&clean);
     if (result)
         rp_guard_result_release(res);

@@ -96,6 +96,19 @@ double rp__guard_model_score_with(const struct rp_guard_model *m, struct rp_str 
                                   uint8_t *seen);
 size_t rp__guard_model_bitmap_bytes(const struct rp_guard_model *m);
 
+/* Hyperscan 5.4's AVX-512 VBMI runtime (avx512vbmi_hs_scan_stream and its block-mode twin, which
+ * it picks on processors with VBMI, an AMD EPYC of ours among them) reads a few bytes past the
+ * end of the buffer it scans (intel/hyperscan#457 reports the same). That is harmless unless the
+ * buffer ends at the end of a mapped page, and then it is a SIGSEGV that depends only on where
+ * the caller's text lies: fuzz_guard_stream met it once, and never on replay. So every buffer
+ * given to Hyperscan goes through rp__guard_hs_text: it returns the text itself when at least
+ * RP__GUARD_HS_SLACK bytes after its end lie in the same 4 KiB block (pages are made of whole
+ * such blocks, so those bytes can be read), else a copy in pad followed by that many zero bytes,
+ * or NULL when out of memory. The copy is rare (64 of 4096 end addresses). pad is the caller's,
+ * initialised with a cap of at least text.len + RP__GUARD_HS_SLACK, and released by the caller. */
+#define RP__GUARD_HS_SLACK 64
+const char *rp__guard_hs_text(struct rp_str text, struct rp_buf *pad);
+
 /* The Hyperscan match callback: appends to the scratch's match list. */
 int rp__guard_on_match(unsigned id, unsigned long long from, unsigned long long to,
                        unsigned flags, void *ctx);

@@ -336,8 +336,15 @@ int rp_guard_stream_feed(struct rp_guard_stream *st, struct rp_str piece, struct
     if (st->hs) {
         st->s->n = 0;
         st->s->oom = false;
-        if (hs_scan_stream(st->hs, piece.ptr, (unsigned)piece.len, 0, st->s->hs, rp__guard_on_match,
-                           st->s) != HS_SUCCESS)
+        /* Hyperscan may read a few bytes past the piece (rp__guard_hs_text). */
+        struct rp_buf pad;
+        rp_buf_init(&pad, piece.len + RP__GUARD_HS_SLACK);
+        const char *p = rp__guard_hs_text(piece, &pad);
+        hs_error_t e = p ? hs_scan_stream(st->hs, p, (unsigned)piece.len, 0, st->s->hs,
+                                          rp__guard_on_match, st->s)
+                         : HS_NOMEM;
+        rp_buf_release(&pad);
+        if (e != HS_SUCCESS)
             return RP_ENOMEM;
         result = collect(st);
         if (result)

@@ -10,9 +10,11 @@
 
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1538,6 +1540,106 @@ static void test_stream_no_rules(void **state)
     fix_free(&f);
 }
 
+/* ---- texts at the end of a page ------------------------------------------------------------ */
+
+/* The two rules and the answer of fuzz_guard_stream's crash (its ill-formed bytes already
+ * replaced with U+FFFD, as the target does before block mode). */
+static const char page_end_pack[] = "rules:\n"
+                                    "  - id: secret-kv\n"
+                                    "    direction: both\n"
+                                    "    category: secret\n"
+                                    "    score: 2\n"
+                                    "    pattern: 'secret=[a-z]{4,12}'\n"
+                                    "    message: a secret assignment\n"
+                                    "    modify: redact\n"
+                                    "  - id: evil-link\n"
+                                    "    direction: both\n"
+                                    "    category: link\n"
+                                    "    score: 2\n"
+                                    "    pattern: 'https?://evil\\.example(?:/[a-z0-9]{0,16})?'\n"
+                                    "    message: a bad link\n"
+                                    "    modify: defang\n"
+                                    "    hold: '[A-Za-z0-9:/.]'\n";
+static const char page_end_text[] =
+    "This looks suupicious but fin\xEF\xBF\xBD----\xEF\xBF\xBD\xEF\xBF\xBD"
+    "\xEF\xBF\xBD"
+    "a@b.ous but fiio.\n";
+
+/* Scans every prefix of text placed so that it ends where a page ends, with an unmapped page
+ * after it, in both directions and as one streamed piece; each verdict must be the one of the
+ * same prefix in an ordinary buffer. Runs in a child: returns its exit status (0: all alike, 3:
+ * a verdict differs, a signal: the crash). */
+static int scan_at_page_end(const struct fix *f, const char *text, size_t len)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t pages = (len + (size_t)page - 1) / (size_t)page + 1;
+    char *map = mmap(NULL, (pages + 1) * (size_t)page, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(map != MAP_FAILED);
+    char *end = map + pages * (size_t)page;
+    assert_int_equal(mprotect(end, (size_t)page, PROT_NONE), 0);
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* The crash ends the child (cmocka's handler would run the other tests in it). */
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        bool alike = true;
+        for (size_t n = 1; n <= len; n++) {
+            char *at = end - n;
+            memcpy(at, text, n);
+            for (int dir = 0; dir < RP_GUARD_NDIR; dir++) {
+                struct rp_guard_result edge, plain;
+                if (rp_guard_inspect(f->g, f->s, dir, (struct rp_str){at, n}, &edge) ||
+                    rp_guard_inspect(f->g, f->s, dir, (struct rp_str){text, n}, &plain))
+                    _exit(4);
+                alike &= edge.verdict == plain.verdict && edge.points == plain.points &&
+                         edge.text.len == plain.text.len &&
+                         (!edge.text.len || !memcmp(edge.text.ptr, plain.text.ptr, edge.text.len));
+                rp_guard_result_release(&edge);
+                rp_guard_result_release(&plain);
+            }
+            struct rp_guard_stream *st = NULL;
+            struct rp_buf out;
+            rp_buf_init(&out, 1 << 16);
+            if (rp_guard_stream_new(f->g, f->s, &st) ||
+                rp_guard_stream_feed(st, (struct rp_str){at, n}, &out) ||
+                rp_guard_stream_finish(st, &out))
+                _exit(4);
+            rp_guard_stream_free(st);
+            rp_buf_release(&out);
+        }
+        _exit(alike ? 0 : 3);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    munmap(map, (pages + 1) * (size_t)page);
+    return status;
+}
+
+/* Regression found by fuzz_guard_stream: a text that ends at the end of a page crashed the
+ * scan (SIGSEGV in avx512vbmi_hs_scan_stream, called from rp_guard_inspect): Hyperscan 5.4's
+ * AVX-512 VBMI code reads a few bytes past the buffer it is given. It did not crash on replay
+ * because it depends on where the text lies, not on earlier inputs; the gateway scans every
+ * prompt and answer from buffers it does not place. On a processor without VBMI Hyperscan runs
+ * other code and this test passes either way. */
+static void test_regression_text_at_page_end_scans(void **state)
+{
+    (void)state;
+    struct fix f = guard_of(page_end_pack);
+    int status = scan_at_page_end(&f, page_end_text, sizeof(page_end_text) - 1);
+    fix_free(&f);
+    if (WIFSIGNALED(status))
+        fail_msg("a text that ends at the end of a page: the scan died of signal %d",
+                 WTERMSIG(status));
+    if (status)
+        fail_msg("a text that ends at the end of a page: exit status %#x (3: a verdict differs "
+                 "from the same text elsewhere, 4: a scan failed)",
+                 (unsigned)status);
+}
+
 /* ---- classifier model files ---------------------------------------------------------------- */
 
 /* The first lines of every model file of the current format. */
@@ -1835,6 +1937,7 @@ int main(void)
         cmocka_unit_test(test_stream_hold_bounded),
         cmocka_unit_test(test_stream_monitor),
         cmocka_unit_test(test_stream_no_rules),
+        cmocka_unit_test(test_regression_text_at_page_end_scans),
         cmocka_unit_test(test_model_load),
         cmocka_unit_test(test_model_write_round_trip),
         cmocka_unit_test(test_model_committed_round_trip),
