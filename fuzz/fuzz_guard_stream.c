@@ -6,7 +6,10 @@
  * starts_with, a rule without a hold class, a defanged link, a flagging word and a refusing one.
  * Input: byte 0 seeds the piece lengths (1 .. 1 + (byte0 & 31), drawn by a small PRNG), the rest
  * is the answer. Ill-formed UTF-8 is streamed as is (no comparison: block mode would read it
- * sanitised), then replaced with U+FFFD and compared like any other answer.
+ * sanitised), then replaced with U+FFFD and compared like any other answer. Every text and piece
+ * the guard scans is first copied to end where a page ends, before an unmapped page, so that a
+ * read past its end crashes on every run, not only where the allocator happened to put it (a
+ * regression: Hyperscan's AVX-512 VBMI code reads past the buffer, see rp__guard_hs_text).
  * Invariants, abort() when broken:
  *   - feed and finish return RP_OK; nothing is released once the stream is refused;
  *   - the stream is refused exactly when block mode refuses;
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "rampart/guard.h"
@@ -116,6 +120,35 @@ static const char pack[] =
 static struct rp_guard *guard;
 static struct rp_guard_scratch *scratch;
 
+/* Two areas that end where an unmapped page begins: one for the answer, one for a piece. */
+#define EDGE_BYTES (1u << 20)
+static char *edge_end[2];
+
+static void edge_init(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    for (int i = 0; i < 2; i++) {
+        char *m = mmap(NULL, EDGE_BYTES + (size_t)page, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED || mprotect(m + EDGE_BYTES, (size_t)page, PROT_NONE)) {
+            perror("fuzz_guard_stream: the page-end areas");
+            abort();
+        }
+        edge_end[i] = m + EDGE_BYTES;
+    }
+}
+
+/* text copied to end at the end of area i (left where it is when it does not fit). */
+static struct rp_str at_edge(int i, struct rp_str text)
+{
+    if (text.len > EDGE_BYTES)
+        return text;
+    char *p = edge_end[i] - text.len;
+    if (text.len)
+        memmove(p, text.ptr, text.len);
+    return (struct rp_str){p, text.len};
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
@@ -140,6 +173,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         fprintf(stderr, "fuzz_guard_stream: no guard: %s\n", rc ? err.msg : "no scratch");
         abort();
     }
+    edge_init();
     return 0;
 }
 
@@ -193,7 +227,7 @@ static bool stream(uint8_t seed, struct rp_str text, struct rp_buf *out,
         size_t n = 1 + next(&x) % max;
         if (n > text.len - at)
             n = text.len - at;
-        if (rp_guard_stream_feed(st, (struct rp_str){text.ptr + at, n}, out) != RP_OK)
+        if (rp_guard_stream_feed(st, at_edge(1, (struct rp_str){text.ptr + at, n}), out) != RP_OK)
             broken("rp_guard_stream_feed failed", seed, text, NULL, 0, out);
         at += n;
         if (refused && out->len != released)
@@ -229,7 +263,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         text = rp_buf_str(&clean);
     }
     struct rp_guard_result res;
-    if (rp_guard_inspect(guard, scratch, RP_GUARD_OUTPUT, text, &res))
+    if (rp_guard_inspect(guard, scratch, RP_GUARD_OUTPUT, at_edge(0, text), &res))
         abort();
     bool refused = stream(seed, text, &out, &sres);
     bool block_refused = res.verdict == RP_GUARD_REFUSE;
