@@ -4,17 +4,6 @@
 
 #include "rampart/gate.h"
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes in ('+' a space, "%XX" a byte, any other '%' itself) into out, at most cap bytes;
  * returns the decoded length, or cap + 1 when it does not fit. out may be NULL (measure only,
  * cap then ignored). */
@@ -26,8 +15,9 @@ static size_t decode(struct rp_str in, char *out, size_t cap)
         int hi, lo;
         if (c == '+') {
             c = ' ';
-        } else if (c == '%' && i + 2 < in.len && (hi = hex_digit(in.ptr[i + 1])) >= 0 &&
-                   (lo = hex_digit(in.ptr[i + 2])) >= 0) {
+        } else if (c == '%' && i + 2 < in.len &&
+                   (hi = rp_hex_value((unsigned char)in.ptr[i + 1])) >= 0 &&
+                   (lo = rp_hex_value((unsigned char)in.ptr[i + 2])) >= 0) {
             c = (char)(hi * 16 + lo);
             i += 2;
         }
