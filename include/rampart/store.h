@@ -36,6 +36,7 @@ struct rp_key_info {
     bool revoked;
     enum rp_account_status account_status;
     int64_t ban_until; /* of the account: 0, or when its ban ends */
+    int64_t ban_count; /* of the account: bans escalation gave it, ever */
 };
 
 struct rp_event {

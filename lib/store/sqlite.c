@@ -141,7 +141,7 @@ static const char *const q_sql[Q_COUNT] = {
     [Q_KEY_REVOKE] = "UPDATE api_keys SET revoked = ?3"
                      " WHERE id = ?2 AND account_id = ?1 AND revoked = 0",
     [Q_KEY_EXISTS] = "SELECT 1 FROM api_keys WHERE id = ?2 AND account_id = ?1",
-    [Q_KEY_LOOKUP] = "SELECT k.id, k.account_id, k.revoked, a.status, a.ban_until"
+    [Q_KEY_LOOKUP] = "SELECT k.id, k.account_id, k.revoked, a.status, a.ban_until, a.ban_count"
                      " FROM api_keys k JOIN accounts a ON a.id = k.account_id WHERE k.hash = ?1",
     [Q_KEY_COUNT] = "SELECT count(*) FROM api_keys WHERE account_id = ?1 AND revoked = 0",
     [Q_KEY_LIST] = "SELECT id, prefix, created, revoked FROM api_keys"
@@ -1168,6 +1168,7 @@ int rp_store_key_lookup(struct rp_store *st, const uint8_t key_hash[RP_HASH_LEN]
     out->revoked = sqlite3_column_int64(s, 2) != 0;
     out->account_status = status_parse(sqlite3_column_text(s, 3));
     out->ban_until = sqlite3_column_int64(s, 4);
+    out->ban_count = sqlite3_column_int64(s, 5);
     result = RP_OK;
 out:
     q_done(s);

@@ -731,6 +731,8 @@ void gw_verify(struct gw_worker *w, struct gw_req *req)
 struct key_job {
     struct gw_req_job base; /* first */
     int64_t account_id, key_id;
+    struct rp_key_info by;    /* the key of the request */
+    struct gw_key_quota quota; /* creation: what the limits said */
     struct new_key k;
     json_t *keys; /* the list */
     int rc;
@@ -748,6 +750,9 @@ static void create_work(struct gw_req_job *j)
 {
     struct key_job *k = (struct key_job *)j;
     struct rp_event ev = event_of("key_created", k->account_id, "");
+    k->rc = gw_key_quota_check(j->gw, k->account_id, &k->quota);
+    if (k->rc || k->quota.verdict != GW_KEYS_ALLOWED)
+        return;
     k->rc = rp_store_key_create(j->gw->store, k->account_id, k->k.hash, k->k.prefix,
                                 (int64_t)gw_now(), &ev, &k->key_id);
 }
@@ -758,6 +763,11 @@ static void create_reply(struct gw_req_job *j)
     if (k->rc) {
         gw_error(j->gw, j->req, 503, "server_error", "store_unavailable",
                  "the key could not be stored; try again");
+        return;
+    }
+    if (k->quota.verdict != GW_KEYS_ALLOWED) {
+        /* limits.per_account.keys_per_hour, max_keys */
+        gw_key_quota_refuse(j->gw, j->req, &k->by, &k->quota);
         return;
     }
     gw_watch(j->gw, k->account_id, GW_SIGNAL_KEY_CREATED, NULL);
@@ -846,8 +856,6 @@ static void keys_authenticated(struct gw_worker *w, struct gw_req *req,
             return;
         }
     }
-    if (m == GW_POST && !gw_key_creation_allowed(gw, req, key))
-        return; /* limits.per_account.keys_per_hour, max_keys: it has replied */
     struct key_job *k = calloc(1, sizeof(*k));
     if (!k || (m == GW_POST && new_key_make(&k->k))) {
         free(k);
@@ -856,6 +864,7 @@ static void keys_authenticated(struct gw_worker *w, struct gw_req *req,
     }
     k->account_id = key->account_id;
     k->key_id = id;
+    k->by = *key;
     k->base.release = key_job_release;
     if (m == GW_POST) {
         k->base.work = create_work;

@@ -2,6 +2,7 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/http.h>
 #include <openssl/crypto.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,6 +147,9 @@ static void metrics(struct gw *gw, struct gw_req *req)
       m->signups_rejected);
     C("escalation_bans_total", "Accounts banned by escalation (repeated soft-blocks).",
       m->escalation_bans);
+    C("escalation_bans_deferred_total",
+      "Escalation bans put off to the next soft-block because the store queue was full.",
+      m->escalation_bans_deferred);
     C("ban_expiries_total", "Bans of escalation that ran their time and were lifted.",
       m->ban_expiries);
 #undef C
@@ -225,46 +229,199 @@ static long long query_int(struct gw_req *req, const char *name, long long dflt)
     return v;
 }
 
-static void ban(struct gw *gw, struct gw_req *req, int64_t id, bool on)
+/* ---- The store work of the admin API, off the admin loop ----
+ * A request is read and checked on the loop; what it asks of the store runs on a store thread,
+ * which writes the answer into the job; the loop then replies. So /healthz and /metrics on the
+ * admin address answer while the store is slow. */
+
+enum admin_op {
+    ADMIN_ACCOUNTS, /* GET /admin/accounts */
+    ADMIN_EVENTS,   /* GET /admin/events */
+    ADMIN_HOLDS,    /* GET /admin/holds */
+    ADMIN_DECIDE,   /* POST /admin/holds/{id}/approve|reject */
+    ADMIN_ACCOUNT,  /* GET /admin/accounts/{id} */
+    ADMIN_BAN,      /* POST /admin/accounts/{id}/ban|unban */
+};
+
+struct admin_job {
+    struct gw_req_job base; /* first */
+    enum admin_op op;
+    int64_t id;
+    long long offset, limit, account;
+    bool on; /* approve, ban */
+    char reason[512];
+    /* The answer: a document, or an error (status, code, message). */
+    int status;
+    json_t *doc;
+    const char *code;
+    char message[200];
+};
+
+static void admin_fail(struct admin_job *a, int status, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void admin_fail(struct admin_job *a, int status, const char *code, const char *fmt, ...)
 {
-    char reason[512] = "banned by an operator";
-    if (on) {
-        json_t *body = gw_body_json(gw, req);
-        if (!body)
-            return;
-        json_t *r = json_object_get(body, "reason");
-        if (json_is_string(r) && json_string_length(r) > 0)
-            snprintf(reason, sizeof(reason), "%s", json_string_value(r));
-        json_decref(body);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    a->status = status;
+    a->code = code;
+    vsnprintf(a->message, sizeof(a->message), fmt, ap);
+    va_end(ap);
+}
+
+/* The account, with its times, as the answer (or just its id when it cannot be read). */
+static void answer_account(struct admin_job *a, struct gw *gw)
+{
+    json_t *acc = NULL;
+    rp_store_account_json(gw->store, a->id, &acc);
+    account_times(acc);
+    a->status = 200;
+    a->doc = acc ? acc : json_pack("{s:I}", "id", (json_int_t)a->id);
+}
+
+static void ban_work(struct admin_job *a, struct gw *gw)
+{
     /* The audit trail: who did what to which account, and why; written with the ban in one
      * transaction, before the answer goes out. */
-    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = id};
-    snprintf(ev.kind, sizeof(ev.kind), on ? "ban" : "unban");
-    json_t *d = json_pack("{s:s, s:s}", "by", "admin", "reason", on ? reason : "unbanned");
+    struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = a->id};
+    snprintf(ev.kind, sizeof(ev.kind), a->on ? "ban" : "unban");
+    json_t *d = json_pack("{s:s, s:s}", "by", "admin", "reason", a->on ? a->reason : "unbanned");
     char *dt = d ? json_dumps(d, JSON_COMPACT) : NULL;
     snprintf(ev.detail, sizeof(ev.detail), "%s", dt ? dt : "{}");
     free(dt);
     json_decref(d);
     int64_t now = (int64_t)gw_now();
-    int rc = on ? rp_store_ban(gw->store, id, reason, now, &ev)
-                : rp_store_unban(gw->store, id, now, &ev);
+    int rc = a->on ? rp_store_ban(gw->store, a->id, a->reason, now, &ev)
+                   : rp_store_unban(gw->store, a->id, now, &ev);
     atomic_fetch_add(&gw->key_generation, 1);
     if (rc == RP_ENOTFOUND) {
-        gw_error(gw, req, 404, "invalid_request_error", "account_not_found", "no account %lld",
-                 (long long)id);
+        admin_fail(a, 404, "account_not_found", "no account %lld", (long long)a->id);
         return;
     }
     if (rc) {
-        gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
+        admin_fail(a, 503, "store_unavailable", "try again later");
         return;
     }
-    if (on)
-        gw_ban_notify(gw, id); /* its open requests end too */
-    json_t *acc = NULL;
-    rp_store_account_json(gw->store, id, &acc);
-    account_times(acc);
-    gw_json(gw, req, 200, acc ? acc : json_pack("{s:I}", "id", (json_int_t)id));
+    if (a->on)
+        gw_ban_notify(gw, a->id); /* its open requests end too */
+    answer_account(a, gw);
+}
+
+/* The sign-ups held for review, oldest first (at most 1,000). */
+static void holds_work(struct admin_job *a, struct gw *gw)
+{
+    int64_t *ids = malloc(1000 * sizeof(*ids));
+    size_t n = 0;
+    json_t *arr = json_array();
+    int rc = arr && ids ? rp_store_holds(gw->store, ids, 1000, &n) : RP_ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+        json_t *acc = NULL;
+        if (rp_store_account_json(gw->store, ids[i], &acc) == RP_OK) {
+            account_times(acc);
+            json_array_append_new(arr, acc);
+        }
+    }
+    free(ids);
+    if (rc) {
+        json_decref(arr);
+        admin_fail(a, 503, "store_unavailable", "try again later");
+        return;
+    }
+    a->status = 200;
+    a->doc = json_pack("{s:o}", "holds", arr);
+}
+
+/* Approves (the verification mail goes out) or rejects (the account is banned) a held sign-up;
+ * the decision is in the audit trail with it (gw_hold_decide). */
+static void decide_work(struct admin_job *a, struct gw *gw)
+{
+    int rc = gw_hold_decide(gw, a->id, a->on);
+    if (rc == RP_ENOTFOUND)
+        admin_fail(a, 404, "hold_not_found", "no sign-up %lld is held for review",
+                   (long long)a->id);
+    else if (rc)
+        admin_fail(a, 503, "store_unavailable", "try again later");
+    else
+        answer_account(a, gw);
+}
+
+static void admin_work(struct gw_req_job *j)
+{
+    struct admin_job *a = (struct admin_job *)j;
+    struct gw *gw = j->gw;
+    json_t *list = NULL;
+    int rc;
+    switch (a->op) {
+    case ADMIN_ACCOUNTS:
+        if (rp_store_accounts_json(gw->store, a->offset, a->limit, &list) == 0) {
+            accounts_times(list);
+            a->status = 200;
+            a->doc = json_pack("{s:o}", "accounts", list);
+        } else
+            admin_fail(a, 503, "store_unavailable", "try again later");
+        break;
+    case ADMIN_EVENTS:
+        rp_store_flush(gw->store);
+        if (rp_store_events_json(gw->store, a->account, a->limit, &list) == 0) {
+            events_times(list);
+            a->status = 200;
+            a->doc = json_pack("{s:o}", "events", list);
+        } else
+            admin_fail(a, 503, "store_unavailable", "try again later");
+        break;
+    case ADMIN_HOLDS:
+        holds_work(a, gw);
+        break;
+    case ADMIN_DECIDE:
+        decide_work(a, gw);
+        break;
+    case ADMIN_ACCOUNT:
+        rc = rp_store_account_json(gw->store, a->id, &a->doc);
+        if (rc == 0) {
+            account_times(a->doc);
+            a->status = 200;
+        } else if (rc == RP_ENOTFOUND)
+            admin_fail(a, 404, "account_not_found", "no account %lld", (long long)a->id);
+        else
+            admin_fail(a, 503, "store_unavailable", "try again later");
+        break;
+    case ADMIN_BAN:
+        ban_work(a, gw);
+        break;
+    }
+    if (a->status == 200 && !a->doc)
+        admin_fail(a, 503, "overloaded", "the gateway is out of memory");
+}
+
+static void admin_reply(struct gw_req_job *j)
+{
+    struct admin_job *a = (struct admin_job *)j;
+    if (a->status != 200) {
+        gw_error(j->gw, j->req, a->status,
+                 a->status == 503 ? "server_error" : "invalid_request_error", a->code, "%s",
+                 a->message);
+        return;
+    }
+    if (a->op == ADMIN_ACCOUNT) /* the behaviour watch is the loop's to read */
+        json_object_set_new(a->doc, "risk", gw_watch_risk(j->gw, a->id));
+    gw_json(j->gw, j->req, 200, a->doc);
+    a->doc = NULL;
+}
+
+static void admin_late(struct gw_req_job *j)
+{
+    struct admin_job *a = (struct admin_job *)j;
+    bool write = a->op == ADMIN_BAN || a->op == ADMIN_DECIDE;
+    gw_error(j->gw, j->req, 503, "server_error", "store_unavailable",
+             "the gateway's store did not answer within %d s%s; try again",
+             GW_WRITE_DEADLINE_MS / 1000,
+             write ? " (the change may still be made: repeating it is harmless)" : "");
+}
+
+static void admin_release(struct gw_req_job *j)
+{
+    json_decref(((struct admin_job *)j)->doc);
 }
 
 static bool hold_path(const char *path, int64_t *id, const char **rest)
@@ -279,53 +436,74 @@ static bool hold_path(const char *path, int64_t *id, const char **rest)
     return true;
 }
 
-/* The sign-ups held for review, oldest first (at most 1,000). */
-static void holds(struct gw *gw, struct gw_req *req)
-{
-    int64_t *ids = malloc(1000 * sizeof(*ids));
-    size_t n = 0;
-    json_t *arr = json_array();
-    int rc = arr && ids ? rp_store_holds(gw->store, ids, 1000, &n) : RP_ENOMEM;
-    for (size_t i = 0; !rc && i < n; i++) {
-        json_t *a = NULL;
-        if (rp_store_account_json(gw->store, ids[i], &a) == RP_OK) {
-            account_times(a);
-            json_array_append_new(arr, a);
-        }
-    }
-    free(ids);
-    if (rc) {
-        json_decref(arr);
-        gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
-        return;
-    }
-    gw_json(gw, req, 200, json_pack("{s:o}", "holds", arr));
-}
-
-/* Approves (the verification mail goes out) or rejects (the account is banned) a held sign-up;
- * the decision is in the audit trail with it (gw_hold_decide). */
-static void decide(struct gw *gw, struct gw_req *req, int64_t id, bool approve)
-{
-    int rc = gw_hold_decide(gw, id, approve);
-    if (rc == RP_ENOTFOUND) {
-        gw_error(gw, req, 404, "invalid_request_error", "hold_not_found",
-                 "no sign-up %lld is held for review", (long long)id);
-        return;
-    }
-    if (rc) {
-        gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
-        return;
-    }
-    json_t *acc = NULL;
-    rp_store_account_json(gw->store, id, &acc);
-    account_times(acc);
-    gw_json(gw, req, 200, acc ? acc : json_pack("{s:I}", "id", (json_int_t)id));
-}
-
-void gw_admin(struct gw *gw, struct gw_req *req)
+/* Reads and checks an authenticated /admin/ request into a (an op and its arguments); false
+ * when it has replied (a bad request, an unknown endpoint). */
+static bool admin_read(struct gw *gw, struct gw_req *req, struct admin_job *a)
 {
     const char *path = gw_req_path(req);
     enum gw_method m = gw_req_method(req);
+    const char *rest;
+    if (strcmp(path, "/admin/accounts") == 0 && m == GW_GET) {
+        a->op = ADMIN_ACCOUNTS;
+        a->offset = query_int(req, "offset", 0);
+        a->limit = query_int(req, "limit", 100);
+        if (a->offset < 0 || a->limit < 0 || a->limit > 1000) {
+            gw_error(gw, req, 400, "invalid_request_error", "invalid_query",
+                     "offset must be >= 0 and limit 0..1000");
+            return false;
+        }
+        return true;
+    }
+    if (strcmp(path, "/admin/events") == 0 && m == GW_GET) {
+        a->op = ADMIN_EVENTS;
+        a->account = query_int(req, "account", 0);
+        a->limit = query_int(req, "limit", 100);
+        if (a->account < 0 || a->limit < 0 || a->limit > 10000) {
+            gw_error(gw, req, 400, "invalid_request_error", "invalid_query",
+                     "account must be an account id, limit 0..10000");
+            return false;
+        }
+        return true;
+    }
+    if (strcmp(path, "/admin/holds") == 0 && m == GW_GET) {
+        a->op = ADMIN_HOLDS;
+        return true;
+    }
+    if (strncmp(path, "/admin/holds/", 13) == 0 && m == GW_POST && hold_path(path, &a->id, &rest) &&
+        (!strcmp(rest, "/approve") || !strcmp(rest, "/reject"))) {
+        a->op = ADMIN_DECIDE;
+        a->on = !strcmp(rest, "/approve");
+        return true;
+    }
+    if (strncmp(path, "/admin/accounts/", 16) == 0 && account_path(path, &a->id, &rest)) {
+        if (*rest == '\0' && m == GW_GET) {
+            a->op = ADMIN_ACCOUNT;
+            return true;
+        }
+        if ((strcmp(rest, "/ban") == 0 || strcmp(rest, "/unban") == 0) && m == GW_POST) {
+            a->op = ADMIN_BAN;
+            a->on = strcmp(rest, "/ban") == 0;
+            snprintf(a->reason, sizeof(a->reason), "banned by an operator");
+            if (a->on) {
+                json_t *body = gw_body_json(gw, req);
+                if (!body)
+                    return false;
+                json_t *r = json_object_get(body, "reason");
+                if (json_is_string(r) && json_string_length(r) > 0)
+                    snprintf(a->reason, sizeof(a->reason), "%s", json_string_value(r));
+                json_decref(body);
+            }
+            return true;
+        }
+    }
+    gw_error(gw, req, 404, "invalid_request_error", "not_found", "no such endpoint: %s", path);
+    return false;
+}
+
+void gw_admin(struct gw_worker *w, struct gw_req *req)
+{
+    struct gw *gw = w->gw;
+    const char *path = gw_req_path(req);
     if (strcmp(path, "/healthz") == 0) {
         gw_healthz(gw, req, true);
         return;
@@ -340,63 +518,18 @@ void gw_admin(struct gw *gw, struct gw_req *req)
     }
     if (!admin_auth(gw, req))
         return;
-    json_t *j = NULL;
-    int64_t id;
-    const char *rest;
-    if (strcmp(path, "/admin/accounts") == 0 && m == GW_GET) {
-        long long offset = query_int(req, "offset", 0), limit = query_int(req, "limit", 100);
-        if (offset < 0 || limit < 0 || limit > 1000) {
-            gw_error(gw, req, 400, "invalid_request_error", "invalid_query",
-                     "offset must be >= 0 and limit 0..1000");
-            return;
-        }
-        if (rp_store_accounts_json(gw->store, offset, limit, &j) == 0) {
-            accounts_times(j);
-            gw_json(gw, req, 200, json_pack("{s:o}", "accounts", j));
-        } else
-            gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
-    } else if (strcmp(path, "/admin/events") == 0 && m == GW_GET) {
-        long long acc = query_int(req, "account", 0), limit = query_int(req, "limit", 100);
-        if (acc < 0 || limit < 0 || limit > 10000) {
-            gw_error(gw, req, 400, "invalid_request_error", "invalid_query",
-                     "account must be an account id, limit 0..10000");
-            return;
-        }
-        rp_store_flush(gw->store);
-        if (rp_store_events_json(gw->store, acc, limit, &j) == 0) {
-            events_times(j);
-            gw_json(gw, req, 200, json_pack("{s:o}", "events", j));
-        } else
-            gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
-    } else if (strcmp(path, "/admin/holds") == 0 && m == GW_GET) {
-        holds(gw, req);
-    } else if (strncmp(path, "/admin/holds/", 13) == 0 && m == GW_POST &&
-               hold_path(path, &id, &rest) &&
-               (!strcmp(rest, "/approve") || !strcmp(rest, "/reject"))) {
-        decide(gw, req, id, !strcmp(rest, "/approve"));
-    } else if (strncmp(path, "/admin/accounts/", 16) == 0 && account_path(path, &id, &rest)) {
-        if (*rest == '\0' && m == GW_GET) {
-            int rc = rp_store_account_json(gw->store, id, &j);
-            if (rc == 0) {
-                account_times(j);
-                json_object_set_new(j, "risk", gw_watch_risk(gw, id));
-            }
-            if (rc == 0)
-                gw_json(gw, req, 200, j);
-            else if (rc == RP_ENOTFOUND)
-                gw_error(gw, req, 404, "invalid_request_error", "account_not_found",
-                         "no account %lld", (long long)id);
-            else
-                gw_error(gw, req, 503, "server_error", "store_unavailable", "try again later");
-        } else if (strcmp(rest, "/ban") == 0 && m == GW_POST) {
-            ban(gw, req, id, true);
-        } else if (strcmp(rest, "/unban") == 0 && m == GW_POST) {
-            ban(gw, req, id, false);
-        } else {
-            gw_error(gw, req, 404, "invalid_request_error", "not_found", "no such endpoint: %s",
-                     path);
-        }
-    } else {
-        gw_error(gw, req, 404, "invalid_request_error", "not_found", "no such endpoint: %s", path);
+    struct admin_job *a = calloc(1, sizeof(*a));
+    if (!a) {
+        gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
+        return;
     }
+    if (!admin_read(gw, req, a)) {
+        free(a);
+        return;
+    }
+    a->base.work = admin_work;
+    a->base.reply = admin_reply;
+    a->base.late = admin_late;
+    a->base.release = admin_release;
+    gw_req_offload(w, req, &a->base, GW_WRITE_DEADLINE_MS);
 }

@@ -25,7 +25,7 @@ struct gw_metrics {
     atomic_uint_fast64_t streams, bytes_out;
     /* Guardrail verdicts enforced, by direction (0 prompts, 1 answers). */
     atomic_uint_fast64_t guard_refused[2], guard_modified[2], guard_flagged[2], guard_monitored;
-    atomic_uint_fast64_t escalation_bans, ban_expiries, signups_rejected;
+    atomic_uint_fast64_t escalation_bans, escalation_bans_deferred, ban_expiries, signups_rejected;
     atomic_int_fast64_t in_flight;
 };
 
@@ -121,6 +121,10 @@ struct gw_worker {
     struct gw_proxy *open;
     struct event *ban_timer;
     uint64_t ban_seen; /* the bans up to this number have been looked at */
+    /* Bans up to this number were lost from the ring (0: none): the accounts of the open
+     * requests are to be read from the store, by one job at a time. */
+    uint64_t ban_lost_upto;
+    bool ban_job_pending;
     struct gw_inbox *inbox;                 /* completions of store jobs for this loop */
 };
 
@@ -141,22 +145,34 @@ void gw_signup(struct gw_worker *w, struct gw_req *req);
 void gw_verify(struct gw_worker *w, struct gw_req *req);
 void gw_keys(struct gw_worker *w, struct gw_req *req, const char *path);
 void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path);
-void gw_admin(struct gw *gw, struct gw_req *req);
+void gw_admin(struct gw_worker *w, struct gw_req *req);
 
 /* What a soft-block did to its account: what a refusal tells the person. */
 struct gw_escalation {
     bool counted;       /* escalation is on (enforce mode) and counted it */
+    bool ban_due;       /* past the allowance: gw_escalate_ban is to ban the account */
     bool banned;        /* this soft-block banned the account */
     unsigned left;      /* when not banned: soft-blocks that may still pass; the next bans */
     double window;      /* escalation.window, seconds */
     double ban_seconds; /* the length of that ban (or of this one), 0 for permanent */
 };
-/* A soft-block of the key's account (a refused prompt): counted in escalation's window, and past
- * escalation.soft_blocks_before_ban the account is banned for a time that grows with each ban
- * (docs/configuration.md, escalation). code says what the soft-block was for. out (may be
- * NULL) says what it did. */
-void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code,
-                 struct gw_escalation *out);
+/* A soft-block of the key's account (a refused prompt), counted in escalation's window in
+ * memory, on the loop (docs/configuration.md, escalation). code says what the soft-block was
+ * for; out says what it did and what the person may be told. Past
+ * escalation.soft_blocks_before_ban, in enforce mode, out->ban_due asks for gw_escalate_ban; in
+ * monitor mode the would-be ban is recorded as an event instead. */
+void gw_escalate_count(struct gw *gw, const struct rp_key_info *key, const char *code,
+                       struct gw_escalation *out);
+/* Bans the account for a time that grows with each of its bans (read from the store), with its
+ * event in the same transaction, and ends its open requests. Waits on the store: run it on a
+ * store thread. Sets out->banned, out->ban_seconds; clears out->counted when the account was
+ * banned already or the store failed. */
+void gw_escalate_ban(struct gw *gw, int64_t account_id, int64_t key_id, const char *code,
+                     struct gw_escalation *out);
+/* gw_escalate_count, and a ban when due written by a store thread, for a soft-block whose
+ * reply does not wait for it (hammering). A full store queue defers the ban to the next
+ * soft-block (escalation_bans_deferred_total). */
+void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code);
 /* Rebuilds escalation's windows from the soft-blocks the store holds, so that a restart does not
  * forgive them. Call once, before the listeners start. Returns 0 or RP_EIO. */
 int gw_escalate_restore(struct gw *gw);
@@ -176,9 +192,21 @@ void gw_ban_notify(struct gw *gw, int64_t account_id);
 bool gw_limits_take(struct gw *gw, struct gw_req *req, const struct rp_key_info *key);
 void gw_limits_release(struct gw *gw, const struct rp_key_info *key);
 void gw_limits_charge(struct gw *gw, const struct rp_key_info *key, double tokens);
-/* Whether the key's account may create another key (limits.per_account.keys_per_hour and
- * max_keys); when not, it replies 429 and returns false. */
-bool gw_key_creation_allowed(struct gw *gw, struct gw_req *req, const struct rp_key_info *key);
+/* Whether an account may create another key (limits.per_account.max_keys, then keys_per_hour,
+ * whose allowance it takes when allowed). */
+enum gw_key_verdict { GW_KEYS_ALLOWED, GW_KEYS_TOO_MANY, GW_KEYS_TOO_FAST };
+struct gw_key_quota {
+    enum gw_key_verdict verdict;
+    int64_t live; /* the account's keys not revoked */
+    double retry; /* GW_KEYS_TOO_FAST: seconds until the next key may be made */
+};
+/* Counts the account's keys in the store (it waits on it: call it on a store thread). Returns
+ * RP_OK with *out set, or the store's error. */
+int gw_key_quota_check(struct gw *gw, int64_t account_id, struct gw_key_quota *out);
+/* Replies 429 for a refused creation (q->verdict not GW_KEYS_ALLOWED) and counts it for the
+ * behaviour checks. */
+void gw_key_quota_refuse(struct gw *gw, struct gw_req *req, const struct rp_key_info *key,
+                         const struct gw_key_quota *q);
 
 /* Behaviour checks (src/server/behaviour.c): what an account did, decaying over minutes. */
 enum gw_signal {
@@ -231,10 +259,14 @@ struct gw_req_job {
     void (*reply)(struct gw_req_job *j);
     void (*late)(struct gw_req_job *j);
     void (*release)(struct gw_req_job *j); /* frees what the struct holds (NULL: nothing) */
+    /* The queue refused j (rc RP_EBUSY): replies in place of work and reply (NULL: 503
+     * store_busy or shutting_down). */
+    void (*busy)(struct gw_req_job *j, int rc);
     bool gone;
 };
 /* Queues j for req (kept until it is answered). On failure j is freed and the request answered
- * (503 store_busy, shutting_down). With no store threads (a loop of tests), work runs here. */
+ * (by busy, or 503 store_busy, shutting_down). With no store threads (a loop of tests), work
+ * runs here. */
 void gw_req_offload(struct gw_worker *w, struct gw_req *req, struct gw_req_job *j,
                     unsigned deadline_ms);
 

@@ -104,6 +104,84 @@ static void escalation_text(const struct gw_escalation *e, char *out, size_t siz
                  e->left + 1, e->left ? "prompts" : "prompt", win, for_, ban);
 }
 
+/* A refused prompt whose reply waits for the ban it earned: the ban is written by a store
+ * thread, and the refusal then says it. */
+struct refusal_job {
+    struct gw_req_job base; /* first */
+    int64_t account_id, key_id;
+    char code[64];
+    char reasons[400];
+    struct gw_escalation esc;
+};
+
+static void refusal_reply_with(struct gw *gw, struct gw_req *req, const char *reasons,
+                               const struct gw_escalation *esc)
+{
+    char warning[200];
+    escalation_text(esc, warning, sizeof(warning));
+    gw_error(gw, req, 400, "invalid_request_error", "content_policy",
+             "the prompt was refused by this service's content policy %s%s", reasons, warning);
+}
+
+static void refusal_work(struct gw_req_job *j)
+{
+    struct refusal_job *r = (struct refusal_job *)j;
+    gw_escalate_ban(j->gw, r->account_id, r->key_id, r->code, &r->esc);
+}
+
+static void refusal_reply(struct gw_req_job *j)
+{
+    struct refusal_job *r = (struct refusal_job *)j;
+    refusal_reply_with(j->gw, j->req, r->reasons, &r->esc);
+}
+
+/* The store is slow or its queue full: the refusal goes out without word of a ban (which, when
+ * late, may still be written; when refused, the next soft-block asks for it again). */
+static void refusal_plain(struct gw_req_job *j)
+{
+    struct refusal_job *r = (struct refusal_job *)j;
+    struct gw_escalation none = {0};
+    refusal_reply_with(j->gw, j->req, r->reasons, &none);
+}
+
+static void refusal_busy(struct gw_req_job *j, int rc)
+{
+    (void)rc;
+    atomic_fetch_add(&j->gw->m.escalation_bans_deferred, 1);
+    refusal_plain(j);
+}
+
+/* Replies to a refused prompt: the reasons, and what escalation did (how many refusals are
+ * left before a ban, or the ban this one earned, once a store thread has written it). */
+static void refuse_prompt(struct gw_worker *w, struct gw_req *req, const struct rp_key_info *key,
+                          const struct rp_guard_result *worst)
+{
+    struct gw *gw = w->gw;
+    const struct rp_guard_reason *why = top_reason(worst);
+    const char *code = why ? why->code : "content_policy";
+    char reasons[400];
+    struct gw_escalation esc;
+    reason_text(worst, "refused", reasons, sizeof(reasons));
+    gw_escalate_count(gw, key, code, &esc);
+    struct refusal_job *r = esc.ban_due ? calloc(1, sizeof(*r)) : NULL;
+    if (!r) {
+        if (esc.ban_due) /* out of memory: the next soft-block asks again */
+            esc.counted = false;
+        refusal_reply_with(gw, req, reasons, &esc);
+        return;
+    }
+    r->account_id = key->account_id;
+    r->key_id = key->key_id;
+    snprintf(r->code, sizeof(r->code), "%s", code);
+    snprintf(r->reasons, sizeof(r->reasons), "%s", reasons);
+    r->esc = esc;
+    r->base.work = refusal_work;
+    r->base.reply = refusal_reply;
+    r->base.late = refusal_plain;
+    r->base.busy = refusal_busy;
+    gw_req_offload(w, req, &r->base, GW_LOOKUP_DEADLINE_MS);
+}
+
 #define MAX_TEXTS 256
 
 static void keep_worst(struct rp_guard_result *worst, bool *have_worst, struct rp_guard_result *r);
@@ -176,18 +254,10 @@ static int prompt_verdict(struct gw_worker *w, struct gw_req *req, const char *p
             atomic_fetch_add(&gw->m.guard_monitored, 1);
             guard_event(gw, key, "guard_monitor", 0, path, &worst);
         } else if (worst.verdict == RP_GUARD_REFUSE) {
-            const struct rp_guard_reason *why = top_reason(&worst);
-            struct gw_escalation esc;
-            char reasons[400], warning[200];
             atomic_fetch_add(&gw->m.guard_refused[0], 1);
             guard_event(gw, key, "soft_block", 400, path, &worst);
             gw_watch(gw, key->account_id, GW_SIGNAL_REFUSED, NULL);
-            gw_escalate(gw, key, why ? why->code : "content_policy", &esc);
-            reason_text(&worst, "refused", reasons, sizeof(reasons));
-            escalation_text(&esc, warning, sizeof(warning));
-            gw_error(gw, req, 400, "invalid_request_error", "content_policy",
-                     "the prompt was refused by this service's content policy %s%s", reasons,
-                     warning);
+            refuse_prompt(w, req, key, &worst);
             result = -1;
         } else if (worst.verdict == RP_GUARD_MODIFY) {
             atomic_fetch_add(&gw->m.guard_modified[0], 1);

@@ -504,8 +504,11 @@ void gw_req_offload(struct gw_worker *w, struct gw_req *req, struct gw_req_job *
     }
     int rc = gw_offload_submit(gw->offload, w->inbox, &j->job, deadline_ms, false);
     if (rc) {
+        if (j->busy)
+            j->busy(j, rc);
+        else
+            gw_store_refuse(gw, req, rc);
         rj_release(&j->job);
-        gw_store_refuse(gw, req, rc);
         return;
     }
     gw_req_watch(req, rj_event, j);

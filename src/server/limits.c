@@ -57,7 +57,7 @@ static void watch_refusal(struct gw *gw, const struct rp_key_info *key)
         snprintf(ev.kind, sizeof(ev.kind), "soft_block");
         snprintf(ev.detail, sizeof(ev.detail), "{\"codes\":[\"behaviour-hammering\"]}");
         rp_store_event(gw->store, &ev);
-        gw_escalate(gw, key, "behaviour-hammering", NULL);
+        gw_escalate(gw, key, "behaviour-hammering");
     }
 }
 
@@ -126,38 +126,42 @@ void gw_limits_charge(struct gw *gw, const struct rp_key_info *key, double token
     rp_limiter_charge(gw->tok_limit, n.a, &att, now, tokens);
 }
 
-bool gw_key_creation_allowed(struct gw *gw, struct gw_req *req, const struct rp_key_info *key)
+int gw_key_quota_check(struct gw *gw, int64_t account_id, struct gw_key_quota *out)
 {
     const struct rp_config *c = gw->cfg;
     char name[32];
-    snprintf(name, sizeof(name), "c%lld", (long long)key->account_id);
+    snprintf(name, sizeof(name), "c%lld", (long long)account_id);
     struct rp_rate r = {c->account_keys_per_hour, 3600, c->account_keys_per_hour};
-    double retry;
-    int64_t live = 0;
-    if (rp_store_key_count(gw->store, key->account_id, &live)) {
-        gw_error(gw, req, 503, "server_error", "store_unavailable",
-                 "the keys of this account cannot be counted right now; try again");
-        return false;
-    }
-    if (live >= (int64_t)c->account_max_keys) {
-        watch_refusal(gw, key);
+    memset(out, 0, sizeof(*out));
+    int rc = rp_store_key_count(gw->store, account_id, &out->live);
+    if (rc)
+        return rc;
+    /* A key refused for the count does not use up the hourly allowance. */
+    if (out->live >= (int64_t)c->account_max_keys)
+        out->verdict = GW_KEYS_TOO_MANY;
+    else if (!rp_limiter_take(gw->req_limit, (struct rp_str){name, strlen(name)}, &r, gw_now(), 1,
+                              &out->retry))
+        out->verdict = GW_KEYS_TOO_FAST;
+    return RP_OK;
+}
+
+void gw_key_quota_refuse(struct gw *gw, struct gw_req *req, const struct rp_key_info *key,
+                         const struct gw_key_quota *q)
+{
+    const struct rp_config *c = gw->cfg;
+    watch_refusal(gw, key);
+    if (q->verdict == GW_KEYS_TOO_MANY) {
         gw_error(gw, req, 429, "rate_limit_error", "too_many_keys",
                  "this account has %lld keys, the most it may hold "
                  "(limits.per_account.max_keys); revoke one with DELETE /v1/keys/{id}",
-                 (long long)live);
-        return false;
+                 (long long)q->live);
+        return;
     }
-    if (!rp_limiter_take(gw->req_limit, (struct rp_str){name, strlen(name)}, &r, gw_now(), 1,
-                         &retry)) {
-        watch_refusal(gw, key);
-        char ra[32];
-        snprintf(ra, sizeof(ra), "%.0f", ceil(retry));
-        gw_req_set_header(req, "Retry-After", ra);
-        gw_error(gw, req, 429, "rate_limit_error", "key_creation_rate_exceeded",
-                 "an account may make %.15g keys an hour (limits.per_account.keys_per_hour); "
-                 "retry in %s s",
-                 c->account_keys_per_hour, ra);
-        return false;
-    }
-    return true;
+    char ra[32];
+    snprintf(ra, sizeof(ra), "%.0f", ceil(q->retry));
+    gw_req_set_header(req, "Retry-After", ra);
+    gw_error(gw, req, 429, "rate_limit_error", "key_creation_rate_exceeded",
+             "an account may make %.15g keys an hour (limits.per_account.keys_per_hour); "
+             "retry in %s s",
+             c->account_keys_per_hour, ra);
 }

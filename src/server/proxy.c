@@ -191,10 +191,91 @@ void gw_ban_notify(struct gw *gw, int64_t account_id)
     atomic_store(&s->seq, seq);
 }
 
+/* The accounts of a worker's open requests, read from the store when more bans came than the
+ * ring holds: a store thread reads them, and the loop marks those banned. */
+struct ban_reread_job {
+    struct gw_job job; /* first: the executor's view */
+    struct gw_worker *w;
+    uint64_t upto; /* the bans up to this number are answered by the read */
+    size_t n;
+    int64_t *ids;
+    bool *banned;
+};
+
+static void reread_work(struct gw_job *job)
+{
+    struct ban_reread_job *b = (struct ban_reread_job *)job;
+    for (size_t i = 0; i < b->n; i++) {
+        struct rp_account a;
+        b->banned[i] = rp_store_account_get(b->w->gw->store, b->ids[i], &a) == RP_OK &&
+                       a.status == RP_ACCOUNT_BANNED;
+    }
+}
+
+static void reread_done(struct gw_job *job, enum gw_job_end how)
+{
+    struct ban_reread_job *b = (struct ban_reread_job *)job;
+    struct gw_worker *w = b->w;
+    w->ban_job_pending = false;
+    if (how != GW_JOB_DONE)
+        return; /* the next look asks again: w->ban_lost_upto stays */
+    /* Requests opened after the bans read about are judged by the ring. */
+    for (struct gw_proxy *p = w->open; p; p = p->next)
+        for (size_t i = 0; i < b->n; i++)
+            if (b->banned[i] && p->key.account_id == b->ids[i] && p->ban_mark < b->upto)
+                p->banned = true;
+    if (w->ban_lost_upto <= b->upto)
+        w->ban_lost_upto = 0;
+}
+
+static void reread_release(struct gw_job *job)
+{
+    struct ban_reread_job *b = (struct ban_reread_job *)job;
+    free(b->ids);
+    free(b->banned);
+    free(b);
+}
+
+static const struct gw_job_ops reread_ops = {reread_work, reread_done, reread_release};
+
+/* Asks a store thread for the accounts of w's open requests (on failure the next look asks
+ * again). With no store threads (a loop of tests) they are read here. */
+static void ban_reread(struct gw_worker *w)
+{
+    size_t n = 0;
+    for (struct gw_proxy *p = w->open; p; p = p->next)
+        n++;
+    struct ban_reread_job *b = calloc(1, sizeof(*b));
+    if (!b)
+        return;
+    b->job.ops = &reread_ops;
+    b->w = w;
+    b->upto = w->ban_lost_upto;
+    b->ids = calloc(n ? n : 1, sizeof(*b->ids));
+    b->banned = calloc(n ? n : 1, sizeof(*b->banned));
+    if (!b->ids || !b->banned) {
+        reread_release(&b->job);
+        return;
+    }
+    for (struct gw_proxy *p = w->open; p; p = p->next)
+        b->ids[b->n++] = p->key.account_id;
+    w->ban_job_pending = true;
+    if (!w->gw->offload || !w->inbox) {
+        reread_work(&b->job);
+        reread_done(&b->job, GW_JOB_DONE);
+        reread_release(&b->job);
+        return;
+    }
+    if (gw_offload_submit(w->gw->offload, w->inbox, &b->job, GW_LOOKUP_DEADLINE_MS, true)) {
+        w->ban_job_pending = false;
+        reread_release(&b->job);
+    }
+}
+
 /* Marks the open requests of w whose account was banned after they began (p->banned). The bans
  * since w->ban_seen are read from the ring; a ban still being written is taken up by the next
  * look. When more bans came than the ring holds (GW_BAN_RING within GW_BAN_CHECK_MS), each open
- * request's account is read from the store instead. */
+ * request's account is read from the store instead, by a store thread (ban_reread). */
 static void ban_check(struct gw_worker *w)
 {
     struct gw *gw = w->gw;
@@ -215,15 +296,12 @@ static void ban_check(struct gw_worker *w)
                 p->banned = true;
     }
     if (lost) {
-        for (struct gw_proxy *p = w->open; p; p = p->next) {
-            struct rp_account a;
-            if (rp_store_account_get(gw->store, p->key.account_id, &a) == RP_OK &&
-                a.status == RP_ACCOUNT_BANNED)
-                p->banned = true;
-        }
+        w->ban_lost_upto = cur;
         i = cur;
     }
     w->ban_seen = i;
+    if (w->ban_lost_upto && !w->ban_job_pending)
+        ban_reread(w);
 }
 
 static void end_banned(struct gw_proxy *p);
@@ -235,7 +313,7 @@ static void ban_timer_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct gw_worker *w = arg;
-    if (atomic_load(&w->gw->ban_seq) != w->ban_seen)
+    if (atomic_load(&w->gw->ban_seq) != w->ban_seen || (w->ban_lost_upto && !w->ban_job_pending))
         ban_check(w);
     for (struct gw_proxy *p = w->open, *next; p; p = next) {
         next = p->next;

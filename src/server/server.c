@@ -83,8 +83,9 @@ static void route(struct gw_req *req, void *arg)
 
 static void admin_route(struct gw_req *req, void *arg)
 {
-    if (!refused(arg, req))
-        gw_admin(arg, req);
+    struct gw_worker *w = arg;
+    if (!refused(w->gw, req))
+        gw_admin(w, req);
 }
 
 /* Binds addr (port 0 allowed: the kernel's port is then written back into *sa); shared with
@@ -383,7 +384,7 @@ int gw_run(struct gw *gw, struct rp_error *err)
         result = RP_EIO;
         goto out;
     }
-    if (setup_server(&admin, al, admin_route, gw, false)) {
+    if (setup_server(&admin, al, admin_route, &admin, false)) {
         result = RP_ENOMEM;
         goto out;
     }

@@ -185,6 +185,115 @@ class StalledStore(unittest.TestCase):
             gw.close()
 
 
+class StalledStoreRefusals(unittest.TestCase):
+    def test_regression_refusal_ban_is_written_off_the_loop(self):
+        """The ban a refused prompt earns was written on the I/O loop: while another process
+        held the write lock, the worker waited the 5 s busy timeout and every request it
+        carried waited with it. Now a store thread writes the ban; the refusal waits for it at
+        most 2 s (then goes out without word of a ban), chats are served meanwhile, and the
+        next refusal once the store answers bans the account."""
+        from test_proxy import HIGH, Refusals
+        gw = Gateway(HIGH + "escalation:\n  soft_blocks_before_ban: 1\n  window: 10m\n"
+                     "  ban_time: 1h\n")
+        holder = None
+        try:
+            bad = gw.new_account("pusher@example.com")["api_key"]
+            good = gw.new_account("bystander@example.com")["api_key"]
+            self.assertEqual(chat_status(gw, good)[0], 200)
+            dan = chat(Refusals.DAN)
+            status, doc, _ = gw.request("POST", "/v1/chat/completions", dan, key=bad)
+            self.assertEqual(status, 400)
+            self.assertIn("1 more refused prompt", doc["error"]["message"])
+
+            holder = sqlite3.connect(os.path.join(gw.state, "rampart.db"), isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")
+            locked_at = time.time()
+            answer = {}
+
+            def refused():
+                answer["r"] = gw.request("POST", "/v1/chat/completions", dan, key=bad)[:2]
+
+            t = threading.Thread(target=refused)
+            t.start()
+            time.sleep(0.3)
+            # Both workers serve chats while the ban waits for the lock (a worker that waited
+            # on it would hold these past their 3 s).
+            for _ in range(8):
+                status, doc = chat_status(gw, good, timeout=3)
+                self.assertEqual(status, 200, doc)
+            t.join(30)
+            status, doc = answer["r"]
+            self.assertEqual(status, 400, doc)
+            self.assertEqual(doc["error"]["code"], "content_policy")
+            self.assertNotIn("banned", doc["error"]["message"])
+            # Past the busy timeout (5 s) the write has failed; sooner, it would go through
+            # once the lock is gone.
+            time.sleep(max(0.0, locked_at + 6.5 - time.time()))
+            holder.execute("ROLLBACK")
+            holder.close()
+            holder = None
+            # The ban could not be written: the account is not banned, and the next soft-block
+            # past the allowance bans it.
+            self.assertEqual(wait_for(lambda: chat_status(gw, bad)[0] == 200), True)
+            status, doc, _ = gw.request("POST", "/v1/chat/completions", dan, key=bad)
+            self.assertEqual(status, 400)
+            self.assertIn("; this account is now banned for 1 hour", doc["error"]["message"])
+            self.assertEqual(chat_status(gw, bad)[0], 403)
+        finally:
+            if holder:
+                holder.close()
+            gw.close()
+
+
+class StalledStoreAdmin(unittest.TestCase):
+    def test_regression_admin_store_work_is_off_the_admin_loop(self):
+        """An operator's ban waited for the locked store on the admin loop, and /metrics and
+        /healthz on the admin address (what monitoring scrapes) waited with it. Now the ban
+        waits on a store thread: both answer meanwhile; the ban then answers 503, and works
+        once the lock is gone."""
+        gw = Gateway("limits:\n  per_network:\n    signups_per_hour: 1000\n")
+        holder = None
+        try:
+            acc = gw.new_account("target@example.com")
+            path = "/admin/accounts/%d/ban" % acc["account_id"]
+            holder = sqlite3.connect(os.path.join(gw.state, "rampart.db"), isolation_level=None)
+            holder.execute("BEGIN IMMEDIATE")
+            answer = {}
+
+            def ban():
+                answer["ban"] = gw.request("POST", path, {"reason": "test"}, admin=True)[:2]
+
+            t = threading.Thread(target=ban)
+            t.start()
+            time.sleep(0.3)
+            for _ in range(3):
+                conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=3)
+                conn.request("GET", "/metrics")
+                self.assertEqual(conn.getresponse().status, 200)
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", gw.admin_port, timeout=3)
+                conn.request("GET", "/healthz")
+                self.assertIn(conn.getresponse().status, (200, 503))
+                conn.close()
+            self.assertTrue(t.is_alive(), answer)
+            t.join(30)
+            status, doc = answer["ban"]
+            self.assertEqual(status, 503, doc)
+            self.assertEqual(doc["error"]["code"], "store_unavailable")
+            holder.execute("ROLLBACK")
+            status, doc, _ = gw.request("POST", path, {"reason": "test"}, admin=True)
+            self.assertEqual(status, 200, doc)
+            self.assertEqual(doc["status"], "banned")
+            status, doc, _ = gw.request("GET", "/admin/accounts/%d" % acc["account_id"],
+                                        admin=True)
+            self.assertEqual(status, 200, doc)
+            self.assertIn("risk", doc)
+        finally:
+            if holder:
+                holder.close()
+            gw.close()
+
+
 class FrozenDisk(unittest.TestCase):
     def test_regression_frozen_disk_does_not_hang_the_api(self):
         """The state's file system is frozen (writes block in the kernel until it thaws): keys

@@ -356,6 +356,8 @@ static void test_ban_unban(void **state)
     assert_int_equal(rp_store_key_lookup(st, k1, &ki), RP_OK);
     assert_int_equal(ki.account_status, RP_ACCOUNT_BANNED);
     assert_int_equal(ki.ban_until, 110);
+    /* The key carries its account's bans, so that escalation need not read the account. */
+    assert_int_equal(ki.ban_count, 1);
     assert_int_equal(rp_store_unban(st, id, 111, NULL), RP_OK);
     assert_int_equal(rp_store_ban_until(st, id, "escalation-soft-blocks", 120, 0, NULL), RP_OK);
     assert_int_equal(rp_store_account_get(st, id, &a), RP_OK);
