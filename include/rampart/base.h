@@ -33,6 +33,10 @@ bool rp_str_eq_cstr(struct rp_str a, const char *b);
 /* ASCII case-insensitive comparison. */
 bool rp_str_ieq_cstr(struct rp_str a, const char *b);
 bool rp_str_has_prefix(struct rp_str s, const char *prefix);
+/* Copies at most 60 bytes of s into out (NUL-terminated, size at least 64) for an error
+ * message, each byte that is not printable ASCII as '?' and "..." when cut: a file's bytes
+ * never reach a terminal raw. Returns out. */
+char *rp_str_excerpt(struct rp_str s, char *out, size_t size);
 
 /* A growing byte buffer that carries its own cap: going over the cap is RP_ETOOBIG, never a
  * larger allocation. The content is always NUL-terminated so it can be handed to C APIs. */

@@ -36,6 +36,25 @@ bool rp_str_has_prefix(struct rp_str s, const char *prefix)
     return s.len >= n && memcmp(s.ptr, prefix, n) == 0;
 }
 
+char *rp_str_excerpt(struct rp_str s, char *out, size_t size)
+{
+    size_t max = size > 4 ? size - 4 : 0;
+    if (max > 60)
+        max = 60;
+    size_t n = 0;
+    for (; n < s.len && n < max; n++) {
+        unsigned char c = (unsigned char)s.ptr[n];
+        out[n] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    if (n < s.len && size >= 4) {
+        memcpy(out + n, "...", 3);
+        n += 3;
+    }
+    if (size)
+        out[n < size ? n : size - 1] = '\0';
+    return out;
+}
+
 void rp_error_set(struct rp_error *err, const char *fmt, ...)
 {
     if (!err)

@@ -41,7 +41,7 @@ int rp_vuln_ignore_parse(struct rp_str text, rp_vuln_ignore_fn *fn, void *arg, s
             unsigned char c = (unsigned char)id.ptr[i];
             if (c == ' ' || c == '\t') {
                 rp_error_set(err, "line %u: one advisory id a line, not '%s'", line,
-                             rp__vuln_excerpt(id, ex, sizeof(ex)));
+                             rp_str_excerpt(id, ex, sizeof(ex)));
                 return RP_EINVAL;
             }
             if (c < 0x20 || c == 0x7f) {
@@ -55,7 +55,7 @@ int rp_vuln_ignore_parse(struct rp_str text, rp_vuln_ignore_fn *fn, void *arg, s
         }
         if (id.len && !rp_vuln_id_valid(id)) {
             rp_error_set(err, "line %u: '%s' is not an advisory id (such as PYSEC-2021-66)", line,
-                         rp__vuln_excerpt(id, ex, sizeof(ex)));
+                         rp_str_excerpt(id, ex, sizeof(ex)));
             return RP_EINVAL;
         }
         int result = id.len ? fn(arg, id) : RP_OK;

@@ -23,11 +23,6 @@ struct rp__purl {
 int rp__purl_parse(struct rp_str purl, struct rp__purl *out, struct rp_error *err);
 void rp__purl_release(struct rp__purl *p);
 
-/* Copies at most 60 bytes of s into out (NUL-terminated, size at least 64) for an error
- * message, each byte that is not printable ASCII as '?' and "..." when cut: a file's bytes
- * never reach a terminal raw. Returns out. */
-char *rp__vuln_excerpt(struct rp_str s, char *out, size_t size);
-
 /* ---- inventories (lib/vuln/inventory.c) ---- */
 
 /* Reads text as one JSON value (any type) with the inventory's JSON reader and throws it away:

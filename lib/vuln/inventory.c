@@ -64,11 +64,6 @@ static int fail(struct ctx *c, unsigned line, const char *fmt, ...)
     return RP_EINVAL;
 }
 
-static char *excerpt(struct rp_str s, char *buf, size_t size)
-{
-    return rp__vuln_excerpt(s, buf, size);
-}
-
 /* Appends one package: name as written, version NULL when the file pins none, path where the
  * file installs it (or NULL). All are copied. An empty or over-long name or version, or one with
  * a NUL byte, is an error of line. */
@@ -84,7 +79,7 @@ static int add_pkg_at(struct ctx *c, enum rp_eco eco, struct rp_str name,
         return fail(c, line, "NUL byte in a package name or version");
     char ex[64];
     if (version && !version->len)
-        return fail(c, line, "empty version of '%s'", excerpt(name, ex, sizeof(ex)));
+        return fail(c, line, "empty version of '%s'", rp_str_excerpt(name, ex, sizeof(ex)));
     if (inv->n >= RP_INV_MAX_PKGS) {
         rp_error_set(c->err, "line %u: more than %d packages", line, RP_INV_MAX_PKGS);
         return RP_ETOOBIG;
@@ -199,8 +194,8 @@ static int j_wrong(struct json *j, unsigned line, const char *key, const struct 
                    const char *want)
 {
     char ex[64];
-    return fail(j->c, line, "\"%s\" is %s, not %s", excerpt(rp_str_from_cstr(key), ex, sizeof(ex)),
-                jtype_name(v), want);
+    return fail(j->c, line, "\"%s\" is %s, not %s",
+                rp_str_excerpt(rp_str_from_cstr(key), ex, sizeof(ex)), jtype_name(v), want);
 }
 
 /* Like j_wrong for a key that is not a constant (a package name): it is in buf. */
@@ -208,7 +203,7 @@ static int j_wrong_buf(struct json *j, unsigned line, const struct rp_buf *key,
                        const struct jval *v, const char *want)
 {
     char ex[64];
-    return fail(j->c, line, "\"%s\" is %s, not %s", excerpt(rp_buf_str(key), ex, sizeof(ex)),
+    return fail(j->c, line, "\"%s\" is %s, not %s", rp_str_excerpt(rp_buf_str(key), ex, sizeof(ex)),
                 jtype_name(v), want);
 }
 
@@ -890,7 +885,8 @@ static int t_eol(struct toml *t)
            t->p[rest.len] != '\r')
         rest.len++;
     char ex[64];
-    return fail(t->c, t->line, "unexpected '%s' after a value", excerpt(rest, ex, sizeof(ex)));
+    return fail(t->c, t->line, "unexpected '%s' after a value",
+                rp_str_excerpt(rest, ex, sizeof(ex)));
 }
 
 static int t_add(struct toml *t, struct rp_buf *out, const char *ptr, size_t len)
@@ -1290,7 +1286,7 @@ static int t_value(struct toml *t, struct rp_buf *out, bool *is_string, int dept
     if (!t_bare_value(start, t->p)) {
         char ex[64];
         return fail(t->c, t->line, "invalid value '%s'",
-                    excerpt((struct rp_str){start, (size_t)(t->p - start)}, ex, sizeof(ex)));
+                    rp_str_excerpt((struct rp_str){start, (size_t)(t->p - start)}, ex, sizeof(ex)));
     }
     return RP_OK;
 }
@@ -1316,7 +1312,7 @@ static int t_pkg_finish(struct toml *t, struct toml_pkg *pk, enum rp_eco eco)
     char ex[64];
     if (!pk->has_version)
         return fail(t->c, pk->header_line, "package '%s' without a version",
-                    excerpt(rp_buf_str(&pk->name), ex, sizeof(ex)));
+                    rp_str_excerpt(rp_buf_str(&pk->name), ex, sizeof(ex)));
     if (eco == RP_ECO_CRATES && !pk->has_source)
         return RP_OK;
     struct rp_str v = rp_buf_str(&pk->version);
@@ -1512,7 +1508,7 @@ static int req_spec(struct ctx *c, struct rp_str line_text, struct rp_str spec, 
         clauses++;
         if (!cl.len)
             return fail(c, line, "empty version clause in '%s'",
-                        excerpt(line_text, ex, sizeof(ex)));
+                        rp_str_excerpt(line_text, ex, sizeof(ex)));
         const char *op = NULL;
         for (size_t i = 0; i < sizeof(req_ops) / sizeof(req_ops[0]) && !op; i++)
             if (rp_str_has_prefix(cl, req_ops[i]))
@@ -1524,28 +1520,29 @@ static int req_spec(struct ctx *c, struct rp_str line_text, struct rp_str spec, 
                 n++;
             if (!n)
                 return fail(c, line, "cannot read requirement '%s'",
-                            excerpt(line_text, ex, sizeof(ex)));
+                            rp_str_excerpt(line_text, ex, sizeof(ex)));
             char opx[64];
             return fail(c, line, "'%s' is not a version operator in '%s'%s",
-                        excerpt((struct rp_str){cl.ptr, n}, opx, sizeof(opx)),
-                        excerpt(line_text, ex, sizeof(ex)),
+                        rp_str_excerpt((struct rp_str){cl.ptr, n}, opx, sizeof(opx)),
+                        rp_str_excerpt(line_text, ex, sizeof(ex)),
                         n == 1 && cl.ptr[0] == '=' ? " (did you mean '=='?)" : "");
         }
         struct rp_str v = str_trim((struct rp_str){cl.ptr + oplen, cl.len - oplen});
         if (!v.len)
             return fail(c, line, "'%s' without a version in '%s'", op,
-                        excerpt(line_text, ex, sizeof(ex)));
+                        rp_str_excerpt(line_text, ex, sizeof(ex)));
         bool v_env = req_has_env(v);
         for (size_t k = 0; k < v.len; k++) {
             char ch = v.ptr[k];
             if (req_space(ch))
                 return fail(c, line, "cannot read requirement '%s'",
-                            excerpt(line_text, ex, sizeof(ex)));
+                            rp_str_excerpt(line_text, ex, sizeof(ex)));
             /* "===" compares as text and takes anything; the others want PEP 440's characters. */
             if (strcmp(op, "===") && !v_env && !req_alnum(ch) && !strchr("._+!*-", ch)) {
                 char vx[64];
-                return fail(c, line, "invalid version '%s' in '%s'", excerpt(v, vx, sizeof(vx)),
-                            excerpt(line_text, ex, sizeof(ex)));
+                return fail(c, line, "invalid version '%s' in '%s'",
+                            rp_str_excerpt(v, vx, sizeof(vx)),
+                            rp_str_excerpt(line_text, ex, sizeof(ex)));
             }
         }
         env |= v_env;
@@ -1584,7 +1581,7 @@ static int req_parse(struct ctx *c, struct rp_str s, unsigned line, struct req *
     if (name_ok && i < s.len && s.ptr[i] == '[') {
         const char *close = memchr(s.ptr + i, ']', s.len - i);
         if (!close)
-            return fail(c, line, "unterminated extras in '%s'", excerpt(s, ex, sizeof(ex)));
+            return fail(c, line, "unterminated extras in '%s'", rp_str_excerpt(s, ex, sizeof(ex)));
         i = (size_t)(close - s.ptr) + 1;
         while (i < s.len && req_space(s.ptr[i]))
             i++;
@@ -1598,7 +1595,7 @@ static int req_parse(struct ctx *c, struct rp_str s, unsigned line, struct req *
     if (req_is_location(s))
         return RP_OK;
     if (!name_ok)
-        return fail(c, line, "cannot read requirement '%s'%s", excerpt(s, ex, sizeof(ex)),
+        return fail(c, line, "cannot read requirement '%s'%s", rp_str_excerpt(s, ex, sizeof(ex)),
                     req_has_env(s) ? ": it names an environment variable" : "");
     *named = true;
     if (i == s.len || s.ptr[i] == ';')
@@ -1610,11 +1607,11 @@ static int req_parse(struct ctx *c, struct rp_str s, unsigned line, struct req *
     spec = str_trim(spec);
     if (spec.len && spec.ptr[0] == '(') {
         if (spec.ptr[spec.len - 1] != ')')
-            return fail(c, line, "unbalanced '(' in '%s'", excerpt(s, ex, sizeof(ex)));
+            return fail(c, line, "unbalanced '(' in '%s'", rp_str_excerpt(s, ex, sizeof(ex)));
         spec = str_trim((struct rp_str){spec.ptr + 1, spec.len - 2});
     }
     if (!spec.len || !strchr("=<>!~", spec.ptr[0]))
-        return fail(c, line, "cannot read requirement '%s'", excerpt(s, ex, sizeof(ex)));
+        return fail(c, line, "cannot read requirement '%s'", rp_str_excerpt(s, ex, sizeof(ex)));
     return req_spec(c, s, spec, line, r);
 }
 
@@ -1730,7 +1727,7 @@ static int req_include(struct ctx *c, struct req_state *st, struct rp_str arg, b
 {
     char ex[64];
     const char *opt = constraints ? "-c" : "-r";
-    excerpt(arg, ex, sizeof(ex));
+    rp_str_excerpt(arg, ex, sizeof(ex));
     if (!arg.len)
         return fail(c, line, "'%s' without a file", opt);
     if (memchr(arg.ptr, '\0', arg.len))
@@ -1851,7 +1848,7 @@ static int req_per_requirement_options(struct ctx *c, struct rp_str s, unsigned 
             return fail(c, line,
                         "unknown option '%s' after a requirement (pip takes --hash, "
                         "--config-settings or -C, and --global-option there)",
-                        excerpt(word, ex, sizeof(ex)));
+                        rp_str_excerpt(word, ex, sizeof(ex)));
         if (!value.ptr)
             value = req_word(s, &i);
         if (!value.len)
@@ -2116,7 +2113,7 @@ static int go_check_word(struct ctx *c, const struct gotok *t, unsigned line)
         return fail(c, line, "unexpected '%c'", t->s.ptr[0]);
     if (t->quoted && memchr(t->s.ptr, '\\', t->s.len))
         return fail(c, line, "escape in quoted module path or version '%s'",
-                    excerpt(t->s, ex, sizeof(ex)));
+                    rp_str_excerpt(t->s, ex, sizeof(ex)));
     return RP_OK;
 }
 
@@ -2196,7 +2193,7 @@ static int go_other_stmt(struct ctx *c, struct gomod *m, struct rp_str verb, con
 {
     char ex[64];
     if (!go_known_verb(verb))
-        return fail(c, line, "unknown directive '%s'", excerpt(verb, ex, sizeof(ex)));
+        return fail(c, line, "unknown directive '%s'", rp_str_excerpt(verb, ex, sizeof(ex)));
     if (rp_str_eq_cstr(verb, "module")) {
         if (m->module_line)
             return fail(c, line, "repeated module directive (the first is on line %u)",
@@ -2211,7 +2208,7 @@ static int go_other_stmt(struct ctx *c, struct gomod *m, struct rp_str verb, con
             return fail(c, line, "expected 'go 1.N'");
         if (!go_version_ok(a[0].s))
             return fail(c, line, "invalid go version '%s': must be like 1.21 or 1.21.0",
-                        excerpt(a[0].s, ex, sizeof(ex)));
+                        rp_str_excerpt(a[0].s, ex, sizeof(ex)));
         return RP_OK;
     }
     if (rp_str_eq_cstr(verb, "exclude"))
@@ -2226,7 +2223,8 @@ static int go_other_stmt(struct ctx *c, struct gomod *m, struct rp_str verb, con
     /* toolchain, tool, ignore: one word */
     if (n != 1) {
         char vx[64];
-        return fail(c, line, "expected '%s' and one argument", excerpt(verb, vx, sizeof(vx)));
+        return fail(c, line, "expected '%s' and one argument",
+                    rp_str_excerpt(verb, vx, sizeof(vx)));
     }
     return RP_OK;
 }
@@ -2267,10 +2265,10 @@ static int go_stmt(struct ctx *c, struct gomod *m, struct rp_str verb, const str
     char ex[64];
     if (rhs == 1 && !r.local)
         return fail(c, line, "replacement '%s' has no version and is not a local directory",
-                    excerpt(r.new_path, ex, sizeof(ex)));
+                    rp_str_excerpt(r.new_path, ex, sizeof(ex)));
     if (rhs == 2 && r.local)
         return fail(c, line, "local replacement '%s' cannot have a version",
-                    excerpt(r.new_path, ex, sizeof(ex)));
+                    rp_str_excerpt(r.new_path, ex, sizeof(ex)));
     for (size_t i = 0; i < n; i++)
         if (i != arrow && (i != arrow + 1 || !r.local) && (result = go_check_word(c, &a[i], line)))
             return result;
@@ -2371,7 +2369,8 @@ static int read_go_mod(struct ctx *c, struct rp_str text)
                 result = fail(c, line, "too many words in a '%s' line",
                               rp_str_eq_cstr(verb, "require") ? "require" : "replace");
             else if (!go_known_verb(verb))
-                result = fail(c, line, "unknown directive '%s'", excerpt(verb, ex, sizeof(ex)));
+                result =
+                    fail(c, line, "unknown directive '%s'", rp_str_excerpt(verb, ex, sizeof(ex)));
             else if (rp_str_eq_cstr(verb, "module") && !block.ptr && !m.module_line)
                 m.module_line = line; /* let a later module line be the repeated one */
             continue;
@@ -2390,7 +2389,8 @@ static int read_go_mod(struct ctx *c, struct rp_str text)
             result = fail(c, line, "unexpected '%c'", tok[0].s.ptr[0]);
         } else if (n >= 2 && go_tok_is(&tok[1], "(") && !go_known_verb(tok[0].s)) {
             char ex[64];
-            result = fail(c, line, "unknown directive '%s'", excerpt(tok[0].s, ex, sizeof(ex)));
+            result =
+                fail(c, line, "unknown directive '%s'", rp_str_excerpt(tok[0].s, ex, sizeof(ex)));
         } else if (n == 2 && go_tok_is(&tok[1], "(")) {
             block = tok[0].s;
             block_line = line;
@@ -2403,8 +2403,8 @@ static int read_go_mod(struct ctx *c, struct rp_str text)
     }
     if (!result && block.ptr) {
         char ex[64];
-        result =
-            fail(c, block_line, "'%s (' block without its ')'", excerpt(block, ex, sizeof(ex)));
+        result = fail(c, block_line, "'%s (' block without its ')'",
+                      rp_str_excerpt(block, ex, sizeof(ex)));
     }
     /* Go refuses a go.mod without its module directive: so does a file that is not a go.mod. */
     if (!result && !m.module_line)
@@ -2464,7 +2464,7 @@ static int dpkg_on_disk(struct ctx *c, struct rp_str pkg, struct rp_str status, 
     }
     if (n != 3)
         return fail(c, line, "Status of '%s' is not 'want flag state': '%s'",
-                    excerpt(pkg, ex, sizeof(ex)), excerpt(status, sx, sizeof(sx)));
+                    rp_str_excerpt(pkg, ex, sizeof(ex)), rp_str_excerpt(status, sx, sizeof(sx)));
     *on_disk = false;
     if (rp_str_eq_cstr(w[2], "not-installed") || rp_str_eq_cstr(w[2], "config-files"))
         return RP_OK;
@@ -2474,7 +2474,7 @@ static int dpkg_on_disk(struct ctx *c, struct rp_str pkg, struct rp_str status, 
             return RP_OK;
         }
     return fail(c, line, "unknown package state '%s' in the Status of '%s'",
-                excerpt(w[2], sx, sizeof(sx)), excerpt(pkg, ex, sizeof(ex)));
+                rp_str_excerpt(w[2], sx, sizeof(sx)), rp_str_excerpt(pkg, ex, sizeof(ex)));
 }
 
 static int dpkg_finish(struct ctx *c, struct dpkg_para *pa, enum dpkg_kind kind)
@@ -2496,7 +2496,7 @@ static int dpkg_finish(struct ctx *c, struct dpkg_para *pa, enum dpkg_kind kind)
     char ex[64];
     if (!done.has_version)
         return fail(c, done.pkg_line, "installed package '%s' without a Version field",
-                    excerpt(done.pkg, ex, sizeof(ex)));
+                    rp_str_excerpt(done.pkg, ex, sizeof(ex)));
     /* Debian's advisories name source packages: a binary built from another source
      * ("Source: openssl (3.0.11-1)" under "Package: libssl3") is matched as that source, at the
      * source's version when the field gives one (binNMUs differ), else at the binary's. */
@@ -2511,7 +2511,7 @@ static int dpkg_finish(struct ctx *c, struct dpkg_para *pa, enum dpkg_kind kind)
             version = str_trim((struct rp_str){rest.ptr + 1, rest.len - 2});
         else if (rest.len)
             return fail(c, done.pkg_line, "Source field of '%s' is not 'name (version)'",
-                        excerpt(done.pkg, ex, sizeof(ex)));
+                        rp_str_excerpt(done.pkg, ex, sizeof(ex)));
     }
     return add_pkg(c, kind == OPKG_STATUS ? RP_ECO_OPENWRT : RP_ECO_DEBIAN, name, &version,
                    done.pkg_line);
@@ -2550,7 +2550,8 @@ static int read_dpkg_status(struct ctx *c, struct rp_str text, enum dpkg_kind ki
                 flen = 0;
         if (!flen) {
             char ex[64];
-            result = fail(c, line, "expected 'Field: value', not '%s'", excerpt(l, ex, sizeof(ex)));
+            result = fail(c, line, "expected 'Field: value', not '%s'",
+                          rp_str_excerpt(l, ex, sizeof(ex)));
             continue;
         }
         struct rp_str field = {l.ptr, flen};
@@ -2575,7 +2576,7 @@ static int read_dpkg_status(struct ctx *c, struct rp_str text, enum dpkg_kind ki
         }
         if (has && *has) {
             char ex[64];
-            result = fail(c, line, "duplicate field '%s'", excerpt(field, ex, sizeof(ex)));
+            result = fail(c, line, "duplicate field '%s'", rp_str_excerpt(field, ex, sizeof(ex)));
         } else if (has) {
             *has = true;
             *slot = value;

@@ -5,25 +5,6 @@
 
 #include "internal.h"
 
-char *rp__vuln_excerpt(struct rp_str s, char *out, size_t size)
-{
-    size_t max = size > 4 ? size - 4 : 0;
-    if (max > 60)
-        max = 60;
-    size_t n = 0;
-    for (; n < s.len && n < max; n++) {
-        unsigned char c = (unsigned char)s.ptr[n];
-        out[n] = c >= 0x20 && c < 0x7f ? (char)c : '?';
-    }
-    if (n < s.len && size >= 4) {
-        memcpy(out + n, "...", 3);
-        n += 3;
-    }
-    if (size)
-        out[n < size ? n : size - 1] = '\0';
-    return out;
-}
-
 /* Appends s to out with its percent-escapes decoded. A malformed escape or a decoded NUL (names
  * become C strings) is RP_EINVAL with why in *why. */
 static int pct_decode(struct rp_str s, struct rp_buf *out, const char **why)
@@ -198,7 +179,7 @@ int rp__purl_parse(struct rp_str purl, struct rp__purl *out, struct rp_error *er
 out:
     if (result == RP_EINVAL) {
         char ex[64];
-        rp_error_set(err, "invalid package URL '%s': %s", rp__vuln_excerpt(purl, ex, sizeof(ex)),
+        rp_error_set(err, "invalid package URL '%s': %s", rp_str_excerpt(purl, ex, sizeof(ex)),
                      why ? why : "malformed");
         result = RP_EINVAL;
     } else if (result) {

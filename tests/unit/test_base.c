@@ -1,4 +1,4 @@
-/* lib/base: bounded buffers, JSON string writing, file reads and the stable hash. */
+/* lib/base: bounded buffers, JSON string writing, file reads, the stable hash and excerpts. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,12 +99,34 @@ static void test_utf8_valid_words(void **state)
     assert_true(rp_utf8_valid("", 0));
 }
 
+/* An excerpt for a message: printable ASCII as it is, every other byte as '?', cut at 60 bytes
+ * with "...", and never past the buffer it is given. */
+static void test_str_excerpt(void **state)
+{
+    (void)state;
+    char ex[64];
+    assert_string_equal(rp_str_excerpt(RP_STR("name==1.0"), ex, sizeof(ex)), "name==1.0");
+    assert_string_equal(rp_str_excerpt(RP_STR("a\x1b[31mb\xc3\xa9\n"), ex, sizeof(ex)),
+                        "a?[31mb???");
+    assert_string_equal(rp_str_excerpt(RP_STR_NULL, ex, sizeof(ex)), "");
+    char big[100];
+    memset(big, 'x', sizeof(big));
+    rp_str_excerpt((struct rp_str){big, sizeof(big)}, ex, sizeof(ex));
+    assert_int_equal(strlen(ex), 63);
+    assert_memory_equal(ex + 60, "...", 3);
+    rp_str_excerpt((struct rp_str){big, 60}, ex, sizeof(ex));
+    assert_int_equal(strlen(ex), 60); /* exactly 60: not cut */
+    char small[8];
+    assert_string_equal(rp_str_excerpt((struct rp_str){big, sizeof(big)}, small, sizeof(small)),
+                        "xxxx...");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_json_string),
         cmocka_unit_test(test_file_read),        cmocka_unit_test(test_hash_stable),
-        cmocka_unit_test(test_utf8_valid_words),
+        cmocka_unit_test(test_utf8_valid_words), cmocka_unit_test(test_str_excerpt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
