@@ -83,6 +83,10 @@ struct rp_error {
 };
 
 void rp_error_set(struct rp_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Sets err (may be NULL) to "line N: " and the message fmt and ap make: the form of every error
+ * about the content of a file. Returns RP_EINVAL, for the readers' fail functions to return. */
+int rp_error_vset_line(struct rp_error *err, unsigned line, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
 const char *rp_strerror(int code);
 
 /* Reads a whole file into a NUL-terminated heap buffer of at most cap bytes. The caller frees

@@ -69,15 +69,11 @@ const char *rp_json_type_name(enum rp_json_type t)
 
 int rp_jsonr_fail(struct rp_jsonr *j, unsigned line, const char *fmt, ...)
 {
-    if (j->err) {
-        char msg[sizeof(j->err->msg)];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        rp_error_set(j->err, "line %u: %s", line, msg);
-    }
-    return RP_EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    int result = rp_error_vset_line(j->err, line, fmt, ap);
+    va_end(ap);
+    return result;
 }
 
 void rp_jsonr_init(struct rp_jsonr *j, struct rp_str text, struct rp_error *err)

@@ -8,15 +8,11 @@
 
 int rp_toml_fail(struct rp_toml *t, unsigned line, const char *fmt, ...)
 {
-    if (t->err) {
-        char msg[sizeof(t->err->msg)];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        rp_error_set(t->err, "line %u: %s", line, msg);
-    }
-    return RP_EINVAL;
+    va_list ap;
+    va_start(ap, fmt);
+    int result = rp_error_vset_line(t->err, line, fmt, ap);
+    va_end(ap);
+    return result;
 }
 
 static bool t_eof(const struct rp_toml *t)

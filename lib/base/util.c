@@ -65,6 +65,16 @@ void rp_error_set(struct rp_error *err, const char *fmt, ...)
     va_end(ap);
 }
 
+int rp_error_vset_line(struct rp_error *err, unsigned line, const char *fmt, va_list ap)
+{
+    if (err) {
+        char msg[sizeof(err->msg)];
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        rp_error_set(err, "line %u: %s", line, msg);
+    }
+    return RP_EINVAL;
+}
+
 const char *rp_strerror(int code)
 {
     switch (code) {

@@ -1,4 +1,5 @@
-/* lib/base: bounded buffers, JSON string writing, file reads, the stable hash and excerpts. */
+/* lib/base: bounded buffers, JSON string writing, file reads, the stable hash, excerpts and
+ * located errors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -121,12 +122,38 @@ static void test_str_excerpt(void **state)
                         "xxxx...");
 }
 
+static int fail_at(struct rp_error *err, unsigned line, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int result = rp_error_vset_line(err, line, fmt, ap);
+    va_end(ap);
+    return result;
+}
+
+/* The readers' errors name their line; a message too long for rp_error is cut, not overrun. */
+static void test_error_line(void **state)
+{
+    (void)state;
+    struct rp_error err = {{0}};
+    assert_int_equal(fail_at(&err, 7, "\"%s\" is %s", "version", "a number"), RP_EINVAL);
+    assert_string_equal(err.msg, "line 7: \"version\" is a number");
+    assert_int_equal(fail_at(NULL, 1, "no error to fill"), RP_EINVAL);
+    char big[400];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    fail_at(&err, 12345, "%s", big);
+    assert_int_equal(strlen(err.msg), sizeof(err.msg) - 1);
+    assert_memory_equal(err.msg, "line 12345: xxx", 15);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_cap),          cmocka_unit_test(test_json_string),
         cmocka_unit_test(test_file_read),        cmocka_unit_test(test_hash_stable),
         cmocka_unit_test(test_utf8_valid_words), cmocka_unit_test(test_str_excerpt),
+        cmocka_unit_test(test_error_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
