@@ -217,6 +217,17 @@ static void test_out_cap(void **state)
     rp_buf_release(&out);
 }
 
+/* "x = " and n times c: a value nested n deep. Heap; the caller frees it. */
+static char *nested(char c, size_t n)
+{
+    char *s = malloc(n + 5);
+    assert_non_null(s);
+    memcpy(s, "x = ", 4);
+    memset(s + 4, c, n);
+    s[4 + n] = '\0';
+    return s;
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -243,14 +254,10 @@ static void test_errors(void **state)
     expect_fail("a = 1\nb = 2\n# caf\xe9\n", "line 3: invalid UTF-8");
     expect_fail("a = '\xed\xa0\x80'\n", "line 1: invalid UTF-8"); /* a surrogate */
     /* Nesting is bounded before it can exhaust the stack. */
-    size_t depth = 100000;
-    char *deep = malloc(depth + 8);
-    assert_non_null(deep);
-    memcpy(deep, "x = ", 4);
-    memset(deep + 4, '[', depth);
-    deep[4 + depth] = '\0';
+    char *deep = nested('[', 100000);
     expect_fail(deep, "line 1: values nested more than 200 deep");
-    memset(deep + 4, '{', depth);
+    free(deep);
+    deep = nested('{', 100000);
     expect_fail(deep, "line 1: expected a key"); /* "{{": an inline table's key is not a table */
     free(deep);
     /* 200 levels are read. */
