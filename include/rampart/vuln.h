@@ -38,7 +38,7 @@ int rp_version_cmp(enum rp_eco eco, struct rp_str a, struct rp_str b, int *cmp);
 /* Whether v is a valid version of eco. */
 bool rp_version_valid(enum rp_eco eco, struct rp_str v);
 
-/* ---- inventories: what is installed (lib/vuln/inventory.c) ---- */
+/* ---- inventories: what is installed (lib/vuln/inventory.c, a file inv_*.c per format) ---- */
 
 enum rp_inv_format {
     RP_INV_UNKNOWN = 0,
