@@ -68,6 +68,10 @@ struct rp_config {
     double escalation_ban_time;      /* escalation.ban_time: the first ban, default 1h */
     double escalation_ban_factor;    /* escalation.ban_time_factor: each next ban, default 4 */
     double escalation_ban_max;       /* escalation.ban_time_max: longer bans are permanent; 30d */
+    /* behaviour: (docs/configuration.md): the behaviour watch's counts per account. */
+    double behaviour_hammering;      /* behaviour.hammering: 429s that make a soft-block; 100 */
+    double behaviour_half_life;      /* behaviour.half_life: counts halve over it; 10m */
+    double behaviour_network_window; /* behaviour.network_window: a network counts this long; 1h */
 };
 
 /* Fills c with the embedded defaults (all strings heap-allocated, owned by c). admin_token is

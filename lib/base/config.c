@@ -144,6 +144,13 @@ static const struct key escalation_keys[] = {
     END,
 };
 
+static const struct key behaviour_keys[] = {
+    {"hammering", K_NUM, F(behaviour_hammering), 0, 1e6, NULL, false, NULL},
+    {"half_life", K_DURATION, F(behaviour_half_life), 1, 30 * 86400.0, NULL, false, NULL},
+    {"network_window", K_DURATION, F(behaviour_network_window), 1, 30 * 86400.0, NULL, false, NULL},
+    END,
+};
+
 static const struct key guard_keys[] = {
     {"mode", K_STR, F(guard_mode), 0, 0, check_guard_mode, false, NULL},
     {"default_rules", K_BOOL, F(guard_default_rules), 0, 0, NULL, false, NULL},
@@ -168,6 +175,7 @@ static const struct key top_keys[] = {
     {"signup", K_MAP, 0, 0, 0, NULL, false, signup_keys},
     {"guard", K_MAP, 0, 0, 0, NULL, false, guard_keys},
     {"escalation", K_MAP, 0, 0, 0, NULL, false, escalation_keys},
+    {"behaviour", K_MAP, 0, 0, 0, NULL, false, behaviour_keys},
     END,
 };
 
@@ -672,6 +680,9 @@ int rp_config_init(struct rp_config *c)
     c->escalation_ban_time = 3600;
     c->escalation_ban_factor = 4;
     c->escalation_ban_max = 30 * 86400;
+    c->behaviour_hammering = 100;
+    c->behaviour_half_life = 600;
+    c->behaviour_network_window = 3600;
     for (int d = 0; d < 2; d++) {
         c->guard_refuse_score[d] = 5;
         c->guard_flag_score[d] = 2;

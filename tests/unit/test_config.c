@@ -293,7 +293,7 @@ static void test_unknown_keys(void **state)
     load_fails(c, "listen: 127.0.0.1:1\nlisten_addr: x\n",
                "t.yaml:2: unknown key 'listen_addr' (known: listen, admin_listen, admin_token, "
                "state_dir, public_url, workers, upstream, trusted_proxies, limits, smtp, signup, "
-               "guard, escalation)");
+               "guard, escalation, behaviour)");
     load_fails(c, "upstream:\n  url: http://a\n  key: x\n",
                "t.yaml:3: unknown key 'upstream.key' (known: url, api_key, ca_file, timeout)");
     load_fails(c, "limits:\n  per_key:\n\n    rpm: 5\n",
@@ -315,7 +315,7 @@ static void test_unknown_keys(void **state)
     load_fails(c, "<<: {listen: 127.0.0.1:1}\n",
                "t.yaml:1: unknown key '<<' (known: listen, admin_listen, admin_token, "
                "state_dir, public_url, workers, upstream, trusted_proxies, limits, smtp, signup, "
-               "guard, escalation)");
+               "guard, escalation, behaviour)");
 }
 
 static void test_wrong_types(void **state)
@@ -765,6 +765,28 @@ static void test_escalation_keys(void **state)
     assert_true(c->escalation_window == 3600);
 }
 
+/* The behaviour: section: the watch's thresholds, today's values by default. */
+static void test_behaviour_keys(void **state)
+{
+    struct rp_config *c = *state;
+    struct rp_error err;
+    assert_true(c->behaviour_hammering == 100);
+    assert_true(c->behaviour_half_life == 600 && c->behaviour_network_window == 3600);
+    assert_int_equal(
+        load(c, "behaviour:\n  hammering: 40\n  half_life: 5m\n  network_window: 2h\n", &err),
+        RP_OK);
+    assert_true(c->behaviour_hammering == 40);
+    assert_true(c->behaviour_half_life == 300 && c->behaviour_network_window == 7200);
+    load_fails_at(c, "behaviour:\n  hammering: 0\n", "t.yaml:2: 'behaviour.hammering'");
+    load_fails_at(c, "behaviour:\n  half_life: 0s\n", "t.yaml:2: 'behaviour.half_life'");
+    load_fails_at(c, "behaviour:\n  network_window: 31d\n", "t.yaml:2: 'behaviour.network_window'");
+    load_fails(c, "behaviour:\n  threshold: 5\n",
+               "t.yaml:2: unknown key 'behaviour.threshold' (known: hammering, half_life, "
+               "network_window)");
+    assert_int_equal(rp_config_set(c, "behaviour.hammering", "250", &err), RP_OK);
+    assert_true(c->behaviour_hammering == 250);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -787,6 +809,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guard_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escalation_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_behaviour_keys, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
