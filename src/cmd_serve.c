@@ -227,9 +227,12 @@ int rp_cmd_serve(int argc, char **argv)
     gw.cfg = &cfg;
     gw.req_rate = (struct rp_rate){cfg.key_requests_per_minute, 60, cfg.key_requests_per_minute};
     gw.tok_rate = (struct rp_rate){cfg.key_tokens_per_minute, 60, cfg.key_tokens_per_minute};
-    /* soft_blocks_before_ban may pass in a window; the next one bans. */
-    gw.esc_rate = (struct rp_rate){cfg.escalation_soft_blocks, cfg.escalation_window,
-                                   cfg.escalation_soft_blocks};
+    struct rp_ladder ladder = {.monitor = !strcmp(cfg.escalation_mode, "monitor"),
+                               .soft_blocks = cfg.escalation_soft_blocks,
+                               .window = cfg.escalation_window,
+                               .ban_time = cfg.escalation_ban_time,
+                               .ban_factor = cfg.escalation_ban_factor,
+                               .ban_max = cfg.escalation_ban_max};
     gw.signup_rate =
         (struct rp_rate){cfg.network_signups_per_hour, 3600, cfg.network_signups_per_hour};
     if (cfg.upstream_api_key && asprintf(&gw.up_auth, "Bearer %s", cfg.upstream_api_key) < 0)
@@ -284,7 +287,7 @@ int rp_cmd_serve(int argc, char **argv)
         (rp_limiter_new(1u << 20, &gw.req_limit) || rp_limiter_new(1u << 20, &gw.tok_limit) ||
          rp_limiter_new(1u << 18, &gw.signup_limit) || rp_inflight_new(1u << 20, &gw.inflight) ||
          gw_keycache_new(&gw.keys) || gw_watch_new(&gw.watch) ||
-         (strcmp(cfg.escalation_mode, "off") && rp_limiter_new(1u << 20, &gw.esc_limit)))) {
+         (strcmp(cfg.escalation_mode, "off") && rp_escalation_new(&ladder, 1u << 20, &gw.esc)))) {
         rp_error_set(&err, "out of memory");
         result = RP_ENOMEM;
     }
@@ -311,7 +314,7 @@ int rp_cmd_serve(int argc, char **argv)
     rp_limiter_free(gw.req_limit);
     rp_limiter_free(gw.tok_limit);
     rp_limiter_free(gw.signup_limit);
-    rp_limiter_free(gw.esc_limit);
+    rp_escalation_free(gw.esc);
     gw_watch_free(gw.watch);
     rp_inflight_free(gw.inflight);
     gw_keycache_free(gw.keys);

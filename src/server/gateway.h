@@ -11,6 +11,7 @@
 #include "rampart/config.h"
 #include "rampart/gate.h"
 #include "rampart/guard.h"
+#include "rampart/policy.h"
 #include "mail.h"
 #include "rampart/store.h"
 #include "httpd.h"
@@ -69,9 +70,8 @@ struct gw {
     /* signup.disposable_domains, and the inspector that finds registrable domains for it. */
     struct rp_domain_set *disposable;
     struct rp_url_inspector *urls;
-    struct gw_watch *watch;       /* behaviour checks per account */
-    struct rp_limiter *esc_limit; /* soft-blocks per account; NULL when escalation is off */
-    struct rp_rate esc_rate;
+    struct gw_watch *watch;    /* behaviour checks per account */
+    struct rp_escalation *esc; /* soft-blocks per account; NULL when escalation is off */
     /* Bumped by every ban, unban and revocation: cached key lookups older than it are stale. */
     atomic_uint_fast64_t key_generation;
     /* When the last upstream failure was written to stderr (unix seconds): at most one line every
@@ -125,7 +125,7 @@ struct gw_worker {
      * requests are to be read from the store, by one job at a time. */
     uint64_t ban_lost_upto;
     bool ban_job_pending;
-    struct gw_inbox *inbox;                 /* completions of store jobs for this loop */
+    struct gw_inbox *inbox; /* completions of store jobs for this loop */
 };
 
 /* Replies with an error in OpenAI's shape {"error": {"message", "type", "code"}}. */
@@ -147,28 +147,19 @@ void gw_keys(struct gw_worker *w, struct gw_req *req, const char *path);
 void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path);
 void gw_admin(struct gw_worker *w, struct gw_req *req);
 
-/* What a soft-block did to its account: what a refusal tells the person. */
-struct gw_escalation {
-    bool counted;       /* escalation is on (enforce mode) and counted it */
-    bool ban_due;       /* past the allowance: gw_escalate_ban is to ban the account */
-    bool banned;        /* this soft-block banned the account */
-    unsigned left;      /* when not banned: soft-blocks that may still pass; the next bans */
-    double window;      /* escalation.window, seconds */
-    double ban_seconds; /* the length of that ban (or of this one), 0 for permanent */
-};
 /* A soft-block of the key's account (a refused prompt), counted in escalation's window in
  * memory, on the loop (docs/configuration.md, escalation). code says what the soft-block was
- * for; out says what it did and what the person may be told. Past
- * escalation.soft_blocks_before_ban, in enforce mode, out->ban_due asks for gw_escalate_ban; in
+ * for; out says what it did and what the person may be told (rp_escalation_notice). Past
+ * escalation.soft_blocks_before_ban, in enforce mode, a BAN verdict asks for gw_escalate_ban; in
  * monitor mode the would-be ban is recorded as an event instead. */
 void gw_escalate_count(struct gw *gw, const struct rp_key_info *key, const char *code,
-                       struct gw_escalation *out);
+                       struct rp_escalation_verdict *out);
 /* Bans the account for a time that grows with each of its bans (read from the store), with its
- * event in the same transaction, and ends its open requests. Waits on the store: run it on a
- * store thread. Sets out->banned, out->ban_seconds; clears out->counted when the account was
- * banned already or the store failed. */
+ * event in the same transaction, and ends its open requests: the BAN verdict v made final
+ * (rp_escalation_ban). Waits on the store: run it on a store thread. Clears v->counted when the
+ * account was banned already or the store failed. */
 void gw_escalate_ban(struct gw *gw, int64_t account_id, int64_t key_id, const char *code,
-                     struct gw_escalation *out);
+                     struct rp_escalation_verdict *v);
 /* gw_escalate_count, and a ban when due written by a store thread, for a soft-block whose
  * reply does not wait for it (hammering). A full store queue defers the ban to the next
  * soft-block (escalation_bans_deferred_total). */
@@ -176,8 +167,6 @@ void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code)
 /* Rebuilds escalation's windows from the soft-blocks the store holds, so that a restart does not
  * forgive them. Call once, before the listeners start. Returns 0 or RP_EIO. */
 int gw_escalate_restore(struct gw *gw);
-/* "1 hour", "10 minutes", "90 seconds", "permanently" (0): a duration for a person. */
-void gw_duration_text(double seconds, char *out, size_t size);
 
 /* Says that an account was banned (after the ban is stored and key_generation bumped): every
  * worker ends the account's open requests within GW_BAN_CHECK_MS, a stream with an error event

@@ -86,24 +86,6 @@ static void reason_text(const struct rp_guard_result *r, const char *none, char 
     rp_buf_release(&b);
 }
 
-/* What escalation did with a refusal, for the person: how many more refused prompts ban the
- * account, or that it is banned now ("" when escalation does not ban). */
-static void escalation_text(const struct gw_escalation *e, char *out, size_t size)
-{
-    char ban[48], win[48];
-    out[0] = '\0';
-    if (!e->counted)
-        return;
-    gw_duration_text(e->ban_seconds, ban, sizeof(ban));
-    gw_duration_text(e->window, win, sizeof(win));
-    const char *for_ = e->ban_seconds > 0 ? "for " : "";
-    if (e->banned)
-        snprintf(out, size, "; this account is now banned %s%s after repeated refusals", for_, ban);
-    else
-        snprintf(out, size, "; %u more refused %s within %s will ban this account %s%s",
-                 e->left + 1, e->left ? "prompts" : "prompt", win, for_, ban);
-}
-
 /* A refused prompt whose reply waits for the ban it earned: the ban is written by a store
  * thread, and the refusal then says it. */
 struct refusal_job {
@@ -111,14 +93,14 @@ struct refusal_job {
     int64_t account_id, key_id;
     char code[64];
     char reasons[400];
-    struct gw_escalation esc;
+    struct rp_escalation_verdict esc;
 };
 
 static void refusal_reply_with(struct gw *gw, struct gw_req *req, const char *reasons,
-                               const struct gw_escalation *esc)
+                               const struct rp_escalation_verdict *esc)
 {
     char warning[200];
-    escalation_text(esc, warning, sizeof(warning));
+    rp_escalation_notice(esc, warning, sizeof(warning));
     gw_error(gw, req, 400, "invalid_request_error", "content_policy",
              "the prompt was refused by this service's content policy %s%s", reasons, warning);
 }
@@ -140,7 +122,7 @@ static void refusal_reply(struct gw_req_job *j)
 static void refusal_plain(struct gw_req_job *j)
 {
     struct refusal_job *r = (struct refusal_job *)j;
-    struct gw_escalation none = {0};
+    struct rp_escalation_verdict none = {0};
     refusal_reply_with(j->gw, j->req, r->reasons, &none);
 }
 
@@ -160,12 +142,13 @@ static void refuse_prompt(struct gw_worker *w, struct gw_req *req, const struct 
     const struct rp_guard_reason *why = top_reason(worst);
     const char *code = why ? why->code : "content_policy";
     char reasons[400];
-    struct gw_escalation esc;
+    struct rp_escalation_verdict esc;
     reason_text(worst, "refused", reasons, sizeof(reasons));
     gw_escalate_count(gw, key, code, &esc);
-    struct refusal_job *r = esc.ban_due ? calloc(1, sizeof(*r)) : NULL;
+    bool ban_due = esc.v.action == RP_ACTION_BAN;
+    struct refusal_job *r = ban_due ? calloc(1, sizeof(*r)) : NULL;
     if (!r) {
-        if (esc.ban_due) /* out of memory: the next soft-block asks again */
+        if (ban_due) /* out of memory: the next soft-block asks again */
             esc.counted = false;
         refusal_reply_with(gw, req, reasons, &esc);
         return;
