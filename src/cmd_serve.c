@@ -233,6 +233,9 @@ int rp_cmd_serve(int argc, char **argv)
                                .ban_time = cfg.escalation_ban_time,
                                .ban_factor = cfg.escalation_ban_factor,
                                .ban_max = cfg.escalation_ban_max};
+    struct rp_watch_rules watch_rules = {.hammering = cfg.behaviour_hammering,
+                                         .half_life = cfg.behaviour_half_life,
+                                         .network_window = cfg.behaviour_network_window};
     gw.signup_rate =
         (struct rp_rate){cfg.network_signups_per_hour, 3600, cfg.network_signups_per_hour};
     if (cfg.upstream_api_key && asprintf(&gw.up_auth, "Bearer %s", cfg.upstream_api_key) < 0)
@@ -286,7 +289,7 @@ int rp_cmd_serve(int argc, char **argv)
     if (!result &&
         (rp_limiter_new(1u << 20, &gw.req_limit) || rp_limiter_new(1u << 20, &gw.tok_limit) ||
          rp_limiter_new(1u << 18, &gw.signup_limit) || rp_inflight_new(1u << 20, &gw.inflight) ||
-         gw_keycache_new(&gw.keys) || gw_watch_new(&gw.watch) ||
+         gw_keycache_new(&gw.keys) || rp_watch_new(&watch_rules, &gw.watch) ||
          (strcmp(cfg.escalation_mode, "off") && rp_escalation_new(&ladder, 1u << 20, &gw.esc)))) {
         rp_error_set(&err, "out of memory");
         result = RP_ENOMEM;
@@ -315,7 +318,7 @@ int rp_cmd_serve(int argc, char **argv)
     rp_limiter_free(gw.tok_limit);
     rp_limiter_free(gw.signup_limit);
     rp_escalation_free(gw.esc);
-    gw_watch_free(gw.watch);
+    rp_watch_free(gw.watch);
     rp_inflight_free(gw.inflight);
     gw_keycache_free(gw.keys);
     SSL_CTX_free(gw.ssl_ctx);

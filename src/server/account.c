@@ -672,7 +672,9 @@ static void verify_reply(struct gw_req_job *j)
     } else {
         if (!v->again)
             atomic_fetch_add(&gw->m.verifications, 1);
-        gw_watch(gw, v->account_id, GW_SIGNAL_KEY_CREATED, NULL);
+        struct rp_verdict seen;
+        rp_watch_signal(gw->watch, v->account_id, RP_SIGNAL_KEY_CREATED, RP_STR_NULL, gw_now(),
+                        &seen);
         reply_key(gw, req, html, 200, v->account_id, v->key_id, &vj->k, v->again);
     }
 }
@@ -731,7 +733,7 @@ void gw_verify(struct gw_worker *w, struct gw_req *req)
 struct key_job {
     struct gw_req_job base; /* first */
     int64_t account_id, key_id;
-    struct rp_key_info by;    /* the key of the request */
+    struct rp_key_info by;     /* the key of the request */
     struct gw_key_quota quota; /* creation: what the limits said */
     struct new_key k;
     json_t *keys; /* the list */
@@ -770,7 +772,9 @@ static void create_reply(struct gw_req_job *j)
         gw_key_quota_refuse(j->gw, j->req, &k->by, &k->quota);
         return;
     }
-    gw_watch(j->gw, k->account_id, GW_SIGNAL_KEY_CREATED, NULL);
+    struct rp_verdict seen;
+    rp_watch_signal(j->gw->watch, k->account_id, RP_SIGNAL_KEY_CREATED, RP_STR_NULL, gw_now(),
+                    &seen);
     reply_key(j->gw, j->req, false, 201, k->account_id, k->key_id, &k->k, false);
 }
 

@@ -1,6 +1,7 @@
 /* The admin API (bearer admin_token): accounts, bans, events; and /metrics, /healthz. */
 #include <event2/keyvalq_struct.h>
 #include <event2/http.h>
+#include <math.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -394,6 +395,17 @@ static void admin_work(struct gw_req_job *j)
         admin_fail(a, 503, "overloaded", "the gateway is out of memory");
 }
 
+/* The account's risk from the behaviour watch: {"score": 0..100, "signals": {...}}. */
+static json_t *risk_json(struct gw *gw, int64_t account)
+{
+    struct rp_risk r;
+    rp_watch_risk(gw->watch, account, gw_now(), &r);
+    return json_pack("{s:f, s:{s:f, s:f, s:f, s:I}}", "score", round(r.score * 10) / 10, "signals",
+                     "rate_limited", round(r.rate_limited * 10) / 10, "refusals",
+                     round(r.refusals * 10) / 10, "keys_created", round(r.keys_created * 10) / 10,
+                     "networks", (json_int_t)r.networks);
+}
+
 static void admin_reply(struct gw_req_job *j)
 {
     struct admin_job *a = (struct admin_job *)j;
@@ -404,7 +416,7 @@ static void admin_reply(struct gw_req_job *j)
         return;
     }
     if (a->op == ADMIN_ACCOUNT) /* the behaviour watch is the loop's to read */
-        json_object_set_new(a->doc, "risk", gw_watch_risk(j->gw, a->id));
+        json_object_set_new(a->doc, "risk", risk_json(j->gw, a->id));
     gw_json(j->gw, j->req, 200, a->doc);
     a->doc = NULL;
 }

@@ -70,7 +70,7 @@ struct gw {
     /* signup.disposable_domains, and the inspector that finds registrable domains for it. */
     struct rp_domain_set *disposable;
     struct rp_url_inspector *urls;
-    struct gw_watch *watch;    /* behaviour checks per account */
+    struct rp_watch *watch;    /* behaviour checks per account */
     struct rp_escalation *esc; /* soft-blocks per account; NULL when escalation is off */
     /* Bumped by every ban, unban and revocation: cached key lookups older than it are stale. */
     atomic_uint_fast64_t key_generation;
@@ -196,22 +196,6 @@ int gw_key_quota_check(struct gw *gw, int64_t account_id, struct gw_key_quota *o
  * behaviour checks. */
 void gw_key_quota_refuse(struct gw *gw, struct gw_req *req, const struct rp_key_info *key,
                          const struct gw_key_quota *q);
-
-/* Behaviour checks (src/server/behaviour.c): what an account did, decaying over minutes. */
-enum gw_signal {
-    GW_SIGNAL_REQUEST,
-    GW_SIGNAL_RATE_LIMITED,
-    GW_SIGNAL_REFUSED,
-    GW_SIGNAL_KEY_CREATED
-};
-struct gw_watch;
-int gw_watch_new(struct gw_watch **out);
-void gw_watch_free(struct gw_watch *w);
-/* Records a signal of account (net: the client's network, for GW_SIGNAL_REQUEST). Returns true
- * when the account just started hammering (a soft-block for escalation). */
-bool gw_watch(struct gw *gw, int64_t account, enum gw_signal sig, const char *net);
-/* The account's risk: {"score": 0..100, "signals": {...}}; a new reference. */
-json_t *gw_watch_risk(struct gw *gw, int64_t account);
 
 /* An operator's decision on a held sign-up: approve sends its verification mail, reject bans
  * the account; either is written to the audit trail (hold_approved, hold_rejected) with it.

@@ -239,7 +239,9 @@ static int prompt_verdict(struct gw_worker *w, struct gw_req *req, const char *p
         } else if (worst.verdict == RP_GUARD_REFUSE) {
             atomic_fetch_add(&gw->m.guard_refused[0], 1);
             guard_event(gw, key, "soft_block", 400, path, &worst);
-            gw_watch(gw, key->account_id, GW_SIGNAL_REFUSED, NULL);
+            struct rp_verdict seen;
+            rp_watch_signal(gw->watch, key->account_id, RP_SIGNAL_REFUSED, RP_STR_NULL, gw_now(),
+                            &seen);
             refuse_prompt(w, req, key, &worst);
             result = -1;
         } else if (worst.verdict == RP_GUARD_MODIFY) {

@@ -49,15 +49,17 @@ static unsigned account_concurrency(const struct rp_config *c)
 /* A 429 for the behaviour checks: hammering on past the limits is a soft-block of its own. */
 static void watch_refusal(struct gw *gw, const struct rp_key_info *key)
 {
-    if (gw_watch(gw, key->account_id, GW_SIGNAL_RATE_LIMITED, NULL)) {
+    struct rp_verdict v;
+    rp_watch_signal(gw->watch, key->account_id, RP_SIGNAL_RATE_LIMITED, RP_STR_NULL, gw_now(), &v);
+    if (v.action == RP_ACTION_SOFT_BLOCK) {
         struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000),
                               .account_id = key->account_id,
                               .key_id = key->key_id,
                               .status = 429};
         snprintf(ev.kind, sizeof(ev.kind), "soft_block");
-        snprintf(ev.detail, sizeof(ev.detail), "{\"codes\":[\"behaviour-hammering\"]}");
+        snprintf(ev.detail, sizeof(ev.detail), "{\"codes\":[\"%s\"]}", v.code);
         rp_store_event(gw->store, &ev);
-        gw_escalate(gw, key, "behaviour-hammering");
+        gw_escalate(gw, key, v.code);
     }
 }
 

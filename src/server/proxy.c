@@ -696,7 +696,9 @@ static void proxy_authenticated(struct gw_worker *w, struct gw_req *req,
         char net[64] = "unknown";
         gw_client_addr(gw, req, &ss);
         rp_net_key((struct sockaddr *)&ss, net, sizeof(net));
-        gw_watch(gw, key.account_id, GW_SIGNAL_REQUEST, net);
+        struct rp_verdict seen;
+        rp_watch_signal(gw->watch, key.account_id, RP_SIGNAL_REQUEST, rp_str_from_cstr(net), now,
+                        &seen);
     }
     if (!gw_limits_take(gw, req, &key))
         return;
