@@ -27,9 +27,6 @@
  * that gets the same answer and no mail, so the endpoint cannot be made to flood a mailbox. */
 #define RESEND_GAP 60
 #define RESEND_PER_DAY 5
-/* A sign-up whose normalised address is that of another account verified this recently is
- * held as a look-alike (one person making accounts). */
-#define LOOKALIKE_SECONDS 86400
 
 /* base64url without padding of n random bytes into out (4n/3+1 bytes). */
 static int random_token(char *out, size_t n)
@@ -166,40 +163,6 @@ static int new_key_make(struct new_key *k)
     return RP_OK;
 }
 
-/* Screening: an address at a disposable e-mail domain (signup.disposable_domains, matched on
- * the domain and on its registrable domain) is refused with 403 signup_rejected. Returns true
- * when it has replied. */
-static bool disposable(struct gw *gw, struct gw_req *req, const char *email)
-{
-    if (!gw->disposable)
-        return false;
-    const char *domain = strrchr(email, '@');
-    if (!domain)
-        return false;
-    domain++;
-    char *reg = NULL;
-    struct rp_error err;
-    if (gw->urls)
-        rp_url_registrable_domain(gw->urls, rp_str_from_cstr(domain), &reg, &err);
-    const char *hit = rp_domain_set_has(gw->disposable, domain)       ? domain
-                      : reg && rp_domain_set_has(gw->disposable, reg) ? reg
-                                                                      : NULL;
-    if (hit) {
-        struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000)};
-        snprintf(ev.kind, sizeof(ev.kind), "signup_rejected");
-        snprintf(ev.detail, sizeof(ev.detail),
-                 "{\"code\":\"disposable-domain\",\"domain\":\"%.200s\"}", hit);
-        rp_store_event(gw->store, &ev);
-        atomic_fetch_add(&gw->m.signups_rejected, 1);
-        gw_error(gw, req, 403, "invalid_request_error", "signup_rejected",
-                 "addresses at %s, a disposable e-mail service, cannot sign up; use an address "
-                 "you keep",
-                 hit);
-    }
-    free(reg);
-    return hit != NULL;
-}
-
 /* A repeated sign-up of an address that has an account. A pending or active account gets a fresh
  * link (for an active one it makes one more key: the person who lost theirs), within RESEND_GAP
  * and RESEND_PER_DAY; a banned one gets nothing; a held one stays held. *status is the answer,
@@ -226,42 +189,20 @@ static int signup_again(struct gw *gw, const struct rp_account *a, const char *n
     return rc;
 }
 
-/* Screening of a first sign-up: why it is held for an operator's review (a code and a sentence
- * into hold, and the code into *code), or false. Only verified accounts link an address, and a
- * link only holds, never refuses: a person who never misbehaved may share a look-alike address
- * with one who did, and an operator tells them apart. */
-static bool screen(struct gw *gw, const char *email, const char *ekey, const char *net, char *hold,
-                   size_t cap, const char **code, int64_t *linked)
+/* What the store knows of the accounts a first sign-up of email (normalised: ekey, or NULL)
+ * from net links to, for screening (rp_screen_links). A lookup that fails links nobody. */
+static void signup_links(struct gw *gw, const char *email, const char *ekey, const char *net,
+                         struct rp_signup_links *l)
 {
-    int64_t now = (int64_t)gw_now();
-    *linked = 0;
-    if (ekey && rp_store_banned_by_email_key(gw->store, ekey, linked) == RP_OK) {
-        *code = "linked-to-banned";
-        snprintf(hold, cap,
-                 "linked-to-banned: the address is a variant of that of account %lld, "
-                 "banned on this service",
-                 (long long)*linked);
-        return true;
-    }
-    if (ekey && rp_store_lookalike_verified(gw->store, ekey, email, now - LOOKALIKE_SECONDS,
-                                            linked) == RP_OK) {
-        *code = "lookalike-address";
-        snprintf(hold, cap,
-                 "lookalike-address: the address is a variant of that of account "
-                 "%lld, verified in the last 24 hours",
-                 (long long)*linked);
-        return true;
-    }
-    /* A sign-up from the network of a banned account is held too: the network may be shared
-     * (an office, a carrier), so a person decides. */
-    if (strcmp(net, "unknown") != 0 &&
-        rp_store_banned_by_signup_net(gw->store, net, linked) == RP_OK) {
-        *code = "banned-network";
-        snprintf(hold, cap, "banned-network: account %lld, banned, signed up from this network",
-                 (long long)*linked);
-        return true;
-    }
-    return false;
+    int64_t now = (int64_t)gw_now(), id = 0;
+    memset(l, 0, sizeof(*l));
+    if (ekey && rp_store_banned_by_email_key(gw->store, ekey, &id) == RP_OK)
+        l->banned_address = id;
+    if (ekey && rp_store_lookalike_verified(gw->store, ekey, email, now - RP_LOOKALIKE_SECONDS,
+                                            &id) == RP_OK)
+        l->recent_address = id;
+    if (strcmp(net, "unknown") != 0 && rp_store_banned_by_signup_net(gw->store, net, &id) == RP_OK)
+        l->banned_network = id;
 }
 
 /* A first sign-up of email: a pending account with its link, or held for review. */
@@ -269,14 +210,19 @@ static int signup_first(struct gw *gw, const char *email, const char *net, const
 {
     char ekey[EMAIL_MAX + 64], hold[200], detail[256];
     bool have_key = rp_email_key(email, gw->urls, ekey, sizeof(ekey)) == RP_OK;
-    const char *code = NULL;
-    int64_t linked = 0;
-    bool held = screen(gw, email, have_key ? ekey : NULL, net, hold, sizeof(hold), &code, &linked);
-    if (held)
+    struct rp_signup_links links;
+    struct rp_screening s;
+    signup_links(gw, email, have_key ? ekey : NULL, net, &links);
+    rp_screen_links(&links, &s);
+    bool held = s.v.action == RP_ACTION_HOLD;
+    if (held) {
+        /* "lookalike-address: the address is a variant of ...", as the store keeps it. */
+        snprintf(hold, sizeof(hold), "%s: %.180s", s.v.code, s.v.sentence);
         snprintf(detail, sizeof(detail), "{\"network\":\"%s\",\"code\":\"%s\",\"linked\":%lld}",
-                 net, code, (long long)linked);
-    else
+                 net, s.v.code, (long long)s.linked);
+    } else {
         snprintf(detail, sizeof(detail), "{\"network\":\"%s\"}", net);
+    }
     struct rp_event ev = event_of(held ? "signup_held" : "signup", 0, detail);
     struct link_token t;
     int64_t now = (int64_t)gw_now(), account_id = 0;
@@ -377,8 +323,18 @@ void gw_signup(struct gw_worker *w, struct gw_req *req)
     }
     email[len] = '\0';
     json_decref(body);
-    if (disposable(gw, req, email))
+    struct rp_screening s;
+    rp_screen_address(gw->disposable, gw->urls, email, &s);
+    if (s.v.action == RP_ACTION_REFUSE) {
+        struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000)};
+        snprintf(ev.kind, sizeof(ev.kind), "signup_rejected");
+        snprintf(ev.detail, sizeof(ev.detail), "{\"code\":\"%s\",\"domain\":\"%.200s\"}",
+                 s.v.code, s.domain);
+        rp_store_event(gw->store, &ev);
+        atomic_fetch_add(&gw->m.signups_rejected, 1);
+        gw_error(gw, req, 403, "invalid_request_error", "signup_rejected", "%s", s.v.sentence);
         return;
+    }
 
     struct sockaddr_storage ss;
     gw_client_addr(gw, req, &ss);
