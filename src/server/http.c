@@ -233,13 +233,6 @@ static bool request_key_hash(struct gw *gw, struct gw_req *req, uint8_t h[RP_HAS
     return true;
 }
 
-/* A ban of escalation that has run its time, on a key that still counts. */
-static bool ban_expired(const struct rp_key_info *key, int64_t now)
-{
-    return !key->revoked && key->account_status == RP_ACCOUNT_BANNED && key->ban_until > 0 &&
-           now >= key->ban_until;
-}
-
 /* Lifts a ban of escalation that has run its time (on the first request after it): true when
  * it did, with key updated. Waits on the store. */
 static bool lift_expired_ban(struct gw *gw, struct rp_key_info *key)
@@ -265,7 +258,7 @@ bool gw_authenticate(struct gw *gw, struct gw_req *req, struct rp_key_info *key)
     if (!request_key_hash(gw, req, h))
         return false;
     int rc = gw_key_lookup(gw, h, key);
-    if (rc == RP_OK && ban_expired(key, (int64_t)gw_now()) && lift_expired_ban(gw, key)) {
+    if (rc == RP_OK && rp_ban_expired(key, (int64_t)gw_now()) && lift_expired_ban(gw, key)) {
         atomic_fetch_add(&gw->key_generation, 1);
         atomic_fetch_add(&gw->m.ban_expiries, 1);
     }
@@ -275,33 +268,18 @@ bool gw_authenticate(struct gw *gw, struct gw_req *req, struct rp_key_info *key)
 /* Whether the looked-up key (rc of the lookup) lets the request in; if not, replies. */
 static bool key_verdict(struct gw *gw, struct gw_req *req, int rc, struct rp_key_info *key)
 {
-    if (rc == RP_ENOTFOUND || (rc == 0 && key->revoked)) {
-        gw_error(gw, req, 401, "invalid_request_error", "invalid_api_key",
-                 "the API key is not valid%s", rc == 0 ? " (it was revoked)" : "");
-        return false;
-    }
-    if (rc) {
+    if (rc && rc != RP_ENOTFOUND) {
         gw_error(gw, req, 503, "server_error", "store_unavailable",
                  "the gateway cannot check keys right now; try again");
         return false;
     }
-    if (key->account_status == RP_ACCOUNT_BANNED) {
-        if (key->ban_until > 0)
-            gw_error(gw, req, 403, "invalid_request_error", "account_banned",
-                     "this account is banned for %lld more seconds after repeated refused "
-                     "requests",
-                     (long long)(key->ban_until - (int64_t)gw_now()));
-        else
-            gw_error(gw, req, 403, "invalid_request_error", "account_banned",
-                     "this account is banned; contact the operator of this service");
-        return false;
-    }
-    if (key->account_status != RP_ACCOUNT_ACTIVE) {
-        gw_error(gw, req, 401, "invalid_request_error", "invalid_api_key",
-                 "the account of this key is not active");
-        return false;
-    }
-    return true;
+    struct rp_verdict v;
+    rp_key_admit(rc ? NULL : key, (int64_t)gw_now(), &v);
+    if (v.action == RP_ACTION_ALLOW)
+        return true;
+    gw_error(gw, req, strcmp(v.code, "account_banned") ? 401 : 403, "invalid_request_error",
+             v.code, "%s", v.sentence);
+    return false;
 }
 
 /* ---- Key lookups off the loop ---- */
@@ -326,7 +304,7 @@ static void auth_work(struct gw_job *job)
 {
     struct auth_job *a = (struct auth_job *)job;
     a->rc = rp_store_key_lookup(a->gw->store, a->hash, &a->key);
-    if (a->rc == RP_OK && ban_expired(&a->key, (int64_t)gw_now()))
+    if (a->rc == RP_OK && rp_ban_expired(&a->key, (int64_t)gw_now()))
         a->unbanned = lift_expired_ban(a->gw, &a->key);
 }
 
@@ -342,7 +320,7 @@ static void auth_done(struct gw_job *job, enum gw_job_end how)
     struct rp_key_info stale;
     if ((how == GW_JOB_LATE || (a->rc != RP_OK && a->rc != RP_ENOTFOUND)) &&
         kc_get_within(gw, a->hash, &stale, KC_STALE_MAX) &&
-        !ban_expired(&stale, (int64_t)gw_now())) {
+        !rp_ban_expired(&stale, (int64_t)gw_now())) {
         /* The store does not answer: what it said of this key a little while ago stands. */
         if (key_verdict(gw, a->req, RP_OK, &stale))
             a->then(a->w, a->req, &stale);
@@ -397,7 +375,7 @@ void gw_authenticate_then(struct gw_worker *w, struct gw_req *req, gw_auth_fn th
     if (!request_key_hash(gw, req, h))
         return;
     /* The fast path: a key seen in the last 2 s is answered from memory, on the loop. */
-    if (kc_get(gw, h, &key) && !ban_expired(&key, (int64_t)gw_now())) {
+    if (kc_get(gw, h, &key) && !rp_ban_expired(&key, (int64_t)gw_now())) {
         if (key_verdict(gw, req, RP_OK, &key))
             then(w, req, &key);
         return;
@@ -418,7 +396,7 @@ void gw_authenticate_then(struct gw_worker *w, struct gw_req *req, gw_auth_fn th
     int rc = gw_offload_submit(gw->offload, w->inbox, &a->job, GW_LOOKUP_DEADLINE_MS, true);
     if (rc) {
         free(a);
-        if (kc_get_within(gw, h, &key, KC_STALE_MAX) && !ban_expired(&key, (int64_t)gw_now())) {
+        if (kc_get_within(gw, h, &key, KC_STALE_MAX) && !rp_ban_expired(&key, (int64_t)gw_now())) {
             if (key_verdict(gw, req, RP_OK, &key))
                 then(w, req, &key);
             return;
