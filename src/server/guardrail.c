@@ -41,49 +41,31 @@ static void guard_event(struct gw *gw, const struct rp_key_info *key, const char
     rp_store_event(gw->store, &ev);
 }
 
-/* How much a reason tells a person: a rule names what the text does; "obfuscated" only that a
- * rule's trigger was hidden (the rule is listed too); the classifier's judgement names nothing. */
-static int reason_rank(const struct rp_guard_reason *r)
+/* The counter of enforcement e of direction dir (NULL for none). */
+static atomic_uint_fast64_t *counter_of(struct gw *gw, enum rp_enforced e, enum rp_guard_dir dir)
 {
-    return !strcmp(r->code, "classifier") ? 0 : !strcmp(r->code, "obfuscated") ? 1 : 2;
+    switch (e) {
+    case RP_ENFORCED_MONITOR: return &gw->m.guard_monitored;
+    case RP_ENFORCED_FLAG: return &gw->m.guard_flagged[dir];
+    case RP_ENFORCED_MODIFY: return &gw->m.guard_modified[dir];
+    case RP_ENFORCED_REFUSE: return &gw->m.guard_refused[dir];
+    case RP_ENFORCED_NONE: break;
+    }
+    return NULL;
 }
 
-/* The most informative reason, for the message a person reads: a rule before the classifier
- * (even when the classifier gave more points), then the one with the most points, the first of
- * equals. */
-static const struct rp_guard_reason *top_reason(const struct rp_guard_result *r)
+/* Applies what result r of direction dir means (rp_enforcement_init), as far as counting and
+ * recording go: its counter, its event (a soft-block's with status 400). */
+static void enforce(struct gw *gw, const struct rp_key_info *key, const char *path,
+                    enum rp_guard_dir dir, const struct rp_guard_result *r,
+                    struct rp_enforcement *e)
 {
-    const struct rp_guard_reason *best = NULL;
-    for (size_t i = 0; i < r->n_reasons; i++) {
-        const struct rp_guard_reason *c = &r->reasons[i];
-        int rc = reason_rank(c), rb = best ? reason_rank(best) : -1;
-        if (rc > rb || (rc == rb && c->points > best->points))
-            best = c;
-    }
-    return best;
-}
-
-/* "(jailbreak-dan: uses the DAN persona; also classifier)": the top reason and the codes of the
- * others (at most 3), for a refusal's message. */
-static void reason_text(const struct rp_guard_result *r, const char *none, char *out, size_t size)
-{
-    const struct rp_guard_reason *why = r ? top_reason(r) : NULL;
-    struct rp_buf b;
-    rp_buf_init(&b, size - 1);
-    rp_buf_addf(&b, "(%s: %s", why ? why->code : "policy", why ? why->message : none);
-    size_t shown = 0;
-    for (size_t i = 0; why && i < r->n_reasons && shown < 3; i++) {
-        if (&r->reasons[i] == why)
-            continue;
-        rp_buf_adds(&b, shown++ ? ", " : "; also ");
-        rp_buf_adds(&b, r->reasons[i].code);
-    }
-    size_t more = why ? r->n_reasons - 1 - shown + r->n_more : 0;
-    if (more)
-        rp_buf_addf(&b, "%s%zu more", shown ? " and " : "; also ", more);
-    rp_buf_addc(&b, ')');
-    snprintf(out, size, "%.*s", (int)b.len, b.ptr ? b.ptr : "");
-    rp_buf_release(&b);
+    rp_enforcement_init(e, r, dir);
+    atomic_uint_fast64_t *counter = counter_of(gw, e->counter, dir);
+    if (counter)
+        atomic_fetch_add(counter, 1);
+    if (e->event)
+        guard_event(gw, key, e->event, e->v.action == RP_ACTION_SOFT_BLOCK ? 400 : 0, path, r);
 }
 
 /* A refused prompt whose reply waits for the ban it earned: the ban is written by a store
@@ -92,17 +74,16 @@ struct refusal_job {
     struct gw_req_job base; /* first */
     int64_t account_id, key_id;
     char code[64];
-    char reasons[400];
+    char sentence[RP_SENTENCE_MAX];
     struct rp_escalation_verdict esc;
 };
 
-static void refusal_reply_with(struct gw *gw, struct gw_req *req, const char *reasons,
+static void refusal_reply_with(struct gw *gw, struct gw_req *req, const char *sentence,
                                const struct rp_escalation_verdict *esc)
 {
     char warning[200];
     rp_escalation_notice(esc, warning, sizeof(warning));
-    gw_error(gw, req, 400, "invalid_request_error", "content_policy",
-             "the prompt was refused by this service's content policy %s%s", reasons, warning);
+    gw_error(gw, req, 400, "invalid_request_error", "content_policy", "%s%s", sentence, warning);
 }
 
 static void refusal_work(struct gw_req_job *j)
@@ -114,7 +95,7 @@ static void refusal_work(struct gw_req_job *j)
 static void refusal_reply(struct gw_req_job *j)
 {
     struct refusal_job *r = (struct refusal_job *)j;
-    refusal_reply_with(j->gw, j->req, r->reasons, &r->esc);
+    refusal_reply_with(j->gw, j->req, r->sentence, &r->esc);
 }
 
 /* The store is slow or its queue full: the refusal goes out without word of a ban (which, when
@@ -123,7 +104,7 @@ static void refusal_plain(struct gw_req_job *j)
 {
     struct refusal_job *r = (struct refusal_job *)j;
     struct rp_escalation_verdict none = {0};
-    refusal_reply_with(j->gw, j->req, r->reasons, &none);
+    refusal_reply_with(j->gw, j->req, r->sentence, &none);
 }
 
 static void refusal_busy(struct gw_req_job *j, int rc)
@@ -136,27 +117,24 @@ static void refusal_busy(struct gw_req_job *j, int rc)
 /* Replies to a refused prompt: the reasons, and what escalation did (how many refusals are
  * left before a ban, or the ban this one earned, once a store thread has written it). */
 static void refuse_prompt(struct gw_worker *w, struct gw_req *req, const struct rp_key_info *key,
-                          const struct rp_guard_result *worst)
+                          const struct rp_enforcement *e)
 {
     struct gw *gw = w->gw;
-    const struct rp_guard_reason *why = top_reason(worst);
-    const char *code = why ? why->code : "content_policy";
-    char reasons[400];
+    const char *code = e->v.code;
     struct rp_escalation_verdict esc;
-    reason_text(worst, "refused", reasons, sizeof(reasons));
     gw_escalate_count(gw, key, code, &esc);
     bool ban_due = esc.v.action == RP_ACTION_BAN;
     struct refusal_job *r = ban_due ? calloc(1, sizeof(*r)) : NULL;
     if (!r) {
         if (ban_due) /* out of memory: the next soft-block asks again */
             esc.counted = false;
-        refusal_reply_with(gw, req, reasons, &esc);
+        refusal_reply_with(gw, req, e->v.sentence, &esc);
         return;
     }
     r->account_id = key->account_id;
     r->key_id = key->key_id;
     snprintf(r->code, sizeof(r->code), "%s", code);
-    snprintf(r->reasons, sizeof(r->reasons), "%s", reasons);
+    snprintf(r->sentence, sizeof(r->sentence), "%s", e->v.sentence);
     r->esc = esc;
     r->base.work = refusal_work;
     r->base.reply = refusal_reply;
@@ -169,8 +147,7 @@ static void refuse_prompt(struct gw_worker *w, struct gw_req *req, const struct 
 
 static void keep_worst(struct rp_guard_result *worst, bool *have_worst, struct rp_guard_result *r);
 static int prompt_verdict(struct gw_worker *w, struct gw_req *req, const char *path,
-                          const struct rp_key_info *key, struct rp_guard_result *wr,
-                          bool have_worst);
+                          const struct rp_key_info *key, struct rp_guard_result *wr);
 
 int gw_guard_prompt(struct gw_worker *w, struct gw_req *req, const char *path, json_t *body,
                     const struct rp_key_info *key, bool *rewritten)
@@ -207,7 +184,7 @@ int gw_guard_prompt(struct gw_worker *w, struct gw_req *req, const char *path, j
         }
         keep_worst(&worst, &have_worst, &r);
     }
-    return prompt_verdict(w, req, path, key, &worst, have_worst);
+    return prompt_verdict(w, req, path, key, &worst);
 }
 
 /* Keeps the stronger of *worst and *r (the first of equals), releasing the other. */
@@ -226,31 +203,19 @@ static void keep_worst(struct rp_guard_result *worst, bool *have_worst, struct r
 /* Acts on the strongest finding of a prompt (and releases it): 0 to go on, -1 when it has
  * replied (a refusal). */
 static int prompt_verdict(struct gw_worker *w, struct gw_req *req, const char *path,
-                          const struct rp_key_info *key, struct rp_guard_result *wr,
-                          bool have_worst)
+                          const struct rp_key_info *key, struct rp_guard_result *wr)
 {
     struct gw *gw = w->gw;
     struct rp_guard_result worst = *wr;
+    struct rp_enforcement e;
     int result = 0;
-    if (have_worst && worst.verdict != RP_GUARD_ALLOW) {
-        if (!worst.enforced) {
-            atomic_fetch_add(&gw->m.guard_monitored, 1);
-            guard_event(gw, key, "guard_monitor", 0, path, &worst);
-        } else if (worst.verdict == RP_GUARD_REFUSE) {
-            atomic_fetch_add(&gw->m.guard_refused[0], 1);
-            guard_event(gw, key, "soft_block", 400, path, &worst);
-            struct rp_verdict seen;
-            rp_watch_signal(gw->watch, key->account_id, RP_SIGNAL_REFUSED, RP_STR_NULL, gw_now(),
-                            &seen);
-            refuse_prompt(w, req, key, &worst);
-            result = -1;
-        } else if (worst.verdict == RP_GUARD_MODIFY) {
-            atomic_fetch_add(&gw->m.guard_modified[0], 1);
-            guard_event(gw, key, "prompt_modified", 0, path, &worst);
-        } else {
-            atomic_fetch_add(&gw->m.guard_flagged[0], 1);
-            guard_event(gw, key, "guard_flag", 0, path, &worst);
-        }
+    enforce(gw, key, path, RP_GUARD_INPUT, &worst, &e);
+    if (e.v.action == RP_ACTION_SOFT_BLOCK) {
+        struct rp_verdict seen;
+        rp_watch_signal(gw->watch, key->account_id, RP_SIGNAL_REFUSED, RP_STR_NULL, gw_now(),
+                        &seen);
+        refuse_prompt(w, req, key, &e);
+        result = -1;
     }
     rp_guard_result_release(&worst);
     return result;
@@ -296,22 +261,8 @@ void gw_answer_guard_record(struct gw_answer_guard *ag)
     for (size_t i = 0; i < MAX_CHOICES; i++) {
         if (!ag->st[i])
             continue;
-        const struct rp_guard_result *r = rp_guard_stream_result(ag->st[i]);
-        if (r->verdict == RP_GUARD_ALLOW)
-            continue;
-        if (!r->enforced) {
-            atomic_fetch_add(&gw->m.guard_monitored, 1);
-            guard_event(gw, &ag->key, "guard_monitor", 0, ag->path, r);
-        } else if (r->verdict == RP_GUARD_REFUSE) {
-            atomic_fetch_add(&gw->m.guard_refused[1], 1);
-            guard_event(gw, &ag->key, "answer_refused", 0, ag->path, r);
-        } else if (r->verdict == RP_GUARD_MODIFY) {
-            atomic_fetch_add(&gw->m.guard_modified[1], 1);
-            guard_event(gw, &ag->key, "answer_modified", 0, ag->path, r);
-        } else {
-            atomic_fetch_add(&gw->m.guard_flagged[1], 1);
-            guard_event(gw, &ag->key, "guard_flag", 0, ag->path, r);
-        }
+        struct rp_enforcement e;
+        enforce(gw, &ag->key, ag->path, RP_GUARD_OUTPUT, rp_guard_stream_result(ag->st[i]), &e);
     }
 }
 
@@ -330,11 +281,10 @@ void gw_answer_guard_free(struct gw_answer_guard *ag)
 static void refuse_event(struct gw_answer_guard *ag, const struct rp_guard_result *r,
                          struct evbuffer *out)
 {
-    char reasons[400], msg[500];
-    reason_text(r, "too many choices to inspect while streaming", reasons, sizeof(reasons));
-    snprintf(msg, sizeof(msg), "the answer was stopped by this service's content policy %s",
-             reasons);
-    json_t *e = json_pack("{s:{s:s,s:s,s:s}}", "error", "message", msg, "type",
+    /* What the person reads; the finding itself is recorded with the others at the end. */
+    struct rp_enforcement what;
+    rp_enforcement_init(&what, r, RP_GUARD_OUTPUT);
+    json_t *e = json_pack("{s:{s:s,s:s,s:s}}", "error", "message", what.v.sentence, "type",
                           "invalid_request_error", "code", "content_policy");
     char *txt = e ? json_dumps(e, JSON_COMPACT) : NULL;
     evbuffer_add_printf(out, "data: %s\n\n", txt ? txt : "{\"error\":{}}");
@@ -483,19 +433,8 @@ bool gw_answer_guard_refused(const struct gw_answer_guard *ag)
 /* Counts and records the finding of one text of a whole answer (nothing for an allowed one). */
 static void note_whole(struct gw_answer_guard *ag, const struct rp_guard_result *r)
 {
-    struct gw *gw = ag->w->gw;
-    if (r->verdict == RP_GUARD_ALLOW)
-        return;
-    const char *kind = !r->enforced                    ? "guard_monitor"
-                       : r->verdict == RP_GUARD_REFUSE ? "answer_refused"
-                       : r->verdict == RP_GUARD_MODIFY ? "answer_modified"
-                                                       : "guard_flag";
-    guard_event(gw, &ag->key, kind, 0, ag->path, r);
-    atomic_fetch_add(!r->enforced                    ? &gw->m.guard_monitored
-                     : r->verdict == RP_GUARD_REFUSE ? &gw->m.guard_refused[1]
-                     : r->verdict == RP_GUARD_MODIFY ? &gw->m.guard_modified[1]
-                                                     : &gw->m.guard_flagged[1],
-                     1);
+    struct rp_enforcement e;
+    enforce(ag->w->gw, &ag->key, ag->path, RP_GUARD_OUTPUT, r, &e);
 }
 
 #define WHOLE_TEXTS_MAX 16
@@ -648,5 +587,5 @@ int gw_guard_prompt_fast(struct gw_worker *w, struct gw_req *req, const char *pa
         rp_guard_result_release(&ps.worst);
         return 1;
     }
-    return prompt_verdict(w, req, path, key, &ps.worst, ps.have_worst);
+    return prompt_verdict(w, req, path, key, &ps.worst);
 }
