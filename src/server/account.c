@@ -299,9 +299,12 @@ void gw_signup(struct gw_worker *w, struct gw_req *req)
                  "/v1/signup takes POST");
         return;
     }
-    json_t *body = gw_body_json(gw, req);
-    if (!body)
+    struct gw_refusal no;
+    json_t *body = gw_body_object(req, &no);
+    if (!body) {
+        gw_refuse(gw, req, &no);
         return;
+    }
     json_t *je = json_object_get(body, "email");
     if (!json_is_string(je)) {
         json_decref(body);
@@ -328,8 +331,8 @@ void gw_signup(struct gw_worker *w, struct gw_req *req)
     if (s.v.action == RP_ACTION_REFUSE) {
         struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000)};
         snprintf(ev.kind, sizeof(ev.kind), "signup_rejected");
-        snprintf(ev.detail, sizeof(ev.detail), "{\"code\":\"%s\",\"domain\":\"%.200s\"}",
-                 s.v.code, s.domain);
+        snprintf(ev.detail, sizeof(ev.detail), "{\"code\":\"%s\",\"domain\":\"%.200s\"}", s.v.code,
+                 s.domain);
         rp_store_event(gw->store, &ev);
         atomic_fetch_add(&gw->m.signups_rejected, 1);
         gw_error(gw, req, 403, "invalid_request_error", "signup_rejected", "%s", s.v.sentence);
@@ -557,9 +560,12 @@ static bool verify_token(struct gw *gw, struct gw_req *req, bool html, char *tok
                                         "mail again and press its button.");
         return false;
     }
-    json_t *body = gw_body_json(gw, req);
-    if (!body)
+    struct gw_refusal no;
+    json_t *body = gw_body_object(req, &no);
+    if (!body) {
+        gw_refuse(gw, req, &no);
         return false;
+    }
     json_t *jt = json_object_get(body, "token");
     bool ok = json_is_string(jt) &&
               rp_token_valid((struct rp_str){json_string_value(jt), json_string_length(jt)});
@@ -725,7 +731,9 @@ static void create_reply(struct gw_req_job *j)
     }
     if (k->quota.verdict != GW_KEYS_ALLOWED) {
         /* limits.per_account.keys_per_hour, max_keys */
-        gw_key_quota_refuse(j->gw, j->req, &k->by, &k->quota);
+        struct gw_refusal no;
+        gw_key_quota_refusal(j->gw, &k->by, &k->quota, &no);
+        gw_refuse(j->gw, j->req, &no);
         return;
     }
     struct rp_verdict seen;
@@ -801,9 +809,13 @@ static void revoke_late(struct gw_req_job *j)
 
 /* GET and POST /v1/keys, DELETE /v1/keys/{id}, once the request's key is known. */
 static void keys_authenticated(struct gw_worker *w, struct gw_req *req,
-                               const struct rp_key_info *key)
+                               const struct rp_key_info *key, const struct gw_refusal *no)
 {
     struct gw *gw = w->gw;
+    if (!key) {
+        gw_refuse(gw, req, no);
+        return;
+    }
     const char *path = gw_req_path(req);
     enum gw_method m = gw_req_method(req);
     long long id = 0;

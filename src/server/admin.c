@@ -497,9 +497,12 @@ static bool admin_read(struct gw *gw, struct gw_req *req, struct admin_job *a)
             a->on = strcmp(rest, "/ban") == 0;
             snprintf(a->reason, sizeof(a->reason), "banned by an operator");
             if (a->on) {
-                json_t *body = gw_body_json(gw, req);
-                if (!body)
+                struct gw_refusal no;
+                json_t *body = gw_body_object(req, &no);
+                if (!body) {
+                    gw_refuse(gw, req, &no);
                     return false;
+                }
                 json_t *r = json_object_get(body, "reason");
                 if (json_is_string(r) && json_string_length(r) > 0)
                     snprintf(a->reason, sizeof(a->reason), "%s", json_string_value(r));

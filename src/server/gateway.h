@@ -131,13 +131,28 @@ struct gw_worker {
 /* Replies with an error in OpenAI's shape {"error": {"message", "type", "code"}}. */
 void gw_error(struct gw *gw, struct gw_req *req, int status, const char *type, const char *code,
               const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* A refusal for a handler to reply with: the helpers that decide on a request (authentication,
+ * limits, the body's JSON, the guardrails) fill one instead of replying, so that each handler
+ * replies in one place. */
+struct gw_refusal {
+    int status;
+    const char *type, *code; /* static strings */
+    char retry_after[32];    /* the Retry-After header's value, "" for none */
+    char message[1024];
+};
+/* Fills r (no Retry-After) with a message made from fmt. */
+void gw_refusal_set(struct gw_refusal *r, int status, const char *type, const char *code,
+                    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Replies with r, as gw_error does, and its Retry-After when it has one. */
+void gw_refuse(struct gw *gw, struct gw_req *req, const struct gw_refusal *r);
 /* Replies with a JSON document (a reference of j is taken). */
 void gw_json(struct gw *gw, struct gw_req *req, int status, json_t *j);
 void gw_count_status(struct gw *gw, int status);
 /* The client's address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy. */
 void gw_client_addr(struct gw *gw, struct gw_req *req, struct sockaddr_storage *out);
-/* Parses the request body as a JSON object; on failure replies 400 and returns NULL. */
-json_t *gw_body_json(struct gw *gw, struct gw_req *req);
+/* The request body parsed as a JSON object (a new reference), or NULL with why in *no (400
+ * invalid_json). */
+json_t *gw_body_object(struct gw_req *req, struct gw_refusal *no);
 double gw_now(void);
 
 /* Handlers. */
@@ -175,10 +190,10 @@ int gw_escalate_restore(struct gw *gw);
 void gw_ban_notify(struct gw *gw, int64_t account_id);
 
 /* Limits per key and per account (src/server/limits.c). take: the request rate, the token
- * allowance and a concurrency slot of both the key and its account; on refusal it replies 429
- * (and counts the refusal for the behaviour checks) and returns false. Every successful take is
- * paired with one release. charge: the tokens of an answer, to the key and the account. */
-bool gw_limits_take(struct gw *gw, struct gw_req *req, const struct rp_key_info *key);
+ * allowance and a concurrency slot of both the key and its account; on refusal it counts the
+ * refusal for the behaviour checks and returns false with the 429 in *no. Every successful take
+ * is paired with one release. charge: the tokens of an answer, to the key and the account. */
+bool gw_limits_take(struct gw *gw, const struct rp_key_info *key, struct gw_refusal *no);
 void gw_limits_release(struct gw *gw, const struct rp_key_info *key);
 void gw_limits_charge(struct gw *gw, const struct rp_key_info *key, double tokens);
 /* Whether an account may create another key (limits.per_account.max_keys, then keys_per_hour,
@@ -192,28 +207,30 @@ struct gw_key_quota {
 /* Counts the account's keys in the store (it waits on it: call it on a store thread). Returns
  * RP_OK with *out set, or the store's error. */
 int gw_key_quota_check(struct gw *gw, int64_t account_id, struct gw_key_quota *out);
-/* Replies 429 for a refused creation (q->verdict not GW_KEYS_ALLOWED) and counts it for the
+/* The 429 of a refused creation (q->verdict not GW_KEYS_ALLOWED) into *no, counted for the
  * behaviour checks. */
-void gw_key_quota_refuse(struct gw *gw, struct gw_req *req, const struct rp_key_info *key,
-                         const struct gw_key_quota *q);
+void gw_key_quota_refusal(struct gw *gw, const struct rp_key_info *key,
+                          const struct gw_key_quota *q, struct gw_refusal *no);
 
 /* An operator's decision on a held sign-up: approve sends its verification mail, reject bans
  * the account; either is written to the audit trail (hold_approved, hold_rejected) with it.
  * RP_ENOTFOUND when it is not held. */
 int gw_hold_decide(struct gw *gw, int64_t id, bool approve);
 
-/* Resolves the request's API key; on failure replies (401/403) and returns false. */
-bool gw_authenticate(struct gw *gw, struct gw_req *req, struct rp_key_info *key);
-/* What a request does once its key is known (an active account's, not revoked). */
-typedef void (*gw_auth_fn)(struct gw_worker *w, struct gw_req *req, const struct rp_key_info *key);
+/* What a request does once its key is looked up: key is the request's (an active account's, not
+ * revoked) when it passes; else key is NULL and no says why, for the handler to reply with. */
+typedef void (*gw_auth_fn)(struct gw_worker *w, struct gw_req *req, const struct rp_key_info *key,
+                           const struct gw_refusal *no);
 /* Resolves the request's API key without waiting on the loop: from the cache, then is called
  * at once; else from the store on a store thread, then is called later from the loop (the
- * request is kept meanwhile). When the key does not pass, the request is answered here
+ * request is kept meanwhile). When the key does not pass, then is called with the refusal
  * (401, 403; 503 store_unavailable when the store does not answer within
- * GW_LOOKUP_DEADLINE_MS, store_busy when its queue is full) and then is not called. */
+ * GW_LOOKUP_DEADLINE_MS, store_busy when its queue is full). A request whose client left
+ * meanwhile is ended here, and then is not called. */
 void gw_authenticate_then(struct gw_worker *w, struct gw_req *req, gw_auth_fn then);
-/* Answers a request whose store job could not be queued (rc of gw_offload_submit): 503
- * store_busy, or shutting_down. */
+/* Why a store job could not be queued (rc of gw_offload_submit), into *no: 503 store_busy, or
+ * shutting_down; gw_store_refuse replies with it. */
+void gw_store_refusal(struct gw *gw, int rc, struct gw_refusal *no);
 void gw_store_refuse(struct gw *gw, struct gw_req *req, int rc);
 
 /* A request's store work, off the loop. A handler embeds this first in a struct of its own

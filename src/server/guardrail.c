@@ -1,6 +1,7 @@
 /* The guardrails in the gateway: prompts are inspected before they go upstream (a refusal is a
- * 400 content_policy and a soft-block event; redactions rewrite the request), answers on their
- * way back, whole or event by event while they stream (docs/guardrails.md, "In the gateway"). */
+ * soft-block, which the proxy answers with 400 content_policy; redactions rewrite the request),
+ * answers on their way back, whole or event by event while they stream (docs/guardrails.md, "In
+ * the gateway"). What each finding means is lib/gate's (rp_enforcement_init). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,104 +69,31 @@ static void enforce(struct gw *gw, const struct rp_key_info *key, const char *pa
         guard_event(gw, key, e->event, e->v.action == RP_ACTION_SOFT_BLOCK ? 400 : 0, path, r);
 }
 
-/* A refused prompt whose reply waits for the ban it earned: the ban is written by a store
- * thread, and the refusal then says it. */
-struct refusal_job {
-    struct gw_req_job base; /* first */
-    int64_t account_id, key_id;
-    char code[64];
-    char sentence[RP_SENTENCE_MAX];
-    struct rp_escalation_verdict esc;
-};
-
-static void refusal_reply_with(struct gw *gw, struct gw_req *req, const char *sentence,
-                               const struct rp_escalation_verdict *esc)
-{
-    char warning[200];
-    rp_escalation_notice(esc, warning, sizeof(warning));
-    gw_error(gw, req, 400, "invalid_request_error", "content_policy", "%s%s", sentence, warning);
-}
-
-static void refusal_work(struct gw_req_job *j)
-{
-    struct refusal_job *r = (struct refusal_job *)j;
-    gw_escalate_ban(j->gw, r->account_id, r->key_id, r->code, &r->esc);
-}
-
-static void refusal_reply(struct gw_req_job *j)
-{
-    struct refusal_job *r = (struct refusal_job *)j;
-    refusal_reply_with(j->gw, j->req, r->sentence, &r->esc);
-}
-
-/* The store is slow or its queue full: the refusal goes out without word of a ban (which, when
- * late, may still be written; when refused, the next soft-block asks for it again). */
-static void refusal_plain(struct gw_req_job *j)
-{
-    struct refusal_job *r = (struct refusal_job *)j;
-    struct rp_escalation_verdict none = {0};
-    refusal_reply_with(j->gw, j->req, r->sentence, &none);
-}
-
-static void refusal_busy(struct gw_req_job *j, int rc)
-{
-    (void)rc;
-    atomic_fetch_add(&j->gw->m.escalation_bans_deferred, 1);
-    refusal_plain(j);
-}
-
-/* Replies to a refused prompt: the reasons, and what escalation did (how many refusals are
- * left before a ban, or the ban this one earned, once a store thread has written it). */
-static void refuse_prompt(struct gw_worker *w, struct gw_req *req, const struct rp_key_info *key,
-                          const struct rp_enforcement *e)
-{
-    struct gw *gw = w->gw;
-    const char *code = e->v.code;
-    struct rp_escalation_verdict esc;
-    gw_escalate_count(gw, key, code, &esc);
-    bool ban_due = esc.v.action == RP_ACTION_BAN;
-    struct refusal_job *r = ban_due ? calloc(1, sizeof(*r)) : NULL;
-    if (!r) {
-        if (ban_due) /* out of memory: the next soft-block asks again */
-            esc.counted = false;
-        refusal_reply_with(gw, req, e->v.sentence, &esc);
-        return;
-    }
-    r->account_id = key->account_id;
-    r->key_id = key->key_id;
-    snprintf(r->code, sizeof(r->code), "%s", code);
-    snprintf(r->sentence, sizeof(r->sentence), "%s", e->v.sentence);
-    r->esc = esc;
-    r->base.work = refusal_work;
-    r->base.reply = refusal_reply;
-    r->base.late = refusal_plain;
-    r->base.busy = refusal_busy;
-    gw_req_offload(w, req, &r->base, GW_LOOKUP_DEADLINE_MS);
-}
-
 #define MAX_TEXTS 256
 
 static void keep_worst(struct rp_guard_result *worst, bool *have_worst, struct rp_guard_result *r);
-static int prompt_verdict(struct gw_worker *w, struct gw_req *req, const char *path,
-                          const struct rp_key_info *key, struct rp_guard_result *wr);
+static int prompt_verdict(struct gw_worker *w, const char *path, const struct rp_key_info *key,
+                          struct rp_guard_result *wr, struct gw_prompt_refusal *out);
 
-int gw_guard_prompt(struct gw_worker *w, struct gw_req *req, const char *path, json_t *body,
-                    const struct rp_key_info *key, bool *rewritten)
+int gw_guard_prompt(struct gw_worker *w, const char *path, json_t *body,
+                    const struct rp_key_info *key, bool *rewritten, struct gw_prompt_refusal *out)
 {
     struct gw *gw = w->gw;
     *rewritten = false;
+    memset(out, 0, sizeof(*out));
     if (!gw->guard)
         return 0;
     if (!w->guard_scratch) {
-        gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
+        gw_refusal_set(&out->no, 503, "server_error", "overloaded", "the gateway is out of memory");
         return -1;
     }
     json_t *texts[MAX_TEXTS + 1];
     size_t n = gw_prompt_texts_tree(body, path, texts, MAX_TEXTS + 1);
     if (n > MAX_TEXTS) {
         /* Texts past the limit would go upstream uninspected: the request is refused. */
-        gw_error(gw, req, 400, "invalid_request_error", "too_many_texts",
-                 "a request may carry at most %d texts (messages, parts or inputs)", MAX_TEXTS);
+        gw_refusal_set(&out->no, 400, "invalid_request_error", "too_many_texts",
+                       "a request may carry at most %d texts (messages, parts or inputs)",
+                       MAX_TEXTS);
         return -1;
     }
     struct rp_guard_result worst = {.verdict = RP_GUARD_ALLOW};
@@ -174,7 +102,8 @@ int gw_guard_prompt(struct gw_worker *w, struct gw_req *req, const char *path, j
         struct rp_guard_result r;
         struct rp_str t = {json_string_value(texts[i]), json_string_length(texts[i])};
         if (rp_guard_inspect(gw->guard, w->guard_scratch, RP_GUARD_INPUT, t, &r)) {
-            gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
+            gw_refusal_set(&out->no, 503, "server_error", "overloaded",
+                           "the gateway is out of memory");
             rp_guard_result_release(&worst);
             return -1;
         }
@@ -184,7 +113,7 @@ int gw_guard_prompt(struct gw_worker *w, struct gw_req *req, const char *path, j
         }
         keep_worst(&worst, &have_worst, &r);
     }
-    return prompt_verdict(w, req, path, key, &worst);
+    return prompt_verdict(w, path, key, &worst, out);
 }
 
 /* Keeps the stronger of *worst and *r (the first of equals), releasing the other. */
@@ -200,10 +129,10 @@ static void keep_worst(struct rp_guard_result *worst, bool *have_worst, struct r
     }
 }
 
-/* Acts on the strongest finding of a prompt (and releases it): 0 to go on, -1 when it has
- * replied (a refusal). */
-static int prompt_verdict(struct gw_worker *w, struct gw_req *req, const char *path,
-                          const struct rp_key_info *key, struct rp_guard_result *wr)
+/* Acts on the strongest finding of a prompt (and releases it): 0 to go on, -1 when it is
+ * refused (a soft-block: recorded, watched, counted by escalation; *out says what to reply). */
+static int prompt_verdict(struct gw_worker *w, const char *path, const struct rp_key_info *key,
+                          struct rp_guard_result *wr, struct gw_prompt_refusal *out)
 {
     struct gw *gw = w->gw;
     struct rp_guard_result worst = *wr;
@@ -214,7 +143,10 @@ static int prompt_verdict(struct gw_worker *w, struct gw_req *req, const char *p
         struct rp_verdict seen;
         rp_watch_signal(gw->watch, key->account_id, RP_SIGNAL_REFUSED, RP_STR_NULL, gw_now(),
                         &seen);
-        refuse_prompt(w, req, key, &e);
+        snprintf(out->code, sizeof(out->code), "%s", e.v.code);
+        gw_escalate_count(gw, key, out->code, &out->esc);
+        gw_refusal_set(&out->no, 400, "invalid_request_error", "content_policy", "%s",
+                       e.v.sentence);
         result = -1;
     }
     rp_guard_result_release(&worst);
@@ -578,8 +510,9 @@ static int prompt_text(void *arg, struct rp_str text)
 }
 
 int gw_guard_prompt_fast(struct gw_worker *w, struct gw_req *req, const char *path,
-                         const struct rp_key_info *key)
+                         const struct rp_key_info *key, struct gw_prompt_refusal *out)
 {
+    memset(out, 0, sizeof(*out));
     if (!w->gw->guard || !w->guard_scratch)
         return 1;
     struct prompt_scan ps = {.w = w, .worst = {.verdict = RP_GUARD_ALLOW}};
@@ -587,5 +520,5 @@ int gw_guard_prompt_fast(struct gw_worker *w, struct gw_req *req, const char *pa
         rp_guard_result_release(&ps.worst);
         return 1;
     }
-    return prompt_verdict(w, req, path, key, &ps.worst);
+    return prompt_verdict(w, path, key, &ps.worst, out);
 }

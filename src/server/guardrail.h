@@ -8,18 +8,28 @@
 #include "gateway.h"
 #include "texts.h"
 
-/* Inspects the texts of a request body (messages, prompt or input) before it goes upstream.
- * Returns 0 to go on (*rewritten: redactions were made in body, which must be sent instead of
- * the original bytes), or -1 when it has replied (400 content_policy, or 503). */
-int gw_guard_prompt(struct gw_worker *w, struct gw_req *req, const char *path, json_t *body,
-                    const struct rp_key_info *key, bool *rewritten);
+/* Why the guardrails refuse a request, for the proxy to reply with. */
+struct gw_prompt_refusal {
+    struct gw_refusal no; /* 400 content_policy or too_many_texts, 503 overloaded */
+    /* A refused prompt is a soft-block: what escalation made of it, to append to the message
+     * (rp_escalation_notice). A BAN verdict is a ban due: gw_escalate_ban writes it first. */
+    struct rp_escalation_verdict esc;
+    char code[64]; /* the reason code the soft-block counts as */
+};
+
+/* Inspects the texts of a request body (messages, prompt or input) before it goes upstream, and
+ * records what it finds (counters, events, the behaviour watch, escalation's count). Returns 0
+ * to go on (*rewritten: redactions were made in body, which must be sent instead of the original
+ * bytes), or -1 when the request is refused, with why in *out. It never replies. */
+int gw_guard_prompt(struct gw_worker *w, const char *path, json_t *body,
+                    const struct rp_key_info *key, bool *rewritten, struct gw_prompt_refusal *out);
 
 /* The same for a request read without a tree (no allocation a value): returns 0 to go on with
- * the body as it is, -1 when it has replied, 1 when the tree must take the request (a text to
- * redact, malformed JSON or a repeated key, too many texts, no guardrails): then call
- * gw_body_json and gw_guard_prompt, which inspect it anew. */
+ * the body as it is, -1 when it is refused (*out), 1 when the tree must take the request (a text
+ * to redact, malformed JSON or a repeated key, too many texts, no guardrails): then call
+ * gw_body_object and gw_guard_prompt, which inspect it anew. */
 int gw_guard_prompt_fast(struct gw_worker *w, struct gw_req *req, const char *path,
-                         const struct rp_key_info *key);
+                         const struct rp_key_info *key, struct gw_prompt_refusal *out);
 
 /* The output side of one answer in *out; NULL when the guard is off or the endpoint has no
  * text answer (embeddings, models). RP_ENOMEM when it cannot be made (the request must fail:

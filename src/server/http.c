@@ -63,7 +63,27 @@ void gw_error(struct gw *gw, struct gw_req *req, int status, const char *type, c
     gw_json(gw, req, status, err);
 }
 
-json_t *gw_body_json(struct gw *gw, struct gw_req *req)
+void gw_refusal_set(struct gw_refusal *r, int status, const char *type, const char *code,
+                    const char *fmt, ...)
+{
+    va_list ap;
+    r->status = status;
+    r->type = type;
+    r->code = code;
+    r->retry_after[0] = '\0';
+    va_start(ap, fmt);
+    vsnprintf(r->message, sizeof(r->message), fmt, ap);
+    va_end(ap);
+}
+
+void gw_refuse(struct gw *gw, struct gw_req *req, const struct gw_refusal *r)
+{
+    if (r->retry_after[0])
+        gw_req_set_header(req, "Retry-After", r->retry_after);
+    gw_error(gw, req, r->status, r->type, r->code, "%s", r->message);
+}
+
+json_t *gw_body_object(struct gw_req *req, struct gw_refusal *no)
 {
     struct rp_str in = gw_req_body(req);
     size_t len = in.len;
@@ -71,15 +91,15 @@ json_t *gw_body_json(struct gw *gw, struct gw_req *req)
     json_error_t jerr;
     json_t *j = len ? json_loadb(data, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     if (!j) {
-        gw_error(gw, req, 400, "invalid_request_error", "invalid_json",
-                 "the request body is not valid JSON%s%s", len ? ": " : " (it is empty)",
-                 len ? jerr.text : "");
+        gw_refusal_set(no, 400, "invalid_request_error", "invalid_json",
+                       "the request body is not valid JSON%s%s", len ? ": " : " (it is empty)",
+                       len ? jerr.text : "");
         return NULL;
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        gw_error(gw, req, 400, "invalid_request_error", "invalid_json",
-                 "the request body must be a JSON object");
+        gw_refusal_set(no, 400, "invalid_request_error", "invalid_json",
+                       "the request body must be a JSON object");
         return NULL;
     }
     return j;
@@ -219,14 +239,15 @@ static void key_hash(const char *k, size_t n, uint8_t out[RP_HASH_LEN])
         SHA256((const unsigned char *)k, n, out);
 }
 
-/* The key of the request's Authorization header, hashed; false (after a 401) when there is
- * none. */
-static bool request_key_hash(struct gw *gw, struct gw_req *req, uint8_t h[RP_HASH_LEN])
+/* The key of the request's Authorization header, hashed; false (with the 401 in *no) when there
+ * is none. */
+static bool request_key_hash(struct gw_req *req, uint8_t h[RP_HASH_LEN], struct gw_refusal *no)
 {
     const char *auth = gw_req_header(req, "Authorization");
     if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !auth[7]) {
-        gw_error(gw, req, 401, "invalid_request_error", "invalid_api_key",
-                 "no API key: send 'Authorization: Bearer <key>' (sign up at POST /v1/signup)");
+        gw_refusal_set(no, 401, "invalid_request_error", "invalid_api_key",
+                       "no API key: send 'Authorization: Bearer <key>' (sign up at POST "
+                       "/v1/signup)");
         return false;
     }
     key_hash(auth + 7, strlen(auth + 7), h);
@@ -250,36 +271,52 @@ static bool lift_expired_ban(struct gw *gw, struct rp_key_info *key)
     return true;
 }
 
-static bool key_verdict(struct gw *gw, struct gw_req *req, int rc, struct rp_key_info *key);
-
-bool gw_authenticate(struct gw *gw, struct gw_req *req, struct rp_key_info *key)
-{
-    uint8_t h[RP_HASH_LEN];
-    if (!request_key_hash(gw, req, h))
-        return false;
-    int rc = gw_key_lookup(gw, h, key);
-    if (rc == RP_OK && rp_ban_expired(key, (int64_t)gw_now()) && lift_expired_ban(gw, key)) {
-        atomic_fetch_add(&gw->key_generation, 1);
-        atomic_fetch_add(&gw->m.ban_expiries, 1);
-    }
-    return key_verdict(gw, req, rc, key);
-}
-
-/* Whether the looked-up key (rc of the lookup) lets the request in; if not, replies. */
-static bool key_verdict(struct gw *gw, struct gw_req *req, int rc, struct rp_key_info *key)
+/* Whether the looked-up key (rc of the lookup) lets the request in (rp_key_admit); if not,
+ * why in *no. */
+static bool key_verdict(int rc, const struct rp_key_info *key, struct gw_refusal *no)
 {
     if (rc && rc != RP_ENOTFOUND) {
-        gw_error(gw, req, 503, "server_error", "store_unavailable",
-                 "the gateway cannot check keys right now; try again");
+        gw_refusal_set(no, 503, "server_error", "store_unavailable",
+                       "the gateway cannot check keys right now; try again");
         return false;
     }
     struct rp_verdict v;
     rp_key_admit(rc ? NULL : key, (int64_t)gw_now(), &v);
     if (v.action == RP_ACTION_ALLOW)
         return true;
-    gw_error(gw, req, strcmp(v.code, "account_banned") ? 401 : 403, "invalid_request_error",
-             v.code, "%s", v.sentence);
+    gw_refusal_set(no, strcmp(v.code, "account_banned") ? 401 : 403, "invalid_request_error",
+                   v.code, "%s", v.sentence);
     return false;
+}
+
+/* Calls then with the looked-up key (rc of the lookup) or with why it does not pass. */
+static void admit(struct gw_worker *w, struct gw_req *req, gw_auth_fn then, int rc,
+                  const struct rp_key_info *key)
+{
+    struct gw_refusal no;
+    if (key_verdict(rc, key, &no))
+        then(w, req, key, NULL);
+    else
+        then(w, req, NULL, &no);
+}
+
+/* Resolves the request's key waiting on the store (a loop of tests without store threads). */
+static void authenticate_here(struct gw_worker *w, struct gw_req *req, gw_auth_fn then)
+{
+    struct gw *gw = w->gw;
+    struct gw_refusal no;
+    struct rp_key_info key;
+    uint8_t h[RP_HASH_LEN];
+    if (!request_key_hash(req, h, &no)) {
+        then(w, req, NULL, &no);
+        return;
+    }
+    int rc = gw_key_lookup(gw, h, &key);
+    if (rc == RP_OK && rp_ban_expired(&key, (int64_t)gw_now()) && lift_expired_ban(gw, &key)) {
+        atomic_fetch_add(&gw->key_generation, 1);
+        atomic_fetch_add(&gw->m.ban_expiries, 1);
+    }
+    admit(w, req, then, rc, &key);
 }
 
 /* ---- Key lookups off the loop ---- */
@@ -322,15 +359,16 @@ static void auth_done(struct gw_job *job, enum gw_job_end how)
         kc_get_within(gw, a->hash, &stale, KC_STALE_MAX) &&
         !rp_ban_expired(&stale, (int64_t)gw_now())) {
         /* The store does not answer: what it said of this key a little while ago stands. */
-        if (key_verdict(gw, a->req, RP_OK, &stale))
-            a->then(a->w, a->req, &stale);
+        admit(a->w, a->req, a->then, RP_OK, &stale);
         return;
     }
     if (how == GW_JOB_LATE) {
-        gw_error(gw, a->req, 503, "server_error", "store_unavailable",
-                 "the gateway cannot check keys right now (its store did not answer within "
-                 "%d s); try again",
-                 GW_LOOKUP_DEADLINE_MS / 1000);
+        struct gw_refusal no;
+        gw_refusal_set(&no, 503, "server_error", "store_unavailable",
+                       "the gateway cannot check keys right now (its store did not answer within "
+                       "%d s); try again",
+                       GW_LOOKUP_DEADLINE_MS / 1000);
+        a->then(a->w, a->req, NULL, &no);
         return;
     }
     if (a->rc == RP_OK)
@@ -339,8 +377,7 @@ static void auth_done(struct gw_job *job, enum gw_job_end how)
         atomic_fetch_add(&gw->key_generation, 1);
         atomic_fetch_add(&gw->m.ban_expiries, 1);
     }
-    if (key_verdict(gw, a->req, a->rc, &a->key))
-        a->then(a->w, a->req, &a->key);
+    admit(a->w, a->req, a->then, a->rc, &a->key);
 }
 
 static void auth_release(struct gw_job *job)
@@ -365,24 +402,26 @@ void gw_authenticate_then(struct gw_worker *w, struct gw_req *req, gw_auth_fn th
 {
     struct gw *gw = w->gw;
     struct rp_key_info key;
+    struct gw_refusal no;
     if (!gw->offload || !w->inbox) {
         /* No store threads (a loop of its own, in tests): the lookup waits here. */
-        if (gw_authenticate(gw, req, &key))
-            then(w, req, &key);
+        authenticate_here(w, req, then);
         return;
     }
     uint8_t h[RP_HASH_LEN];
-    if (!request_key_hash(gw, req, h))
+    if (!request_key_hash(req, h, &no)) {
+        then(w, req, NULL, &no);
         return;
+    }
     /* The fast path: a key seen in the last 2 s is answered from memory, on the loop. */
     if (kc_get(gw, h, &key) && !rp_ban_expired(&key, (int64_t)gw_now())) {
-        if (key_verdict(gw, req, RP_OK, &key))
-            then(w, req, &key);
+        admit(w, req, then, RP_OK, &key);
         return;
     }
     struct auth_job *a = calloc(1, sizeof(*a));
     if (!a) {
-        gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
+        gw_refusal_set(&no, 503, "server_error", "overloaded", "the gateway is out of memory");
+        then(w, req, NULL, &no);
         return;
     }
     a->job.ops = &auth_ops;
@@ -397,29 +436,34 @@ void gw_authenticate_then(struct gw_worker *w, struct gw_req *req, gw_auth_fn th
     if (rc) {
         free(a);
         if (kc_get_within(gw, h, &key, KC_STALE_MAX) && !rp_ban_expired(&key, (int64_t)gw_now())) {
-            if (key_verdict(gw, req, RP_OK, &key))
-                then(w, req, &key);
+            admit(w, req, then, RP_OK, &key);
             return;
         }
-        gw_store_refuse(gw, req, rc);
+        gw_store_refusal(gw, rc, &no);
+        then(w, req, NULL, &no);
         return;
     }
     gw_req_watch(req, auth_event, a);
 }
 
-void gw_store_refuse(struct gw *gw, struct gw_req *req, int rc)
+void gw_store_refusal(struct gw *gw, int rc, struct gw_refusal *no)
 {
     if (rc == RP_EBUSY && gw->offload && gw_offload_stopping(gw->offload)) {
-        gw_error(gw, req, 503, "server_error", "shutting_down", "the gateway is stopping; retry");
-        return;
+        gw_refusal_set(no, 503, "server_error", "shutting_down", "the gateway is stopping; retry");
+    } else if (rc == RP_EBUSY) {
+        gw_refusal_set(no, 503, "server_error", "store_busy",
+                       "the gateway has too much store work queued; retry in a second");
+        snprintf(no->retry_after, sizeof(no->retry_after), "1");
+    } else {
+        gw_refusal_set(no, 503, "server_error", "overloaded", "the gateway is out of memory");
     }
-    if (rc == RP_EBUSY) {
-        gw_req_set_header(req, "Retry-After", "1");
-        gw_error(gw, req, 503, "server_error", "store_busy",
-                 "the gateway has too much store work queued; retry in a second");
-        return;
-    }
-    gw_error(gw, req, 503, "server_error", "overloaded", "the gateway is out of memory");
+}
+
+void gw_store_refuse(struct gw *gw, struct gw_req *req, int rc)
+{
+    struct gw_refusal no;
+    gw_store_refusal(gw, rc, &no);
+    gw_refuse(gw, req, &no);
 }
 
 /* ---- Store work of a request, off the loop ---- */

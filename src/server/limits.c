@@ -63,18 +63,18 @@ static void watch_refusal(struct gw *gw, const struct rp_key_info *key)
     }
 }
 
-static void refuse_rate(struct gw *gw, struct gw_req *req, const struct rp_key_info *key,
-                        double retry, const char *whose)
+static void refuse_rate(struct gw *gw, const struct rp_key_info *key, double retry,
+                        const char *whose, struct gw_refusal *no)
 {
     watch_refusal(gw, key);
     char ra[32];
     snprintf(ra, sizeof(ra), "%.0f", ceil(retry));
-    gw_req_set_header(req, "Retry-After", ra);
-    gw_error(gw, req, 429, "rate_limit_error", "rate_limit_exceeded",
-             "rate limit of this %s reached; retry in %s s", whose, ra);
+    gw_refusal_set(no, 429, "rate_limit_error", "rate_limit_exceeded",
+                   "rate limit of this %s reached; retry in %s s", whose, ra);
+    snprintf(no->retry_after, sizeof(no->retry_after), "%s", ra);
 }
 
-bool gw_limits_take(struct gw *gw, struct gw_req *req, const struct rp_key_info *key)
+bool gw_limits_take(struct gw *gw, const struct rp_key_info *key, struct gw_refusal *no)
 {
     const struct rp_config *c = gw->cfg;
     struct names n;
@@ -85,26 +85,26 @@ bool gw_limits_take(struct gw *gw, struct gw_req *req, const struct rp_key_info 
      * and then to its account, so that an account's refusal still costs the key that asked. */
     if (!rp_limiter_take(gw->tok_limit, n.k, &gw->tok_rate, now, 0, &retry) ||
         !rp_limiter_take(gw->req_limit, n.k, &gw->req_rate, now, 1, &retry)) {
-        refuse_rate(gw, req, key, retry, "key");
+        refuse_rate(gw, key, retry, "key", no);
         return false;
     }
     if (!rp_limiter_take(gw->tok_limit, n.a, &att, now, 0, &retry) ||
         !rp_limiter_take(gw->req_limit, n.a, &art, now, 1, &retry)) {
-        refuse_rate(gw, req, key, retry, "account (all its keys together)");
+        refuse_rate(gw, key, retry, "account (all its keys together)", no);
         return false;
     }
     if (!rp_inflight_acquire(gw->inflight, n.k, c->key_concurrent_requests)) {
-        gw_req_set_header(req, "Retry-After", "1");
-        gw_error(gw, req, 429, "rate_limit_error", "too_many_concurrent_requests",
-                 "this key already has %u requests in flight", c->key_concurrent_requests);
+        gw_refusal_set(no, 429, "rate_limit_error", "too_many_concurrent_requests",
+                       "this key already has %u requests in flight", c->key_concurrent_requests);
+        snprintf(no->retry_after, sizeof(no->retry_after), "1");
         return false;
     }
     if (!rp_inflight_acquire(gw->inflight, n.a, account_concurrency(c))) {
         rp_inflight_release(gw->inflight, n.k);
-        gw_req_set_header(req, "Retry-After", "1");
-        gw_error(gw, req, 429, "rate_limit_error", "too_many_concurrent_requests",
-                 "this account already has %u requests in flight (all its keys together)",
-                 account_concurrency(c));
+        gw_refusal_set(no, 429, "rate_limit_error", "too_many_concurrent_requests",
+                       "this account already has %u requests in flight (all its keys together)",
+                       account_concurrency(c));
+        snprintf(no->retry_after, sizeof(no->retry_after), "1");
         return false;
     }
     return true;
@@ -147,23 +147,23 @@ int gw_key_quota_check(struct gw *gw, int64_t account_id, struct gw_key_quota *o
     return RP_OK;
 }
 
-void gw_key_quota_refuse(struct gw *gw, struct gw_req *req, const struct rp_key_info *key,
-                         const struct gw_key_quota *q)
+void gw_key_quota_refusal(struct gw *gw, const struct rp_key_info *key,
+                          const struct gw_key_quota *q, struct gw_refusal *no)
 {
     const struct rp_config *c = gw->cfg;
     watch_refusal(gw, key);
     if (q->verdict == GW_KEYS_TOO_MANY) {
-        gw_error(gw, req, 429, "rate_limit_error", "too_many_keys",
-                 "this account has %lld keys, the most it may hold "
-                 "(limits.per_account.max_keys); revoke one with DELETE /v1/keys/{id}",
-                 (long long)q->live);
+        gw_refusal_set(no, 429, "rate_limit_error", "too_many_keys",
+                       "this account has %lld keys, the most it may hold "
+                       "(limits.per_account.max_keys); revoke one with DELETE /v1/keys/{id}",
+                       (long long)q->live);
         return;
     }
     char ra[32];
     snprintf(ra, sizeof(ra), "%.0f", ceil(q->retry));
-    gw_req_set_header(req, "Retry-After", ra);
-    gw_error(gw, req, 429, "rate_limit_error", "key_creation_rate_exceeded",
-             "an account may make %.15g keys an hour (limits.per_account.keys_per_hour); "
-             "retry in %s s",
-             c->account_keys_per_hour, ra);
+    gw_refusal_set(no, 429, "rate_limit_error", "key_creation_rate_exceeded",
+                   "an account may make %.15g keys an hour (limits.per_account.keys_per_hour); "
+                   "retry in %s s",
+                   c->account_keys_per_hour, ra);
+    snprintf(no->retry_after, sizeof(no->retry_after), "%s", ra);
 }

@@ -662,8 +662,80 @@ static void untake(struct gw *gw, const struct rp_key_info *key)
     atomic_fetch_sub(&gw->m.in_flight, 1);
 }
 
+/* A refused prompt whose reply waits for the ban it earned: the ban is written by a store
+ * thread, and the refusal then says it. */
+struct refusal_job {
+    struct gw_req_job base; /* first */
+    int64_t account_id, key_id;
+    struct gw_prompt_refusal why;
+};
+
+/* Replies with no and, appended to its message, what escalation did (esc). */
+static void refusal_reply_with(struct gw *gw, struct gw_req *req, const struct gw_refusal *no,
+                               const struct rp_escalation_verdict *esc)
+{
+    struct gw_refusal r = *no;
+    size_t n = strlen(r.message);
+    rp_escalation_notice(esc, r.message + n, sizeof(r.message) - n);
+    gw_refuse(gw, req, &r);
+}
+
+static void refusal_work(struct gw_req_job *j)
+{
+    struct refusal_job *r = (struct refusal_job *)j;
+    gw_escalate_ban(j->gw, r->account_id, r->key_id, r->why.code, &r->why.esc);
+}
+
+static void refusal_reply(struct gw_req_job *j)
+{
+    struct refusal_job *r = (struct refusal_job *)j;
+    refusal_reply_with(j->gw, j->req, &r->why.no, &r->why.esc);
+}
+
+/* The store is slow or its queue full: the refusal goes out without word of a ban (which, when
+ * late, may still be written; when refused, the next soft-block asks for it again). */
+static void refusal_plain(struct gw_req_job *j)
+{
+    struct refusal_job *r = (struct refusal_job *)j;
+    struct rp_escalation_verdict none = {0};
+    refusal_reply_with(j->gw, j->req, &r->why.no, &none);
+}
+
+static void refusal_busy(struct gw_req_job *j, int rc)
+{
+    (void)rc;
+    atomic_fetch_add(&j->gw->m.escalation_bans_deferred, 1);
+    refusal_plain(j);
+}
+
+/* Replies to a request the guardrails refused: the reasons, and for a soft-block what escalation
+ * did (how many refusals are left before a ban, or the ban this one earned, once a store thread
+ * has written it). */
+static void refuse_prompt(struct gw_worker *w, struct gw_req *req, const struct rp_key_info *key,
+                          const struct gw_prompt_refusal *why)
+{
+    struct gw *gw = w->gw;
+    bool ban_due = why->esc.v.action == RP_ACTION_BAN;
+    struct refusal_job *r = ban_due ? calloc(1, sizeof(*r)) : NULL;
+    if (!r) {
+        struct rp_escalation_verdict esc = why->esc;
+        if (ban_due) /* out of memory: the next soft-block asks again */
+            esc.counted = false;
+        refusal_reply_with(gw, req, &why->no, &esc);
+        return;
+    }
+    r->account_id = key->account_id;
+    r->key_id = key->key_id;
+    r->why = *why;
+    r->base.work = refusal_work;
+    r->base.reply = refusal_reply;
+    r->base.late = refusal_plain;
+    r->base.busy = refusal_busy;
+    gw_req_offload(w, req, &r->base, GW_LOOKUP_DEADLINE_MS);
+}
+
 static void proxy_authenticated(struct gw_worker *w, struct gw_req *req,
-                                const struct rp_key_info *k);
+                                const struct rp_key_info *k, const struct gw_refusal *no);
 
 void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path)
 {
@@ -678,10 +750,16 @@ void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path)
     gw_authenticate_then(w, req, proxy_authenticated);
 }
 
+/* The rest of a proxied request, once its key is looked up. Every answer of the request before it
+ * goes upstream is given here; after, by the upstream's callbacks above. */
 static void proxy_authenticated(struct gw_worker *w, struct gw_req *req,
-                                const struct rp_key_info *k)
+                                const struct rp_key_info *k, const struct gw_refusal *no)
 {
     struct gw *gw = w->gw;
+    if (!k) {
+        gw_refuse(gw, req, no);
+        return;
+    }
     const char *path = gw_req_path(req);
     bool is_models = strcmp(path, "/v1/models") == 0;
     struct rp_key_info key = *k;
@@ -700,28 +778,29 @@ static void proxy_authenticated(struct gw_worker *w, struct gw_req *req,
         rp_watch_signal(gw->watch, key.account_id, RP_SIGNAL_REQUEST, rp_str_from_cstr(net), now,
                         &seen);
     }
-    if (!gw_limits_take(gw, req, &key))
+    struct gw_refusal limited;
+    if (!gw_limits_take(gw, &key, &limited)) {
+        gw_refuse(gw, req, &limited);
         return;
+    }
     atomic_fetch_add(&gw->m.in_flight, 1);
     json_t *body = NULL;
     bool rewritten = false;
     /* Most prompts are read, inspected and sent on without a tree; the tree takes the rest. */
-    int fast = is_models ? 0 : gw_guard_prompt_fast(w, req, path, &key);
-    if (fast < 0) {
-        untake(gw, &key);
-        return;
-    }
+    struct gw_prompt_refusal why;
+    int fast = is_models ? 0 : gw_guard_prompt_fast(w, req, path, &key, &why);
     if (fast > 0) {
-        body = gw_body_json(gw, req);
-        if (!body || gw_guard_prompt(w, req, path, body, &key, &rewritten)) {
-            json_decref(body);
-            untake(gw, &key);
-            return;
-        }
-        if (!rewritten) {
+        body = gw_body_object(req, &why.no);
+        fast = body ? gw_guard_prompt(w, path, body, &key, &rewritten, &why) : -1;
+        if (fast < 0 || !rewritten) {
             json_decref(body);
             body = NULL;
         }
+    }
+    if (fast < 0) {
+        untake(gw, &key);
+        refuse_prompt(w, req, &key, &why);
+        return;
     }
     /* The output guardrails of this answer (NULL when none apply). */
     struct gw_answer_guard *ag = NULL;
