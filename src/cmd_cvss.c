@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rampart.h"
+#include "commands.h"
 #include "rampart/json.h"
 #include "rampart/vuln.h"
 
@@ -115,7 +115,7 @@ static int each_stdin_line(bool json, bool *bad)
     return result;
 }
 
-int rp_cmd_cvss(int argc, char **argv)
+int cmd_cvss(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},
@@ -128,8 +128,8 @@ int rp_cmd_cvss(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
         case 'j': json = true; break;
-        case 'h': usage(stdout); return RP_EXIT_OK;
-        default: usage(stderr); return RP_EXIT_USAGE;
+        case 'h': usage(stdout); return CMD_EXIT_OK;
+        default: usage(stderr); return CMD_EXIT_USAGE;
         }
     }
     if (optind >= argc)
@@ -140,7 +140,7 @@ int rp_cmd_cvss(int argc, char **argv)
         result = RP_EIO;
     if (result) {
         fprintf(stderr, "rampart cvss: %s\n", rp_strerror(result));
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
-    return bad ? RP_EXIT_USAGE : RP_EXIT_OK;
+    return bad ? CMD_EXIT_USAGE : CMD_EXIT_OK;
 }

@@ -20,7 +20,7 @@
 #include <event2/util.h>
 #include <jansson.h>
 
-#include "rampart.h"
+#include "commands.h"
 #include "rampart/base.h"
 
 #define MODEL_ID "rampart-echo"
@@ -1157,7 +1157,7 @@ static int parse_long(const char *opt, const char *text, long lo, long hi, long 
     return RP_OK;
 }
 
-int rp_cmd_demo_model(int argc, char **argv)
+int cmd_demo_model(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -1185,25 +1185,25 @@ int rp_cmd_demo_model(int argc, char **argv)
             bad = parse_long("--die-after-chunks", optarg, 0, 1000000000L, &o.die_after);
             break;
         case 't': bad = parse_long("--threads", optarg, 1, THREADS_MAX, &threads); break;
-        case 'h': usage(stdout); return RP_EXIT_OK;
-        default: usage(stderr); return RP_EXIT_USAGE;
+        case 'h': usage(stdout); return CMD_EXIT_OK;
+        default: usage(stderr); return CMD_EXIT_USAGE;
         }
         if (bad)
-            return RP_EXIT_USAGE;
+            return CMD_EXIT_USAGE;
     }
     if (optind < argc) {
         fprintf(stderr, "rampart demo-model: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
     if (parse_listen(listen, &o)) {
         fprintf(stderr, "rampart demo-model: --listen wants ADDR:PORT or [V6]:PORT, not '%s'\n",
                 listen);
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
     o.threads = (int)threads;
 
-    int exit_code = RP_EXIT_USAGE; /* cannot listen or start: 2, like rampart serve */
+    int exit_code = CMD_EXIT_USAGE; /* cannot listen or start: 2, like rampart serve */
     struct worker *workers = calloc((size_t)o.threads, sizeof(*workers));
     struct event *sigs[2] = {NULL, NULL};
     struct stopper stopper = {workers, o.threads};
@@ -1262,7 +1262,7 @@ int rp_cmd_demo_model(int argc, char **argv)
         }
     fprintf(stderr, "demo-model listening on %s\n", shown);
     event_base_dispatch(workers[0].base);
-    exit_code = RP_EXIT_OK;
+    exit_code = CMD_EXIT_OK;
 join:
     for (int i = 1; i < o.threads; i++)
         if (workers[i].started)

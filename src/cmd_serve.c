@@ -8,7 +8,7 @@
 
 #include <openssl/ssl.h>
 
-#include "rampart.h"
+#include "commands.h"
 #include "server/gateway.h"
 #include "server/server.h"
 
@@ -107,7 +107,7 @@ out:
     return result;
 }
 
-int rp_cmd_serve(int argc, char **argv)
+int cmd_serve(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -138,13 +138,13 @@ int rp_cmd_serve(int argc, char **argv)
         case 'u': over[3][1] = optarg; break;
         case 'w': over[4][1] = optarg; break;
         case 'k': check = true; break;
-        case 'h': usage(stdout); return RP_EXIT_OK;
-        default: usage(stderr); return RP_EXIT_USAGE;
+        case 'h': usage(stdout); return CMD_EXIT_OK;
+        default: usage(stderr); return CMD_EXIT_USAGE;
         }
     }
     if (optind < argc) {
         fprintf(stderr, "rampart serve: unexpected argument '%s'\n", argv[optind]);
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
     /* Before any thread starts, so that every thread inherits it: a SIGHUP during the start
      * waits for gw_run, which logs it. */
@@ -170,7 +170,7 @@ int rp_cmd_serve(int argc, char **argv)
     if (result) {
         fprintf(stderr, "rampart serve: %s\n", err.msg[0] ? err.msg : rp_strerror(result));
         rp_config_release(&cfg);
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
     if (strcmp(cfg.guard_mode, "off") != 0) {
         struct rp_guard_options go;
@@ -183,7 +183,7 @@ int rp_cmd_serve(int argc, char **argv)
             fprintf(stderr, "rampart serve: %s\n", err.msg[0] ? err.msg : rp_strerror(result));
             gw_claim_release(&claim);
             rp_config_release(&cfg);
-            return RP_EXIT_USAGE;
+            return CMD_EXIT_USAGE;
         }
         if (note.compiled && !check) {
             struct timespec end;
@@ -213,7 +213,7 @@ int rp_cmd_serve(int argc, char **argv)
         rp_domain_set_free(gw.disposable);
         gw_claim_release(&claim);
         rp_config_release(&cfg);
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
     if (check) {
         printf("%s: ok\n", config_file ? config_file : "(embedded defaults)");
@@ -222,7 +222,7 @@ int rp_cmd_serve(int argc, char **argv)
         rp_guard_free(gw.guard);
         gw_claim_release(&claim);
         rp_config_release(&cfg);
-        return RP_EXIT_OK;
+        return CMD_EXIT_OK;
     }
     gw.cfg = &cfg;
     gw.req_rate = (struct rp_rate){cfg.key_requests_per_minute, 60, cfg.key_requests_per_minute};
@@ -257,7 +257,7 @@ int rp_cmd_serve(int argc, char **argv)
         rp_url_inspector_free(gw.urls);
         gw_claim_release(&claim);
         rp_config_release(&cfg);
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
     gw.up_head_get = rp_str_from_cstr(head_get);
     gw.up_head_post = rp_str_from_cstr(head_post);
@@ -279,7 +279,7 @@ int rp_cmd_serve(int argc, char **argv)
             rp_url_inspector_free(gw.urls);
             gw_claim_release(&claim);
             rp_config_release(&cfg);
-            return RP_EXIT_USAGE;
+            return CMD_EXIT_USAGE;
         }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     }
@@ -327,5 +327,5 @@ int rp_cmd_serve(int argc, char **argv)
     free(head_post);
     gw_claim_release(&claim);
     rp_config_release(&cfg);
-    return result ? RP_EXIT_USAGE : RP_EXIT_OK;
+    return result ? CMD_EXIT_USAGE : CMD_EXIT_OK;
 }

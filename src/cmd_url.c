@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "rampart.h"
+#include "commands.h"
 #include "rampart/url_inspect.h"
 
 static void usage(FILE *f)
@@ -152,7 +152,7 @@ static int each_stdin_line(const struct url_run *run, bool *flagged)
     return result;
 }
 
-int rp_cmd_url(int argc, char **argv)
+int cmd_url(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, 'j'},
@@ -186,26 +186,26 @@ int rp_cmd_url(int argc, char **argv)
             if (*end || n < 1 || n > THREADS_MAX) {
                 fprintf(stderr, "rampart url: --threads wants a number from 1 to %d, not '%s'\n",
                         THREADS_MAX, optarg);
-                return RP_EXIT_USAGE;
+                return CMD_EXIT_USAGE;
             }
             run.threads = (unsigned)n;
             break;
         }
-        case 'h': usage(stdout); return RP_EXIT_OK;
-        default: usage(stderr); return RP_EXIT_USAGE;
+        case 'h': usage(stdout); return CMD_EXIT_OK;
+        default: usage(stderr); return CMD_EXIT_USAGE;
         }
     }
     if (optind >= argc) {
         fprintf(stderr, "rampart url: no address given (use '-' to read them from stdin)\n");
         usage(stderr);
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
     struct rp_error err = {{0}};
     struct rp_url_inspector *in;
     int result = rp_url_inspector_new(&opt, &in, &err);
     if (result) {
         fprintf(stderr, "rampart url: %s\n", err.msg);
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
     run.in = in;
     struct rp_buf out;
@@ -227,6 +227,6 @@ int rp_cmd_url(int argc, char **argv)
     rp_buf_release(&out);
     rp_url_inspector_free(in);
     if (result)
-        return RP_EXIT_USAGE;
-    return flagged ? RP_EXIT_FINDINGS : RP_EXIT_OK;
+        return CMD_EXIT_USAGE;
+    return flagged ? CMD_EXIT_FINDINGS : CMD_EXIT_OK;
 }

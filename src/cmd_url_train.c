@@ -11,7 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "rampart.h"
+#include "commands.h"
 #include "rampart/url.h"
 #include "rampart/url_model.h"
 
@@ -1221,7 +1221,7 @@ static int parse_options(int argc, char **argv, struct options *o, bool *help)
     return result;
 }
 
-int rp_cmd_url_train(int argc, char **argv)
+int cmd_url_train(int argc, char **argv)
 {
     struct options o = {.out = DEFAULT_OUT,
                         .epochs = 6,
@@ -1237,16 +1237,16 @@ int rp_cmd_url_train(int argc, char **argv)
     struct rp_url_model *m = NULL, *hm = NULL;
     size_t *url_test = NULL, *host_test = NULL, nurl_test = 0, nhost_test = 0;
     struct rp_buf data_text, notes;
-    int status = RP_EXIT_USAGE;
+    int status = CMD_EXIT_USAGE;
     memset(&d, 0, sizeof(d));
     memset(&g, 0, sizeof(g));
     rp_buf_init(&data_text, 65536);
     rp_buf_init(&notes, 65536);
     bool help = false;
     if (parse_options(argc, argv, &o, &help))
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     if (help)
-        return RP_EXIT_OK;
+        return CMD_EXIT_OK;
     for (size_t f = 0; f < o.ndata; f++)
         if (dataset_read(&d, f, &o))
             goto out;
@@ -1276,7 +1276,7 @@ int rp_cmd_url_train(int argc, char **argv)
             printf("data: %s\n", data_text.ptr);
             print_validation(valid_title, &g.valid);
         }
-        status = RP_EXIT_OK;
+        status = CMD_EXIT_OK;
         goto out;
     }
 
@@ -1362,7 +1362,7 @@ int rp_cmd_url_train(int argc, char **argv)
                sizeof(everyday_phishing) / sizeof(everyday_phishing[0]));
         printf("model written to %s (%zu non-zero weights, %zu bytes)\n", o.out, nweights, size);
     }
-    status = RP_EXIT_OK;
+    status = CMD_EXIT_OK;
 out:
     rp_url_model_free(m);
     rp_url_model_free(hm);

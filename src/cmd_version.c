@@ -6,7 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "rampart.h"
+#include "commands.h"
 #include "rampart/vuln.h"
 
 /* Longest stdin line compared; a longer one is answered "invalid" and memory stays bounded. */
@@ -101,7 +101,7 @@ static int parse_ecosystem(const char *name, enum rp_eco *eco)
     return RP_EINVAL;
 }
 
-int rp_cmd_version_compare(int argc, char **argv)
+int cmd_version_compare(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"ecosystem", required_argument, NULL, 'e'},
@@ -114,24 +114,24 @@ int rp_cmd_version_compare(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "e:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'e': eco_name = optarg; break;
-        case 'h': usage(stdout); return RP_EXIT_OK;
-        default: usage(stderr); return RP_EXIT_USAGE;
+        case 'h': usage(stdout); return CMD_EXIT_OK;
+        default: usage(stderr); return CMD_EXIT_USAGE;
         }
     }
     if (!eco_name) {
         fprintf(stderr, "rampart version-compare: --ecosystem is required\n");
         usage(stderr);
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
     enum rp_eco eco;
     if (parse_ecosystem(eco_name, &eco))
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     int operands = argc - optind;
     if (operands != 0 && operands != 2) {
         fprintf(stderr, "rampart version-compare: want two versions, or none to read pairs "
                         "from standard input\n");
         usage(stderr);
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
     if (operands == 0) {
         int result = each_stdin_pair(eco);
@@ -139,19 +139,19 @@ int rp_cmd_version_compare(int argc, char **argv)
             fprintf(stderr, "rampart version-compare: error writing standard output\n");
             result = RP_EIO;
         }
-        return result ? RP_EXIT_USAGE : RP_EXIT_OK;
+        return result ? CMD_EXIT_USAGE : CMD_EXIT_OK;
     }
     struct rp_str a = rp_str_from_cstr(argv[optind]), b = rp_str_from_cstr(argv[optind + 1]);
     for (int i = 0; i < 2; i++) {
         if (!rp_version_valid(eco, i ? b : a)) {
             fprintf(stderr, "rampart version-compare: '%s' is not a valid %s version\n",
                     argv[optind + i], rp_eco_name(eco));
-            return RP_EXIT_USAGE;
+            return CMD_EXIT_USAGE;
         }
     }
     int cmp;
     if (rp_version_cmp(eco, a, b, &cmp) != RP_OK) /* never: both are valid */
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     printf("%s\n", result_word(cmp));
-    return fflush(stdout) == 0 ? RP_EXIT_OK : RP_EXIT_USAGE;
+    return fflush(stdout) == 0 ? CMD_EXIT_OK : CMD_EXIT_USAGE;
 }

@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "rampart.h"
+#include "commands.h"
 #include "rampart/vuln.h"
 
 /* An inventory file larger than this is refused (a 10,000-package SBOM is a few MB). */
@@ -110,7 +110,7 @@ static int read_inventory(struct scan *s, const char *path, bool explicit)
     int result = rp_file_read(path, INVENTORY_MAX, &text, &len, &err);
     if (result) {
         fprintf(stderr, "rampart vulns: %s\n", err.msg[0] ? err.msg : "cannot read the inventory");
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
     struct rp_str head = {text, len < 4096 ? len : 4096};
     enum rp_inv_format f = rp_inventory_detect(path, head);
@@ -122,11 +122,11 @@ static int read_inventory(struct scan *s, const char *path, bool explicit)
     if (f == RP_INV_UNKNOWN) {
         free(text);
         if (!explicit)
-            return RP_EXIT_OK;
+            return CMD_EXIT_OK;
         fprintf(stderr,
                 "rampart vulns: '%s': not an inventory rampart reads (see rampart vulns --help)\n",
                 path);
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
     /* Included files (requirements.txt's -r and -c) are read as pip reads them. */
     char real[PATH_MAX];
@@ -137,12 +137,12 @@ static int read_inventory(struct scan *s, const char *path, bool explicit)
     if (result) {
         fprintf(stderr, "rampart vulns: %s: %s\n", path,
                 err.msg[0] ? err.msg : rp_strerror(result));
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
     s->files++;
     if ((f == RP_INV_DPKG_STATUS || f == RP_INV_DPKG_STATUS_D) && !s->release[0])
         debian_release_of(path, s->release, sizeof(s->release));
-    return RP_EXIT_OK;
+    return CMD_EXIT_OK;
 }
 
 /* Whether the package manager reads another file beside path instead of it
@@ -178,14 +178,14 @@ static int walk(struct scan *s, const char *dir, int depth)
     int n = scandir(dir, &names, NULL, alphasort);
     if (n < 0) {
         fprintf(stderr, "rampart vulns: cannot read the folder '%s': %s\n", dir, strerror(errno));
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
-    int status = RP_EXIT_OK;
+    int status = CMD_EXIT_OK;
     for (int i = 0; i < n; i++) {
         const char *name = names[i]->d_name;
         char path[PATH_MAX];
         struct stat st;
-        if (status == RP_EXIT_OK && name[0] != '.' && strcmp(name, "node_modules") &&
+        if (status == CMD_EXIT_OK && name[0] != '.' && strcmp(name, "node_modules") &&
             snprintf(path, sizeof(path), "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
                      name) < (int)sizeof(path) &&
             lstat(path, &st) == 0) {
@@ -835,7 +835,7 @@ static void progress(void *arg, const char *file, size_t records)
     fprintf(stderr, "rampart vulns: indexing %s (%zu advisories so far)\n", file, records);
 }
 
-int rp_cmd_vulns(int argc, char **argv)
+int cmd_vulns(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"db", required_argument, NULL, 'd'},
@@ -866,7 +866,7 @@ int rp_cmd_vulns(int argc, char **argv)
         case 's':
             if (fmt != OUT_TABLE) {
                 fprintf(stderr, "rampart vulns: --json and --sarif exclude each other\n");
-                early = RP_EXIT_USAGE;
+                early = CMD_EXIT_USAGE;
             }
             fmt = c == 'j' ? OUT_JSON : OUT_SARIF;
             break;
@@ -877,38 +877,38 @@ int rp_cmd_vulns(int argc, char **argv)
             release = optarg;
             if (!*release || strlen(release) > 16 || strchr(release, ':')) {
                 fprintf(stderr, "rampart vulns: --debian-release wants a release such as 12\n");
-                early = RP_EXIT_USAGE;
+                early = CMD_EXIT_USAGE;
             }
             break;
         case 'g':
         case 'G':
             if (c == 'g' ? ignore_add(&ign, optarg, strlen(optarg), NULL)
                          : ignore_file(&ign, optarg))
-                early = RP_EXIT_USAGE;
+                early = CMD_EXIT_USAGE;
             break;
         case 'h':
             usage(stdout);
-            early = RP_EXIT_OK;
+            early = CMD_EXIT_OK;
             break;
         default:
             usage(stderr);
-            early = RP_EXIT_USAGE;
+            early = CMD_EXIT_USAGE;
             break;
         }
     }
     if (early < 0 && optind == argc) {
         fprintf(stderr, "rampart vulns: name at least one file or folder to check\n");
         usage(stderr);
-        early = RP_EXIT_USAGE;
+        early = CMD_EXIT_USAGE;
     }
     if (early < 0 && list && fmt == OUT_SARIF) {
         fprintf(stderr, "rampart vulns: --list prints a table or --json, not SARIF\n");
-        early = RP_EXIT_USAGE;
+        early = CMD_EXIT_USAGE;
     }
     if (early < 0 && !list && (!dbpath || !*dbpath)) {
         fprintf(stderr, "rampart vulns: no advisory database: give --db DIR (osv.dev's offline "
                         "layout, <Ecosystem>/all.zip) or set RAMPART_VULNS_DB\n");
-        early = RP_EXIT_USAGE;
+        early = CMD_EXIT_USAGE;
     }
     if (early >= 0) {
         ignores_release(&ign);
@@ -916,16 +916,16 @@ int rp_cmd_vulns(int argc, char **argv)
     }
     struct scan s = {0};
     rp_inventory_init(&s.inv);
-    int status = RP_EXIT_OK;
-    for (int i = optind; status == RP_EXIT_OK && i < argc; i++) {
+    int status = CMD_EXIT_OK;
+    for (int i = optind; status == CMD_EXIT_OK && i < argc; i++) {
         struct stat st;
         if (stat(argv[i], &st)) {
             fprintf(stderr, "rampart vulns: '%s': %s\n", argv[i], strerror(errno));
-            status = RP_EXIT_USAGE;
+            status = CMD_EXIT_USAGE;
         } else if (S_ISDIR(st.st_mode)) {
             size_t before = s.files;
             status = walk(&s, argv[i], 0);
-            if (status == RP_EXIT_OK && s.files == before)
+            if (status == CMD_EXIT_OK && s.files == before)
                 fprintf(stderr, "rampart vulns: no inventory found in '%s'\n", argv[i]);
         } else {
             superseded(argv[i], false);
@@ -934,26 +934,26 @@ int rp_cmd_vulns(int argc, char **argv)
     }
     /* A scan that read nothing would pass for a clean one (say, a pipeline pointed at the wrong
      * folder): that is an error. */
-    if (status == RP_EXIT_OK && s.files == 0) {
+    if (status == CMD_EXIT_OK && s.files == 0) {
         fprintf(stderr, "rampart vulns: nothing to check: no inventory in the paths given\n");
-        status = RP_EXIT_USAGE;
+        status = CMD_EXIT_USAGE;
     }
     if (list) {
-        if (status == RP_EXIT_OK)
+        if (status == CMD_EXIT_OK)
             list_packages(stdout, &s.inv, fmt == OUT_JSON);
         if (fflush(stdout) == EOF)
-            status = RP_EXIT_USAGE;
+            status = CMD_EXIT_USAGE;
         rp_inventory_release(&s.inv);
         ignores_release(&ign);
         return status;
     }
     struct rp_vuln_db *db = NULL;
     struct rp_error err = {{0}};
-    if (status == RP_EXIT_OK) {
+    if (status == CMD_EXIT_OK) {
         dopt.progress = isatty(STDERR_FILENO) ? progress : NULL;
         if (rp_vuln_db_open(dbpath, &dopt, &db, &err)) {
             fprintf(stderr, "rampart vulns: %s\n", err.msg);
-            status = RP_EXIT_USAGE;
+            status = CMD_EXIT_USAGE;
         }
     }
     if (db) {
@@ -970,15 +970,15 @@ int rp_cmd_vulns(int argc, char **argv)
                                          release        ? release
                                          : s.release[0] ? s.release
                                                         : NULL};
-    if (status == RP_EXIT_OK && rp_vuln_match_ex(db, &s.inv, &mopt, &rep, &err)) {
+    if (status == CMD_EXIT_OK && rp_vuln_match_ex(db, &s.inv, &mopt, &rep, &err)) {
         fprintf(stderr, "rampart vulns: %s\n", err.msg);
-        status = RP_EXIT_USAGE;
+        status = CMD_EXIT_USAGE;
     }
-    if (status == RP_EXIT_OK) {
+    if (status == CMD_EXIT_OK) {
         /* The verdict, decided before the report that states it (SARIF's exitCode). */
-        int verdict = rep.n                              ? RP_EXIT_FINDINGS
+        int verdict = rep.n                              ? CMD_EXIT_FINDINGS
                       : rep.packages && rep.scanned == 0 ? EXIT_UNCHECKED
-                                                         : RP_EXIT_OK;
+                                                         : CMD_EXIT_OK;
         ignore_warnings(&ign, &rep);
         if (fmt == OUT_TABLE) {
             report_table(stdout, &s.inv, &rep);
@@ -987,16 +987,16 @@ int rp_cmd_vulns(int argc, char **argv)
                                           : report_sarif(&s.inv, &rep, &ign, verdict);
             if (!doc || json_dumpf(doc, stdout, JSON_INDENT(2)) || fputc('\n', stdout) == EOF) {
                 fprintf(stderr, "rampart vulns: cannot write the report\n");
-                status = RP_EXIT_USAGE;
+                status = CMD_EXIT_USAGE;
             }
             json_decref(doc);
         }
-        if (status == RP_EXIT_OK)
+        if (status == CMD_EXIT_OK)
             status = verdict;
     }
-    if (fflush(stdout) == EOF && status != RP_EXIT_USAGE) {
+    if (fflush(stdout) == EOF && status != CMD_EXIT_USAGE) {
         fprintf(stderr, "rampart vulns: cannot write the report: %s\n", strerror(errno));
-        status = RP_EXIT_USAGE;
+        status = CMD_EXIT_USAGE;
     }
     rp_vuln_report_release(&rep);
     rp_vuln_db_close(db);

@@ -2,23 +2,23 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "rampart.h"
+#include "commands.h"
 
 static const struct {
     const char *name;
     int (*fn)(int, char **);
     const char *summary;
 } commands[] = {
-    {"url", rp_cmd_url, "read web addresses as a browser does and explain who controls them"},
-    {"url-train", rp_cmd_url_train, "train the learned phishing score for `rampart url`"},
-    {"guard", rp_cmd_guard, "inspect prompts or answers with the guardrails"},
-    {"guard-eval", rp_cmd_guard_eval, "rates of the guardrails on labelled texts"},
-    {"guard-train", rp_cmd_guard_train, "train the guardrails' learned classifiers"},
-    {"serve", rp_cmd_serve, "run the gateway in front of an AI model API"},
-    {"demo-model", rp_cmd_demo_model, "a small OpenAI-compatible echo model, for demos and tests"},
-    {"vulns", rp_cmd_vulns, "find the known vulnerabilities of what you run, and the fix for each"},
-    {"version-compare", rp_cmd_version_compare, "compare versions as an ecosystem orders them"},
-    {"cvss", rp_cmd_cvss, "base scores and ratings of CVSS 3.0, 3.1 and 4.0 vectors"},
+    {"url", cmd_url, "read web addresses as a browser does and explain who controls them"},
+    {"url-train", cmd_url_train, "train the learned phishing score for `rampart url`"},
+    {"guard", cmd_guard, "inspect prompts or answers with the guardrails"},
+    {"guard-eval", cmd_guard_eval, "rates of the guardrails on labelled texts"},
+    {"guard-train", cmd_guard_train, "train the guardrails' learned classifiers"},
+    {"serve", cmd_serve, "run the gateway in front of an AI model API"},
+    {"demo-model", cmd_demo_model, "a small OpenAI-compatible echo model, for demos and tests"},
+    {"vulns", cmd_vulns, "find the known vulnerabilities of what you run, and the fix for each"},
+    {"version-compare", cmd_version_compare, "compare versions as an ecosystem orders them"},
+    {"cvss", cmd_cvss, "base scores and ratings of CVSS 3.0, 3.1 and 4.0 vectors"},
 };
 
 static void usage(FILE *f)
@@ -33,21 +33,21 @@ int main(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
-        return RP_EXIT_USAGE;
+        return CMD_EXIT_USAGE;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
-        return RP_EXIT_OK;
+        return CMD_EXIT_OK;
     }
     if (strcmp(argv[1], "--version") == 0) {
         printf("rampart %s\n", RAMPART_VERSION);
-        return RP_EXIT_OK;
+        return CMD_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "rampart: '%s' is not a rampart command\n", argv[1]);
     usage(stderr);
-    return RP_EXIT_USAGE;
+    return CMD_EXIT_USAGE;
 }

@@ -52,6 +52,12 @@ struct rp_guard_options {
     void *on_compile_arg;
 };
 
+struct rp_config;
+
+/* Fills o with the guard's options from the guard: section of c. The pointers in o point into c,
+ * which must outlive o; o->urls and o->on_compile are left NULL. */
+void rp_guard_options_from_config(const struct rp_config *c, struct rp_guard_options *o);
+
 struct rp_guard;
 
 /* Compiles the rules and loads the classifiers. On success *out is a new guard the caller frees
@@ -170,5 +176,10 @@ void rp_guard_model_feed(const struct rp_guard_model *m, struct rp_guard_model_s
                          struct rp_str piece);
 double rp_guard_model_state_score(const struct rp_guard_model *m,
                                   const struct rp_guard_model_state *st);
+
+/* Whether a labelled text belongs to the 20% evaluation split that guard-train never trains on
+ * and guard-eval --split held-out measures: rp_hash64 of its bytes (seed 0x6775617264) mod 5
+ * is 0 (docs/guardrails.md). */
+bool rp_guard_held_out(struct rp_str text);
 
 #endif

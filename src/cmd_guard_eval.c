@@ -1,0 +1,187 @@
+/* `rampart guard-eval`: the rates of the guardrails on labelled texts (docs/guardrails.md). */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd_guard.h"
+#include "commands.h"
+#include "rampart/config.h"
+#include "rampart/guard.h"
+#include "rampart/json.h"
+
+static void eval_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rampart guard-eval --data FILE.jsonl [--split all|held-out|train]\n"
+            "                          [--direction input|output] [--config FILE] [--json]\n"
+            "\n"
+            "Inspects every labelled text of FILE and prints, per kind and overall, the rate of\n"
+            "attacks refused (true positives) and of ordinary texts refused (false positives) at\n"
+            "the configured refuse score, and the true-positive rate at 1%% false positives.\n"
+            "FILE holds {\"text\",\"label\",\"kind\"} lines (label 1 = attack) or\n"
+            "{\"response\",\"jailbroken\"} lines (answers; the output direction is then implied).\n"
+            "\n"
+            "  --split held-out    only the 20%% evaluation split (by hash of the text) that\n"
+            "                      `rampart guard-train` never trains on; train: the other\n"
+            "                      80%%; default: all\n"
+            "  --direction DIR     input or output (default: input; output for answers)\n"
+            "  --config FILE       the guard: section of a `rampart serve` configuration\n"
+            "  --json              the figures as one JSON object\n");
+}
+
+struct kind_stat {
+    char kind[32];
+    size_t n, pos, tp, neg, fp;
+};
+
+int cmd_guard_eval(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"data", required_argument, NULL, 'D'},
+        {"split", required_argument, NULL, 's'},
+        {"direction", required_argument, NULL, 'd'},
+        {"config", required_argument, NULL, 'c'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *data = NULL, *config = NULL;
+    bool held_only = false, train_only = false, json = false, dir_set = false;
+    enum rp_guard_dir dir = RP_GUARD_INPUT;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'D': data = optarg; break;
+        case 's':
+            if (strcmp(optarg, "all") && strcmp(optarg, "held-out") && strcmp(optarg, "train")) {
+                fprintf(stderr, "rampart guard-eval: --split must be all, held-out or train\n");
+                return CMD_EXIT_USAGE;
+            }
+            held_only = !strcmp(optarg, "held-out");
+            train_only = !strcmp(optarg, "train");
+            break;
+        case 'd':
+            if (guard_parse_direction("guard-eval", optarg, &dir))
+                return CMD_EXIT_USAGE;
+            dir_set = true;
+            break;
+        case 'c': config = optarg; break;
+        case 'j': json = true; break;
+        case 'h': eval_usage(stdout); return CMD_EXIT_OK;
+        default: eval_usage(stderr); return CMD_EXIT_USAGE;
+        }
+    }
+    if (!data || optind < argc) {
+        fprintf(stderr, "rampart guard-eval: --data FILE is required\n");
+        eval_usage(stderr);
+        return CMD_EXIT_USAGE;
+    }
+    struct examples ex = {0};
+    if (examples_read("guard-eval", data, &ex, false)) {
+        examples_release(&ex);
+        return CMD_EXIT_USAGE;
+    }
+    if (!dir_set && (!strcmp(ex.v[0].kind, "harmful-answer") || !strcmp(ex.v[0].kind, "refusal")))
+        dir = RP_GUARD_OUTPUT;
+    struct rp_config cfg = {0};
+    struct rp_guard *g = NULL;
+    struct rp_guard_scratch *s = NULL;
+    struct scored *all = calloc(ex.n, sizeof(*all));
+    struct kind_stat kinds[32];
+    size_t n_kinds = 0, n_all = 0;
+    int status = CMD_EXIT_USAGE;
+    if (!all || guard_from("guard-eval", config, NULL, 0, &cfg, &g) || rp_guard_scratch_new(g, &s))
+        goto out;
+    memset(kinds, 0, sizeof(kinds));
+    struct kind_stat total = {.kind = "all"};
+    for (size_t i = 0; i < ex.n; i++) {
+        struct example *x = &ex.v[i];
+        if ((held_only && !x->held) || (train_only && x->held))
+            continue;
+        struct rp_guard_result r;
+        if (rp_guard_inspect(g, s, dir, (struct rp_str){x->text, x->len}, &r)) {
+            fprintf(stderr, "rampart guard-eval: out of memory\n");
+            goto out;
+        }
+        bool refused = r.verdict == RP_GUARD_REFUSE;
+        all[n_all++] = (struct scored){r.points - r.neutralised, x->label};
+        rp_guard_result_release(&r);
+        size_t k = 0;
+        while (k < n_kinds && strcmp(kinds[k].kind, x->kind))
+            k++;
+        if (k == n_kinds && n_kinds < 31)
+            snprintf(kinds[n_kinds++].kind, sizeof(kinds[0].kind), "%s", x->kind);
+        struct kind_stat *ks[2] = {&kinds[k < 31 ? k : 30], &total};
+        for (int q = 0; q < 2; q++) {
+            ks[q]->n++;
+            if (x->label) {
+                ks[q]->pos++;
+                ks[q]->tp += refused;
+            } else {
+                ks[q]->neg++;
+                ks[q]->fp += refused;
+            }
+        }
+    }
+    double t1 = tpr_at_fpr(all, n_all, 0.01);
+    json_t *j = json_object();
+    json_t *jk = json_array();
+    if (!json)
+        printf("%-16s %6s %8s %8s\n", "kind", "texts", "TPR", "FPR");
+    for (size_t k = 0; k <= n_kinds; k++) {
+        const struct kind_stat *st = k < n_kinds ? &kinds[k] : &total;
+        double tpr = st->pos ? (double)st->tp / (double)st->pos : NAN;
+        double fpr = st->neg ? (double)st->fp / (double)st->neg : NAN;
+        if (json) {
+            json_t *o = json_pack("{s:s,s:I,s:I,s:I}", "kind", st->kind, "texts", (json_int_t)st->n,
+                                  "attacks", (json_int_t)st->pos, "ordinary", (json_int_t)st->neg);
+            json_object_set_new(o, "tpr", isnan(tpr) ? json_null() : json_real(tpr));
+            json_object_set_new(o, "fpr", isnan(fpr) ? json_null() : json_real(fpr));
+            json_array_append_new(jk, o);
+        } else {
+            char a[16] = "-", b[16] = "-";
+            if (!isnan(tpr))
+                snprintf(a, sizeof(a), "%.4f", tpr);
+            if (!isnan(fpr))
+                snprintf(b, sizeof(b), "%.4f", fpr);
+            printf("%-16s %6zu %8s %8s\n", st->kind, st->n, a, b);
+        }
+    }
+    if (json) {
+        json_object_set_new(j, "data", json_string(data));
+        json_object_set_new(j, "split",
+                            json_string(held_only    ? "held-out"
+                                        : train_only ? "train"
+                                                     : "all"));
+        json_object_set_new(j, "direction",
+                            json_string(dir == RP_GUARD_INPUT ? "input" : "output"));
+        json_object_set_new(j, "kinds", jk);
+        json_object_set_new(j, "tpr_at_1pct_fpr", isnan(t1) ? json_null() : json_real(t1));
+        char *txt = json_dumps(j, JSON_COMPACT);
+        printf("%s\n", txt ? txt : "{}");
+        free(txt);
+    } else {
+        json_decref(jk);
+        printf("TPR at 1%% FPR (ranking by anomaly points): %s%.4f\n", isnan(t1) ? "n/a " : "",
+               isnan(t1) ? 0 : t1);
+        printf("(%s, %s split, %s direction; refused = at or over the refuse score)\n", data,
+               held_only    ? "held-out"
+               : train_only ? "training"
+                            : "whole",
+               dir == RP_GUARD_INPUT ? "input" : "output");
+    }
+    json_decref(j);
+    status = CMD_EXIT_OK;
+out:
+    free(all);
+    rp_guard_scratch_free(s);
+    rp_guard_free(g);
+    rp_config_release(&cfg);
+    examples_release(&ex);
+    return status;
+}

@@ -1,0 +1,443 @@
+/* `rampart guard-train`: trains the guardrails' learned classifiers (docs/guardrails.md,
+ * docs/training.md). */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd_guard.h"
+#include "commands.h"
+#include "rampart/config.h"
+#include "rampart/guard.h"
+#include "rampart/json.h"
+
+static void train_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rampart guard-train --data FILE.jsonl --out MODEL [--bits N] [--epochs N]\n"
+            "                           [--target-fpr X] [--ngrams MIN-MAX] [--l2 X]\n"
+            "                           [--ordinary-weight W] [--calibrate] [--benign FILE]...\n"
+            "\n"
+            "Trains a guard classifier (logistic regression over hashed word and character\n"
+            "n-grams) on the 80%% of FILE outside the evaluation split, and chooses its threshold\n"
+            "by 5-fold cross-validation on that 80%% so that about X of the ordinary texts score\n"
+            "above it. FILE as for guard-eval; answers train the output classifier.\n"
+            "\n"
+            "  --bits N            2^N weights (10..22, default 18)\n"
+            "  --epochs N          passes over the data (default 12)\n"
+            "  --benign FILE       more ordinary texts ({\"text\"} lines) to train on; they do\n"
+            "                      not decide the threshold (repeatable)\n"
+            "  --ngrams MIN-MAX    character n-grams as features, 3-5 (default) or 0-0 (words\n"
+            "                      only: cheaper to score)\n"
+            "  --l2 X              L2 penalty on the weights (0 to 1, default 0.000001)\n"
+            "  --ordinary-weight W weight of FILE's ordinary texts against its attacks and the\n"
+            "                      --benign texts (1 to 1000, default 1): more pushes the scores\n"
+            "                      of the ordinary texts down, for a low false-positive rate\n"
+            "  --calibrate         rescale the log-odds to fit the cross-validated scores of\n"
+            "                      FILE (Platt scaling), so that the score is a probability\n"
+            "  --target-fpr X      share of ordinary texts at or above the threshold in\n"
+            "                      cross-validation (default 0.005)\n");
+}
+
+struct feats {
+    uint32_t *idx;
+    float *val;
+    size_t *start; /* example i has features start[i] .. start[i+1] */
+    size_t n, alloc;
+    bool oom;
+};
+
+static void feat_fn(void *arg, uint32_t index, float value)
+{
+    struct feats *f = arg;
+    if (f->n == f->alloc) {
+        size_t na = f->alloc ? f->alloc * 2 : 1u << 20;
+        uint32_t *ni = realloc(f->idx, na * sizeof(*ni));
+        float *nv = ni ? realloc(f->val, na * sizeof(*nv)) : NULL;
+        if (ni)
+            f->idx = ni;
+        if (!nv) {
+            f->oom = true;
+            return;
+        }
+        f->val = nv;
+        f->alloc = na;
+    }
+    f->idx[f->n] = index;
+    f->val[f->n++] = value;
+}
+
+static uint64_t next_rand(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+#define DEFAULT_L2 1e-6
+
+struct fit_params {
+    unsigned bits;
+    int epochs;
+    double l2;              /* penalty l2 * w on each weight a text touches, per step */
+    double ordinary_weight; /* the gradient of an ordinary text of --data counts this much */
+};
+
+/* Logistic regression by AdaGrad over the examples listed in order (count of them). The loss of
+ * an ordinary text of --data is weighted: at a low false-positive rate what counts is how far
+ * the highest-scoring ordinary texts sit below the attacks, and weighting them pushes the
+ * ordinary texts down harder than it pulls the attacks up. The --benign texts keep weight 1: in
+ * cross-validation, weighting them alike undid most of the gain. */
+static void fit(const struct feats *f, const struct example *ex, const size_t *order, size_t count,
+                const struct fit_params *fp, float *w, double *bias)
+{
+    size_t nw = (size_t)1 << fp->bits;
+    float *g2 = calloc(nw, sizeof(float));
+    double b = 0, gb = 1e-8;
+    const double lr = 0.5, l2 = fp->l2;
+    memset(w, 0, nw * sizeof(float));
+    size_t *ord = malloc(count * sizeof(*ord));
+    if (!g2 || !ord) {
+        free(g2);
+        free(ord);
+        *bias = 0;
+        return;
+    }
+    memcpy(ord, order, count * sizeof(*ord));
+    uint64_t rs = 0x9e3779b97f4a7c15ull;
+    for (int e = 0; e < fp->epochs; e++) {
+        for (size_t i = count; i > 1; i--) {
+            size_t k = (size_t)(next_rand(&rs) % i);
+            size_t t = ord[i - 1];
+            ord[i - 1] = ord[k];
+            ord[k] = t;
+        }
+        for (size_t q = 0; q < count; q++) {
+            size_t i = ord[q];
+            double z = b;
+            for (size_t k = f->start[i]; k < f->start[i + 1]; k++)
+                z += w[f->idx[k]] * f->val[k];
+            double p = 1 / (1 + exp(-(z < -40 ? -40 : z > 40 ? 40 : z)));
+            double gr = p - ex[i].label;
+            if (!ex[i].label && !ex[i].extra)
+                gr *= fp->ordinary_weight;
+            for (size_t k = f->start[i]; k < f->start[i + 1]; k++) {
+                uint32_t j = f->idx[k];
+                double gj = gr * f->val[k] + l2 * w[j];
+                g2[j] += (float)(gj * gj);
+                w[j] -= (float)(lr * gj / sqrt(g2[j] + 1e-8));
+            }
+            gb += gr * gr;
+            b -= lr * gr / sqrt(gb);
+        }
+    }
+    /* Weighting the ordinary texts by W lowers every log-odds by about log W; given back here,
+     * so that p stays near a probability for the data's own mix (the ranking, and so the rates,
+     * are unchanged) and the threshold keeps clear of its floor of 0.05. */
+    *bias = b + log(fp->ordinary_weight);
+    free(g2);
+    free(ord);
+}
+
+/* The log-odds of example i. */
+static double logit_of(const struct feats *f, size_t i, const float *w, double b)
+{
+    double z = b;
+    for (size_t k = f->start[i]; k < f->start[i + 1]; k++)
+        z += w[f->idx[k]] * f->val[k];
+    return z;
+}
+
+static double sigmoid(double z)
+{
+    return 1 / (1 + exp(-(z < -40 ? -40 : z > 40 ? 40 : z)));
+}
+
+/* Platt scaling: the a > 0 and c for which sigmoid(a z + c) best fits the labels of the n
+ * (log-odds z, label) pairs, by Newton's method on the log-loss, with Platt's targets
+ * (N+ + 1) / (N+ + 2) and 1 / (N- + 2) in place of 1 and 0 so that a separable set does not
+ * drive a to infinity. Leaves a = 1, c = 0 when no such fit is found. */
+static void platt(const struct scored *s, size_t n, double *a, double *c)
+{
+    double npos = 0, nneg = 0;
+    for (size_t i = 0; i < n; i++)
+        *(s[i].label ? &npos : &nneg) += 1;
+    double thi = (npos + 1) / (npos + 2), tlo = 1 / (nneg + 2);
+    double scale = 1, shift = 0, loss = INFINITY;
+    for (int it = 0; it < 100; it++) {
+        double ga = 0, gc = 0, haa = 1e-12, hac = 0, hcc = 1e-12, l = 0;
+        for (size_t i = 0; i < n; i++) {
+            double z = s[i].score, p = sigmoid(scale * z + shift), t = s[i].label ? thi : tlo;
+            double v = p * (1 - p);
+            ga += (p - t) * z;
+            gc += p - t;
+            haa += v * z * z;
+            hac += v * z;
+            hcc += v;
+            l -= t * log(p + 1e-300) + (1 - t) * log(1 - p + 1e-300);
+        }
+        if (l > loss - 1e-12)
+            break;
+        loss = l;
+        double det = haa * hcc - hac * hac;
+        if (!(det > 0))
+            break;
+        /* The Newton step, halved until the loss goes down. */
+        double da = (hcc * ga - hac * gc) / det, dc = (haa * gc - hac * ga) / det;
+        double step = 1;
+        for (; step > 1e-6; step /= 2) {
+            double na = scale - step * da, nc = shift - step * dc, nl = 0;
+            for (size_t i = 0; i < n; i++) {
+                double p = sigmoid(na * s[i].score + nc), t = s[i].label ? thi : tlo;
+                nl -= t * log(p + 1e-300) + (1 - t) * log(1 - p + 1e-300);
+            }
+            if (nl < loss) {
+                scale = na;
+                shift = nc;
+                break;
+            }
+        }
+        if (step <= 1e-6)
+            break;
+    }
+    if (scale > 0 && isfinite(scale) && isfinite(shift)) {
+        *a = scale;
+        *c = shift;
+    } else {
+        *a = 1;
+        *c = 0;
+    }
+}
+
+int cmd_guard_train(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"data", required_argument, NULL, 'D'},
+        {"out", required_argument, NULL, 'o'},
+        {"bits", required_argument, NULL, 'b'},
+        {"epochs", required_argument, NULL, 'e'},
+        {"target-fpr", required_argument, NULL, 't'},
+        {"ngrams", required_argument, NULL, 'g'},
+        {"benign", required_argument, NULL, 'B'},
+        {"l2", required_argument, NULL, 'L'},
+        {"ordinary-weight", required_argument, NULL, 'W'},
+        {"calibrate", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *data = NULL, *outp = NULL;
+    unsigned bits = 18;
+    int epochs = 12;
+    double target = 0.005, l2 = DEFAULT_L2, ordinary_weight = 1;
+    unsigned gmin = 3, gmax = 5;
+    bool calibrate = false;
+    const char *benign[8];
+    size_t n_benign = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        char *end = NULL;
+        switch (c) {
+        case 'D': data = optarg; break;
+        case 'o': outp = optarg; break;
+        case 'b': bits = (unsigned)strtoul(optarg, &end, 10); break;
+        case 'e': epochs = (int)strtol(optarg, &end, 10); break;
+        case 't': target = strtod(optarg, &end); break;
+        case 'L': l2 = strtod(optarg, &end); break;
+        case 'W': ordinary_weight = strtod(optarg, &end); break;
+        case 'C': calibrate = true; break;
+        case 'B':
+            if (n_benign == 8) {
+                fprintf(stderr, "rampart guard-train: at most 8 --benign files\n");
+                return CMD_EXIT_USAGE;
+            }
+            benign[n_benign++] = optarg;
+            break;
+        case 'g':
+            if (sscanf(optarg, "%u-%u", &gmin, &gmax) != 2 ||
+                !((gmin == 0 && gmax == 0) || (gmin >= 3 && gmin <= gmax && gmax <= 5))) {
+                fprintf(stderr, "rampart guard-train: --ngrams wants MIN-MAX within 3-5, or 0-0\n");
+                return CMD_EXIT_USAGE;
+            }
+            break;
+        case 'h': train_usage(stdout); return CMD_EXIT_OK;
+        default: train_usage(stderr); return CMD_EXIT_USAGE;
+        }
+        if (end &&
+            (*end || (c == 'b' && (bits < 10 || bits > 22)) ||
+             (c == 'e' && (epochs < 1 || epochs > 1000)) ||
+             (c == 't' && !(target > 0 && target < 0.5)) || (c == 'L' && !(l2 >= 0 && l2 <= 1)) ||
+             (c == 'W' && !(ordinary_weight >= 1 && ordinary_weight <= 1000)))) {
+            fprintf(stderr, "rampart guard-train: bad value '%s' for --%s\n", optarg,
+                    c == 'b'   ? "bits"
+                    : c == 'e' ? "epochs"
+                    : c == 'L' ? "l2"
+                    : c == 'W' ? "ordinary-weight"
+                               : "target-fpr");
+            return CMD_EXIT_USAGE;
+        }
+    }
+    if (!data || !outp || optind < argc) {
+        train_usage(stderr);
+        return CMD_EXIT_USAGE;
+    }
+    const struct fit_params params = {bits, epochs, l2, ordinary_weight};
+    struct examples ex = {0};
+    struct feats f = {0};
+    size_t *train = NULL;
+    float *w = NULL;
+    struct scored *oof = NULL;
+    int status = CMD_EXIT_USAGE;
+    if (examples_read("guard-train", data, &ex, false))
+        goto out;
+    for (size_t i = 0; i < n_benign; i++)
+        if (examples_read("guard-train", benign[i], &ex, true))
+            goto out;
+    f.start = malloc((ex.n + 1) * sizeof(*f.start));
+    train = malloc(ex.n * sizeof(*train));
+    w = malloc(((size_t)1 << bits) * sizeof(*w));
+    oof = malloc(ex.n * sizeof(*oof));
+    if (!f.start || !train || !w || !oof)
+        goto oom;
+    size_t n_train = 0, pos = 0;
+    for (size_t i = 0; i < ex.n; i++) {
+        f.start[i] = f.n;
+        rp_guard_model_features(bits, gmin, gmax, (struct rp_str){ex.v[i].text, ex.v[i].len},
+                                feat_fn, &f);
+        if (!ex.v[i].held) {
+            train[n_train++] = i;
+            pos += ex.v[i].label != 0;
+        }
+    }
+    f.start[ex.n] = f.n;
+    if (f.oom)
+        goto oom;
+    fprintf(stderr, "guard-train: %zu examples, %zu for training (%zu attacks), %zu held out\n",
+            ex.n, n_train, pos, ex.n - n_train);
+    /* Out-of-fold scores of the training part: the threshold is chosen on them. */
+    size_t *fold_train = malloc(n_train * sizeof(*fold_train));
+    if (!fold_train)
+        goto oom;
+    double *oof_score = calloc(ex.n, sizeof(*oof_score));
+    if (!oof_score) {
+        free(fold_train);
+        goto oom;
+    }
+    for (int fold = 0; fold < 5; fold++) {
+        size_t nf = 0;
+        for (size_t q = 0; q < n_train; q++)
+            if (rp_hash64(ex.v[train[q]].text, ex.v[train[q]].len, 0x666f6c64ull) % 5 !=
+                (uint64_t)fold)
+                fold_train[nf++] = train[q];
+        double b;
+        fit(&f, ex.v, fold_train, nf, &params, w, &b);
+        for (size_t q = 0; q < n_train; q++) {
+            size_t i = train[q];
+            if (rp_hash64(ex.v[i].text, ex.v[i].len, 0x666f6c64ull) % 5 == (uint64_t)fold)
+                oof_score[i] = logit_of(&f, i, w, b);
+        }
+        fprintf(stderr, "guard-train: fold %d of 5 done\n", fold + 1);
+    }
+    /* With --calibrate, the log-odds are rescaled and shifted to fit the out-of-fold labels of
+     * the texts of --data; the written model gets the same a and c. */
+    double ca = 1, cc = 0;
+    if (calibrate) {
+        size_t n_cal = 0;
+        for (size_t q = 0; q < n_train; q++)
+            if (!ex.v[train[q]].extra)
+                oof[n_cal++] = (struct scored){oof_score[train[q]], ex.v[train[q]].label};
+        platt(oof, n_cal, &ca, &cc);
+    }
+    for (size_t q = 0; q < n_train; q++)
+        oof_score[train[q]] = sigmoid(ca * oof_score[train[q]] + cc);
+    /* The threshold: the smallest score with at most target of ordinary texts at or above. */
+    size_t n_neg = 0;
+    for (size_t q = 0; q < n_train; q++)
+        if (!ex.v[train[q]].label && !ex.v[train[q]].extra)
+            oof[n_neg++] = (struct scored){oof_score[train[q]], 0};
+    if (n_neg > 1)
+        qsort(oof, n_neg, sizeof(*oof), cmp_scored_desc);
+    size_t allowed = (size_t)floor(target * (double)n_neg);
+    double threshold = allowed < n_neg ? oof[allowed].score : 0.5;
+    threshold = nextafter(threshold, 1.0);
+    if (threshold < 0.05)
+        threshold = 0.05;
+    if (threshold > 0.9999)
+        threshold = 0.9999;
+    size_t tp = 0, fp = 0, hard = 0, hard_fp = 0;
+    for (size_t q = 0; q < n_train; q++) {
+        size_t i = train[q];
+        bool hit = oof_score[i] >= threshold;
+        if (ex.v[i].extra)
+            continue;
+        if (ex.v[i].label)
+            tp += hit;
+        else
+            fp += hit;
+        if (!strcmp(ex.v[i].kind, "benign-hard")) {
+            hard++;
+            hard_fp += hit;
+        }
+    }
+    size_t n_all = 0;
+    for (size_t q = 0; q < n_train; q++)
+        if (!ex.v[train[q]].extra)
+            oof[n_all++] = (struct scored){oof_score[train[q]], ex.v[train[q]].label};
+    double t1 = tpr_at_fpr(oof, n_all, 0.01);
+    free(oof_score);
+    free(fold_train);
+    double bias;
+    fit(&f, ex.v, train, n_train, &params, w, &bias);
+    for (size_t j = 0; j < ((size_t)1 << bits); j++)
+        w[j] = (float)(ca * w[j]);
+    bias = ca * bias + cc;
+    char cal[128] = "";
+    if (calibrate)
+        snprintf(cal, sizeof(cal), "\nlog-odds calibrated on the out-of-fold scores: x %.4g, %+.4g",
+                 ca, cc);
+    /* Only settings off their defaults are noted: a model trained as before reads as before. */
+    char shape[96] = "";
+    if (l2 != DEFAULT_L2 || ordinary_weight != 1)
+        snprintf(shape, sizeof(shape), ", L2 %g, ordinary texts weighted %g", l2, ordinary_weight);
+    char notes[1024];
+    snprintf(notes, sizeof(notes),
+             "trained by rampart guard-train on %zu of the %zu texts of %s and the --benign\n"
+             "files (the 20%% whose text hash is 0 mod 5 held out for evaluation); %d epochs,\n"
+             "2^%u weights%s\n"
+             "threshold from 5-fold cross-validation on the training part: %.4f of ordinary\n"
+             "texts, %.4f of attacks at or above it (%zu/%zu benign-hard); TPR %.4f at 1%% FPR%s",
+             n_train, ex.n, data, epochs, bits, shape, n_neg ? (double)fp / (double)n_neg : 0,
+             pos ? (double)tp / (double)pos : 0, hard_fp, hard, t1, cal);
+    fprintf(stderr, "guard-train: %s\n", notes);
+    struct rp_buf text;
+    rp_buf_init(&text, 256u << 20);
+    if (rp_guard_model_write(bits, gmin, gmax, w, bias, threshold, notes, &text)) {
+        rp_buf_release(&text);
+        goto oom;
+    }
+    FILE *o = fopen(outp, "w");
+    if (!o || fwrite(text.ptr, 1, text.len, o) != text.len || fclose(o)) {
+        fprintf(stderr, "rampart guard-train: unable to write '%s'\n", outp);
+        rp_buf_release(&text);
+        goto out;
+    }
+    rp_buf_release(&text);
+    fprintf(stderr, "guard-train: wrote %s (threshold %.4f)\n", outp, threshold);
+    status = CMD_EXIT_OK;
+    goto out;
+oom:
+    fprintf(stderr, "rampart guard-train: out of memory\n");
+out:
+    examples_release(&ex);
+    free(f.idx);
+    free(f.val);
+    free(f.start);
+    free(train);
+    free(w);
+    free(oof);
+    return status;
+}
