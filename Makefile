@@ -30,6 +30,7 @@ LIB_SRCS := $(sort $(wildcard lib/*/*.c))
 SRC_SRCS := $(sort $(wildcard src/*.c src/server/*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRCS := $(sort $(wildcard fuzz/fuzz_*.c))
+TOOL_SRCS := tools/demo-model/demo_model.c
 # Files compiled into the binary so that `rampart url` works with no files beside it.
 EMBEDDED := conf/brands.txt conf/shorteners.txt conf/suspicious-tlds.txt conf/url-model.txt \
 	conf/guard-rules.yaml conf/guard-input-model.txt conf/guard-output-model.txt
@@ -44,7 +45,7 @@ LIB := $(BUILD)/librampart.a
 Q := $(if $(V),,@)
 
 .PHONY: all deps run demo-url npm-test-deps bench-gateway bench-signup-load test test-build fuzz-build check bench-url url-model format clean eval-url eval-guard bench-guard guard-models simulate bench-vulns
-all: $(BUILD)/rampart
+all: $(BUILD)/rampart $(BUILD)/rampart-demo-model
 
 # Missing libraries: install them when we are root, else print the exact command.
 deps: $(BUILD)/.deps-ok
@@ -70,6 +71,12 @@ $(LIB): $(LIB_OBJS)
 $(BUILD)/rampart: $(SRC_OBJS) $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(OPT) $(LDOPT) -o $@ $(SRC_OBJS) $(LIB) $(PKG_LIBS) $(LDFLAGS)
+
+# The echoing model that `make run`, the integration tests and the benchmarks put behind the
+# gateway: a test tool with its own HTTP stack, not a command of the product (README.md).
+$(BUILD)/rampart-demo-model: $(BUILD)/tools/demo-model/demo_model.o $(LIB)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(OPT) $(LDOPT) -o $@ $< $(LIB) $(PKG_LIBS) $(LDFLAGS)
 
 $(BUILD)/tests/%: tests/unit/%.c $(LIB) | $(BUILD)/.deps-ok
 	@mkdir -p $(dir $@)
@@ -97,7 +104,7 @@ $(BUILD)/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libgwhttp.a $(LIB)
 	$(Q)$(CC) $(CPPFLAGS_ALL) -Isrc/server $(CFLAGS_ALL) -fsanitize=fuzzer -o $@ $< \
 		$(BUILD)/libgwhttp.a $(LIB) $(PKG_LIBS) $(LDOPT)
 
-run: $(BUILD)/rampart
+run: $(BUILD)/rampart $(BUILD)/rampart-demo-model
 	@scripts/demo-serve $(BUILD)/rampart
 
 demo-url: $(BUILD)/rampart
@@ -110,7 +117,7 @@ test: check npm-test-deps
 		"client is not installed (see above): its test will be SKIPPED" >&2
 	scripts/run-tests build/test build/fuzz
 
-test-build: $(BUILD)/rampart $(UNIT_BINS)
+test-build: $(BUILD)/rampart $(BUILD)/rampart-demo-model $(UNIT_BINS)
 fuzz-build: $(FUZZ_BINS)
 
 check:
@@ -141,10 +148,10 @@ build/npm/node_modules/openai: | $(BUILD)/.deps-ok
 bench-url: $(BUILD)/rampart $(BUILD)/bench_url
 	bench/bench-url $(BUILD)/rampart
 
-bench-gateway: $(BUILD)/rampart
+bench-gateway: $(BUILD)/rampart $(BUILD)/rampart-demo-model
 	bench/bench-gateway $(BUILD)/rampart $(BENCH_GATEWAY_ARGS)
 
-bench-signup-load: $(BUILD)/rampart
+bench-signup-load: $(BUILD)/rampart $(BUILD)/rampart-demo-model
 	bench/bench-signup-load $(BUILD)/rampart
 
 eval-url: $(BUILD)/rampart
@@ -156,7 +163,7 @@ eval-guard: $(BUILD)/rampart
 	$(BUILD)/rampart guard-eval --data ../shared/data/prompts/responses.jsonl --split held-out
 
 # Populations of users and attackers against the real gateway (docs/abuse.md).
-simulate: $(BUILD)/rampart
+simulate: $(BUILD)/rampart $(BUILD)/rampart-demo-model
 	bench/simulate $(BUILD)/rampart
 
 bench-guard: $(BUILD)/bench_guard
@@ -195,7 +202,7 @@ url-model: $(BUILD)/rampart
 		--data $(BUILD)/osv-reference-urls.jsonl --out conf/url-model.txt
 
 format:
-	clang-format -i $(LIB_SRCS) $(SRC_SRCS) $(UNIT_SRCS) $(FUZZ_SRCS) include/rampart/*.h
+	clang-format -i $(LIB_SRCS) $(SRC_SRCS) $(UNIT_SRCS) $(FUZZ_SRCS) $(TOOL_SRCS) include/rampart/*.h
 
 clean:
 	rm -rf build

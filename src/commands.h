@@ -13,7 +13,6 @@
 int cmd_url(int argc, char **argv);
 int cmd_url_train(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
-int cmd_demo_model(int argc, char **argv);
 int cmd_guard(int argc, char **argv);
 int cmd_guard_eval(int argc, char **argv);
 int cmd_guard_train(int argc, char **argv);

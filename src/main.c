@@ -15,7 +15,6 @@ static const struct {
     {"guard-eval", cmd_guard_eval, "rates of the guardrails on labelled texts"},
     {"guard-train", cmd_guard_train, "train the guardrails' learned classifiers"},
     {"serve", cmd_serve, "run the gateway in front of an AI model API"},
-    {"demo-model", cmd_demo_model, "a small OpenAI-compatible echo model, for demos and tests"},
     {"vulns", cmd_vulns, "find the known vulnerabilities of what you run, and the fix for each"},
     {"version-compare", cmd_version_compare, "compare versions as an ecosystem orders them"},
     {"cvss", cmd_cvss, "base scores and ratings of CVSS 3.0, 3.1 and 4.0 vectors"},
@@ -47,6 +46,11 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
+    /* The demo model was a subcommand; it is now a test tool of its own, built beside rampart. */
+    if (strcmp(argv[1], "demo-model") == 0) {
+        fprintf(stderr, "rampart: the demo model is now its own program, rampart-demo-model\n");
+        return CMD_EXIT_USAGE;
+    }
     fprintf(stderr, "rampart: '%s' is not a rampart command\n", argv[1]);
     usage(stderr);
     return CMD_EXIT_USAGE;

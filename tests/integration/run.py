@@ -288,6 +288,9 @@ def main():
     os.chdir(ROOT)
     # The other test modules of this folder read the binary from RAMPART_BIN.
     os.environ["RAMPART_BIN"] = RAMPART
+    # The demo model is a program of its own, built beside rampart (or named by the caller).
+    os.environ.setdefault("RAMPART_DEMO_MODEL_BIN",
+                          os.path.join(os.path.dirname(RAMPART), "rampart-demo-model"))
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     suite = unittest.TestSuite([unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])])
     for path in sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(__file__)),

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Integration tests of `rampart demo-model`, the echoing OpenAI-compatible upstream (stdlib only).
+"""Integration tests of `rampart-demo-model`, the echoing OpenAI-compatible upstream (stdlib only).
 
 usage: tests/integration/test_demo_model.py --rampart build/test/rampart [-k PATTERN]
+The demo model is $RAMPART_DEMO_MODEL_BIN, by default rampart-demo-model beside rampart.
 Each server runs on 127.0.0.1 with an ephemeral port. The last line printed is
 "N passed, N failed".
 """
@@ -21,16 +22,18 @@ import unittest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RAMPART = os.environ.get("RAMPART_BIN", "build/rampart")
+DEMO_MODEL = os.environ.get("RAMPART_DEMO_MODEL_BIN",
+                            os.path.join(os.path.dirname(RAMPART), "rampart-demo-model"))
 START_TIMEOUT = 20
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
 class Server:
-    """A `rampart demo-model` process; stop() checks that it exits 0 without sanitizer reports."""
+    """A `rampart-demo-model` process; stop() checks that it exits 0 without sanitizer reports."""
 
     def __init__(self, *args):
         self.proc = subprocess.Popen(
-            [RAMPART, "demo-model", "--listen", "127.0.0.1:0", *args],
+            [DEMO_MODEL, "--listen", "127.0.0.1:0", *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.lines = []
         ready = threading.Event()
@@ -182,13 +185,13 @@ CHAT = {"model": "rampart-echo",
 
 class Cli(unittest.TestCase):
     def run_cli(self, *args):
-        p = subprocess.run([RAMPART, "demo-model", *args], capture_output=True, timeout=20)
+        p = subprocess.run([DEMO_MODEL, *args], capture_output=True, timeout=20)
         return p.returncode, p.stdout.decode(), p.stderr.decode()
 
     def test_help(self):
         code, out, _ = self.run_cli("--help")
         self.assertEqual(code, 0)
-        self.assertIn("usage: rampart demo-model", out)
+        self.assertIn("usage: rampart-demo-model", out)
         self.assertIn("--die-after-chunks", out)
 
     def test_usage_errors_exit_2(self):

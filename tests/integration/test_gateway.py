@@ -1,4 +1,4 @@
-"""Integration tests of `rampart serve`: the real gateway in front of `rampart demo-model`, both on
+"""Integration tests of `rampart serve`: the real gateway in front of `rampart-demo-model`, both on
 127.0.0.1 with ephemeral ports, driven over HTTP as a client would (Python stdlib only).
 
 Run through tests/integration/run.py, which sets RAMPART_BIN."""
@@ -17,6 +17,8 @@ import time
 import unittest
 
 RAMPART = os.environ.get("RAMPART_BIN", "build/rampart")
+DEMO_MODEL = os.environ.get("RAMPART_DEMO_MODEL_BIN",
+                            os.path.join(os.path.dirname(RAMPART), "rampart-demo-model"))
 ADMIN_TOKEN = "test-admin-token"
 
 
@@ -76,7 +78,7 @@ class Gateway:
         self.state = state or tempfile.mkdtemp(prefix="rampart-gw-")
         self.model = None
         if upstream is None:
-            self.model, m = start([RAMPART, "demo-model", "--listen", "127.0.0.1:0", *model_args],
+            self.model, m = start([DEMO_MODEL, "--listen", "127.0.0.1:0", *model_args],
                                   r"listening on ([\d.]+):(\d+)")
             upstream = "http://127.0.0.1:%s" % m.group(2)
         self.upstream = upstream
@@ -749,7 +751,7 @@ class TlsForwarder:
 
 class HttpsUpstream(unittest.TestCase):
     def test_https_upstream_verified(self):
-        model, m = start([RAMPART, "demo-model", "--listen", "127.0.0.1:0"],
+        model, m = start([DEMO_MODEL, "--listen", "127.0.0.1:0"],
                          r"listening on ([\d.]+):(\d+)")
         tls = TlsForwarder(int(m.group(2)))
         try:

@@ -1,6 +1,6 @@
 """Integration tests of the guardrails: `rampart guard` and `guard-eval` on the command line, and
 the gateway refusing prompts, redacting prompts and answers (whole and streamed) and stopping an
-answer mid-stream, in front of `rampart demo-model` (which echoes the prompt).
+answer mid-stream, in front of `rampart-demo-model` (which echoes the prompt).
 
 Run through tests/integration/run.py, which sets RAMPART_BIN."""
 import http.client

@@ -1,5 +1,7 @@
-/* `rampart demo-model`: a small OpenAI-compatible model server that answers by echoing, the
- * upstream of `make run`, of the gateway's integration tests and of `make bench-gateway`. */
+/* `rampart-demo-model`: a small OpenAI-compatible model server that answers by echoing, the
+ * upstream of `make run`, of the gateway's integration tests and of `make bench-gateway`. A test
+ * tool built beside rampart, not part of it: it keeps its own HTTP stack, as curl's test servers
+ * do, and borrows only librampart's buffers. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -20,8 +22,11 @@
 #include <event2/util.h>
 #include <jansson.h>
 
-#include "commands.h"
 #include "rampart/base.h"
+
+/* Exit codes, as rampart's commands have them (STYLE.md). */
+#define EXIT_OK 0
+#define EXIT_USAGE 2 /* bad usage, or cannot listen or start */
 
 #define MODEL_ID "rampart-echo"
 /* /v1/models reports a fixed creation time so that its answer never changes. */
@@ -43,7 +48,7 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: rampart demo-model [--listen ADDR:PORT] [--delay-ms N] [--chunk-words N]\n"
+            "usage: rampart-demo-model [--listen ADDR:PORT] [--delay-ms N] [--chunk-words N]\n"
             "                          [--die-after-chunks N] [--threads N]\n"
             "\n"
             "Serves a small OpenAI-compatible model API that answers by echoing: the upstream\n"
@@ -1149,7 +1154,7 @@ static int parse_long(const char *opt, const char *text, long lo, long hi, long 
     errno = 0;
     long v = strtol(text, &end, 10);
     if (!*text || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "rampart demo-model: %s wants a number from %ld to %ld, not '%s'\n", opt,
+        fprintf(stderr, "rampart-demo-model: %s wants a number from %ld to %ld, not '%s'\n", opt,
                 lo, hi, text);
         return RP_EINVAL;
     }
@@ -1157,7 +1162,7 @@ static int parse_long(const char *opt, const char *text, long lo, long hi, long 
     return RP_OK;
 }
 
-int cmd_demo_model(int argc, char **argv)
+int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -1185,37 +1190,37 @@ int cmd_demo_model(int argc, char **argv)
             bad = parse_long("--die-after-chunks", optarg, 0, 1000000000L, &o.die_after);
             break;
         case 't': bad = parse_long("--threads", optarg, 1, THREADS_MAX, &threads); break;
-        case 'h': usage(stdout); return CMD_EXIT_OK;
-        default: usage(stderr); return CMD_EXIT_USAGE;
+        case 'h': usage(stdout); return EXIT_OK;
+        default: usage(stderr); return EXIT_USAGE;
         }
         if (bad)
-            return CMD_EXIT_USAGE;
+            return EXIT_USAGE;
     }
     if (optind < argc) {
-        fprintf(stderr, "rampart demo-model: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "rampart-demo-model: unexpected argument '%s'\n", argv[optind]);
         usage(stderr);
-        return CMD_EXIT_USAGE;
+        return EXIT_USAGE;
     }
     if (parse_listen(listen, &o)) {
-        fprintf(stderr, "rampart demo-model: --listen wants ADDR:PORT or [V6]:PORT, not '%s'\n",
+        fprintf(stderr, "rampart-demo-model: --listen wants ADDR:PORT or [V6]:PORT, not '%s'\n",
                 listen);
-        return CMD_EXIT_USAGE;
+        return EXIT_USAGE;
     }
     o.threads = (int)threads;
 
-    int exit_code = CMD_EXIT_USAGE; /* cannot listen or start: 2, like rampart serve */
+    int exit_code = EXIT_USAGE; /* cannot listen or start: 2, like rampart serve */
     struct worker *workers = calloc((size_t)o.threads, sizeof(*workers));
     struct event *sigs[2] = {NULL, NULL};
     struct stopper stopper = {workers, o.threads};
     struct sigaction ignore = {.sa_handler = SIG_IGN}, old_pipe;
     bool pipe_saved = false;
     if (!workers) {
-        fprintf(stderr, "rampart demo-model: out of memory\n");
+        fprintf(stderr, "rampart-demo-model: out of memory\n");
         goto out;
     }
     /* The loops of other threads are stopped from the main one. */
     if (o.threads > 1 && evthread_use_pthreads() != 0) {
-        fprintf(stderr, "rampart demo-model: libevent has no thread support\n");
+        fprintf(stderr, "rampart-demo-model: libevent has no thread support\n");
         goto out;
     }
     /* A client gone mid-answer must fail that write, not kill the server. */
@@ -1228,7 +1233,7 @@ int cmd_demo_model(int argc, char **argv)
         if (result) {
             char want[96];
             format_addr(&o.addr, want, sizeof(want));
-            fprintf(stderr, "rampart demo-model: unable to listen on '%s': %s\n", want,
+            fprintf(stderr, "rampart-demo-model: unable to listen on '%s': %s\n", want,
                     result == RP_EIO ? evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR())
                                      : rp_strerror(result));
             goto out;
@@ -1242,7 +1247,7 @@ int cmd_demo_model(int argc, char **argv)
     sigs[0] = evsignal_new(workers[0].base, SIGINT, on_signal, &stopper);
     sigs[1] = evsignal_new(workers[0].base, SIGTERM, on_signal, &stopper);
     if (!sigs[0] || !sigs[1] || evsignal_add(sigs[0], NULL) || evsignal_add(sigs[1], NULL)) {
-        fprintf(stderr, "rampart demo-model: unable to handle signals\n");
+        fprintf(stderr, "rampart-demo-model: unable to handle signals\n");
         goto out;
     }
     /* Signals go to the main thread's loop only. */
@@ -1256,13 +1261,13 @@ int cmd_demo_model(int argc, char **argv)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     for (int i = 1; i < o.threads; i++)
         if (!workers[i].started) {
-            fprintf(stderr, "rampart demo-model: unable to start thread %d\n", i);
+            fprintf(stderr, "rampart-demo-model: unable to start thread %d\n", i);
             on_signal(0, 0, &stopper);
             goto join;
         }
     fprintf(stderr, "demo-model listening on %s\n", shown);
     event_base_dispatch(workers[0].base);
-    exit_code = CMD_EXIT_OK;
+    exit_code = EXIT_OK;
 join:
     for (int i = 1; i < o.threads; i++)
         if (workers[i].started)
