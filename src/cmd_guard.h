@@ -8,6 +8,7 @@
 
 #include "rampart/config.h"
 #include "rampart/guard.h"
+#include "rampart/learn.h"
 
 /* Reads the configuration file config (NULL: the defaults), adds the n_extra rule packs of extra,
  * and builds the guard from it into *g (the caller frees it with rp_guard_free() and cfg with
@@ -43,17 +44,8 @@ void examples_release(struct examples *e);
  * failure; e keeps what was read, for examples_release(). */
 int examples_read(const char *prog, const char *path, struct examples *e, bool benign);
 
-/* A score and the label of the text it belongs to. */
-struct scored {
-    double score;
-    int label;
-};
-
-/* qsort() order: highest score first. */
-int cmp_scored_desc(const void *a, const void *b);
-
 /* The true-positive rate at the highest cut where false positives stay at or below fpr; sorts s.
  * NAN when s lacks either label. */
-double tpr_at_fpr(struct scored *s, size_t n, double fpr);
+double tpr_at_fpr(struct rp_learn_scored *s, size_t n, double fpr);
 
 #endif

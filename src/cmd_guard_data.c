@@ -156,14 +156,8 @@ int examples_read(const char *prog, const char *path, struct examples *e, bool b
     return result;
 }
 
-int cmp_scored_desc(const void *a, const void *b)
-{
-    const struct scored *x = a, *y = b;
-    return x->score < y->score ? 1 : x->score > y->score ? -1 : 0;
-}
-
 /* The true-positive rate at the highest cut where false positives stay at or below fpr. */
-double tpr_at_fpr(struct scored *s, size_t n, double fpr)
+double tpr_at_fpr(struct rp_learn_scored *s, size_t n, double fpr)
 {
     size_t pos = 0, neg = 0;
     for (size_t i = 0; i < n; i++)
@@ -171,7 +165,7 @@ double tpr_at_fpr(struct scored *s, size_t n, double fpr)
     if (!pos || !neg)
         return NAN;
     if (n > 1)
-        qsort(s, n, sizeof(*s), cmp_scored_desc);
+        qsort(s, n, sizeof(*s), rp_learn_scored_cmp_desc);
     size_t tp = 0, fp = 0;
     double best = 0;
     for (size_t i = 0; i < n;) {

@@ -91,7 +91,7 @@ int cmd_guard_eval(int argc, char **argv)
     struct rp_config cfg = {0};
     struct rp_guard *g = NULL;
     struct rp_guard_scratch *s = NULL;
-    struct scored *all = calloc(ex.n, sizeof(*all));
+    struct rp_learn_scored *all = calloc(ex.n, sizeof(*all));
     struct kind_stat kinds[32];
     size_t n_kinds = 0, n_all = 0;
     int status = CMD_EXIT_USAGE;
@@ -109,7 +109,7 @@ int cmd_guard_eval(int argc, char **argv)
             goto out;
         }
         bool refused = r.verdict == RP_GUARD_REFUSE;
-        all[n_all++] = (struct scored){r.points - r.neutralised, x->label};
+        all[n_all++] = (struct rp_learn_scored){r.points - r.neutralised, x->label};
         rp_guard_result_release(&r);
         size_t k = 0;
         while (k < n_kinds && strcmp(kinds[k].kind, x->kind))

@@ -14,6 +14,7 @@
 #include "rampart/config.h"
 #include "rampart/guard.h"
 #include "rampart/json.h"
+#include "rampart/learn.h"
 
 static void train_usage(FILE *f)
 {
@@ -43,6 +44,13 @@ static void train_usage(FILE *f)
             "                      cross-validation (default 0.005)\n");
 }
 
+/* The file name without its folders: a model notes what it was trained on, not where that was. */
+static const char *base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
 struct feats {
     uint32_t *idx;
     float *val;
@@ -69,14 +77,6 @@ static void feat_fn(void *arg, uint32_t index, float value)
     }
     f->idx[f->n] = index;
     f->val[f->n++] = value;
-}
-
-static uint64_t next_rand(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
 }
 
 #define DEFAULT_L2 1e-6
@@ -111,21 +111,15 @@ static void fit(const struct feats *f, const struct example *ex, const size_t *o
     memcpy(ord, order, count * sizeof(*ord));
     uint64_t rs = 0x9e3779b97f4a7c15ull;
     for (int e = 0; e < fp->epochs; e++) {
-        for (size_t i = count; i > 1; i--) {
-            size_t k = (size_t)(next_rand(&rs) % i);
-            size_t t = ord[i - 1];
-            ord[i - 1] = ord[k];
-            ord[k] = t;
-        }
+        rp_learn_shuffle(ord, count, &rs);
         for (size_t q = 0; q < count; q++) {
             size_t i = ord[q];
             double z = b;
             for (size_t k = f->start[i]; k < f->start[i + 1]; k++)
                 z += w[f->idx[k]] * f->val[k];
-            double p = 1 / (1 + exp(-(z < -40 ? -40 : z > 40 ? 40 : z)));
-            double gr = p - ex[i].label;
-            if (!ex[i].label && !ex[i].extra)
-                gr *= fp->ordinary_weight;
+            double p = rp_learn_sigmoid(z);
+            double gr = rp_learn_logloss_gradient(
+                p, ex[i].label, !ex[i].label && !ex[i].extra ? fp->ordinary_weight : 1);
             for (size_t k = f->start[i]; k < f->start[i + 1]; k++) {
                 uint32_t j = f->idx[k];
                 double gj = gr * f->val[k] + l2 * w[j];
@@ -151,67 +145,6 @@ static double logit_of(const struct feats *f, size_t i, const float *w, double b
     for (size_t k = f->start[i]; k < f->start[i + 1]; k++)
         z += w[f->idx[k]] * f->val[k];
     return z;
-}
-
-static double sigmoid(double z)
-{
-    return 1 / (1 + exp(-(z < -40 ? -40 : z > 40 ? 40 : z)));
-}
-
-/* Platt scaling: the a > 0 and c for which sigmoid(a z + c) best fits the labels of the n
- * (log-odds z, label) pairs, by Newton's method on the log-loss, with Platt's targets
- * (N+ + 1) / (N+ + 2) and 1 / (N- + 2) in place of 1 and 0 so that a separable set does not
- * drive a to infinity. Leaves a = 1, c = 0 when no such fit is found. */
-static void platt(const struct scored *s, size_t n, double *a, double *c)
-{
-    double npos = 0, nneg = 0;
-    for (size_t i = 0; i < n; i++)
-        *(s[i].label ? &npos : &nneg) += 1;
-    double thi = (npos + 1) / (npos + 2), tlo = 1 / (nneg + 2);
-    double scale = 1, shift = 0, loss = INFINITY;
-    for (int it = 0; it < 100; it++) {
-        double ga = 0, gc = 0, haa = 1e-12, hac = 0, hcc = 1e-12, l = 0;
-        for (size_t i = 0; i < n; i++) {
-            double z = s[i].score, p = sigmoid(scale * z + shift), t = s[i].label ? thi : tlo;
-            double v = p * (1 - p);
-            ga += (p - t) * z;
-            gc += p - t;
-            haa += v * z * z;
-            hac += v * z;
-            hcc += v;
-            l -= t * log(p + 1e-300) + (1 - t) * log(1 - p + 1e-300);
-        }
-        if (l > loss - 1e-12)
-            break;
-        loss = l;
-        double det = haa * hcc - hac * hac;
-        if (!(det > 0))
-            break;
-        /* The Newton step, halved until the loss goes down. */
-        double da = (hcc * ga - hac * gc) / det, dc = (haa * gc - hac * ga) / det;
-        double step = 1;
-        for (; step > 1e-6; step /= 2) {
-            double na = scale - step * da, nc = shift - step * dc, nl = 0;
-            for (size_t i = 0; i < n; i++) {
-                double p = sigmoid(na * s[i].score + nc), t = s[i].label ? thi : tlo;
-                nl -= t * log(p + 1e-300) + (1 - t) * log(1 - p + 1e-300);
-            }
-            if (nl < loss) {
-                scale = na;
-                shift = nc;
-                break;
-            }
-        }
-        if (step <= 1e-6)
-            break;
-    }
-    if (scale > 0 && isfinite(scale) && isfinite(shift)) {
-        *a = scale;
-        *c = shift;
-    } else {
-        *a = 1;
-        *c = 0;
-    }
 }
 
 int cmd_guard_train(int argc, char **argv)
@@ -290,7 +223,7 @@ int cmd_guard_train(int argc, char **argv)
     struct feats f = {0};
     size_t *train = NULL;
     float *w = NULL;
-    struct scored *oof = NULL;
+    struct rp_learn_scored *oof = NULL;
     int status = CMD_EXIT_USAGE;
     if (examples_read("guard-train", data, &ex, false))
         goto out;
@@ -349,21 +282,19 @@ int cmd_guard_train(int argc, char **argv)
         size_t n_cal = 0;
         for (size_t q = 0; q < n_train; q++)
             if (!ex.v[train[q]].extra)
-                oof[n_cal++] = (struct scored){oof_score[train[q]], ex.v[train[q]].label};
-        platt(oof, n_cal, &ca, &cc);
+                oof[n_cal++] = (struct rp_learn_scored){oof_score[train[q]], ex.v[train[q]].label};
+        rp_learn_platt(oof, n_cal, &ca, &cc);
     }
     for (size_t q = 0; q < n_train; q++)
-        oof_score[train[q]] = sigmoid(ca * oof_score[train[q]] + cc);
+        oof_score[train[q]] = rp_learn_sigmoid(ca * oof_score[train[q]] + cc);
     /* The threshold: the smallest score with at most target of ordinary texts at or above. */
     size_t n_neg = 0;
     for (size_t q = 0; q < n_train; q++)
         if (!ex.v[train[q]].label && !ex.v[train[q]].extra)
-            oof[n_neg++] = (struct scored){oof_score[train[q]], 0};
+            oof[n_neg++] = (struct rp_learn_scored){oof_score[train[q]], 0};
     if (n_neg > 1)
-        qsort(oof, n_neg, sizeof(*oof), cmp_scored_desc);
-    size_t allowed = (size_t)floor(target * (double)n_neg);
-    double threshold = allowed < n_neg ? oof[allowed].score : 0.5;
-    threshold = nextafter(threshold, 1.0);
+        qsort(oof, n_neg, sizeof(*oof), rp_learn_scored_cmp_desc);
+    double threshold = rp_learn_threshold_at_fpr(oof, n_neg, target, nextafter(0.5, 1.0));
     if (threshold < 0.05)
         threshold = 0.05;
     if (threshold > 0.9999)
@@ -386,7 +317,7 @@ int cmd_guard_train(int argc, char **argv)
     size_t n_all = 0;
     for (size_t q = 0; q < n_train; q++)
         if (!ex.v[train[q]].extra)
-            oof[n_all++] = (struct scored){oof_score[train[q]], ex.v[train[q]].label};
+            oof[n_all++] = (struct rp_learn_scored){oof_score[train[q]], ex.v[train[q]].label};
     double t1 = tpr_at_fpr(oof, n_all, 0.01);
     free(oof_score);
     free(fold_train);
@@ -410,8 +341,9 @@ int cmd_guard_train(int argc, char **argv)
              "2^%u weights%s\n"
              "threshold from 5-fold cross-validation on the training part: %.4f of ordinary\n"
              "texts, %.4f of attacks at or above it (%zu/%zu benign-hard); TPR %.4f at 1%% FPR%s",
-             n_train, ex.n, data, epochs, bits, shape, n_neg ? (double)fp / (double)n_neg : 0,
-             pos ? (double)tp / (double)pos : 0, hard_fp, hard, t1, cal);
+             n_train, ex.n, base_name(data), epochs, bits, shape,
+             n_neg ? (double)fp / (double)n_neg : 0, pos ? (double)tp / (double)pos : 0, hard_fp,
+             hard, t1, cal);
     fprintf(stderr, "guard-train: %s\n", notes);
     struct rp_buf text;
     rp_buf_init(&text, 256u << 20);

@@ -12,10 +12,10 @@
 #include <strings.h>
 
 #include "commands.h"
+#include "rampart/learn.h"
 #include "rampart/url.h"
 #include "rampart/url_model.h"
 
-#define DEFAULT_DATA "../shared/data/url/phishing_labeled.jsonl"
 #define DEFAULT_OUT "conf/url-model.txt"
 #define DATA_CAP ((size_t)1 << 30)
 #define MODEL_CAP ((size_t)RP_URL_MODEL_MAX_TEXT)
@@ -94,9 +94,9 @@ struct report {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: rampart url-train [--data FILE]... [--out FILE] [--epochs N] [--seed N]\n"
-            "           [--hash-bits N] [--alpha X] [--l1 X] [--l2 X] [--no-augment]\n"
-            "           [--validate] [--json]\n"
+            "usage: rampart url-train --data FILE [--data FILE]... [--out FILE] [--epochs N]\n"
+            "           [--seed N] [--hash-bits N] [--alpha X] [--l1 X] [--l2 X]\n"
+            "           [--no-augment] [--validate] [--json]\n"
             "\n"
             "Trains the URL phishing model from JSON lines {\"url\": ..., \"label\": 0|1} and\n"
             "writes it in the text format of docs/url-model.md. A line is held out for testing\n"
@@ -109,8 +109,8 @@ static void usage(FILE *f)
             "held-out lines; then the same for a stricter split that holds out whole sites\n"
             "(with a model trained for it). The model written is the one of the URL split.\n"
             "\n"
-            "  --data FILE     labelled URLs (default %s);\n"
-            "                  given again, each further file adds its lines (at most %d)\n"
+            "  --data FILE     labelled URLs (required); given again, each further file\n"
+            "                  adds its lines (at most %d)\n"
             "  --out FILE      where to write the model (default %s)\n"
             "  --epochs N      passes over the training data (default 6)\n"
             "  --seed N        seed of the shuffling between passes (default 1)\n"
@@ -125,13 +125,12 @@ static void usage(FILE *f)
             "  --help          print this and exit\n"
             "\n"
             "Exit status: 0 on success, 2 on a usage, input or output error.\n",
-            HOLDOUT_PERCENT, DEFAULT_DATA, MAX_DATA, DEFAULT_OUT,
-            RP_URL_MODEL_PARAMS_DEFAULT.hash_bits);
+            HOLDOUT_PERCENT, MAX_DATA, DEFAULT_OUT, RP_URL_MODEL_PARAMS_DEFAULT.hash_bits);
 }
 
 static bool held(const char *s, size_t len, uint64_t seed)
 {
-    return rp_hash64(s, len, seed) % 100 < HOLDOUT_PERCENT;
+    return rp_learn_held_out((struct rp_str){s, len}, seed, 100, HOLDOUT_PERCENT);
 }
 
 /* PhishTank's export HTML-escaped the ampersands of its URLs; no browser ever sees "&amp;", and
@@ -488,15 +487,6 @@ static void dataset_release(struct dataset *d)
     free(d->roots);
 }
 
-/* splitmix64: a small deterministic generator, so that a seed gives the same model everywhere. */
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
 /* FTRL-proximal state: per coordinate z and n (McMahan et al. 2013); the last coordinate is the
  * bias, which is not L1-regularised. */
 struct ftrl {
@@ -542,12 +532,7 @@ static int train(const struct dataset *d, size_t *idx, size_t count, const struc
         goto out;
     size_t bias = f.dim - 1;
     for (long epoch = 0; epoch < o->epochs; epoch++) {
-        for (size_t i = count; i > 1; i--) {
-            size_t j = (size_t)(next_random(&rng) % i);
-            size_t t = idx[i - 1];
-            idx[i - 1] = idx[j];
-            idx[j] = t;
-        }
+        rp_learn_shuffle(idx, count, &rng);
         double loss = 0;
         for (size_t k = 0; k < count; k++) {
             const struct example *e = &d->ex[idx[k]];
@@ -557,9 +542,9 @@ static int train(const struct dataset *d, size_t *idx, size_t count, const struc
                 w[i] = ftrl_weight(&f, x[i].index);
                 z += w[i] * x[i].value;
             }
-            double p = rp_url_model_sigmoid(z);
+            double p = rp_learn_sigmoid(z);
             loss -= e->label ? log(p > 1e-15 ? p : 1e-15) : log(1 - p > 1e-15 ? 1 - p : 1e-15);
-            double g = p - e->label;
+            double g = rp_learn_logloss_gradient(p, e->label, 1);
             ftrl_update(&f, bias, g, wb);
             for (size_t i = 0; i < e->feat_n; i++)
                 ftrl_update(&f, x[i].index, g * x[i].value, w[i]);
@@ -1216,8 +1201,12 @@ static int parse_options(int argc, char **argv, struct options *o, bool *help)
         usage(stderr);
         result = RP_EINVAL;
     }
-    if (!result && o->ndata == 0)
-        o->data[o->ndata++] = DEFAULT_DATA;
+    /* No default: the binary names no file of the development tree. */
+    if (!result && o->ndata == 0) {
+        fprintf(stderr, "rampart url-train: --data FILE is required\n");
+        usage(stderr);
+        result = RP_EINVAL;
+    }
     return result;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "rampart/learn.h"
 
 #define MODEL_MAGIC "rampart-guard-model 1"
 #define MODEL_FEATURES 2
@@ -429,7 +430,9 @@ int rp_guard_model_load(struct rp_str text, struct rp_guard_model **out, struct 
                 goto out;
             }
             have_features = true;
-        } else if (sscanf(buf, "hash_bits %lu %c", &idx, &tail) == 1) {
+        } else if (n >= 9 && rp_learn_key_is((struct rp_str){buf, 9}, "hash-bits") &&
+                   sscanf(buf + 9, " %lu %c", &idx, &tail) == 1) {
+            /* "hash-bits", the one spelling of both trainers; "hash_bits" from models before. */
             if (m->w || idx < MIN_BITS || idx > MAX_BITS) {
                 result = bad(err, line, "hash_bits must come once, from 10 to 22");
                 goto out;
@@ -495,7 +498,7 @@ int rp_guard_model_write(unsigned hash_bits, unsigned ngram_min, unsigned ngram_
 {
     int result =
         rp_buf_addf(out,
-                    "%s\nfeatures %d\nhash_bits %u\nngrams %u %u\nbias %.6g\n"
+                    "%s\nfeatures %d\nhash-bits %u\nngrams %u %u\nbias %.6g\n"
                     "threshold %.6g\n",
                     MODEL_MAGIC, MODEL_FEATURES, hash_bits, ngram_min, ngram_max, bias, threshold);
     const char *s = notes ? notes : "";

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rampart/learn.h"
 #include "rampart/url_model.h"
 
 /* How much of an address is featurised. Feature version 1 is defined with these numbers: change
@@ -554,11 +555,7 @@ size_t rp_url_model_features(const struct rp_url_model_params *params, struct rp
 
 double rp_url_model_sigmoid(double z)
 {
-    if (z > 40)
-        z = 40;
-    if (z < -40)
-        z = -40;
-    return 1.0 / (1.0 + exp(-z));
+    return rp_learn_sigmoid(z);
 }
 
 double rp_url_model_score(const struct rp_url_model *m, struct rp_str input,
@@ -862,7 +859,7 @@ static int header_line(struct reader *r, struct header *h, struct rp_str line, s
     bool *seen = NULL;
     if (rp_str_eq_cstr(key, "features"))
         seen = &h->features;
-    else if (rp_str_eq_cstr(key, "hash-bits"))
+    else if (rp_learn_key_is(key, "hash-bits"))
         seen = &h->bits;
     else if (rp_str_eq_cstr(key, "ngrams"))
         seen = &h->ngrams;
