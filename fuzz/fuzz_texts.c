@@ -1,19 +1,19 @@
-/* libFuzzer target: the texts of requests and answers found without a tree (texts.c, the hot
- * path) against those found in jansson's tree (the path that rewrites), on any bytes. The first
+/* libFuzzer target: the texts of requests and answers found without a tree (lib/gate/texts.c, the
+ * hot path) against those found in jansson's tree (the path that rewrites), on any bytes. The first
  * byte picks the endpoint; the rest is the body, read both as a request and as an answer.
  * - A request the scan lets through must be one the tree path takes (a JSON object without a
  *   repeated key), with the same texts in the same order; and a body the tree takes, whose
  *   objects have at most 32 keys, must not be sent to the tree by the scan.
  * - An answer the scan reads must be JSON jansson reads (bar integers past 64 bits); when it has
  *   no repeated key, the texts and the usage must be the tree's (each count checked as
- *   gw_usage_take says), and gw_usage_answer must read the same usage.
- * - gw_usage_object on the body never reads past it, whatever it is. */
+ *   rp_usage_take says), and rp_usage_answer must read the same usage.
+ * - rp_usage_object on the body never reads past it, whatever it is. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "texts.h"
+#include "rampart/texts.h"
 
 #define TEXTS_MAX 300
 
@@ -26,14 +26,14 @@ static int collect(void *arg, struct rp_str text)
 {
     struct list *l = arg;
     if (l->n == TEXTS_MAX)
-        return GW_SCAN_TREE;
+        return RP_SCAN_TREE;
     char *copy = malloc(text.len + 1);
     if (!copy)
         abort();
     memcpy(copy, text.ptr, text.len);
     copy[text.len] = '\0';
     l->t[l->n++] = (struct rp_str){copy, text.len};
-    return GW_SCAN_OK;
+    return RP_SCAN_OK;
 }
 
 static void list_free(struct list *l)
@@ -79,15 +79,15 @@ static size_t widest(json_t *j)
 static void check_request(struct rp_str body, const char *path)
 {
     static struct list l;
-    int rc = gw_prompt_texts_scan(body, path, collect, &l);
+    int rc = rp_prompt_texts_scan(body, path, collect, &l);
     json_error_t err;
     json_t *j = json_loadb(body.ptr, body.len, JSON_REJECT_DUPLICATES, &err);
     bool tree_takes = j && json_is_object(j);
-    if (rc == GW_SCAN_OK) {
+    if (rc == RP_SCAN_OK) {
         if (!tree_takes)
             abort();
         json_t *nodes[TEXTS_MAX];
-        size_t n = gw_prompt_texts_tree(j, path, nodes, TEXTS_MAX);
+        size_t n = rp_prompt_texts_tree(j, path, nodes, TEXTS_MAX);
         if (n > TEXTS_MAX)
             abort();
         same_texts(&l, nodes, n);
@@ -101,34 +101,34 @@ static void check_request(struct rp_str body, const char *path)
     list_free(&l);
 }
 
-/* What gw_usage_take makes of jansson's value of a count. */
-static void expected_count(json_t *v, enum gw_usage_state *st, int64_t *n)
+/* What rp_usage_take makes of jansson's value of a count. */
+static void expected_count(json_t *v, enum rp_usage_state *st, int64_t *n)
 {
     *n = 0;
     if (!v || json_is_null(v)) {
-        *st = GW_USAGE_ABSENT;
+        *st = RP_USAGE_ABSENT;
     } else if (!json_is_integer(v) || json_integer_value(v) < 0) {
-        *st = GW_USAGE_INVALID;
-    } else if (json_integer_value(v) > GW_USAGE_MAX) {
-        *st = GW_USAGE_CLAMPED;
-        *n = GW_USAGE_MAX;
+        *st = RP_USAGE_INVALID;
+    } else if (json_integer_value(v) > RP_USAGE_MAX) {
+        *st = RP_USAGE_CLAMPED;
+        *n = RP_USAGE_MAX;
     } else {
-        *st = GW_USAGE_OK;
+        *st = RP_USAGE_OK;
         *n = json_integer_value(v);
     }
 }
 
-static void same_usage(const struct gw_usage *u, json_t *doc)
+static void same_usage(const struct rp_usage *u, json_t *doc)
 {
     json_t *usage = json_object_get(doc, "usage");
     if (!json_is_object(usage))
         usage = NULL;
     static const char *names[2] = {"prompt_tokens", "completion_tokens"};
     for (int k = 0; k < 2; k++) {
-        enum gw_usage_state st;
+        enum rp_usage_state st;
         int64_t n;
         expected_count(json_object_get(usage, names[k]), &st, &n);
-        if (u->st[k] != st || u->n[k] != n || u->n[k] < 0 || u->n[k] > GW_USAGE_MAX)
+        if (u->st[k] != st || u->n[k] != n || u->n[k] < 0 || u->n[k] > RP_USAGE_MAX)
             abort();
     }
 }
@@ -136,25 +136,25 @@ static void same_usage(const struct gw_usage *u, json_t *doc)
 static void check_answer(struct rp_str body, bool chat)
 {
     static struct list l;
-    struct gw_usage usage = {{0, 0}, {GW_USAGE_ABSENT, GW_USAGE_ABSENT}, ""};
-    int rc = gw_answer_texts_scan(body, chat, collect, &l, &usage);
-    struct gw_usage other = {{0, 0}, {GW_USAGE_ABSENT, GW_USAGE_ABSENT}, ""};
-    int rc2 = gw_usage_answer(body, &other);
-    struct gw_usage obj = {{0, 0}, {GW_USAGE_ABSENT, GW_USAGE_ABSENT}, ""};
-    gw_usage_object(body, &obj);
+    struct rp_usage usage = {{0, 0}, {RP_USAGE_ABSENT, RP_USAGE_ABSENT}, ""};
+    int rc = rp_answer_texts_scan(body, chat, collect, &l, &usage);
+    struct rp_usage other = {{0, 0}, {RP_USAGE_ABSENT, RP_USAGE_ABSENT}, ""};
+    int rc2 = rp_usage_answer(body, &other);
+    struct rp_usage obj = {{0, 0}, {RP_USAGE_ABSENT, RP_USAGE_ABSENT}, ""};
+    rp_usage_object(body, &obj);
     for (int k = 0; k < 2; k++)
-        if (obj.n[k] < 0 || obj.n[k] > GW_USAGE_MAX || other.n[k] < 0 || other.n[k] > GW_USAGE_MAX)
+        if (obj.n[k] < 0 || obj.n[k] > RP_USAGE_MAX || other.n[k] < 0 || other.n[k] > RP_USAGE_MAX)
             abort();
     json_error_t err;
     json_t *j = json_loadb(body.ptr, body.len, 0, &err);
     /* jansson refuses more than the scan: integers past 64 bits, reals that overflow, deep
      * nesting, and a document that is a bare scalar; those answers go out unchanged either way
      * when they hold no text. */
-    if (rc == GW_SCAN_OK && !j && !strstr(err.text, "too big") && !strstr(err.text, "overflow") &&
+    if (rc == RP_SCAN_OK && !j && !strstr(err.text, "too big") && !strstr(err.text, "overflow") &&
         !strstr(err.text, "nesting") && !(strstr(err.text, "'[' or '{' expected") && l.n == 0))
         abort();
     json_t *strict = j ? json_loadb(body.ptr, body.len, JSON_REJECT_DUPLICATES, NULL) : NULL;
-    if (rc == GW_SCAN_OK && strict) {
+    if (rc == RP_SCAN_OK && strict) {
         json_t *nodes[TEXTS_MAX];
         size_t n = 0, i;
         json_t *ch;
@@ -167,7 +167,7 @@ static void check_answer(struct rp_str body, bool chat)
         }
         same_texts(&l, nodes, n);
         same_usage(&usage, strict);
-        if (rc2 != GW_SCAN_OK)
+        if (rc2 != RP_SCAN_OK)
             abort();
         same_usage(&other, strict);
     }

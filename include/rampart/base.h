@@ -39,26 +39,38 @@ bool rp_str_has_prefix(struct rp_str s, const char *prefix);
 char *rp_str_excerpt(struct rp_str s, char *out, size_t size);
 
 /* A growing byte buffer that carries its own cap: going over the cap is RP_ETOOBIG, never a
- * larger allocation. The content is always NUL-terminated so it can be handed to C APIs. */
+ * larger allocation. The content is always NUL-terminated so it can be handed to C APIs.
+ *
+ * Errors are sticky, as in curl's dynbuf: the first failed add (RP_ETOOBIG, RP_ENOMEM) is kept
+ * in err, and every later add is a no-op that returns it, so that a run of adds may be checked
+ * once, with rp_buf_error, at the end. The content stays what it was before the failed add.
+ * Only the caller's own recovery forgets the failure: rp_buf_reset, rp_buf_truncate (going back
+ * to a length it knows is whole) or init/release. */
 struct rp_buf {
     char *ptr;
     size_t len;
     size_t alloc;
     size_t cap;
+    int err; /* the first failure, RP_OK while none */
 };
 
 /* Prepares an empty buffer that will hold at most cap bytes (excluding the NUL). */
 void rp_buf_init(struct rp_buf *b, size_t cap);
 /* Frees the storage; the buffer may be reused after rp_buf_init. */
 void rp_buf_release(struct rp_buf *b);
-/* Empties the buffer, keeping its storage. */
+/* Empties the buffer, keeping its storage, and forgets a failure. */
 void rp_buf_reset(struct rp_buf *b);
+/* The first failure of an add since init or reset, RP_OK while none. */
+static inline int rp_buf_error(const struct rp_buf *b)
+{
+    return b->err;
+}
 int rp_buf_add(struct rp_buf *b, const void *ptr, size_t len);
 int rp__buf_addc_slow(struct rp_buf *b, char c);
 /* Appends one byte; inline because parsers call it for every byte they keep. */
 static inline int rp_buf_addc(struct rp_buf *b, char c)
 {
-    if (b->len + 1 < b->alloc && b->len < b->cap) {
+    if (b->len + 1 < b->alloc && b->len < b->cap && !b->err) {
         b->ptr[b->len++] = c;
         b->ptr[b->len] = '\0';
         return RP_OK;
@@ -67,10 +79,11 @@ static inline int rp_buf_addc(struct rp_buf *b, char c)
 }
 int rp_buf_adds(struct rp_buf *b, const char *s);
 int rp_buf_addf(struct rp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Shortens the content to len bytes (len <= b->len). */
+/* Shortens the content to len bytes (len <= b->len) and forgets a failure. */
 void rp_buf_truncate(struct rp_buf *b, size_t len);
-/* Hands the storage to the caller (free() it); the buffer is left empty. Never NULL on
- * success: an empty buffer yields an allocated "". */
+/* Hands the storage to the caller (free() it); the buffer is left empty, its failure
+ * forgotten (check rp_buf_error first). Never NULL on success: an empty buffer yields an
+ * allocated "". */
 char *rp_buf_detach(struct rp_buf *b);
 static inline struct rp_str rp_buf_str(const struct rp_buf *b)
 {
@@ -127,8 +140,16 @@ uint64_t rp_hash64(const void *ptr, size_t len, uint64_t seed);
  * user's own or others may write to it. */
 bool rp_cache_dir(char *out, size_t cap);
 
-/* Defensive checks that stay in release builds (SQLite's ALWAYS/NEVER). */
+/* Defensive checks for what cannot happen (SQLite's ALWAYS/NEVER): a release build takes the
+ * safe branch and goes on; the test and fuzz builds (RP_TEST_BUILD) abort on the spot, so that
+ * the tests and fuzzers report a broken invariant instead of passing over it. */
+#ifdef RP_TEST_BUILD
+#include <assert.h>
+#define RP_ALWAYS(x) ((x) ? 1 : (assert(!"RP_ALWAYS(" #x ")"), 0))
+#define RP_NEVER(x) ((x) ? (assert(!"RP_NEVER(" #x ")"), 1) : 0)
+#else
 #define RP_ALWAYS(x) (__builtin_expect(!!(x), 1))
 #define RP_NEVER(x) (__builtin_expect(!!(x), 0))
+#endif
 
 #endif

@@ -14,6 +14,59 @@ static inline int rp_json_add_cstr(struct rp_buf *out, const char *s)
     return rp_json_add_string(out, s, s ? __builtin_strlen(s) : 0);
 }
 
+/* A JSON writer over a bounded buffer, for the small documents built on hot paths (event
+ * details): it puts the commas, colons and escapes, so what it writes is JSON or an error,
+ * never something in between. Errors are the buffer's, sticky (rampart/base.h): write a whole
+ * document, then rp_jsonw_finish says once whether it is whole. A write that does not fit is
+ * undone whole and leaves the buffer failed (later writes are no-ops); a caller that would rather
+ * drop the rest of a list takes a mark before each element and rewinds to it (rp_jsonw_rewind),
+ * which is whole JSON again. */
+#define RP_JSONW_MAX_DEPTH 16
+
+struct rp_jsonw {
+    struct rp_buf *out;
+    unsigned depth;
+    uint32_t objects; /* bit d: the container at depth d is an object */
+    uint32_t more;    /* bit d: the container at depth d has a member */
+    bool after_key;   /* a key was written: its value comes next */
+    int err;          /* a misuse (a key outside an object, too deep, ...) */
+};
+
+/* Where a writer is, to come back to. */
+struct rp_jsonw_mark {
+    size_t len;
+    unsigned depth;
+    uint32_t objects, more;
+    bool after_key;
+};
+
+/* Writes to out (appended to what it holds; the writer does not own it). */
+void rp_jsonw_init(struct rp_jsonw *w, struct rp_buf *out);
+void rp_jsonw_object(struct rp_jsonw *w);
+void rp_jsonw_array(struct rp_jsonw *w);
+/* Closes the innermost open object or array. */
+void rp_jsonw_end(struct rp_jsonw *w);
+/* The key of the next member of the open object. */
+void rp_jsonw_key(struct rp_jsonw *w, const char *key);
+/* Values: a string (NULL writes null), an integer, a number with decimals digits after the
+ * point (a NaN or an infinity writes null), a boolean. */
+void rp_jsonw_str(struct rp_jsonw *w, const char *s);
+void rp_jsonw_strn(struct rp_jsonw *w, const char *s, size_t len);
+void rp_jsonw_int(struct rp_jsonw *w, long long v);
+void rp_jsonw_num(struct rp_jsonw *w, double v, int decimals);
+void rp_jsonw_bool(struct rp_jsonw *w, bool v);
+/* Members: a key and its value in one call. */
+void rp_jsonw_kstr(struct rp_jsonw *w, const char *key, const char *s);
+void rp_jsonw_kint(struct rp_jsonw *w, const char *key, long long v);
+void rp_jsonw_knum(struct rp_jsonw *w, const char *key, double v, int decimals);
+void rp_jsonw_kbool(struct rp_jsonw *w, const char *key, bool v);
+struct rp_jsonw_mark rp_jsonw_mark(const struct rp_jsonw *w);
+/* Goes back to m, dropping what was written since and forgetting a failure of the buffer. */
+void rp_jsonw_rewind(struct rp_jsonw *w, struct rp_jsonw_mark m);
+/* RP_OK when the document is whole: one value, every container closed, every write done;
+ * else the buffer's failure (RP_ETOOBIG, RP_ENOMEM) or RP_EINVAL (a misuse, or nothing). */
+int rp_jsonw_finish(const struct rp_jsonw *w);
+
 /* A streaming JSON reader (RFC 8259, as strict as jansson: UTF-8 checked, no "\u0000", no
  * trailing commas, at most 512 levels deep). A caller walks the document in order and keeps
  * only what it needs: one pass, no tree, and every value's line. Errors are "line N: what" in

@@ -37,9 +37,4 @@ int rp_net_key(const struct sockaddr *sa, char *buf, size_t len);
 int rp_hostport_parse(const char *text, char *host, size_t host_len, unsigned *port,
                       struct rp_error *err);
 
-/* A TCP socket (close-on-exec) connected, or connecting, to host:port: the first address of
- * getaddrinfo() that takes it. Non-blocking sockets are returned while connecting
- * (EINPROGRESS), blocking ones once connected. Returns the descriptor, or -1. */
-int rp_tcp_connect(const char *host, unsigned port, bool nonblocking);
-
 #endif

@@ -218,4 +218,10 @@ struct rp_enforcement {
 void rp_enforcement_init(struct rp_enforcement *out, const struct rp_guard_result *r,
                          enum rp_guard_dir dir);
 
+/* The detail of the event of a guard result r on path, appended to out as one JSON object:
+ * {"path", "verdict", "points", "codes": [...]}, the codes of its reasons in order. When they
+ * do not all fit in out's cap, the list is cut at a whole code and "truncated": true follows
+ * it, so the detail is always whole JSON. RP_ETOOBIG only when not even the empty list fits. */
+int rp_guard_event_detail(struct rp_buf *out, const char *path, const struct rp_guard_result *r);
+
 #endif

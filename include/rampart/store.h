@@ -217,12 +217,12 @@ int rp_store_holds(struct rp_store *st, int64_t *ids, size_t cap, size_t *n);
 /* Screening. Only verified accounts link a sign-up by its address: an address anyone can type
  * must not let one person's unverified sign-up, or an account banned before it verified, stand
  * in another's way. */
-/* A banned account that signed up from net, while its ban runs: its id in *id, or
+/* A banned account that signed up from net, while its ban runs at now: its id in *id, or
  * RP_ENOTFOUND. */
-int rp_store_banned_by_signup_net(struct rp_store *st, const char *net, int64_t *id);
-/* A verified account, banned while its ban runs, whose normalised address is key: its id in
- * *id, or RP_ENOTFOUND. */
-int rp_store_banned_by_email_key(struct rp_store *st, const char *key, int64_t *id);
+int rp_store_banned_by_signup_net(struct rp_store *st, const char *net, int64_t now, int64_t *id);
+/* A verified account, banned while its ban runs at now, whose normalised address is key: its
+ * id in *id, or RP_ENOTFOUND. */
+int rp_store_banned_by_email_key(struct rp_store *st, const char *key, int64_t now, int64_t *id);
 /* Another verified account (not email) whose normalised address is key, verified at or after
  * since: its id in *id, or RP_ENOTFOUND. */
 int rp_store_lookalike_verified(struct rp_store *st, const char *key, const char *email,

@@ -11,6 +11,7 @@ void rp_buf_init(struct rp_buf *b, size_t cap)
     b->len = 0;
     b->alloc = 0;
     b->cap = cap;
+    b->err = RP_OK;
 }
 
 void rp_buf_release(struct rp_buf *b)
@@ -19,20 +20,32 @@ void rp_buf_release(struct rp_buf *b)
     b->ptr = NULL;
     b->len = 0;
     b->alloc = 0;
+    b->err = RP_OK;
 }
 
 void rp_buf_reset(struct rp_buf *b)
 {
     b->len = 0;
+    b->err = RP_OK;
     if (b->ptr)
         b->ptr[0] = '\0';
 }
 
-/* Makes room for extra more bytes plus the NUL. */
+/* Records the first failure of an add: later adds return it (the header's sticky errors). */
+static int buf_fail(struct rp_buf *b, int err)
+{
+    if (!b->err)
+        b->err = err;
+    return b->err;
+}
+
+/* Makes room for extra more bytes plus the NUL; a buffer that failed before makes none. */
 static int buf_reserve(struct rp_buf *b, size_t extra)
 {
+    if (b->err)
+        return b->err;
     if (extra > b->cap || b->len > b->cap - extra)
-        return RP_ETOOBIG;
+        return buf_fail(b, RP_ETOOBIG);
     size_t need = b->len + extra + 1;
     if (need <= b->alloc)
         return RP_OK;
@@ -43,7 +56,7 @@ static int buf_reserve(struct rp_buf *b, size_t extra)
         n = b->cap + 1;
     char *p = realloc(b->ptr, n);
     if (!p)
-        return RP_ENOMEM;
+        return buf_fail(b, RP_ENOMEM);
     b->ptr = p;
     b->alloc = n;
     return RP_OK;
@@ -78,7 +91,7 @@ int rp_buf_addf(struct rp_buf *b, const char *fmt, ...)
     int n = vsnprintf(NULL, 0, fmt, ap);
     va_end(ap);
     if (n < 0)
-        return RP_EINVAL;
+        return buf_fail(b, RP_EINVAL);
     int result = buf_reserve(b, (size_t)n);
     if (result)
         return result;
@@ -91,6 +104,7 @@ int rp_buf_addf(struct rp_buf *b, const char *fmt, ...)
 
 void rp_buf_truncate(struct rp_buf *b, size_t len)
 {
+    b->err = RP_OK;
     if (len < b->len) {
         b->len = len;
         b->ptr[len] = '\0';
@@ -105,5 +119,6 @@ char *rp_buf_detach(struct rp_buf *b)
     b->ptr = NULL;
     b->len = 0;
     b->alloc = 0;
+    b->err = RP_OK;
     return p;
 }

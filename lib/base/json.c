@@ -1,4 +1,5 @@
 /* Appending JSON strings to bounded buffers, and the streaming reader (see rampart/json.h). */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -44,6 +45,203 @@ int rp_json_add_string(struct rp_buf *out, const char *s, size_t len)
         }
     }
     return result ? result : rp_buf_addc(out, '"');
+}
+
+/* ---- The writer ---- */
+
+void rp_jsonw_init(struct rp_jsonw *w, struct rp_buf *out)
+{
+    memset(w, 0, sizeof(*w));
+    w->out = out;
+}
+
+/* After a write: one that failed (the buffer's failure, sticky) is undone whole, the text and
+ * the writer's state as they were, so that the buffer always holds whole writes and a mark is
+ * always at a whole place, even one taken after a failure. */
+static void jsonw_commit(struct rp_jsonw *w, struct rp_jsonw_mark before)
+{
+    if (!rp_buf_error(w->out))
+        return;
+    w->out->len = before.len;
+    if (w->out->ptr)
+        w->out->ptr[before.len] = '\0';
+    w->depth = before.depth;
+    w->objects = before.objects;
+    w->more = before.more;
+    w->after_key = before.after_key;
+}
+
+/* Before a value: the comma between members, or nothing after a key; a value in an object
+ * that has no key is a misuse. */
+static bool jsonw_value(struct rp_jsonw *w)
+{
+    if (w->err)
+        return false;
+    if (w->after_key) {
+        w->after_key = false;
+        return true;
+    }
+    if (w->objects & (1u << w->depth)) {
+        w->err = RP_EINVAL;
+        return false;
+    }
+    if (!w->depth && (w->more & 1u)) {
+        w->err = RP_EINVAL; /* a second document */
+        return false;
+    }
+    if (w->depth && (w->more & (1u << w->depth)))
+        rp_buf_addc(w->out, ',');
+    w->more |= 1u << w->depth;
+    return true;
+}
+
+static void jsonw_open(struct rp_jsonw *w, bool object)
+{
+    struct rp_jsonw_mark before = rp_jsonw_mark(w);
+    if (!jsonw_value(w))
+        return;
+    if (w->depth + 1 >= RP_JSONW_MAX_DEPTH) {
+        w->err = RP_EINVAL;
+        return;
+    }
+    rp_buf_addc(w->out, object ? '{' : '[');
+    w->depth++;
+    w->more &= ~(1u << w->depth);
+    if (object)
+        w->objects |= 1u << w->depth;
+    else
+        w->objects &= ~(1u << w->depth);
+    jsonw_commit(w, before);
+}
+
+void rp_jsonw_object(struct rp_jsonw *w)
+{
+    jsonw_open(w, true);
+}
+
+void rp_jsonw_array(struct rp_jsonw *w)
+{
+    jsonw_open(w, false);
+}
+
+void rp_jsonw_end(struct rp_jsonw *w)
+{
+    if (w->err)
+        return;
+    if (!w->depth || w->after_key) {
+        w->err = RP_EINVAL;
+        return;
+    }
+    struct rp_jsonw_mark before = rp_jsonw_mark(w);
+    rp_buf_addc(w->out, (w->objects & (1u << w->depth)) ? '}' : ']');
+    w->depth--;
+    jsonw_commit(w, before);
+}
+
+void rp_jsonw_key(struct rp_jsonw *w, const char *key)
+{
+    if (w->err)
+        return;
+    if (!(w->objects & (1u << w->depth)) || w->after_key || !key) {
+        w->err = RP_EINVAL;
+        return;
+    }
+    struct rp_jsonw_mark before = rp_jsonw_mark(w);
+    if (w->more & (1u << w->depth))
+        rp_buf_addc(w->out, ',');
+    w->more |= 1u << w->depth;
+    rp_json_add_cstr(w->out, key);
+    rp_buf_addc(w->out, ':');
+    w->after_key = true;
+    jsonw_commit(w, before);
+}
+
+void rp_jsonw_strn(struct rp_jsonw *w, const char *s, size_t len)
+{
+    struct rp_jsonw_mark before = rp_jsonw_mark(w);
+    if (jsonw_value(w))
+        rp_json_add_string(w->out, s, len);
+    jsonw_commit(w, before);
+}
+
+void rp_jsonw_str(struct rp_jsonw *w, const char *s)
+{
+    rp_jsonw_strn(w, s, s ? strlen(s) : 0);
+}
+
+void rp_jsonw_int(struct rp_jsonw *w, long long v)
+{
+    struct rp_jsonw_mark before = rp_jsonw_mark(w);
+    if (jsonw_value(w))
+        rp_buf_addf(w->out, "%lld", v);
+    jsonw_commit(w, before);
+}
+
+void rp_jsonw_num(struct rp_jsonw *w, double v, int decimals)
+{
+    struct rp_jsonw_mark before = rp_jsonw_mark(w);
+    if (!jsonw_value(w))
+        return;
+    if (!isfinite(v))
+        rp_buf_adds(w->out, "null");
+    else
+        rp_buf_addf(w->out, "%.*f", decimals < 0 ? 0 : decimals > 17 ? 17 : decimals, v);
+    jsonw_commit(w, before);
+}
+
+void rp_jsonw_bool(struct rp_jsonw *w, bool v)
+{
+    struct rp_jsonw_mark before = rp_jsonw_mark(w);
+    if (jsonw_value(w))
+        rp_buf_adds(w->out, v ? "true" : "false");
+    jsonw_commit(w, before);
+}
+
+void rp_jsonw_kstr(struct rp_jsonw *w, const char *key, const char *s)
+{
+    rp_jsonw_key(w, key);
+    rp_jsonw_str(w, s);
+}
+
+void rp_jsonw_kint(struct rp_jsonw *w, const char *key, long long v)
+{
+    rp_jsonw_key(w, key);
+    rp_jsonw_int(w, v);
+}
+
+void rp_jsonw_knum(struct rp_jsonw *w, const char *key, double v, int decimals)
+{
+    rp_jsonw_key(w, key);
+    rp_jsonw_num(w, v, decimals);
+}
+
+void rp_jsonw_kbool(struct rp_jsonw *w, const char *key, bool v)
+{
+    rp_jsonw_key(w, key);
+    rp_jsonw_bool(w, v);
+}
+
+struct rp_jsonw_mark rp_jsonw_mark(const struct rp_jsonw *w)
+{
+    return (struct rp_jsonw_mark){w->out->len, w->depth, w->objects, w->more, w->after_key};
+}
+
+void rp_jsonw_rewind(struct rp_jsonw *w, struct rp_jsonw_mark m)
+{
+    rp_buf_truncate(w->out, m.len);
+    w->depth = m.depth;
+    w->objects = m.objects;
+    w->more = m.more;
+    w->after_key = m.after_key;
+}
+
+int rp_jsonw_finish(const struct rp_jsonw *w)
+{
+    if (rp_buf_error(w->out))
+        return rp_buf_error(w->out);
+    if (w->err || w->depth || w->after_key || !(w->more & 1u))
+        return RP_EINVAL; /* a misuse, something still open, or no document at all */
+    return RP_OK;
 }
 
 /* ---- The streaming reader ---- */

@@ -1,9 +1,6 @@
 /* Network helpers: textual addresses, CIDR ranges, "ADDR:PORT" splitting and the client network
  * (an IPv4 /24 or an IPv6 /56) that per-network limits count against. */
 #include <arpa/inet.h>
-#include <errno.h>
-#include <netdb.h>
-#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -270,28 +267,4 @@ int rp_hostport_parse(const char *text, char *host, size_t host_len, unsigned *p
     host[hn] = '\0';
     *port = v;
     return RP_OK;
-}
-
-int rp_tcp_connect(const char *host, unsigned port, bool nonblocking)
-{
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_ADDRCONFIG | AI_NUMERICSERV};
-    struct addrinfo *res = NULL;
-    char service[8];
-    snprintf(service, sizeof(service), "%u", port);
-    if (getaddrinfo(host, service, &hints, &res) != 0)
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0),
-                    a->ai_protocol);
-        if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) != 0 &&
-            !(nonblocking && errno == EINPROGRESS)) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    return fd;
 }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "rampart/json.h"
 #include "rampart/policy.h"
 
 /* How much a reason tells a person: a rule names what the text does; "obfuscated" only that a
@@ -89,4 +90,39 @@ void rp_enforcement_init(struct rp_enforcement *out, const struct rp_guard_resul
                 sizeof(reasons));
     snprintf(out->v.sentence, sizeof(out->v.sentence), "the %s by this service's content policy %s",
              input ? "prompt was refused" : "answer was stopped", reasons);
+}
+
+/* The detail up to its list of codes, each of the first n codes, and the end. */
+static int guard_detail(struct rp_buf *out, const char *path, const struct rp_guard_result *r,
+                        size_t n, bool truncated)
+{
+    struct rp_jsonw w;
+    rp_jsonw_init(&w, out);
+    rp_jsonw_object(&w);
+    rp_jsonw_kstr(&w, "path", path);
+    rp_jsonw_kstr(&w, "verdict", rp_guard_verdict_name(r->verdict));
+    rp_jsonw_knum(&w, "points", r->points, 2);
+    rp_jsonw_key(&w, "codes");
+    rp_jsonw_array(&w);
+    for (size_t i = 0; i < n; i++)
+        rp_jsonw_str(&w, r->reasons[i].code);
+    rp_jsonw_end(&w);
+    if (truncated)
+        rp_jsonw_kbool(&w, "truncated", true);
+    rp_jsonw_end(&w);
+    return rp_jsonw_finish(&w);
+}
+
+int rp_guard_event_detail(struct rp_buf *out, const char *path, const struct rp_guard_result *r)
+{
+    size_t start = out->len, n = r->n_reasons;
+    int rc = guard_detail(out, path, r, n, false);
+    /* Too long: the most codes that fit with the marker (few reasons: a few tries at most). */
+    while (rc == RP_ETOOBIG && n > 0) {
+        rp_buf_truncate(out, start);
+        rc = guard_detail(out, path, r, --n, true);
+    }
+    if (rc)
+        rp_buf_truncate(out, start);
+    return rc;
 }

@@ -224,6 +224,10 @@ struct rp_store {
 
 enum { FAIL_FULL, FAIL_IO, FAIL_BUSY, FAIL_OTHER };
 
+/* The store's own bookkeeping of its operations (when a write began, when one failed, for
+ * rp_store_failures and the health check's stall detection) is a measurement of its own work,
+ * like a timeout, and reads the clock here; every fact it stores or decides on (bans running,
+ * tokens expiring, windows) is about the `now` its caller passes. */
 static int64_t wall_ms(void)
 {
     struct timespec ts;
@@ -616,6 +620,7 @@ static void *writer_main(void *arg)
     struct rp_store *st = arg;
     pthread_mutex_lock(&st->qmu);
     while (!st->stop) {
+        /* The writer's period: a timeout of the store's own thread, not a fact it stores. */
         struct timespec deadline;
         clock_gettime(CLOCK_MONOTONIC, &deadline);
         deadline.tv_sec += st->flush_ms / 1000;
@@ -1456,10 +1461,10 @@ out:
     return result;
 }
 
-/* The id of the first row of query q bound to (text, time(NULL)), or RP_ENOTFOUND. Bans that
- * have run out (ban_until passed) no longer link: they are lifted lazily, on the account's next
- * request, but screening must not wait for that. */
-static int banned_by(struct rp_store *st, enum q q, const char *text, int64_t *id)
+/* The id of the first row of query q bound to (text, now), or RP_ENOTFOUND. Bans that have run
+ * out (ban_until passed) no longer link: they are lifted lazily, on the account's next request,
+ * but screening must not wait for that. */
+static int banned_by(struct rp_store *st, enum q q, const char *text, int64_t now, int64_t *id)
 {
     sqlite3_stmt *s = NULL;
     pthread_mutex_lock(&st->mu);
@@ -1467,7 +1472,7 @@ static int banned_by(struct rp_store *st, enum q q, const char *text, int64_t *i
     if (result)
         goto out;
     sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)time(NULL));
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)now);
     result = q_row(st, s);
     if (result == 0)
         result = RP_ENOTFOUND;
@@ -1481,14 +1486,14 @@ out:
     return result;
 }
 
-int rp_store_banned_by_signup_net(struct rp_store *st, const char *net, int64_t *id)
+int rp_store_banned_by_signup_net(struct rp_store *st, const char *net, int64_t now, int64_t *id)
 {
-    return banned_by(st, Q_BANNED_BY_NET, net, id);
+    return banned_by(st, Q_BANNED_BY_NET, net, now, id);
 }
 
-int rp_store_banned_by_email_key(struct rp_store *st, const char *key, int64_t *id)
+int rp_store_banned_by_email_key(struct rp_store *st, const char *key, int64_t now, int64_t *id)
 {
-    return banned_by(st, Q_BANNED_BY_KEY, key, id);
+    return banned_by(st, Q_BANNED_BY_KEY, key, now, id);
 }
 
 int rp_store_lookalike_verified(struct rp_store *st, const char *key, const char *email,

@@ -127,7 +127,9 @@ static unsigned min_u(size_t x, unsigned cap)
 /* Fibonacci hashing of the FNV hash: its top bits spread short keys better than its low bits. */
 static inline void emit_hash(struct sink *s, uint64_t h, float v)
 {
-    if (RP_NEVER(s->n >= RP_URL_MODEL_MAX_FEATURES))
+    /* Not an invariant: hostile input (a megabyte of "a/a/...") under the widest parameters
+     * makes more; the first RP_URL_MODEL_MAX_FEATURES are kept (test_hostile_input_is_scored). */
+    if (s->n >= RP_URL_MODEL_MAX_FEATURES)
         return;
     s->out[s->n].index = (uint32_t)((h * 0x9e3779b97f4a7c15ULL) >> s->shift);
     s->out[s->n].value = v;

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "route.h"
 #include "rampart/net.h"
 
 #define EMAIL_MAX 254
@@ -135,12 +136,14 @@ static int mail_link(struct gw *gw, const char *email, const struct link_token *
     return rc;
 }
 
-/* An event of kind about account_id (0: none) at this moment; detail a JSON object's text. */
-static struct rp_event event_of(const char *kind, int64_t account_id, const char *detail)
+/* An event of kind about account_id (0: none) at this moment, with the detail begun in d (which
+ * it ends), or none for d NULL. */
+static struct rp_event event_of(const char *kind, int64_t account_id, struct gw_detail *d)
 {
     struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = account_id};
     snprintf(ev.kind, sizeof(ev.kind), "%s", kind);
-    snprintf(ev.detail, sizeof(ev.detail), "%s", detail);
+    if (d)
+        gw_detail_end(d, &ev);
     return ev;
 }
 
@@ -174,9 +177,10 @@ static int signup_again(struct gw *gw, const struct rp_account *a, const char *n
     if (a->hold_reason[0])
         return RP_OK;
     struct link_token t;
-    char detail[128];
-    snprintf(detail, sizeof(detail), "{\"network\":\"%s\"}", net);
-    struct rp_event ev = event_of("signup_resend", a->id, detail);
+    struct gw_detail d;
+    gw_detail_begin(&d);
+    rp_jsonw_kstr(&d.w, "network", net);
+    struct rp_event ev = event_of("signup_resend", a->id, &d);
     int64_t now = (int64_t)gw_now();
     bool sent = false;
     int rc = link_token_new(&t);
@@ -196,34 +200,36 @@ static void signup_links(struct gw *gw, const char *email, const char *ekey, con
 {
     int64_t now = (int64_t)gw_now(), id = 0;
     memset(l, 0, sizeof(*l));
-    if (ekey && rp_store_banned_by_email_key(gw->store, ekey, &id) == RP_OK)
+    if (ekey && rp_store_banned_by_email_key(gw->store, ekey, now, &id) == RP_OK)
         l->banned_address = id;
     if (ekey && rp_store_lookalike_verified(gw->store, ekey, email, now - RP_LOOKALIKE_SECONDS,
                                             &id) == RP_OK)
         l->recent_address = id;
-    if (strcmp(net, "unknown") != 0 && rp_store_banned_by_signup_net(gw->store, net, &id) == RP_OK)
+    if (strcmp(net, "unknown") != 0 &&
+        rp_store_banned_by_signup_net(gw->store, net, now, &id) == RP_OK)
         l->banned_network = id;
 }
 
 /* A first sign-up of email: a pending account with its link, or held for review. */
 static int signup_first(struct gw *gw, const char *email, const char *net, const char **status)
 {
-    char ekey[EMAIL_MAX + 64], hold[200], detail[256];
+    char ekey[EMAIL_MAX + 64], hold[200];
     bool have_key = rp_email_key(email, gw->urls, ekey, sizeof(ekey)) == RP_OK;
     struct rp_signup_links links;
     struct rp_screening s;
     signup_links(gw, email, have_key ? ekey : NULL, net, &links);
     rp_screen_links(&links, &s);
     bool held = s.v.action == RP_ACTION_HOLD;
+    struct gw_detail d;
+    gw_detail_begin(&d);
+    rp_jsonw_kstr(&d.w, "network", net);
     if (held) {
         /* "lookalike-address: the address is a variant of ...", as the store keeps it. */
         snprintf(hold, sizeof(hold), "%s: %.180s", s.v.code, s.v.sentence);
-        snprintf(detail, sizeof(detail), "{\"network\":\"%s\",\"code\":\"%s\",\"linked\":%lld}",
-                 net, s.v.code, (long long)s.linked);
-    } else {
-        snprintf(detail, sizeof(detail), "{\"network\":\"%s\"}", net);
+        rp_jsonw_kstr(&d.w, "code", s.v.code);
+        rp_jsonw_kint(&d.w, "linked", (long long)s.linked);
     }
-    struct rp_event ev = event_of(held ? "signup_held" : "signup", 0, detail);
+    struct rp_event ev = event_of(held ? "signup_held" : "signup", 0, &d);
     struct link_token t;
     int64_t now = (int64_t)gw_now(), account_id = 0;
     bool created = false;
@@ -331,8 +337,12 @@ void gw_signup(struct gw_worker *w, struct gw_req *req)
     if (s.v.action == RP_ACTION_REFUSE) {
         struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000)};
         snprintf(ev.kind, sizeof(ev.kind), "signup_rejected");
-        snprintf(ev.detail, sizeof(ev.detail), "{\"code\":\"%s\",\"domain\":\"%.200s\"}", s.v.code,
-                 s.domain);
+        struct gw_detail d;
+        gw_detail_begin(&d);
+        rp_jsonw_kstr(&d.w, "code", s.v.code);
+        rp_jsonw_key(&d.w, "domain");
+        rp_jsonw_strn(&d.w, s.domain, strnlen(s.domain, 200));
+        gw_detail_end(&d, &ev);
         rp_store_event(gw->store, &ev);
         atomic_fetch_add(&gw->m.signups_rejected, 1);
         gw_error(gw, req, 403, "invalid_request_error", "signup_rejected", "%s", s.v.sentence);
@@ -370,8 +380,10 @@ int gw_hold_decide(struct gw *gw, int64_t id, bool approve)
 {
     struct rp_account a;
     struct link_token t;
-    struct rp_event ev =
-        event_of(approve ? "hold_approved" : "hold_rejected", id, "{\"by\":\"admin\"}");
+    struct gw_detail d;
+    gw_detail_begin(&d);
+    rp_jsonw_kstr(&d.w, "by", "admin");
+    struct rp_event ev = event_of(approve ? "hold_approved" : "hold_rejected", id, &d);
     int64_t now = (int64_t)gw_now();
     int rc = rp_store_account_get(gw->store, id, &a);
     if (!rc && !a.hold_reason[0])
@@ -603,7 +615,7 @@ struct verify_job {
 static void verify_work(struct gw_req_job *j)
 {
     struct verify_job *vj = (struct verify_job *)j;
-    struct rp_event ev = event_of("verify", 0, ""), kev = event_of("key_created", 0, "");
+    struct rp_event ev = event_of("verify", 0, NULL), kev = event_of("key_created", 0, NULL);
     vj->rc = rp_store_verify(j->gw->store, vj->token_hash, (int64_t)gw_now(), vj->k.hash,
                              vj->k.prefix, &ev, &kev, &vj->v);
 }
@@ -713,7 +725,7 @@ static void key_job_release(struct gw_req_job *j)
 static void create_work(struct gw_req_job *j)
 {
     struct key_job *k = (struct key_job *)j;
-    struct rp_event ev = event_of("key_created", k->account_id, "");
+    struct rp_event ev = event_of("key_created", k->account_id, NULL);
     k->rc = gw_key_quota_check(j->gw, k->account_id, &k->quota);
     if (k->rc || k->quota.verdict != GW_KEYS_ALLOWED)
         return;
@@ -776,7 +788,7 @@ static void list_reply(struct gw_req_job *j)
 static void revoke_work(struct gw_req_job *j)
 {
     struct key_job *k = (struct key_job *)j;
-    struct rp_event ev = event_of("key_revoked", k->account_id, "");
+    struct rp_event ev = event_of("key_revoked", k->account_id, NULL);
     ev.key_id = k->key_id;
     k->rc = rp_store_key_revoke(j->gw->store, k->account_id, k->key_id, (int64_t)gw_now(), &ev);
     /* Cached lookups go stale once the revocation is committed (or may be). */
@@ -853,11 +865,17 @@ static void keys_authenticated(struct gw_worker *w, struct gw_req *req,
     gw_req_offload(w, req, &k->base, GW_WRITE_DEADLINE_MS);
 }
 
+/* The methods of /v1/keys; the key id of a DELETE is read after authentication. */
+static const struct gw_route key_routes[] = {
+    {"/v1/keys", GW_POST | GW_GET, 0},
+    {"/v1/keys/*", GW_DELETE, 0},
+};
+
 void gw_keys(struct gw_worker *w, struct gw_req *req, const char *path)
 {
-    enum gw_method m = gw_req_method(req);
-    if ((strcmp(path, "/v1/keys") == 0 && (m == GW_POST || m == GW_GET)) ||
-        (strncmp(path, "/v1/keys/", 9) == 0 && m == GW_DELETE)) {
+    int64_t id;
+    if (gw_route_find(key_routes, sizeof(key_routes) / sizeof(key_routes[0]), path,
+                      gw_req_method(req), &id)) {
         gw_authenticate_then(w, req, keys_authenticated);
         return;
     }

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "gateway.h"
+#include "route.h"
 
 /* Three refusals, told apart so that an operator knows what to fix: the API is off (no token
  * configured), no token was sent, the token sent is not the one. All 401, with the
@@ -201,18 +202,6 @@ static void metrics(struct gw *gw, struct gw_req *req)
 }
 
 /* "/admin/accounts/42/ban" -> 42 and "/ban"; returns false when there is no number. */
-static bool account_path(const char *path, int64_t *id, const char **rest)
-{
-    const char *p = path + strlen("/admin/accounts/");
-    char *end;
-    long long v = strtoll(p, &end, 10);
-    if (end == p || v <= 0)
-        return false;
-    *id = v;
-    *rest = end;
-    return true;
-}
-
 static long long query_int(struct gw_req *req, const char *name, long long dflt)
 {
     const char *qs = strchr(gw_req_uri(req), '?');
@@ -281,17 +270,37 @@ static void answer_account(struct admin_job *a, struct gw *gw)
     a->doc = acc ? acc : json_pack("{s:I}", "id", (json_int_t)a->id);
 }
 
+/* {"by": "admin", "reason": reason}; a reason too long for the detail (the ban itself keeps it
+ * whole) is cut at a character, with "truncated": true. */
+static void ban_detail(const char *reason, struct rp_event *ev)
+{
+    struct gw_detail d;
+    size_t n = strlen(reason);
+    bool cut = false;
+    for (;;) {
+        gw_detail_begin(&d);
+        rp_jsonw_kstr(&d.w, "by", "admin");
+        rp_jsonw_key(&d.w, "reason");
+        rp_jsonw_strn(&d.w, reason, n);
+        if (cut)
+            rp_jsonw_kbool(&d.w, "truncated", true);
+        if (gw_detail_end(&d, ev) != RP_ETOOBIG || n == 0)
+            return;
+        /* A quarter shorter each time: a few tries for the longest reason. */
+        cut = true;
+        n -= n / 4 + 1;
+        while (n && ((unsigned char)reason[n] & 0xC0) == 0x80)
+            n--;
+    }
+}
+
 static void ban_work(struct admin_job *a, struct gw *gw)
 {
     /* The audit trail: who did what to which account, and why; written with the ban in one
      * transaction, before the answer goes out. */
     struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000), .account_id = a->id};
     snprintf(ev.kind, sizeof(ev.kind), a->on ? "ban" : "unban");
-    json_t *d = json_pack("{s:s, s:s}", "by", "admin", "reason", a->on ? a->reason : "unbanned");
-    char *dt = d ? json_dumps(d, JSON_COMPACT) : NULL;
-    snprintf(ev.detail, sizeof(ev.detail), "%s", dt ? dt : "{}");
-    free(dt);
-    json_decref(d);
+    ban_detail(a->on ? a->reason : "unbanned", &ev);
     int64_t now = (int64_t)gw_now();
     int rc = a->on ? rp_store_ban(gw->store, a->id, a->reason, now, &ev)
                    : rp_store_unban(gw->store, a->id, now, &ev);
@@ -371,12 +380,8 @@ static void admin_work(struct gw_req_job *j)
         } else
             admin_fail(a, 503, "store_unavailable", "try again later");
         break;
-    case ADMIN_HOLDS:
-        holds_work(a, gw);
-        break;
-    case ADMIN_DECIDE:
-        decide_work(a, gw);
-        break;
+    case ADMIN_HOLDS: holds_work(a, gw); break;
+    case ADMIN_DECIDE: decide_work(a, gw); break;
     case ADMIN_ACCOUNT:
         rc = rp_store_account_json(gw->store, a->id, &a->doc);
         if (rc == 0) {
@@ -387,9 +392,7 @@ static void admin_work(struct gw_req_job *j)
         else
             admin_fail(a, 503, "store_unavailable", "try again later");
         break;
-    case ADMIN_BAN:
-        ban_work(a, gw);
-        break;
+    case ADMIN_BAN: ban_work(a, gw); break;
     }
     if (a->status == 200 && !a->doc)
         admin_fail(a, 503, "overloaded", "the gateway is out of memory");
@@ -436,27 +439,35 @@ static void admin_release(struct gw_req_job *j)
     json_decref(((struct admin_job *)j)->doc);
 }
 
-static bool hold_path(const char *path, int64_t *id, const char **rest)
-{
-    const char *p = path + strlen("/admin/holds/");
-    char *end;
-    long long v = strtoll(p, &end, 10);
-    if (end == p || v <= 0)
-        return false;
-    *id = v;
-    *rest = end;
-    return true;
-}
+/* The admin API's operations, two of them in two variants (on: approve, ban). */
+enum { OP_ON = 0x100 };
+static const struct gw_route admin_routes[] = {
+    {"/admin/accounts", GW_GET, ADMIN_ACCOUNTS},
+    {"/admin/events", GW_GET, ADMIN_EVENTS},
+    {"/admin/holds", GW_GET, ADMIN_HOLDS},
+    {"/admin/holds/{id}/approve", GW_POST, ADMIN_DECIDE | OP_ON},
+    {"/admin/holds/{id}/reject", GW_POST, ADMIN_DECIDE},
+    {"/admin/accounts/{id}", GW_GET, ADMIN_ACCOUNT},
+    {"/admin/accounts/{id}/ban", GW_POST, ADMIN_BAN | OP_ON},
+    {"/admin/accounts/{id}/unban", GW_POST, ADMIN_BAN},
+};
 
 /* Reads and checks an authenticated /admin/ request into a (an op and its arguments); false
  * when it has replied (a bad request, an unknown endpoint). */
 static bool admin_read(struct gw *gw, struct gw_req *req, struct admin_job *a)
 {
     const char *path = gw_req_path(req);
-    enum gw_method m = gw_req_method(req);
-    const char *rest;
-    if (strcmp(path, "/admin/accounts") == 0 && m == GW_GET) {
-        a->op = ADMIN_ACCOUNTS;
+    const struct gw_route *r =
+        gw_route_find(admin_routes, sizeof(admin_routes) / sizeof(admin_routes[0]), path,
+                      gw_req_method(req), &a->id);
+    if (!r) {
+        gw_error(gw, req, 404, "invalid_request_error", "not_found", "no such endpoint: %s", path);
+        return false;
+    }
+    a->op = (enum admin_op)(r->op & ~OP_ON);
+    a->on = (r->op & OP_ON) != 0;
+    switch (a->op) {
+    case ADMIN_ACCOUNTS:
         a->offset = query_int(req, "offset", 0);
         a->limit = query_int(req, "limit", 100);
         if (a->offset < 0 || a->limit < 0 || a->limit > 1000) {
@@ -464,10 +475,8 @@ static bool admin_read(struct gw *gw, struct gw_req *req, struct admin_job *a)
                      "offset must be >= 0 and limit 0..1000");
             return false;
         }
-        return true;
-    }
-    if (strcmp(path, "/admin/events") == 0 && m == GW_GET) {
-        a->op = ADMIN_EVENTS;
+        break;
+    case ADMIN_EVENTS:
         a->account = query_int(req, "account", 0);
         a->limit = query_int(req, "limit", 100);
         if (a->account < 0 || a->limit < 0 || a->limit > 10000) {
@@ -475,59 +484,53 @@ static bool admin_read(struct gw *gw, struct gw_req *req, struct admin_job *a)
                      "account must be an account id, limit 0..10000");
             return false;
         }
-        return true;
-    }
-    if (strcmp(path, "/admin/holds") == 0 && m == GW_GET) {
-        a->op = ADMIN_HOLDS;
-        return true;
-    }
-    if (strncmp(path, "/admin/holds/", 13) == 0 && m == GW_POST && hold_path(path, &a->id, &rest) &&
-        (!strcmp(rest, "/approve") || !strcmp(rest, "/reject"))) {
-        a->op = ADMIN_DECIDE;
-        a->on = !strcmp(rest, "/approve");
-        return true;
-    }
-    if (strncmp(path, "/admin/accounts/", 16) == 0 && account_path(path, &a->id, &rest)) {
-        if (*rest == '\0' && m == GW_GET) {
-            a->op = ADMIN_ACCOUNT;
-            return true;
-        }
-        if ((strcmp(rest, "/ban") == 0 || strcmp(rest, "/unban") == 0) && m == GW_POST) {
-            a->op = ADMIN_BAN;
-            a->on = strcmp(rest, "/ban") == 0;
-            snprintf(a->reason, sizeof(a->reason), "banned by an operator");
-            if (a->on) {
-                struct gw_refusal no;
-                json_t *body = gw_body_object(req, &no);
-                if (!body) {
-                    gw_refuse(gw, req, &no);
-                    return false;
-                }
-                json_t *r = json_object_get(body, "reason");
-                if (json_is_string(r) && json_string_length(r) > 0)
-                    snprintf(a->reason, sizeof(a->reason), "%s", json_string_value(r));
-                json_decref(body);
+        break;
+    case ADMIN_BAN:
+        snprintf(a->reason, sizeof(a->reason), "banned by an operator");
+        if (a->on) {
+            struct gw_refusal no;
+            json_t *body = gw_body_object(req, &no);
+            if (!body) {
+                gw_refuse(gw, req, &no);
+                return false;
             }
-            return true;
+            json_t *reason = json_object_get(body, "reason");
+            if (json_is_string(reason) && json_string_length(reason) > 0)
+                snprintf(a->reason, sizeof(a->reason), "%s", json_string_value(reason));
+            json_decref(body);
         }
+        break;
+    default: break;
     }
-    gw_error(gw, req, 404, "invalid_request_error", "not_found", "no such endpoint: %s", path);
-    return false;
+    return true;
 }
+
+/* What the admin listener answers before and without authentication: its health, its metrics,
+ * and 404 for what is not under /admin/. */
+enum { A_HEALTHZ, A_METRICS, A_ADMIN };
+static const struct gw_route admin_listener[] = {
+    {"/healthz", 0, A_HEALTHZ},
+    {"/metrics", 0, A_METRICS},
+    {"/admin/*", 0, A_ADMIN},
+};
 
 void gw_admin(struct gw_worker *w, struct gw_req *req)
 {
     struct gw *gw = w->gw;
     const char *path = gw_req_path(req);
-    if (strcmp(path, "/healthz") == 0) {
+    int64_t id;
+    const struct gw_route *r =
+        gw_route_find(admin_listener, sizeof(admin_listener) / sizeof(admin_listener[0]), path,
+                      gw_req_method(req), &id);
+    if (r && r->op == A_HEALTHZ) {
         gw_healthz(gw, req, true);
         return;
     }
-    if (strcmp(path, "/metrics") == 0) {
+    if (r && r->op == A_METRICS) {
         metrics(gw, req);
         return;
     }
-    if (strncmp(path, "/admin/", 7) != 0) {
+    if (!r) {
         gw_error(gw, req, 404, "invalid_request_error", "not_found", "no such endpoint: %s", path);
         return;
     }

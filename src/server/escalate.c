@@ -39,10 +39,14 @@ static void ban_event(struct rp_event *ev, const char *kind, int64_t account_id,
     else
         snprintf(span, sizeof(span), "permanently");
     snprintf(ev->kind, sizeof(ev->kind), "%s", kind);
-    snprintf(ev->detail, sizeof(ev->detail),
-             "{\"code\":\"%s\",\"last\":\"%s\",\"ban\":\"%s\",\"until\":%lld,"
-             "\"ban_count\":%lld}",
-             v->v.code, code, span, (long long)v->until, (long long)v->ban_count);
+    struct gw_detail d;
+    gw_detail_begin(&d);
+    rp_jsonw_kstr(&d.w, "code", v->v.code);
+    rp_jsonw_kstr(&d.w, "last", code);
+    rp_jsonw_kstr(&d.w, "ban", span);
+    rp_jsonw_kint(&d.w, "until", (long long)v->until);
+    rp_jsonw_kint(&d.w, "ban_count", (long long)v->ban_count);
+    gw_detail_end(&d, ev);
 }
 
 void gw_escalate_count(struct gw *gw, const struct rp_key_info *key, const char *code,

@@ -11,6 +11,7 @@
 #include "rampart/config.h"
 #include "rampart/gate.h"
 #include "rampart/guard.h"
+#include "rampart/json.h"
 #include "rampart/policy.h"
 #include "mail.h"
 #include "rampart/store.h"
@@ -154,6 +155,19 @@ void gw_client_addr(struct gw *gw, struct gw_req *req, struct sockaddr_storage *
  * invalid_json). */
 json_t *gw_body_object(struct gw_req *req, struct gw_refusal *no);
 double gw_now(void);
+
+/* The detail of an event being written: one JSON object (docs/api.md, "The audit trail"),
+ * its members written with d->w between gw_detail_begin and gw_detail_end. */
+struct gw_detail {
+    struct rp_buf buf;
+    struct rp_jsonw w;
+};
+/* Begins the object, bounded by the size of an event's detail. */
+void gw_detail_begin(struct gw_detail *d);
+/* Ends the object and puts it into ev->detail. A detail that does not fit is never cut into
+ * something that is not JSON: ev->detail is then {"truncated":true} and the result RP_ETOOBIG
+ * (a writer that would rather keep part of a long value rewinds, as rp_guard_event_detail does). */
+int gw_detail_end(struct gw_detail *d, struct rp_event *ev);
 
 /* Handlers. */
 void gw_signup(struct gw_worker *w, struct gw_req *req);

@@ -9,7 +9,7 @@
 #include "gateway.h"
 #include "guardrail.h"
 #include "rampart/json.h"
-#include "texts.h"
+#include "rampart/texts.h"
 
 /* Streamed answers with more choices than this are stopped: each choice is its own scan. */
 #define MAX_CHOICES 8
@@ -23,21 +23,13 @@ static void guard_event(struct gw *gw, const struct rp_key_info *key, const char
                           .key_id = key->key_id,
                           .status = status};
     snprintf(ev.kind, sizeof(ev.kind), "%s", kind);
+    /* Too many codes to fit are cut at a whole one, with "truncated": true. */
     struct rp_buf d;
     rp_buf_init(&d, sizeof(ev.detail) - 1);
-    rp_buf_addf(&d, "{\"path\":\"%s\",\"verdict\":\"%s\",\"points\":%.2f,\"codes\":[", path,
-                rp_guard_verdict_name(r->verdict), r->points);
-    for (size_t i = 0; i < r->n_reasons; i++) {
-        if (i)
-            rp_buf_addc(&d, ',');
-        rp_json_add_cstr(&d, r->reasons[i].code);
-    }
-    /* A detail cut by the cap would not be JSON: then only the verdict is kept. */
-    if (rp_buf_adds(&d, "]}") == RP_OK)
-        snprintf(ev.detail, sizeof(ev.detail), "%s", d.ptr);
+    if (rp_guard_event_detail(&d, path, r) == RP_OK)
+        memcpy(ev.detail, d.ptr, d.len + 1);
     else
-        snprintf(ev.detail, sizeof(ev.detail), "{\"path\":\"%s\",\"verdict\":\"%s\"}", path,
-                 rp_guard_verdict_name(r->verdict));
+        snprintf(ev.detail, sizeof(ev.detail), "{\"truncated\":true}");
     rp_buf_release(&d);
     rp_store_event(gw->store, &ev);
 }
@@ -88,7 +80,7 @@ int gw_guard_prompt(struct gw_worker *w, const char *path, json_t *body,
         return -1;
     }
     json_t *texts[MAX_TEXTS + 1];
-    size_t n = gw_prompt_texts_tree(body, path, texts, MAX_TEXTS + 1);
+    size_t n = rp_prompt_texts_tree(body, path, texts, MAX_TEXTS + 1);
     if (n > MAX_TEXTS) {
         /* Texts past the limit would go upstream uninspected: the request is refused. */
         gw_refusal_set(&out->no, 400, "invalid_request_error", "too_many_texts",
@@ -384,36 +376,36 @@ static int whole_text(void *arg, struct rp_str text)
     struct whole_scan *sc = arg;
     struct gw_answer_guard *ag = sc->ag;
     if (sc->n == WHOLE_TEXTS_MAX)
-        return GW_SCAN_TREE;
+        return RP_SCAN_TREE;
     struct rp_guard_result *r = &sc->res[sc->n];
     if (rp_guard_inspect(ag->w->gw->guard, ag->w->guard_scratch, RP_GUARD_OUTPUT, text, r))
-        return GW_SCAN_TREE;
+        return RP_SCAN_TREE;
     sc->n++;
     if (r->enforced && (r->verdict == RP_GUARD_REFUSE || r->verdict == RP_GUARD_MODIFY)) {
         sc->change = true;
-        return GW_SCAN_TREE;
+        return RP_SCAN_TREE;
     }
-    return GW_SCAN_OK;
+    return RP_SCAN_OK;
 }
 
 /* The whole answer read in one pass without a tree: the texts of its choices inspected, its
  * usage read. Returns 0 when it goes out as it is (its findings recorded); else the tree path
  * must take it: 1 when a text is to be refused or modified, -1 for more texts than
  * WHOLE_TEXTS_MAX or JSON this reader refuses (which jansson refuses too). */
-static int whole_scan(struct gw_answer_guard *ag, struct rp_str body, struct gw_usage *usage)
+static int whole_scan(struct gw_answer_guard *ag, struct rp_str body, struct rp_usage *usage)
 {
     struct whole_scan sc = {.ag = ag};
-    int rc = gw_answer_texts_scan(body, ag->chat, whole_text, &sc, usage);
+    int rc = rp_answer_texts_scan(body, ag->chat, whole_text, &sc, usage);
     for (size_t i = 0; i < sc.n; i++) {
-        if (rc == GW_SCAN_OK)
+        if (rc == RP_SCAN_OK)
             note_whole(ag, &sc.res[i]);
         rp_guard_result_release(&sc.res[i]);
     }
-    return rc == GW_SCAN_OK ? 0 : sc.change ? 1 : -1;
+    return rc == RP_SCAN_OK ? 0 : sc.change ? 1 : -1;
 }
 
 int gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str body,
-                          struct evbuffer *out, struct gw_usage *usage)
+                          struct evbuffer *out, struct rp_usage *usage)
 {
     /* Most answers change nothing: they are read without a tree and go out as they came. */
     int scan = status == 200 ? whole_scan(ag, body, usage) : -1;
@@ -423,7 +415,7 @@ int gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str 
     }
     /* The tree does not hold integers past 64 bits: the counts are read without it. */
     if (status == 200)
-        gw_usage_answer(body, usage);
+        rp_usage_answer(body, usage);
     /* When a text is to be withheld, an answer that repeats a key (one copy withheld, another
      * left for a client that reads the first) is not taken apart either. */
     json_t *j = status == 200
@@ -497,16 +489,16 @@ static int prompt_text(void *arg, struct rp_str text)
     struct prompt_scan *ps = arg;
     struct gw_worker *w = ps->w;
     if (++ps->n > MAX_TEXTS)
-        return GW_SCAN_TREE;
+        return RP_SCAN_TREE;
     struct rp_guard_result r;
     if (rp_guard_inspect(w->gw->guard, w->guard_scratch, RP_GUARD_INPUT, text, &r))
-        return GW_SCAN_TREE;
+        return RP_SCAN_TREE;
     if (r.verdict == RP_GUARD_MODIFY && r.enforced) {
         rp_guard_result_release(&r);
-        return GW_SCAN_TREE;
+        return RP_SCAN_TREE;
     }
     keep_worst(&ps->worst, &ps->have_worst, &r);
-    return GW_SCAN_OK;
+    return RP_SCAN_OK;
 }
 
 int gw_guard_prompt_fast(struct gw_worker *w, struct gw_req *req, const char *path,
@@ -516,7 +508,7 @@ int gw_guard_prompt_fast(struct gw_worker *w, struct gw_req *req, const char *pa
     if (!w->gw->guard || !w->guard_scratch)
         return 1;
     struct prompt_scan ps = {.w = w, .worst = {.verdict = RP_GUARD_ALLOW}};
-    if (gw_prompt_texts_scan(gw_req_body(req), path, prompt_text, &ps) != GW_SCAN_OK) {
+    if (rp_prompt_texts_scan(gw_req_body(req), path, prompt_text, &ps) != RP_SCAN_OK) {
         rp_guard_result_release(&ps.worst);
         return 1;
     }

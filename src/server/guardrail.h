@@ -6,7 +6,7 @@
 #include <jansson.h>
 
 #include "gateway.h"
-#include "texts.h"
+#include "rampart/texts.h"
 
 /* Why the guardrails refuse a request, for the proxy to reply with. */
 struct gw_prompt_refusal {
@@ -55,8 +55,8 @@ bool gw_answer_guard_refused(const struct gw_answer_guard *ag);
  * upstream's, or 502 when the answer cannot be inspected (out then holds an error in OpenAI's
  * shape, code answer_unreadable), 503 when out of memory (code overloaded). A refused answer
  * keeps its shape with empty text and finish_reason "content_filter". The answer's usage is read
- * into *usage (texts.h). */
+ * into *usage (rampart/texts.h). */
 int gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str body,
-                          struct evbuffer *out, struct gw_usage *usage);
+                          struct evbuffer *out, struct rp_usage *usage);
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "gateway.h"
 #include "offload.h"
+#include "connect.h"
 #include "rampart/net.h"
 
 #define PROBE_PERIOD_MS 1000
@@ -108,7 +109,7 @@ static void *probe_main(void *arg)
 /* Whether the upstream takes a TCP connection within UPSTREAM_CONNECT_MS; why not in why. */
 static bool upstream_connects(struct gw *gw, char *why, size_t cap)
 {
-    int fd = rp_tcp_connect(gw->up_host, gw->up_port, true);
+    int fd = gw_tcp_connect(gw->up_host, gw->up_port, true);
     if (fd < 0) {
         snprintf(why, cap, "cannot connect to %.100s:%u: %s", gw->up_host, gw->up_port,
                  errno ? strerror(errno) : "the name does not resolve");

@@ -57,7 +57,13 @@ static void watch_refusal(struct gw *gw, const struct rp_key_info *key)
                               .key_id = key->key_id,
                               .status = 429};
         snprintf(ev.kind, sizeof(ev.kind), "soft_block");
-        snprintf(ev.detail, sizeof(ev.detail), "{\"codes\":[\"%s\"]}", v.code);
+        struct gw_detail d;
+        gw_detail_begin(&d);
+        rp_jsonw_key(&d.w, "codes");
+        rp_jsonw_array(&d.w);
+        rp_jsonw_str(&d.w, v.code);
+        rp_jsonw_end(&d.w);
+        gw_detail_end(&d, &ev);
         rp_store_event(gw->store, &ev);
         gw_escalate(gw, key, v.code);
     }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "mail.h"
+#include "connect.h"
 #include "rampart/net.h"
 
 #define SMTP_TIMEOUT_MS 10000
@@ -75,7 +76,7 @@ static int smtp_cmd(struct smtp *s, const char *cmd, int want)
 
 static int smtp_connect(const char *host, const char *port)
 {
-    int fd = rp_tcp_connect(host, (unsigned)strtoul(port, NULL, 10), false);
+    int fd = gw_tcp_connect(host, (unsigned)strtoul(port, NULL, 10), false);
     if (fd >= 0) {
         struct timeval tv = {SMTP_TIMEOUT_MS / 1000, 0};
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));

@@ -60,7 +60,7 @@ struct gw_proxy {
     char ctype[128];    /* of the answer */
     struct rp_buf body; /* copy of a non-streamed answer, for its usage */
     struct rp_sse sse;  /* the events of a streamed answer */
-    struct gw_usage usage;
+    struct rp_usage usage;
     size_t req_bytes, answer_bytes; /* sent upstream, received from it */
     double started_at;
 };
@@ -94,7 +94,7 @@ static void usage_from_tail(struct gw_proxy *p)
     const char *brace = memchr(key, '{', len - (size_t)(key - b));
     if (!brace)
         return;
-    gw_usage_object((struct rp_str){brace, len - (size_t)(brace - b)}, &p->usage);
+    rp_usage_object((struct rp_str){brace, len - (size_t)(brace - b)}, &p->usage);
 }
 
 /* Each event of a streamed answer: the one that carries "usage" says how many tokens it took;
@@ -103,7 +103,7 @@ static void on_event(void *arg, struct rp_str data)
 {
     struct gw_proxy *p = arg;
     if (memmem(data.ptr, data.len, "\"usage\"", 7))
-        gw_usage_answer(data, &p->usage);
+        rp_usage_answer(data, &p->usage);
     /* A stream found not to be one, or to have skipped an event, ends after this feed with an
      * error event: nothing after that point is relayed, not even in the same piece. */
     if (p->sse.foreign || p->sse.overflow)
@@ -114,24 +114,24 @@ static void on_event(void *arg, struct rp_str data)
 }
 
 /* The tokens charged for count k (0 prompt, 1 completion): the upstream's count when it is a
- * number (clamped at GW_USAGE_MAX), else the larger of that and an estimate from the size of
+ * number (clamped at RP_USAGE_MAX), else the larger of that and an estimate from the size of
  * the text (the request's body, or the answer's). */
 static int64_t tokens_of(const struct gw_proxy *p, int k)
 {
     int64_t n = p->usage.n[k];
-    if (p->usage.st[k] == GW_USAGE_INVALID) {
+    if (p->usage.st[k] == RP_USAGE_INVALID) {
         size_t bytes = k ? p->answer_bytes : p->req_bytes;
         size_t e = bytes / BYTES_A_TOKEN + (bytes % BYTES_A_TOKEN != 0);
-        e = e > GW_USAGE_MAX ? GW_USAGE_MAX : e;
+        e = e > RP_USAGE_MAX ? RP_USAGE_MAX : e;
         n = (int64_t)e > n ? (int64_t)e : n;
     }
     return n;
 }
 
 /* A count of the upstream that was not a token count: said on stderr, at most once in 10 s. */
-static void log_usage(struct gw *gw, const struct gw_usage *u, const int64_t charged[2])
+static void log_usage(struct gw *gw, const struct rp_usage *u, const int64_t charged[2])
 {
-    if (u->st[0] < GW_USAGE_CLAMPED && u->st[1] < GW_USAGE_CLAMPED)
+    if (u->st[0] < RP_USAGE_CLAMPED && u->st[1] < RP_USAGE_CLAMPED)
         return;
     int64_t now = (int64_t)gw_now(), last = atomic_load(&gw->usage_logged);
     if (now - last < 10 || !atomic_compare_exchange_strong(&gw->usage_logged, &last, now))
@@ -140,7 +140,7 @@ static void log_usage(struct gw *gw, const struct gw_usage *u, const int64_t cha
             "rampart serve: the upstream's usage has %s, not a token count from 0 to %d; "
             "charged %lld prompt and %lld completion tokens (docs/api.md, token usage; at most "
             "one such line every 10 s)\n",
-            u->what, GW_USAGE_MAX, (long long)charged[0], (long long)charged[1]);
+            u->what, RP_USAGE_MAX, (long long)charged[0], (long long)charged[1]);
 }
 
 /* What the request cost: its concurrency slots back, its tokens charged, its event logged. Done
@@ -156,7 +156,7 @@ static void account(struct gw_proxy *p)
     gw_limits_release(gw, &p->key);
     atomic_fetch_sub(&gw->m.in_flight, 1);
     /* Tokens are known only now: charge them (the next request waits if this one overdrew).
-     * Each count is at most GW_USAGE_MAX, so their sum cannot overflow. */
+     * Each count is at most RP_USAGE_MAX, so their sum cannot overflow. */
     int64_t t[2] = {tokens_of(p, 0), tokens_of(p, 1)};
     log_usage(gw, &p->usage, t);
     if (t[0] + t[1] > 0) {
@@ -171,10 +171,13 @@ static void account(struct gw_proxy *p)
                           .prompt_tokens = t[0],
                           .completion_tokens = t[1]};
     snprintf(ev.kind, sizeof(ev.kind), "request");
-    snprintf(ev.detail, sizeof(ev.detail),
-             "{\"path\":\"%s\",\"stream\":%s,\"ms\":%.1f,\"client_gone\":%s}", p->path,
-             p->stream ? "true" : "false", (gw_now() - p->started_at) * 1000,
-             p->client_gone ? "true" : "false");
+    struct gw_detail d;
+    gw_detail_begin(&d);
+    rp_jsonw_kstr(&d.w, "path", p->path);
+    rp_jsonw_kbool(&d.w, "stream", p->stream);
+    rp_jsonw_knum(&d.w, "ms", (gw_now() - p->started_at) * 1000, 1);
+    rp_jsonw_kbool(&d.w, "client_gone", p->client_gone);
+    gw_detail_end(&d, &ev);
     rp_store_event(gw->store, &ev);
 }
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "gateway.h"
+#include "route.h"
 #include "rampart/net.h"
 #include "server.h"
 
@@ -59,26 +60,39 @@ static bool refused(struct gw *gw, struct gw_req *req)
     return true;
 }
 
+/* The public listener's endpoints; each handler checks its own methods. */
+enum { R_PROXY, R_SIGNUP, R_VERIFY, R_KEYS, R_HEALTHZ };
+static const struct gw_route routes[] = {
+    {"/v1/chat/completions", 0, R_PROXY},
+    {"/v1/completions", 0, R_PROXY},
+    {"/v1/embeddings", 0, R_PROXY},
+    {"/v1/models", 0, R_PROXY},
+    {"/v1/signup", 0, R_SIGNUP},
+    {"/v1/verify", 0, R_VERIFY},
+    {"/v1/keys", 0, R_KEYS},
+    {"/v1/keys/*", 0, R_KEYS},
+    {"/healthz", 0, R_HEALTHZ},
+};
+
 static void route(struct gw_req *req, void *arg)
 {
     struct gw_worker *w = arg;
     if (refused(w->gw, req))
         return;
     const char *path = gw_req_path(req);
-    if (strcmp(path, "/v1/chat/completions") == 0 || strcmp(path, "/v1/completions") == 0 ||
-        strcmp(path, "/v1/embeddings") == 0 || strcmp(path, "/v1/models") == 0)
-        gw_proxy(w, req, path);
-    else if (strcmp(path, "/v1/signup") == 0)
-        gw_signup(w, req);
-    else if (strcmp(path, "/v1/verify") == 0)
-        gw_verify(w, req);
-    else if (strcmp(path, "/v1/keys") == 0 || strncmp(path, "/v1/keys/", 9) == 0)
-        gw_keys(w, req, path);
-    else if (strcmp(path, "/healthz") == 0)
-        gw_healthz(w->gw, req, false);
-    else
+    int64_t id;
+    const struct gw_route *r =
+        gw_route_find(routes, sizeof(routes) / sizeof(routes[0]), path, gw_req_method(req), &id);
+    switch (r ? r->op : -1) {
+    case R_PROXY: gw_proxy(w, req, path); break;
+    case R_SIGNUP: gw_signup(w, req); break;
+    case R_VERIFY: gw_verify(w, req); break;
+    case R_KEYS: gw_keys(w, req, path); break;
+    case R_HEALTHZ: gw_healthz(w->gw, req, false); break;
+    default:
         gw_error(w->gw, req, 404, "invalid_request_error", "not_found",
                  "no such endpoint: %s (see docs/api.md)", path);
+    }
 }
 
 static void admin_route(struct gw_req *req, void *arg)

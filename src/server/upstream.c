@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "httpd.h"
+#include "connect.h"
 #include "rampart/net.h"
 
 #define READ_SIZE (16u * 1024)
@@ -192,7 +193,7 @@ static int set_host_check(struct gw_upstream *u, SSL *ssl)
 static int up_connect(struct gw_up *c)
 {
     struct gw_upstream *u = c->u;
-    evutil_socket_t fd = rp_tcp_connect(u->host, u->opt.port, true);
+    evutil_socket_t fd = gw_tcp_connect(u->host, u->opt.port, true);
     if (fd < 0)
         return -1;
     int one = 1;

@@ -102,6 +102,36 @@ class Verification(unittest.TestCase):
     def tearDownClass(cls):
         cls.gw.close()
 
+    def test_regression_long_ban_reason_event_detail_is_valid_json(self):
+        """An operator's ban reason near its 511 bytes, with quotes and accents, made a ban event
+        whose detail was cut into text that is not JSON (the admin API then showed it as a
+        string). The detail is now an object: the reason cut at a character, "truncated": true;
+        a short reason is kept whole, with no marker."""
+        # Its own gateway: the bans below would hold every later sign-up from this network.
+        gw = Gateway("limits:\n  per_network:\n    signups_per_hour: 1000\n")
+        self.addCleanup(gw.close)
+        reasons = {"long-reason@example.com": ('"quoted" caf\u00e9 ' * 40)[:440],
+                   "short-reason@example.com": 'spam "run"'}
+        # Both sign up before either ban: a ban holds later sign-ups from its network.
+        ids = {email: gw.new_account(email)["account_id"] for email in reasons}
+        for email, reason in reasons.items():
+            aid = ids[email]
+            self.assertEqual(gw.request("POST", "/admin/accounts/%d/ban" % aid,
+                                        {"reason": reason}, admin=True)[0], 200)
+            evs = gw.request("GET", "/admin/events?account=%d" % aid, admin=True)[1]["events"]
+            detail = [e for e in evs if e["kind"] == "ban"][0]["detail"]
+            self.assertIsInstance(detail, dict, detail)
+            self.assertEqual(detail["by"], "admin")
+            if len(reason) > 100:
+                self.assertTrue(detail["truncated"])
+                self.assertTrue(reason.startswith(detail["reason"]), detail)
+                self.assertGreater(len(detail["reason"]), 100)
+            else:
+                self.assertEqual(detail, {"by": "admin", "reason": reason})
+            # The ban itself keeps the whole reason.
+            acc = gw.request("GET", "/admin/accounts/%d" % aid, admin=True)[1]
+            self.assertEqual(acc["ban_reason"], reason)
+
     def test_regression_verify_link_safe_for_scanners(self):
         """A GET of the link (a mail scanner, a link preview) shows a page with a button and no
         key, and changes nothing; the button's POST verifies and shows the key once."""

@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <jansson.h>
 
 #include "rampart/policy.h"
 #include "rampart/url_inspect.h"
@@ -618,6 +619,71 @@ static void test_enforcement_notes(void **state)
     assert_null(e.event);
 }
 
+/* Regression: with a long list of rule ids the guard's event detail was cut inside the list (a
+ * code that did not fit was skipped, a shorter one after it was not, and the commas and the
+ * closing "]}" went on) into text that is not JSON, while the event was written as if whole.
+ * Every length of code, around the cap of an event's detail, gives whole JSON with the codes in
+ * order, cut at a whole code with "truncated": true. */
+static void test_regression_long_rule_list_event_detail_is_valid_json(void **state)
+{
+    (void)state;
+    static char codes[RP_GUARD_MAX_REASONS][80];
+    for (size_t len = 1; len < 70; len++) {
+        for (size_t cut = 0; cut < RP_GUARD_MAX_REASONS; cut += 5) {
+            struct rp_guard_result r = {.verdict = RP_GUARD_REFUSE, .points = 12.5};
+            for (size_t i = 0; i < RP_GUARD_MAX_REASONS; i++) {
+                /* Long codes, then short ones after the place the list is cut. */
+                size_t n = i < cut ? len : (i % 3) + 1;
+                memset(codes[i], 'a' + (int)(i % 26), n);
+                codes[i][n] = '\0';
+                r.reasons[r.n_reasons++] = (struct rp_guard_reason){.code = codes[i]};
+            }
+            struct rp_buf b;
+            rp_buf_init(&b, 511);
+            assert_int_equal(rp_guard_event_detail(&b, "/v1/chat/completions", &r), RP_OK);
+            assert_true(b.len <= 511);
+            json_error_t e;
+            json_t *j = json_loads(b.ptr, 0, &e);
+            if (!j)
+                fail_msg("not JSON (%s): %s", e.text, b.ptr);
+            assert_string_equal(json_string_value(json_object_get(j, "verdict")), "refuse");
+            assert_string_equal(json_string_value(json_object_get(j, "path")),
+                                "/v1/chat/completions");
+            assert_true(fabs(json_number_value(json_object_get(j, "points")) - 12.5) < 1e-9);
+            json_t *list = json_object_get(j, "codes");
+            size_t n = json_array_size(list);
+            for (size_t i = 0; i < n; i++)
+                assert_string_equal(json_string_value(json_array_get(list, i)), codes[i]);
+            /* Cut exactly when not all of them are there. */
+            assert_int_equal(json_is_true(json_object_get(j, "truncated")), n < r.n_reasons);
+            assert_true(n > 0);
+            json_decref(j);
+            rp_buf_release(&b);
+        }
+    }
+}
+
+/* A short list is written whole, as before: the exact text the audit trail has. */
+static void test_guard_event_detail_whole(void **state)
+{
+    (void)state;
+    struct rp_guard_result r = {.verdict = RP_GUARD_FLAG, .points = 3};
+    r.reasons[r.n_reasons++] = (struct rp_guard_reason){.code = "jailbreak-dan"};
+    r.reasons[r.n_reasons++] = (struct rp_guard_reason){.code = "classifier"};
+    struct rp_buf b;
+    rp_buf_init(&b, 511);
+    assert_int_equal(rp_guard_event_detail(&b, "/v1/completions", &r), RP_OK);
+    assert_string_equal(b.ptr, "{\"path\":\"/v1/completions\",\"verdict\":\"flag\",\"points\":3.00,"
+                               "\"codes\":[\"jailbreak-dan\",\"classifier\"]}");
+    rp_buf_release(&b);
+    /* Not even the empty list fits: an error, and the buffer as it was. */
+    rp_buf_init(&b, 20);
+    assert_int_equal(rp_guard_event_detail(&b, "/v1/completions", &r), RP_ETOOBIG);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(rp_buf_error(&b), RP_OK);
+    rp_buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -642,6 +708,8 @@ int main(void)
         cmocka_unit_test(test_enforcement_refused_prompt),
         cmocka_unit_test(test_enforcement_answers),
         cmocka_unit_test(test_enforcement_notes),
+        cmocka_unit_test(test_regression_long_rule_list_event_detail_is_valid_json),
+        cmocka_unit_test(test_guard_event_detail_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

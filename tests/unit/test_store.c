@@ -797,14 +797,14 @@ static void test_screening_links_and_holds(void **state)
                            .expires = now + 100};
     assert_int_equal(rp_store_signup(st, &in, &a, &created), RP_OK);
     assert_true(created);
-    assert_int_equal(rp_store_banned_by_email_key(st, "xy@example.org", &got), RP_ENOTFOUND);
+    assert_int_equal(rp_store_banned_by_email_key(st, "xy@example.org", now, &got), RP_ENOTFOUND);
     /* Unverified, the address links nothing. */
     assert_int_equal(rp_store_lookalike_verified(st, "xy@example.org", "xy2@example.org", 0, &got),
                      RP_ENOTFOUND);
     /* Banned before it verified: not by its address either, but its network still holds. */
     assert_int_equal(rp_store_ban_until(st, a, "r", now, now + 3600, NULL), RP_OK);
-    assert_int_equal(rp_store_banned_by_email_key(st, "xy@example.org", &got), RP_ENOTFOUND);
-    assert_int_equal(rp_store_banned_by_signup_net(st, "10.0.0.0/24", &got), RP_OK);
+    assert_int_equal(rp_store_banned_by_email_key(st, "xy@example.org", now, &got), RP_ENOTFOUND);
+    assert_int_equal(rp_store_banned_by_signup_net(st, "10.0.0.0/24", now, &got), RP_OK);
     assert_int_equal(got, a);
     assert_int_equal(rp_store_unban(st, a, now, NULL), RP_OK);
     assert_int_equal(verify(st, t1, now, 1, &v), RP_OK);
@@ -822,15 +822,21 @@ static void test_screening_links_and_holds(void **state)
     assert_int_equal(rp_store_lookalike_verified(st, "", "xy2@example.org", 0, &got), RP_ENOTFOUND);
 
     assert_int_equal(rp_store_ban_until(st, a, "r", now, now + 3600, NULL), RP_OK);
-    assert_int_equal(rp_store_banned_by_email_key(st, "xy@example.org", &got), RP_OK);
+    assert_int_equal(rp_store_banned_by_email_key(st, "xy@example.org", now, &got), RP_OK);
     assert_int_equal(got, a);
-    assert_int_equal(rp_store_banned_by_signup_net(st, "10.0.0.0/24", &got), RP_OK);
-    assert_int_equal(rp_store_banned_by_signup_net(st, "10.9.0.0/24", &got), RP_ENOTFOUND);
-    assert_int_equal(rp_store_banned_by_email_key(st, "", &got), RP_ENOTFOUND);
+    assert_int_equal(rp_store_banned_by_signup_net(st, "10.0.0.0/24", now, &got), RP_OK);
+    assert_int_equal(rp_store_banned_by_signup_net(st, "10.9.0.0/24", now, &got), RP_ENOTFOUND);
+    assert_int_equal(rp_store_banned_by_email_key(st, "", now, &got), RP_ENOTFOUND);
+    /* The ban runs until now + 3600 by the caller's clock, not the store's. */
+    assert_int_equal(rp_store_banned_by_email_key(st, "xy@example.org", now + 3599, &got), RP_OK);
+    assert_int_equal(rp_store_banned_by_email_key(st, "xy@example.org", now + 3600, &got),
+                     RP_ENOTFOUND);
+    assert_int_equal(rp_store_banned_by_signup_net(st, "10.0.0.0/24", now + 3600, &got),
+                     RP_ENOTFOUND);
     /* A ban that has run out no longer links, before anyone lifts it. */
     assert_int_equal(rp_store_ban_until(st, a, "r", now - 10, now - 1, NULL), RP_OK);
-    assert_int_equal(rp_store_banned_by_email_key(st, "xy@example.org", &got), RP_ENOTFOUND);
-    assert_int_equal(rp_store_banned_by_signup_net(st, "10.0.0.0/24", &got), RP_ENOTFOUND);
+    assert_int_equal(rp_store_banned_by_email_key(st, "xy@example.org", now, &got), RP_ENOTFOUND);
+    assert_int_equal(rp_store_banned_by_signup_net(st, "10.0.0.0/24", now, &got), RP_ENOTFOUND);
 
     /* A held sign-up: no token, listed, approved with a link. */
     struct rp_signup held = {
