@@ -168,6 +168,9 @@ void gw_detail_begin(struct gw_detail *d);
  * something that is not JSON: ev->detail is then {"truncated":true} and the result RP_ETOOBIG
  * (a writer that would rather keep part of a long value rewinds, as rp_guard_event_detail does). */
 int gw_detail_end(struct gw_detail *d, struct rp_event *ev);
+/* Puts json (a whole document when rc is RP_OK) into ev->detail, else {"truncated":true}: the
+ * end of gw_detail_end, for a detail written by the library (rp_guard_event_detail). */
+void gw_detail_put(struct rp_event *ev, const struct rp_buf *json, int rc);
 
 /* Handlers. */
 void gw_signup(struct gw_worker *w, struct gw_req *req);

@@ -26,10 +26,7 @@ static void guard_event(struct gw *gw, const struct rp_key_info *key, const char
     /* Too many codes to fit are cut at a whole one, with "truncated": true. */
     struct rp_buf d;
     rp_buf_init(&d, sizeof(ev.detail) - 1);
-    if (rp_guard_event_detail(&d, path, r) == RP_OK)
-        memcpy(ev.detail, d.ptr, d.len + 1);
-    else
-        snprintf(ev.detail, sizeof(ev.detail), "{\"truncated\":true}");
+    gw_detail_put(&ev, &d, rp_guard_event_detail(&d, path, r));
     rp_buf_release(&d);
     rp_store_event(gw->store, &ev);
 }

@@ -23,14 +23,19 @@ void gw_detail_begin(struct gw_detail *d)
     rp_jsonw_object(&d->w);
 }
 
+void gw_detail_put(struct rp_event *ev, const struct rp_buf *json, int rc)
+{
+    if (rc == RP_OK && json->len < sizeof(ev->detail))
+        memcpy(ev->detail, json->ptr, json->len + 1);
+    else
+        snprintf(ev->detail, sizeof(ev->detail), "{\"truncated\":true}");
+}
+
 int gw_detail_end(struct gw_detail *d, struct rp_event *ev)
 {
     rp_jsonw_end(&d->w);
     int rc = rp_jsonw_finish(&d->w);
-    if (rc == RP_OK)
-        memcpy(ev->detail, d->buf.ptr, d->buf.len + 1);
-    else
-        snprintf(ev->detail, sizeof(ev->detail), "{\"truncated\":true}");
+    gw_detail_put(ev, &d->buf, rc);
     rp_buf_release(&d->buf);
     return rc;
 }
