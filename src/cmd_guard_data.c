@@ -27,7 +27,7 @@ int guard_from(const char *prog, const char *config, const char *const *extra, s
         fprintf(stderr, "rampart %s: %s\n", prog, result == RP_ENOMEM ? "out of memory" : err.msg);
         goto fail;
     }
-    if (!strcmp(cfg->guard_mode, "off")) {
+    if (cfg->guard_mode == RP_MODE_OFF) {
         fprintf(stderr, "rampart %s: guard.mode is off in '%s': nothing would be inspected\n", prog,
                 config);
         result = RP_EINVAL;

@@ -172,7 +172,7 @@ int cmd_serve(int argc, char **argv)
         rp_config_release(&cfg);
         return CMD_EXIT_USAGE;
     }
-    if (strcmp(cfg.guard_mode, "off") != 0) {
+    if (cfg.guard_mode != RP_MODE_OFF) {
         struct rp_guard_options go;
         struct compile_note note = {0};
         rp_guard_options_from_config(&cfg, &go);
@@ -227,7 +227,7 @@ int cmd_serve(int argc, char **argv)
     gw.cfg = &cfg;
     gw.req_rate = (struct rp_rate){cfg.key_requests_per_minute, 60, cfg.key_requests_per_minute};
     gw.tok_rate = (struct rp_rate){cfg.key_tokens_per_minute, 60, cfg.key_tokens_per_minute};
-    struct rp_ladder ladder = {.monitor = !strcmp(cfg.escalation_mode, "monitor"),
+    struct rp_ladder ladder = {.monitor = cfg.escalation_mode == RP_MODE_MONITOR,
                                .soft_blocks = cfg.escalation_soft_blocks,
                                .window = cfg.escalation_window,
                                .ban_time = cfg.escalation_ban_time,
@@ -290,7 +290,7 @@ int cmd_serve(int argc, char **argv)
         (rp_limiter_new(1u << 20, &gw.req_limit) || rp_limiter_new(1u << 20, &gw.tok_limit) ||
          rp_limiter_new(1u << 18, &gw.signup_limit) || rp_inflight_new(1u << 20, &gw.inflight) ||
          gw_keycache_new(&gw.keys) || rp_watch_new(&watch_rules, &gw.watch) ||
-         (strcmp(cfg.escalation_mode, "off") && rp_escalation_new(&ladder, 1u << 20, &gw.esc)))) {
+         (cfg.escalation_mode != RP_MODE_OFF && rp_escalation_new(&ladder, 1u << 20, &gw.esc)))) {
         rp_error_set(&err, "out of memory");
         result = RP_ENOMEM;
     }

@@ -15,6 +15,10 @@ struct rp_config_list {
     size_t n;
 };
 
+/* The modes of guard.mode and escalation.mode: enforce acts on what it finds, monitor only
+ * records what it would have done, off does nothing. */
+enum rp_mode { RP_MODE_ENFORCE, RP_MODE_MONITOR, RP_MODE_OFF };
+
 struct rp_config {
     char *listen;       /* "ADDR:PORT"; default "127.0.0.1:8080" */
     char *admin_listen; /* default "127.0.0.1:8081" */
@@ -52,7 +56,7 @@ struct rp_config {
     double account_keys_per_hour;         /* limits.per_account.keys_per_hour, default 10 */
     unsigned account_max_keys;            /* limits.per_account.max_keys, default 20 */
     /* guard: (docs/guardrails.md). Index 0 is the input direction, 1 the output. */
-    char *guard_mode;                    /* enforce (default), monitor or off */
+    enum rp_mode guard_mode;             /* guard.mode, default enforce */
     bool guard_default_rules;            /* guard.default_rules: the embedded pack, default true */
     struct rp_config_list guard_rules;   /* guard.rules: more packs (paths) */
     struct rp_config_list guard_disable; /* guard.disable: rule ids switched off */
@@ -62,7 +66,7 @@ struct rp_config {
                                             (output); 0 = off */
     char *guard_model[2];                /* guard.<dir>.model; NULL = embedded */
     /* escalation: (docs/configuration.md): soft-blocks in a window lead to bans that grow. */
-    char *escalation_mode;           /* enforce (default), monitor or off */
+    enum rp_mode escalation_mode;    /* escalation.mode, default enforce */
     unsigned escalation_soft_blocks; /* escalation.soft_blocks_before_ban, default 5 */
     double escalation_window;        /* escalation.window, seconds, default 1h */
     double escalation_ban_time;      /* escalation.ban_time: the first ban, default 1h */

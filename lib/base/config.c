@@ -21,7 +21,8 @@ enum kind {
     K_CIDRS,    /* a list of CIDR ranges (trusted_proxies) */
     K_NUM0,     /* a number, 0 or more (double) */
     K_BOOL,     /* true or false (bool) */
-    K_LIST      /* a list of strings (struct rp_config_list) */
+    K_LIST,     /* a list of strings (struct rp_config_list) */
+    K_MODE      /* enforce, monitor or off (enum rp_mode) */
 };
 
 struct key {
@@ -35,15 +36,24 @@ struct key {
     int (*check)(const char *value, struct rp_error *why);
     bool is_url; /* trailing '/' removed, so that paths can be appended */
     const struct key *children;
+    /* The default, written as a file would write it and read the same way by rp_config_init;
+     * NULL leaves the field zero (0, false, NULL, an empty list). */
+    const char *def;
 };
 
 static void list_release(struct rp_config_list *l);
 static int list_copy(struct rp_config_list *dst, const struct rp_config_list *src);
 
 #define F(field) offsetof(struct rp_config, field)
+/* One key: its name, kind and field, then what it has of .min, .max, .def, .check, .is_url and
+ * .children. */
+#define KEY(key_name, key_kind, key_off, ...)                                                      \
+    {                                                                                              \
+        .name = key_name, .kind = key_kind, .off = key_off, __VA_ARGS__                            \
+    }
 #define END                                                                                        \
     {                                                                                              \
-        NULL, K_MAP, 0, 0, 0, NULL, false, NULL                                                    \
+        .name = NULL                                                                               \
     }
 
 static int check_listen(const char *value, struct rp_error *why);
@@ -52,142 +62,135 @@ static int check_smtp_url(const char *value, struct rp_error *why);
 static int check_token(const char *value, struct rp_error *why);
 
 static const struct key upstream_keys[] = {
-    {"url", K_STR, F(upstream_url), 0, 0, check_http_url, true, NULL},
-    {"api_key", K_OPT_STR, F(upstream_api_key), 0, 0, check_token, false, NULL},
-    {"ca_file", K_OPT_STR, F(upstream_ca_file), 0, 0, NULL, false, NULL},
-    {"timeout", K_DURATION, F(upstream_timeout_seconds), 0, 3600, NULL, false, NULL},
+    KEY("url", K_STR, F(upstream_url), .def = "http://127.0.0.1:8090", .check = check_http_url,
+        .is_url = true),
+    KEY("api_key", K_OPT_STR, F(upstream_api_key), .check = check_token),
+    KEY("ca_file", K_OPT_STR, F(upstream_ca_file), .def = NULL),
+    KEY("timeout", K_DURATION, F(upstream_timeout_seconds), .max = 3600, .def = "60s"),
     END,
 };
 
 static const struct key per_key_keys[] = {
-    {"requests_per_minute", K_NUM, F(key_requests_per_minute), 0, 1e9, NULL, false, NULL},
-    {"tokens_per_minute", K_NUM, F(key_tokens_per_minute), 0, 1e12, NULL, false, NULL},
-    {"concurrent_requests", K_UINT, F(key_concurrent_requests), 1, 10000, NULL, false, NULL},
+    KEY("requests_per_minute", K_NUM, F(key_requests_per_minute), .max = 1e9, .def = "60"),
+    KEY("tokens_per_minute", K_NUM, F(key_tokens_per_minute), .max = 1e12, .def = "100000"),
+    KEY("concurrent_requests", K_UINT, F(key_concurrent_requests), .min = 1, .max = 10000,
+        .def = "4"),
     END,
 };
 
 /* Unset (0), the first three follow the per-key values (rp_config_init leaves them 0). */
 static const struct key per_account_keys[] = {
-    {"requests_per_minute", K_NUM, F(account_requests_per_minute), 0, 1e9, NULL, false, NULL},
-    {"tokens_per_minute", K_NUM, F(account_tokens_per_minute), 0, 1e12, NULL, false, NULL},
-    {"concurrent_requests", K_UINT, F(account_concurrent_requests), 1, 10000, NULL, false, NULL},
-    {"keys_per_hour", K_NUM, F(account_keys_per_hour), 0, 1e6, NULL, false, NULL},
-    {"max_keys", K_UINT, F(account_max_keys), 1, 100000, NULL, false, NULL},
+    KEY("requests_per_minute", K_NUM, F(account_requests_per_minute), .max = 1e9),
+    KEY("tokens_per_minute", K_NUM, F(account_tokens_per_minute), .max = 1e12),
+    KEY("concurrent_requests", K_UINT, F(account_concurrent_requests), .min = 1, .max = 10000),
+    KEY("keys_per_hour", K_NUM, F(account_keys_per_hour), .max = 1e6, .def = "10"),
+    KEY("max_keys", K_UINT, F(account_max_keys), .min = 1, .max = 100000, .def = "20"),
     END,
 };
 
 static const struct key per_network_keys[] = {
-    {"signups_per_hour", K_NUM, F(network_signups_per_hour), 0, 1e6, NULL, false, NULL},
+    KEY("signups_per_hour", K_NUM, F(network_signups_per_hour), .max = 1e6, .def = "5"),
     END,
 };
 
 static const struct key per_client_keys[] = {
-    {"connections", K_UINT, F(client_connections), 0, 1000000, NULL, false, NULL},
+    KEY("connections", K_UINT, F(client_connections), .max = 1000000, .def = "256"),
     END,
 };
 
 static const struct key limits_keys[] = {
-    {"per_key", K_MAP, 0, 0, 0, NULL, false, per_key_keys},
-    {"per_account", K_MAP, 0, 0, 0, NULL, false, per_account_keys},
-    {"per_network", K_MAP, 0, 0, 0, NULL, false, per_network_keys},
-    {"per_client", K_MAP, 0, 0, 0, NULL, false, per_client_keys},
-    {"max_body_bytes", K_SIZE, F(max_body_bytes), 1024, 1073741824.0, NULL, false, NULL},
-    {"header_timeout", K_DURATION, F(header_timeout_seconds), 1, 3600, NULL, false, NULL},
+    KEY("per_key", K_MAP, 0, .children = per_key_keys),
+    KEY("per_account", K_MAP, 0, .children = per_account_keys),
+    KEY("per_network", K_MAP, 0, .children = per_network_keys),
+    KEY("per_client", K_MAP, 0, .children = per_client_keys),
+    KEY("max_body_bytes", K_SIZE, F(max_body_bytes), .min = 1024, .max = 1073741824.0,
+        .def = "1MiB"),
+    KEY("header_timeout", K_DURATION, F(header_timeout_seconds), .min = 1, .max = 3600,
+        .def = "15s"),
     END,
 };
 
 static const struct key smtp_keys[] = {
-    {"url", K_OPT_STR, F(smtp_url), 0, 0, check_smtp_url, true, NULL},
+    KEY("url", K_OPT_STR, F(smtp_url), .check = check_smtp_url, .is_url = true),
     END,
 };
 
 static const struct key signup_keys[] = {
-    {"verify_ttl", K_DURATION, F(verify_token_ttl_seconds), 60, 30 * 86400.0, NULL, false, NULL},
-    {"disposable_domains", K_OPT_STR, F(signup_disposable_domains), 0, 0, NULL, false, NULL},
+    KEY("verify_ttl", K_DURATION, F(verify_token_ttl_seconds), .min = 60, .max = 30 * 86400.0,
+        .def = "24h"),
+    KEY("disposable_domains", K_OPT_STR, F(signup_disposable_domains), .def = NULL),
     END,
 };
 
-static int check_guard_mode(const char *value, struct rp_error *why)
-{
-    if (strcmp(value, "enforce") && strcmp(value, "monitor") && strcmp(value, "off")) {
-        rp_error_set(why, "must be enforce, monitor or off");
-        return RP_EINVAL;
-    }
-    return RP_OK;
-}
+/* The names of enum rp_mode's values, in its order. */
+static const char *const mode_names[] = {"enforce", "monitor", "off", NULL};
 
-#define GUARD_DIR_KEYS(dir)                                                                        \
+/* One direction of the guard: input (0) or output (1), whose classifier weighs points apart. */
+#define GUARD_DIR_KEYS(dir, points)                                                                \
     {                                                                                              \
-        {"refuse_score", K_NUM, F(guard_refuse_score[dir]), 0, 1e6, NULL, false, NULL},            \
-            {"flag_score", K_NUM, F(guard_flag_score[dir]), 0, 1e6, NULL, false, NULL},            \
-            {"classifier_points",                                                                  \
-             K_NUM0,                                                                               \
-             F(guard_classifier_points[dir]),                                                      \
-             0,                                                                                    \
-             1e6,                                                                                  \
-             NULL,                                                                                 \
-             false,                                                                                \
-             NULL},                                                                                \
-            {"model", K_OPT_STR, F(guard_model[dir]), 0, 0, NULL, false, NULL}, END,               \
+        KEY("refuse_score", K_NUM, F(guard_refuse_score[dir]), .max = 1e6, .def = "5"),            \
+            KEY("flag_score", K_NUM, F(guard_flag_score[dir]), .max = 1e6, .def = "2"),            \
+            KEY("classifier_points", K_NUM0, F(guard_classifier_points[dir]), .max = 1e6,          \
+                .def = points),                                                                    \
+            KEY("model", K_OPT_STR, F(guard_model[dir]), .def = NULL), END,                        \
     }
 
-static const struct key guard_input_keys[] = GUARD_DIR_KEYS(0);
-static const struct key guard_output_keys[] = GUARD_DIR_KEYS(1);
+static const struct key guard_input_keys[] = GUARD_DIR_KEYS(0, "5");
+static const struct key guard_output_keys[] = GUARD_DIR_KEYS(1, "2");
 
 static const struct key escalation_keys[] = {
-    {"mode", K_STR, F(escalation_mode), 0, 0, check_guard_mode, false, NULL},
-    {"soft_blocks_before_ban", K_UINT, F(escalation_soft_blocks), 1, 1000, NULL, false, NULL},
-    {"window", K_DURATION, F(escalation_window), 0, 30 * 86400.0, NULL, false, NULL},
-    {"ban_time", K_DURATION, F(escalation_ban_time), 0, 365 * 86400.0, NULL, false, NULL},
-    {"ban_time_factor", K_NUM, F(escalation_ban_factor), 1, 1000, NULL, false, NULL},
-    {"ban_time_max", K_DURATION, F(escalation_ban_max), 0, 3650 * 86400.0, NULL, false, NULL},
+    KEY("mode", K_MODE, F(escalation_mode), .def = "enforce"),
+    KEY("soft_blocks_before_ban", K_UINT, F(escalation_soft_blocks), .min = 1, .max = 1000,
+        .def = "5"),
+    KEY("window", K_DURATION, F(escalation_window), .max = 30 * 86400.0, .def = "1h"),
+    KEY("ban_time", K_DURATION, F(escalation_ban_time), .max = 365 * 86400.0, .def = "1h"),
+    KEY("ban_time_factor", K_NUM, F(escalation_ban_factor), .min = 1, .max = 1000, .def = "4"),
+    KEY("ban_time_max", K_DURATION, F(escalation_ban_max), .max = 3650 * 86400.0, .def = "30d"),
     END,
 };
 
 static const struct key behaviour_keys[] = {
-    {"hammering", K_NUM, F(behaviour_hammering), 0, 1e6, NULL, false, NULL},
-    {"half_life", K_DURATION, F(behaviour_half_life), 1, 30 * 86400.0, NULL, false, NULL},
-    {"network_window", K_DURATION, F(behaviour_network_window), 1, 30 * 86400.0, NULL, false, NULL},
+    KEY("hammering", K_NUM, F(behaviour_hammering), .max = 1e6, .def = "100"),
+    KEY("half_life", K_DURATION, F(behaviour_half_life), .min = 1, .max = 30 * 86400.0,
+        .def = "10m"),
+    KEY("network_window", K_DURATION, F(behaviour_network_window), .min = 1, .max = 30 * 86400.0,
+        .def = "1h"),
     END,
 };
 
 static const struct key guard_keys[] = {
-    {"mode", K_STR, F(guard_mode), 0, 0, check_guard_mode, false, NULL},
-    {"default_rules", K_BOOL, F(guard_default_rules), 0, 0, NULL, false, NULL},
-    {"rules", K_LIST, F(guard_rules), 0, 0, NULL, false, NULL},
-    {"disable", K_LIST, F(guard_disable), 0, 0, NULL, false, NULL},
-    {"input", K_MAP, 0, 0, 0, NULL, false, guard_input_keys},
-    {"output", K_MAP, 0, 0, 0, NULL, false, guard_output_keys},
+    KEY("mode", K_MODE, F(guard_mode), .def = "enforce"),
+    KEY("default_rules", K_BOOL, F(guard_default_rules), .def = "true"),
+    KEY("rules", K_LIST, F(guard_rules), .def = NULL),
+    KEY("disable", K_LIST, F(guard_disable), .def = NULL),
+    KEY("input", K_MAP, 0, .children = guard_input_keys),
+    KEY("output", K_MAP, 0, .children = guard_output_keys),
     END,
 };
 
 static const struct key top_keys[] = {
-    {"listen", K_STR, F(listen), 0, 0, check_listen, false, NULL},
-    {"admin_listen", K_STR, F(admin_listen), 0, 0, check_listen, false, NULL},
-    {"admin_token", K_OPT_STR, F(admin_token), 0, 0, check_token, false, NULL},
-    {"state_dir", K_STR, F(state_dir), 0, 0, NULL, false, NULL},
-    {"public_url", K_OPT_STR, F(public_url), 0, 0, check_http_url, true, NULL},
-    {"workers", K_UINT, F(workers), 0, 1024, NULL, false, NULL},
-    {"upstream", K_MAP, 0, 0, 0, NULL, false, upstream_keys},
-    {"trusted_proxies", K_CIDRS, 0, 0, 0, NULL, false, NULL},
-    {"limits", K_MAP, 0, 0, 0, NULL, false, limits_keys},
-    {"smtp", K_MAP, 0, 0, 0, NULL, false, smtp_keys},
-    {"signup", K_MAP, 0, 0, 0, NULL, false, signup_keys},
-    {"guard", K_MAP, 0, 0, 0, NULL, false, guard_keys},
-    {"escalation", K_MAP, 0, 0, 0, NULL, false, escalation_keys},
-    {"behaviour", K_MAP, 0, 0, 0, NULL, false, behaviour_keys},
+    KEY("listen", K_STR, F(listen), .def = "127.0.0.1:8080", .check = check_listen),
+    KEY("admin_listen", K_STR, F(admin_listen), .def = "127.0.0.1:8081", .check = check_listen),
+    KEY("admin_token", K_OPT_STR, F(admin_token), .check = check_token),
+    KEY("state_dir", K_STR, F(state_dir), .def = "./rampart-state"),
+    KEY("public_url", K_OPT_STR, F(public_url), .check = check_http_url, .is_url = true),
+    KEY("workers", K_UINT, F(workers), .max = 1024, .def = "0"),
+    KEY("upstream", K_MAP, 0, .children = upstream_keys),
+    KEY("trusted_proxies", K_CIDRS, 0, .def = NULL),
+    KEY("limits", K_MAP, 0, .children = limits_keys),
+    KEY("smtp", K_MAP, 0, .children = smtp_keys),
+    KEY("signup", K_MAP, 0, .children = signup_keys),
+    KEY("guard", K_MAP, 0, .children = guard_keys),
+    KEY("escalation", K_MAP, 0, .children = escalation_keys),
+    KEY("behaviour", K_MAP, 0, .children = behaviour_keys),
     END,
 };
 
 /* Every string field, for copying and freeing. */
 static const size_t string_fields[] = {
-    F(listen),           F(admin_listen),
-    F(admin_token),      F(state_dir),
-    F(upstream_url),     F(upstream_api_key),
-    F(smtp_url),         F(public_url),
-    F(upstream_ca_file), F(guard_mode),
-    F(guard_model[0]),   F(guard_model[1]),
-    F(escalation_mode),  F(signup_disposable_domains),
+    F(listen),           F(admin_listen),     F(admin_token),    F(state_dir),
+    F(upstream_url),     F(upstream_api_key), F(smtp_url),       F(public_url),
+    F(upstream_ca_file), F(guard_model[0]),   F(guard_model[1]), F(signup_disposable_domains),
 };
 
 #define NFIELDS (sizeof(string_fields) / sizeof(string_fields[0]))
@@ -524,6 +527,7 @@ static const char *kind_what(enum kind kind)
     case K_NUM0: return "a number, 0 or more";
     case K_BOOL: return "true or false";
     case K_LIST: return "a list of strings";
+    case K_MODE: return "enforce, monitor or off";
     case K_UINT: return "a whole number";
     case K_SIZE: return "a size in bytes (e.g. 1048576, 64k, 1MiB)";
     case K_DURATION: return "a duration (seconds, or e.g. 30s, 5m, 24h)";
@@ -580,6 +584,16 @@ static int apply_scalar(struct rp_config *c, const struct key *k, const char *pa
         *(bool *)field(c, k->off) = b;
         return RP_OK;
     }
+    case K_MODE:
+        for (int m = 0; mode_names[m]; m++) {
+            if (!strcmp(value, mode_names[m])) {
+                *(enum rp_mode *)field(c, k->off) = (enum rp_mode)m;
+                return RP_OK;
+            }
+        }
+        rp_error_set(why, "'%s' must be %s, not '%s'", path, kind_what(k->kind),
+                     show(value, len, shown));
+        return RP_EINVAL;
     case K_NUM:
     case K_NUM0:
     case K_DURATION: {
@@ -650,50 +664,29 @@ void rp_config_release(struct rp_config *c)
     list_release(&c->guard_disable);
 }
 
+/* Gives every key under keys (at path prefix) its default from the table. */
+static int apply_defaults(struct rp_config *c, const struct key *keys, const char *prefix)
+{
+    for (const struct key *k = keys; k->name; k++) {
+        char path[PATH_MAX_LEN];
+        struct rp_error why;
+        snprintf(path, sizeof(path), "%s%s%s", prefix, *prefix ? "." : "", k->name);
+        int result = k->kind == K_MAP ? apply_defaults(c, k->children, path)
+                     : k->def ? apply_scalar(c, k, path, k->def, strlen(k->def), false, false, &why)
+                              : RP_OK;
+        /* A default the table cannot read is a mistake of this file, which the tests catch. */
+        if (result)
+            return RP_NEVER(result != RP_ENOMEM) ? RP_EINVAL : result;
+    }
+    return RP_OK;
+}
+
 int rp_config_init(struct rp_config *c)
 {
-    static const struct {
-        size_t off;
-        const char *value;
-    } defaults[] = {
-        {F(listen), "127.0.0.1:8080"},     {F(admin_listen), "127.0.0.1:8081"},
-        {F(state_dir), "./rampart-state"}, {F(upstream_url), "http://127.0.0.1:8090"},
-        {F(guard_mode), "enforce"},        {F(escalation_mode), "enforce"},
-    };
-    int result = RP_OK;
     memset(c, 0, sizeof(*c));
-    c->upstream_timeout_seconds = 60;
-    c->key_requests_per_minute = 60;
-    c->key_tokens_per_minute = 100000;
-    c->key_concurrent_requests = 4;
-    c->account_keys_per_hour = 10;
-    c->account_max_keys = 20;
-    c->network_signups_per_hour = 5;
-    c->max_body_bytes = 1024 * 1024;
-    c->client_connections = 256;
-    c->header_timeout_seconds = 15;
-    c->workers = 0;
-    c->verify_token_ttl_seconds = 86400;
-    c->guard_default_rules = true;
-    c->escalation_soft_blocks = 5;
-    c->escalation_window = 3600;
-    c->escalation_ban_time = 3600;
-    c->escalation_ban_factor = 4;
-    c->escalation_ban_max = 30 * 86400;
-    c->behaviour_hammering = 100;
-    c->behaviour_half_life = 600;
-    c->behaviour_network_window = 3600;
-    for (int d = 0; d < 2; d++) {
-        c->guard_refuse_score[d] = 5;
-        c->guard_flag_score[d] = 2;
-        c->guard_classifier_points[d] = d == 0 ? 5 : 2;
-    }
-    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
-        result = set_string(str_field(c, defaults[i].off), defaults[i].value,
-                            strlen(defaults[i].value), false);
-        if (result)
-            goto out;
-    }
+    int result = apply_defaults(c, top_keys, "");
+    if (result)
+        goto out;
     /* The environment is the way to give the token without writing it into a file; the file
      * and the command line, read later, take precedence. */
     const char *token = getenv("RAMPART_ADMIN_TOKEN");
@@ -1148,6 +1141,13 @@ static int validate_key(const struct rp_config *c, const struct key *k, const ch
     }
     case K_BOOL:
     case K_LIST: return RP_OK;
+    case K_MODE: {
+        enum rp_mode m = *(const enum rp_mode *)cfield(c, k->off);
+        if (m == RP_MODE_ENFORCE || m == RP_MODE_MONITOR || m == RP_MODE_OFF)
+            return RP_OK;
+        rp_error_set(err, "'%s' must be %s", path, kind_what(k->kind));
+        return RP_EINVAL;
+    }
     case K_NUM:
     case K_NUM0:
     case K_DURATION: {

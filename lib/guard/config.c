@@ -21,7 +21,7 @@ void rp_guard_options_from_config(const struct rp_config *c, struct rp_guard_opt
         o->classifier_points[d] =
             c->guard_classifier_points[d] > 0 ? c->guard_classifier_points[d] : -1;
     }
-    o->monitor = c->guard_mode && !strcmp(c->guard_mode, "monitor");
+    o->monitor = c->guard_mode == RP_MODE_MONITOR;
 }
 
 bool rp_guard_held_out(struct rp_str text)

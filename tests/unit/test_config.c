@@ -693,7 +693,7 @@ static void test_guard_keys(void **state)
 {
     struct rp_config *c = *state;
     struct rp_error err;
-    assert_string_equal(c->guard_mode, "enforce");
+    assert_int_equal(c->guard_mode, RP_MODE_ENFORCE);
     assert_true(c->guard_default_rules);
     assert_int_equal(c->guard_rules.n, 0);
     assert_true(c->guard_refuse_score[0] == 5 && c->guard_flag_score[1] == 2);
@@ -710,7 +710,7 @@ static void test_guard_keys(void **state)
                        "    flag_score: 1.5\n"
                        "    model: m.txt\n";
     assert_int_equal(load(c, yaml, &err), RP_OK);
-    assert_string_equal(c->guard_mode, "monitor");
+    assert_int_equal(c->guard_mode, RP_MODE_MONITOR);
     assert_false(c->guard_default_rules);
     assert_int_equal(c->guard_rules.n, 2);
     assert_string_equal(c->guard_rules.v[1], "b.yaml");
@@ -723,6 +723,10 @@ static void test_guard_keys(void **state)
     assert_int_equal(load(c, "guard:\n  rules: [c.yaml]\n", &err), RP_OK);
     assert_int_equal(c->guard_rules.n, 1);
     load_fails_at(c, "guard:\n  rules: [x.yaml]\n  mode: sometimes\n", "t.yaml:3: 'guard.mode'");
+    load_fails_at(c, "guard:\n  mode: sometimes\n",
+                  "t.yaml:2: 'guard.mode' must be enforce, monitor or off, not 'sometimes'");
+    load_fails_at(c, "escalation:\n  mode: Enforce\n",
+                  "t.yaml:2: 'escalation.mode' must be enforce, monitor or off, not 'Enforce'");
     assert_string_equal(c->guard_rules.v[0], "c.yaml");
     load_fails_at(c, "guard:\n  default_rules: maybe\n", "t.yaml:2: 'guard.default_rules'");
     load_fails_at(c, "guard:\n  rules: a.yaml\n", "t.yaml:2: 'guard.rules' must be a list");
@@ -732,7 +736,7 @@ static void test_guard_keys(void **state)
     load_fails_at(c, "guard:\n  input:\n    refuse_score: 0\n",
                   "t.yaml:3: 'guard.input.refuse_score'");
     assert_int_equal(rp_config_set(c, "guard.mode", "off", &err), RP_OK);
-    assert_string_equal(c->guard_mode, "off");
+    assert_int_equal(c->guard_mode, RP_MODE_OFF);
     assert_int_equal(rp_config_set(c, "guard.rules", "x", &err), RP_EINVAL);
 }
 
@@ -741,7 +745,7 @@ static void test_escalation_keys(void **state)
 {
     struct rp_config *c = *state;
     struct rp_error err;
-    assert_string_equal(c->escalation_mode, "enforce");
+    assert_int_equal(c->escalation_mode, RP_MODE_ENFORCE);
     assert_int_equal(c->escalation_soft_blocks, 5);
     assert_true(c->escalation_window == 3600 && c->escalation_ban_time == 3600);
     assert_true(c->escalation_ban_factor == 4 && c->escalation_ban_max == 30 * 86400);
@@ -751,7 +755,7 @@ static void test_escalation_keys(void **state)
                           "  ban_time_max: 7d\n",
                           &err),
                      RP_OK);
-    assert_string_equal(c->escalation_mode, "monitor");
+    assert_int_equal(c->escalation_mode, RP_MODE_MONITOR);
     assert_int_equal(c->escalation_soft_blocks, 3);
     assert_true(c->escalation_window == 600 && c->escalation_ban_time == 30);
     assert_true(c->escalation_ban_factor == 2.5 && c->escalation_ban_max == 7 * 86400);
