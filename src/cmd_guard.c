@@ -224,7 +224,7 @@ int cmd_guard(int argc, char **argv)
         switch (c) {
         case 'j': run.json = true; break;
         case 'd':
-            if (guard_parse_direction("guard", optarg, &run.dir))
+            if (cmd_guard_parse_direction("guard", optarg, &run.dir))
                 goto usage_out;
             break;
         case 'c': config = optarg; break;
@@ -300,7 +300,7 @@ int cmd_guard(int argc, char **argv)
                 run.dir == RP_GUARD_OUTPUT ? "answers" : "prompts");
     struct rp_config cfg;
     struct rp_guard *g = NULL;
-    if (guard_from("guard", config, extra, n_extra, &cfg, &g)) {
+    if (cmd_guard_from("guard", config, extra, n_extra, &cfg, &g)) {
         rp_config_release(&cfg);
         goto usage_out;
     }

@@ -16,8 +16,8 @@
 #include "rampart/json.h"
 
 /* Reads the configuration file (or the defaults) and builds the guard from it. */
-int guard_from(const char *prog, const char *config, const char *const *extra, size_t n_extra,
-               struct rp_config *cfg, struct rp_guard **g)
+int cmd_guard_from(const char *prog, const char *config, const char *const *extra, size_t n_extra,
+                   struct rp_config *cfg, struct rp_guard **g)
 {
     struct rp_error err;
     int result = rp_config_init(cfg);
@@ -54,7 +54,7 @@ fail:
     return result;
 }
 
-int guard_parse_direction(const char *prog, const char *s, enum rp_guard_dir *out)
+int cmd_guard_parse_direction(const char *prog, const char *s, enum rp_guard_dir *out)
 {
     if (!strcmp(s, "input"))
         *out = RP_GUARD_INPUT;
@@ -67,7 +67,7 @@ int guard_parse_direction(const char *prog, const char *s, enum rp_guard_dir *ou
     return RP_OK;
 }
 
-void examples_release(struct examples *e)
+void cmd_examples_release(struct examples *e)
 {
     for (size_t i = 0; i < e->n; i++)
         free(e->v[i].text);
@@ -76,7 +76,7 @@ void examples_release(struct examples *e)
 
 /* Reads {"text","label","kind"} lines (prompts) or {"response","jailbroken","category"} lines
  * (answers: jailbroken true is label 1, kind "harmful-answer" or "refusal"). */
-int examples_read(const char *prog, const char *path, struct examples *e, bool benign)
+int cmd_examples_read(const char *prog, const char *path, struct examples *e, bool benign)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -157,7 +157,7 @@ int examples_read(const char *prog, const char *path, struct examples *e, bool b
 }
 
 /* The true-positive rate at the highest cut where false positives stay at or below fpr. */
-double tpr_at_fpr(struct rp_learn_scored *s, size_t n, double fpr)
+double cmd_tpr_at_fpr(struct rp_learn_scored *s, size_t n, double fpr)
 {
     size_t pos = 0, neg = 0;
     for (size_t i = 0; i < n; i++)

@@ -66,7 +66,7 @@ int cmd_guard_eval(int argc, char **argv)
             train_only = !strcmp(optarg, "train");
             break;
         case 'd':
-            if (guard_parse_direction("guard-eval", optarg, &dir))
+            if (cmd_guard_parse_direction("guard-eval", optarg, &dir))
                 return CMD_EXIT_USAGE;
             dir_set = true;
             break;
@@ -82,8 +82,8 @@ int cmd_guard_eval(int argc, char **argv)
         return CMD_EXIT_USAGE;
     }
     struct examples ex = {0};
-    if (examples_read("guard-eval", data, &ex, false)) {
-        examples_release(&ex);
+    if (cmd_examples_read("guard-eval", data, &ex, false)) {
+        cmd_examples_release(&ex);
         return CMD_EXIT_USAGE;
     }
     if (!dir_set && (!strcmp(ex.v[0].kind, "harmful-answer") || !strcmp(ex.v[0].kind, "refusal")))
@@ -95,7 +95,8 @@ int cmd_guard_eval(int argc, char **argv)
     struct kind_stat kinds[32];
     size_t n_kinds = 0, n_all = 0;
     int status = CMD_EXIT_USAGE;
-    if (!all || guard_from("guard-eval", config, NULL, 0, &cfg, &g) || rp_guard_scratch_new(g, &s))
+    if (!all || cmd_guard_from("guard-eval", config, NULL, 0, &cfg, &g) ||
+        rp_guard_scratch_new(g, &s))
         goto out;
     memset(kinds, 0, sizeof(kinds));
     struct kind_stat total = {.kind = "all"};
@@ -128,7 +129,7 @@ int cmd_guard_eval(int argc, char **argv)
             }
         }
     }
-    double t1 = tpr_at_fpr(all, n_all, 0.01);
+    double t1 = cmd_tpr_at_fpr(all, n_all, 0.01);
     json_t *j = json_object();
     json_t *jk = json_array();
     if (!json)
@@ -182,6 +183,6 @@ out:
     rp_guard_scratch_free(s);
     rp_guard_free(g);
     rp_config_release(&cfg);
-    examples_release(&ex);
+    cmd_examples_release(&ex);
     return status;
 }

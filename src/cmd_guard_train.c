@@ -225,10 +225,10 @@ int cmd_guard_train(int argc, char **argv)
     float *w = NULL;
     struct rp_learn_scored *oof = NULL;
     int status = CMD_EXIT_USAGE;
-    if (examples_read("guard-train", data, &ex, false))
+    if (cmd_examples_read("guard-train", data, &ex, false))
         goto out;
     for (size_t i = 0; i < n_benign; i++)
-        if (examples_read("guard-train", benign[i], &ex, true))
+        if (cmd_examples_read("guard-train", benign[i], &ex, true))
             goto out;
     f.start = malloc((ex.n + 1) * sizeof(*f.start));
     train = malloc(ex.n * sizeof(*train));
@@ -318,7 +318,7 @@ int cmd_guard_train(int argc, char **argv)
     for (size_t q = 0; q < n_train; q++)
         if (!ex.v[train[q]].extra)
             oof[n_all++] = (struct rp_learn_scored){oof_score[train[q]], ex.v[train[q]].label};
-    double t1 = tpr_at_fpr(oof, n_all, 0.01);
+    double t1 = cmd_tpr_at_fpr(oof, n_all, 0.01);
     free(oof_score);
     free(fold_train);
     double bias;
@@ -364,7 +364,7 @@ int cmd_guard_train(int argc, char **argv)
 oom:
     fprintf(stderr, "rampart guard-train: out of memory\n");
 out:
-    examples_release(&ex);
+    cmd_examples_release(&ex);
     free(f.idx);
     free(f.val);
     free(f.start);

@@ -108,6 +108,45 @@ class Cli(unittest.TestCase):
         finally:
             shutil.rmtree(d)
 
+    def test_checksrc_catches_naming_rules(self):
+        """STYLE.md rule 2: rp_ in the library, gw_ in the gateway, cmd_ in the commands, no rp_
+        names in the program and no typedef'd structs; static functions are free."""
+        files = {
+            "lib/a/x.c": "int helper(int a)\n{\n    return a;\n}\n\n"
+                         "int rp_a_ok(int a)\n{\n    return a;\n}\n\n"
+                         "int rp__a_inner(void)\n{\n    return 0;\n}\n\n"
+                         "static int quiet(void)\n{\n    return 0;\n}\n\n"
+                         "__attribute__((constructor)) static void init(void)\n{\n}\n\n"
+                         "static const int table[] = {\n    1,\n};\n",
+            "src/server/y.c": "void gw_fine(void)\n{\n}\n\nvoid\nhandle(int a,\n       int b)\n{\n}\n",
+            "src/cmd_z.c": "int cmd_z(int argc, char **argv)\n{\n    return argc;\n}\n\n"
+                           "int main(void)\n{\n    return 0;\n}\n\n"
+                           "int rp_thing(void)\n{\n    return 0;\n}\n\n"
+                           "struct rp_bad {\n    int x;\n};\n#define RP_MAX 3\n"
+                           "typedef struct pair {\n    int a;\n} pair_t;\n",
+        }
+        d = tempfile.mkdtemp()
+        try:
+            for name, text in files.items():
+                os.makedirs(os.path.dirname(os.path.join(d, name)), exist_ok=True)
+                with open(os.path.join(d, name), "w") as f:
+                    f.write(text)
+            p = subprocess.run([os.path.join(ROOT, "scripts", "checksrc"), d], capture_output=True)
+            self.assertEqual(p.returncode, 1, p.stdout)
+            out = p.stdout.decode()
+            self.assertIn("lib/a/x.c:1: 'helper' is a library function without the rp_ prefix", out)
+            self.assertIn("src/server/y.c:5: 'handle' is a gateway function without the gw_", out)
+            self.assertIn("src/cmd_z.c:11: 'rp_thing' is a command function without the cmd_", out)
+            self.assertIn("src/cmd_z.c:11: defines an rp_ name outside the library", out)
+            self.assertIn("src/cmd_z.c:16: defines an rp_ name outside the library", out)
+            self.assertIn("src/cmd_z.c:19: defines an rp_ name outside the library", out)
+            self.assertIn("src/cmd_z.c:20: typedef of a struct", out)
+            for fine in ("rp_a_ok", "rp__a_inner", "quiet", "'init'", "gw_fine", "'cmd_z'", "main"):
+                self.assertNotIn(fine, out)
+            self.assertEqual(len(out.strip().splitlines()), 7, out)
+        finally:
+            shutil.rmtree(d)
+
 
 class Url(unittest.TestCase):
     def test_fields(self):
