@@ -27,7 +27,9 @@ struct example {
     int label;
     char kind[32];
     bool held;
-    bool extra; /* from --benign: trained on, but not used to choose the threshold */
+    bool extra;   /* from --benign: trained on, but not used to choose the threshold */
+    char *source; /* its collection ("source" up to ':' or '+', else the file name) */
+    char *group;  /* what it shares with other rows ("group", else its own text's hash); owned */
 };
 
 struct examples {
@@ -44,8 +46,69 @@ void cmd_examples_release(struct examples *e);
  * failure; e keeps what was read, for cmd_examples_release(). */
 int cmd_examples_read(const char *prog, const char *path, struct examples *e, bool benign);
 
+/* The file name of path without its folders. */
+const char *cmd_base_name(const char *path);
+
 /* The true-positive rate at the highest cut where false positives stay at or below fpr; sorts s.
  * NAN when s lacks either label. */
 double cmd_tpr_at_fpr(struct rp_learn_scored *s, size_t n, double fpr);
+
+/* How `rampart guard-train` makes a model: its options, and so what guard-eval's by-source
+ * split measures. */
+struct cmd_guard_recipe {
+    unsigned bits;               /* 2^bits weights */
+    unsigned gram_min, gram_max; /* character n-grams, or 0 0: words only */
+    int epochs;
+    double l2;              /* penalty l2 * w on each weight a text touches, per step */
+    double ordinary_weight; /* the gradient of an ordinary text of --data counts this much */
+    double target_fpr;      /* share of ordinary texts at or above the threshold in CV */
+    bool calibrate;         /* Platt scaling of the log-odds on the out-of-fold scores */
+    bool quiet;             /* no progress on stderr */
+};
+
+#define CMD_GUARD_DEFAULT_L2 1e-6
+#define CMD_GUARD_RECIPE_DEFAULT                                                                   \
+    {                                                                                              \
+        18, 3, 5, 12, CMD_GUARD_DEFAULT_L2, 1, 0.005, false, false                                 \
+    }
+
+/* The hashed features of every example, computed once for all the fits over them. */
+struct cmd_guard_feats {
+    uint32_t *idx;
+    float *val;
+    size_t *start; /* example i has features start[i] .. start[i+1] */
+    size_t n, alloc;
+    bool oom;
+};
+
+/* Fills f (zeroed by the caller) with the features of every example of ex; RP_ENOMEM. The
+ * caller releases f with cmd_guard_feats_release() either way. */
+int cmd_guard_feats_build(const struct examples *ex, const struct cmd_guard_recipe *r,
+                          struct cmd_guard_feats *f);
+void cmd_guard_feats_release(struct cmd_guard_feats *f);
+
+/* A model fitted by cmd_guard_fit_model, with what cross-validation said of its threshold. */
+struct cmd_guard_fit {
+    float *w; /* 2^bits weights, owned: free() */
+    double bias, threshold;
+    double scale, shift;  /* the calibration applied (1, 0 without) */
+    size_t n_train, pos;  /* examples trained on, of them attacks */
+    size_t neg, fp, tp;   /* out of fold: ordinary texts of --data, those at or over the
+                             threshold, attacks at or over it */
+    size_t hard, hard_fp; /* benign-hard texts, and those at or over the threshold */
+    double tpr_at_1pct;   /* out of fold */
+};
+
+/* Trains on the n examples train lists, choosing the threshold by 5-fold cross-validation
+ * over them (folds by text hash), as guard-train does. On success out->w is the caller's.
+ * RP_EINVAL when the examples lack attacks or ordinary texts, RP_ENOMEM. */
+int cmd_guard_fit_model(const struct examples *ex, const struct cmd_guard_feats *f,
+                        const size_t *train, size_t n, const struct cmd_guard_recipe *r,
+                        struct cmd_guard_fit *out);
+
+/* guard-eval --split by-source (by_group false) or by-group: prints the figures; returns the
+ * exit status. */
+int cmd_guard_eval_folds(const char *prog, struct examples *ex, bool by_group,
+                         enum rp_guard_dir dir, const char *config, bool json);
 
 #endif

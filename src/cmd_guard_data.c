@@ -69,8 +69,11 @@ int cmd_guard_parse_direction(const char *prog, const char *s, enum rp_guard_dir
 
 void cmd_examples_release(struct examples *e)
 {
-    for (size_t i = 0; i < e->n; i++)
+    for (size_t i = 0; i < e->n; i++) {
         free(e->v[i].text);
+        free(e->v[i].source);
+        free(e->v[i].group);
+    }
     free(e->v);
 }
 
@@ -136,6 +139,27 @@ int cmd_examples_read(const char *prog, const char *path, struct examples *e, bo
             break;
         }
         memcpy(x->text, json_string_value(t), x->len + 1);
+        /* Leave-one-source-out and grouped splits (guard-eval --split) need both; a file
+         * without them is one source, and each of its rows a group of its own. A source is
+         * the collection: "owner/repo" of "owner/repo:path" (the files of one repository share
+         * their style, so holding out one file of it would flatter), the first of "a+b". */
+        json_t *src = json_object_get(j, "source"), *grp = json_object_get(j, "group");
+        char own[32];
+        snprintf(own, sizeof(own), "text:%016llx",
+                 (unsigned long long)rp_hash64(x->text, x->len, 0x67726f7570ull));
+        const char *from = json_is_string(src) && json_string_length(src) ? json_string_value(src)
+                                                                          : cmd_base_name(path);
+        x->source = strndup(from, strcspn(from, ":+"));
+        x->group =
+            strdup(json_is_string(grp) && json_string_length(grp) ? json_string_value(grp) : own);
+        if (!x->source || !x->group) {
+            free(x->text);
+            free(x->source);
+            free(x->group);
+            json_decref(j);
+            result = RP_ENOMEM;
+            break;
+        }
         x->label = json_is_boolean(l) ? json_is_true(l) : json_integer_value(l) != 0;
         x->extra = benign;
         snprintf(x->kind, sizeof(x->kind), "%s",
@@ -154,6 +178,12 @@ int cmd_examples_read(const char *prog, const char *path, struct examples *e, bo
         result = RP_EINVAL;
     }
     return result;
+}
+
+const char *cmd_base_name(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
 }
 
 /* The true-positive rate at the highest cut where false positives stay at or below fpr. */

@@ -17,7 +17,8 @@
 static void eval_usage(FILE *f)
 {
     fprintf(f,
-            "usage: rampart guard-eval --data FILE.jsonl [--split all|held-out|train]\n"
+            "usage: rampart guard-eval --data FILE.jsonl [--data FILE.jsonl]...\n"
+            "                          [--split all|held-out|train|by-source|by-group]\n"
             "                          [--direction input|output] [--config FILE] [--json]\n"
             "\n"
             "Inspects every labelled text of FILE and prints, per kind and overall, the rate of\n"
@@ -26,9 +27,17 @@ static void eval_usage(FILE *f)
             "FILE holds {\"text\",\"label\",\"kind\"} lines (label 1 = attack) or\n"
             "{\"response\",\"jailbroken\"} lines (answers; the output direction is then implied).\n"
             "\n"
-            "  --split held-out    only the 20%% evaluation split (by hash of the text) that\n"
-            "                      `rampart guard-train` never trains on; train: the other\n"
-            "                      80%%; default: all\n"
+            "  --split by-source   leave one source out: for every source in turn, train a\n"
+            "                      model as `rampart guard-train` does on the texts of all the\n"
+            "                      other sources, and inspect the source's texts with the rules\n"
+            "                      and that model; prints each source's refused and flagged\n"
+            "                      shares and the TPR at 0.5%% and 1%% FPR over all of them.\n"
+            "                      The figures that predict texts from elsewhere\n"
+            "  --split by-group    the same over 5 folds of whole groups (\"group\")\n"
+            "  --split held-out    only the 20%% split by hash of the text that guard-train\n"
+            "                      never trains on (near-copies land on both sides: flatters);\n"
+            "                      train: the other 80%%; default: all, with the configured\n"
+            "                      model\n"
             "  --direction DIR     input or output (default: input; output for answers)\n"
             "  --config FILE       the guard: section of a `rampart serve` configuration\n"
             "  --json              the figures as one JSON object\n");
@@ -50,20 +59,33 @@ int cmd_guard_eval(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *data = NULL, *config = NULL;
+    const char *data[8], *config = NULL;
+    size_t n_data = 0;
     bool held_only = false, train_only = false, json = false, dir_set = false;
+    int folds = 0; /* 1: by source, 2: by group */
     enum rp_guard_dir dir = RP_GUARD_INPUT;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'D': data = optarg; break;
+        case 'D':
+            if (n_data == 8) {
+                fprintf(stderr, "rampart guard-eval: at most 8 --data files\n");
+                return CMD_EXIT_USAGE;
+            }
+            data[n_data++] = optarg;
+            break;
         case 's':
-            if (strcmp(optarg, "all") && strcmp(optarg, "held-out") && strcmp(optarg, "train")) {
-                fprintf(stderr, "rampart guard-eval: --split must be all, held-out or train\n");
+            if (strcmp(optarg, "all") && strcmp(optarg, "held-out") && strcmp(optarg, "train") &&
+                strcmp(optarg, "by-source") && strcmp(optarg, "by-group")) {
+                fprintf(stderr,
+                        "rampart guard-eval: --split must be all, held-out, train, "
+                        "by-source or by-group, not '%s'\n",
+                        optarg);
                 return CMD_EXIT_USAGE;
             }
             held_only = !strcmp(optarg, "held-out");
             train_only = !strcmp(optarg, "train");
+            folds = !strcmp(optarg, "by-source") ? 1 : !strcmp(optarg, "by-group") ? 2 : 0;
             break;
         case 'd':
             if (cmd_guard_parse_direction("guard-eval", optarg, &dir))
@@ -76,18 +98,25 @@ int cmd_guard_eval(int argc, char **argv)
         default: eval_usage(stderr); return CMD_EXIT_USAGE;
         }
     }
-    if (!data || optind < argc) {
+    if (!n_data || optind < argc) {
         fprintf(stderr, "rampart guard-eval: --data FILE is required\n");
         eval_usage(stderr);
         return CMD_EXIT_USAGE;
     }
     struct examples ex = {0};
-    if (cmd_examples_read("guard-eval", data, &ex, false)) {
-        cmd_examples_release(&ex);
-        return CMD_EXIT_USAGE;
+    for (size_t i = 0; i < n_data; i++) {
+        if (cmd_examples_read("guard-eval", data[i], &ex, false)) {
+            cmd_examples_release(&ex);
+            return CMD_EXIT_USAGE;
+        }
     }
     if (!dir_set && (!strcmp(ex.v[0].kind, "harmful-answer") || !strcmp(ex.v[0].kind, "refusal")))
         dir = RP_GUARD_OUTPUT;
+    if (folds) {
+        int st = cmd_guard_eval_folds("guard-eval", &ex, folds == 2, dir, config, json);
+        cmd_examples_release(&ex);
+        return st;
+    }
     struct rp_config cfg = {0};
     struct rp_guard *g = NULL;
     struct rp_guard_scratch *s = NULL;
@@ -154,7 +183,7 @@ int cmd_guard_eval(int argc, char **argv)
         }
     }
     if (json) {
-        json_object_set_new(j, "data", json_string(data));
+        json_object_set_new(j, "data", json_string(data[0]));
         json_object_set_new(j, "split",
                             json_string(held_only    ? "held-out"
                                         : train_only ? "train"
@@ -170,7 +199,8 @@ int cmd_guard_eval(int argc, char **argv)
         json_decref(jk);
         printf("TPR at 1%% FPR (ranking by anomaly points): %s%.4f\n", isnan(t1) ? "n/a " : "",
                isnan(t1) ? 0 : t1);
-        printf("(%s, %s split, %s direction; refused = at or over the refuse score)\n", data,
+        printf("(%s%s, %s split, %s direction; refused = at or over the refuse score)\n", data[0],
+               n_data > 1 ? " and more" : "",
                held_only    ? "held-out"
                : train_only ? "training"
                             : "whole",

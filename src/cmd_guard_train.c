@@ -44,24 +44,9 @@ static void train_usage(FILE *f)
             "                      cross-validation (default 0.005)\n");
 }
 
-/* The file name without its folders: a model notes what it was trained on, not where that was. */
-static const char *base_name(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash ? slash + 1 : path;
-}
-
-struct feats {
-    uint32_t *idx;
-    float *val;
-    size_t *start; /* example i has features start[i] .. start[i+1] */
-    size_t n, alloc;
-    bool oom;
-};
-
 static void feat_fn(void *arg, uint32_t index, float value)
 {
-    struct feats *f = arg;
+    struct cmd_guard_feats *f = arg;
     if (f->n == f->alloc) {
         size_t na = f->alloc ? f->alloc * 2 : 1u << 20;
         uint32_t *ni = realloc(f->idx, na * sizeof(*ni));
@@ -79,22 +64,13 @@ static void feat_fn(void *arg, uint32_t index, float value)
     f->val[f->n++] = value;
 }
 
-#define DEFAULT_L2 1e-6
-
-struct fit_params {
-    unsigned bits;
-    int epochs;
-    double l2;              /* penalty l2 * w on each weight a text touches, per step */
-    double ordinary_weight; /* the gradient of an ordinary text of --data counts this much */
-};
-
 /* Logistic regression by AdaGrad over the examples listed in order (count of them). The loss of
  * an ordinary text of --data is weighted: at a low false-positive rate what counts is how far
  * the highest-scoring ordinary texts sit below the attacks, and weighting them pushes the
  * ordinary texts down harder than it pulls the attacks up. The --benign texts keep weight 1: in
  * cross-validation, weighting them alike undid most of the gain. */
-static void fit(const struct feats *f, const struct example *ex, const size_t *order, size_t count,
-                const struct fit_params *fp, float *w, double *bias)
+static void fit(const struct cmd_guard_feats *f, const struct example *ex, const size_t *order,
+                size_t count, const struct cmd_guard_recipe *fp, float *w, double *bias)
 {
     size_t nw = (size_t)1 << fp->bits;
     float *g2 = calloc(nw, sizeof(float));
@@ -139,12 +115,137 @@ static void fit(const struct feats *f, const struct example *ex, const size_t *o
 }
 
 /* The log-odds of example i. */
-static double logit_of(const struct feats *f, size_t i, const float *w, double b)
+static double logit_of(const struct cmd_guard_feats *f, size_t i, const float *w, double b)
 {
     double z = b;
     for (size_t k = f->start[i]; k < f->start[i + 1]; k++)
         z += w[f->idx[k]] * f->val[k];
     return z;
+}
+
+int cmd_guard_feats_build(const struct examples *ex, const struct cmd_guard_recipe *r,
+                          struct cmd_guard_feats *f)
+{
+    f->start = malloc((ex->n + 1) * sizeof(*f->start));
+    if (!f->start)
+        return RP_ENOMEM;
+    for (size_t i = 0; i < ex->n; i++) {
+        f->start[i] = f->n;
+        rp_guard_model_features(r->bits, r->gram_min, r->gram_max,
+                                (struct rp_str){ex->v[i].text, ex->v[i].len}, feat_fn, f);
+    }
+    f->start[ex->n] = f->n;
+    return f->oom ? RP_ENOMEM : RP_OK;
+}
+
+void cmd_guard_feats_release(struct cmd_guard_feats *f)
+{
+    free(f->idx);
+    free(f->val);
+    free(f->start);
+    memset(f, 0, sizeof(*f));
+}
+
+/* The fold of cross-validation an example falls in. */
+static uint64_t cv_fold(const struct example *x)
+{
+    return rp_hash64(x->text, x->len, 0x666f6c64ull) % 5;
+}
+
+int cmd_guard_fit_model(const struct examples *ex, const struct cmd_guard_feats *f,
+                        const size_t *train, size_t n_train, const struct cmd_guard_recipe *r,
+                        struct cmd_guard_fit *out)
+{
+    memset(out, 0, sizeof(*out));
+    size_t pos = 0, neg = 0;
+    for (size_t q = 0; q < n_train; q++)
+        *(ex->v[train[q]].label ? &pos : &neg) += 1;
+    if (!pos || !neg)
+        return RP_EINVAL;
+    float *w = malloc(((size_t)1 << r->bits) * sizeof(*w));
+    struct rp_learn_scored *oof = malloc(n_train * sizeof(*oof));
+    size_t *fold_train = malloc(n_train * sizeof(*fold_train));
+    double *oof_score = calloc(ex->n, sizeof(*oof_score));
+    if (!w || !oof || !fold_train || !oof_score) {
+        free(w);
+        free(oof);
+        free(fold_train);
+        free(oof_score);
+        return RP_ENOMEM;
+    }
+    /* Out-of-fold scores of the training part: the threshold is chosen on them. */
+    for (uint64_t fold = 0; fold < 5; fold++) {
+        size_t nf = 0;
+        for (size_t q = 0; q < n_train; q++)
+            if (cv_fold(&ex->v[train[q]]) != fold)
+                fold_train[nf++] = train[q];
+        double b;
+        fit(f, ex->v, fold_train, nf, r, w, &b);
+        for (size_t q = 0; q < n_train; q++)
+            if (cv_fold(&ex->v[train[q]]) == fold)
+                oof_score[train[q]] = logit_of(f, train[q], w, b);
+        if (!r->quiet)
+            fprintf(stderr, "guard-train: fold %d of 5 done\n", (int)fold + 1);
+    }
+    /* With calibration, the log-odds are rescaled and shifted to fit the out-of-fold labels of
+     * the texts of --data; the model gets the same a and c. */
+    double ca = 1, cc = 0;
+    if (r->calibrate) {
+        size_t n_cal = 0;
+        for (size_t q = 0; q < n_train; q++)
+            if (!ex->v[train[q]].extra)
+                oof[n_cal++] = (struct rp_learn_scored){oof_score[train[q]], ex->v[train[q]].label};
+        rp_learn_platt(oof, n_cal, &ca, &cc);
+    }
+    for (size_t q = 0; q < n_train; q++)
+        oof_score[train[q]] = rp_learn_sigmoid(ca * oof_score[train[q]] + cc);
+    /* The threshold: the smallest score with at most target of ordinary texts at or above. */
+    size_t n_neg = 0;
+    for (size_t q = 0; q < n_train; q++)
+        if (!ex->v[train[q]].label && !ex->v[train[q]].extra)
+            oof[n_neg++] = (struct rp_learn_scored){oof_score[train[q]], 0};
+    if (n_neg > 1)
+        qsort(oof, n_neg, sizeof(*oof), rp_learn_scored_cmp_desc);
+    double threshold = rp_learn_threshold_at_fpr(oof, n_neg, r->target_fpr, nextafter(0.5, 1.0));
+    if (threshold < 0.05)
+        threshold = 0.05;
+    if (threshold > 0.9999)
+        threshold = 0.9999;
+    for (size_t q = 0; q < n_train; q++) {
+        const struct example *x = &ex->v[train[q]];
+        bool hit = oof_score[train[q]] >= threshold;
+        if (x->extra)
+            continue;
+        if (x->label)
+            out->tp += hit;
+        else
+            out->fp += hit;
+        if (!strcmp(x->kind, "benign-hard")) {
+            out->hard++;
+            out->hard_fp += hit;
+        }
+    }
+    size_t n_all = 0;
+    for (size_t q = 0; q < n_train; q++)
+        if (!ex->v[train[q]].extra)
+            oof[n_all++] = (struct rp_learn_scored){oof_score[train[q]], ex->v[train[q]].label};
+    out->tpr_at_1pct = cmd_tpr_at_fpr(oof, n_all, 0.01);
+    free(oof_score);
+    free(fold_train);
+    free(oof);
+    double bias;
+    fit(f, ex->v, train, n_train, r, w, &bias);
+    for (size_t j = 0; j < ((size_t)1 << r->bits); j++)
+        w[j] = (float)(ca * w[j]);
+    out->w = w;
+    out->bias = ca * bias + cc;
+    out->threshold = threshold;
+    out->scale = ca;
+    out->shift = cc;
+    out->n_train = n_train;
+    out->pos = pos;
+    out->neg = n_neg;
+    return RP_OK;
 }
 
 int cmd_guard_train(int argc, char **argv)
@@ -166,7 +267,7 @@ int cmd_guard_train(int argc, char **argv)
     const char *data = NULL, *outp = NULL;
     unsigned bits = 18;
     int epochs = 12;
-    double target = 0.005, l2 = DEFAULT_L2, ordinary_weight = 1;
+    double target = 0.005, l2 = CMD_GUARD_DEFAULT_L2, ordinary_weight = 1;
     unsigned gmin = 3, gmax = 5;
     bool calibrate = false;
     const char *benign[8];
@@ -218,121 +319,43 @@ int cmd_guard_train(int argc, char **argv)
         train_usage(stderr);
         return CMD_EXIT_USAGE;
     }
-    const struct fit_params params = {bits, epochs, l2, ordinary_weight};
+    const struct cmd_guard_recipe recipe = {bits,   gmin,      gmax, epochs, l2, ordinary_weight,
+                                            target, calibrate, false};
     struct examples ex = {0};
-    struct feats f = {0};
+    struct cmd_guard_feats f = {0};
+    struct cmd_guard_fit fit_out = {0};
     size_t *train = NULL;
-    float *w = NULL;
-    struct rp_learn_scored *oof = NULL;
-    int status = CMD_EXIT_USAGE;
+    int status = CMD_EXIT_USAGE, result;
     if (cmd_examples_read("guard-train", data, &ex, false))
         goto out;
     for (size_t i = 0; i < n_benign; i++)
         if (cmd_examples_read("guard-train", benign[i], &ex, true))
             goto out;
-    f.start = malloc((ex.n + 1) * sizeof(*f.start));
     train = malloc(ex.n * sizeof(*train));
-    w = malloc(((size_t)1 << bits) * sizeof(*w));
-    oof = malloc(ex.n * sizeof(*oof));
-    if (!f.start || !train || !w || !oof)
+    if (!train || cmd_guard_feats_build(&ex, &recipe, &f))
         goto oom;
-    size_t n_train = 0, pos = 0;
-    for (size_t i = 0; i < ex.n; i++) {
-        f.start[i] = f.n;
-        rp_guard_model_features(bits, gmin, gmax, (struct rp_str){ex.v[i].text, ex.v[i].len},
-                                feat_fn, &f);
-        if (!ex.v[i].held) {
+    size_t n_train = 0;
+    for (size_t i = 0; i < ex.n; i++)
+        if (!ex.v[i].held)
             train[n_train++] = i;
-            pos += ex.v[i].label != 0;
-        }
+    fprintf(stderr, "guard-train: %zu examples, %zu for training, %zu held out\n", ex.n, n_train,
+            ex.n - n_train);
+    result = cmd_guard_fit_model(&ex, &f, train, n_train, &recipe, &fit_out);
+    if (result == RP_EINVAL) {
+        fprintf(stderr, "rampart guard-train: '%s' needs both attacks and ordinary texts\n", data);
+        goto out;
     }
-    f.start[ex.n] = f.n;
-    if (f.oom)
+    if (result)
         goto oom;
-    fprintf(stderr, "guard-train: %zu examples, %zu for training (%zu attacks), %zu held out\n",
-            ex.n, n_train, pos, ex.n - n_train);
-    /* Out-of-fold scores of the training part: the threshold is chosen on them. */
-    size_t *fold_train = malloc(n_train * sizeof(*fold_train));
-    if (!fold_train)
-        goto oom;
-    double *oof_score = calloc(ex.n, sizeof(*oof_score));
-    if (!oof_score) {
-        free(fold_train);
-        goto oom;
-    }
-    for (int fold = 0; fold < 5; fold++) {
-        size_t nf = 0;
-        for (size_t q = 0; q < n_train; q++)
-            if (rp_hash64(ex.v[train[q]].text, ex.v[train[q]].len, 0x666f6c64ull) % 5 !=
-                (uint64_t)fold)
-                fold_train[nf++] = train[q];
-        double b;
-        fit(&f, ex.v, fold_train, nf, &params, w, &b);
-        for (size_t q = 0; q < n_train; q++) {
-            size_t i = train[q];
-            if (rp_hash64(ex.v[i].text, ex.v[i].len, 0x666f6c64ull) % 5 == (uint64_t)fold)
-                oof_score[i] = logit_of(&f, i, w, b);
-        }
-        fprintf(stderr, "guard-train: fold %d of 5 done\n", fold + 1);
-    }
-    /* With --calibrate, the log-odds are rescaled and shifted to fit the out-of-fold labels of
-     * the texts of --data; the written model gets the same a and c. */
-    double ca = 1, cc = 0;
-    if (calibrate) {
-        size_t n_cal = 0;
-        for (size_t q = 0; q < n_train; q++)
-            if (!ex.v[train[q]].extra)
-                oof[n_cal++] = (struct rp_learn_scored){oof_score[train[q]], ex.v[train[q]].label};
-        rp_learn_platt(oof, n_cal, &ca, &cc);
-    }
-    for (size_t q = 0; q < n_train; q++)
-        oof_score[train[q]] = rp_learn_sigmoid(ca * oof_score[train[q]] + cc);
-    /* The threshold: the smallest score with at most target of ordinary texts at or above. */
-    size_t n_neg = 0;
-    for (size_t q = 0; q < n_train; q++)
-        if (!ex.v[train[q]].label && !ex.v[train[q]].extra)
-            oof[n_neg++] = (struct rp_learn_scored){oof_score[train[q]], 0};
-    if (n_neg > 1)
-        qsort(oof, n_neg, sizeof(*oof), rp_learn_scored_cmp_desc);
-    double threshold = rp_learn_threshold_at_fpr(oof, n_neg, target, nextafter(0.5, 1.0));
-    if (threshold < 0.05)
-        threshold = 0.05;
-    if (threshold > 0.9999)
-        threshold = 0.9999;
-    size_t tp = 0, fp = 0, hard = 0, hard_fp = 0;
-    for (size_t q = 0; q < n_train; q++) {
-        size_t i = train[q];
-        bool hit = oof_score[i] >= threshold;
-        if (ex.v[i].extra)
-            continue;
-        if (ex.v[i].label)
-            tp += hit;
-        else
-            fp += hit;
-        if (!strcmp(ex.v[i].kind, "benign-hard")) {
-            hard++;
-            hard_fp += hit;
-        }
-    }
-    size_t n_all = 0;
-    for (size_t q = 0; q < n_train; q++)
-        if (!ex.v[train[q]].extra)
-            oof[n_all++] = (struct rp_learn_scored){oof_score[train[q]], ex.v[train[q]].label};
-    double t1 = cmd_tpr_at_fpr(oof, n_all, 0.01);
-    free(oof_score);
-    free(fold_train);
-    double bias;
-    fit(&f, ex.v, train, n_train, &params, w, &bias);
-    for (size_t j = 0; j < ((size_t)1 << bits); j++)
-        w[j] = (float)(ca * w[j]);
-    bias = ca * bias + cc;
+    const struct cmd_guard_fit *m = &fit_out;
+    double ca = m->scale, cc = m->shift, threshold = m->threshold;
     char cal[128] = "";
     if (calibrate)
         snprintf(cal, sizeof(cal), "\nlog-odds calibrated on the out-of-fold scores: x %.4g, %+.4g",
                  ca, cc);
     /* Only settings off their defaults are noted: a model trained as before reads as before. */
     char shape[96] = "";
-    if (l2 != DEFAULT_L2 || ordinary_weight != 1)
+    if (l2 != CMD_GUARD_DEFAULT_L2 || ordinary_weight != 1)
         snprintf(shape, sizeof(shape), ", L2 %g, ordinary texts weighted %g", l2, ordinary_weight);
     char notes[1024];
     snprintf(notes, sizeof(notes),
@@ -341,13 +364,13 @@ int cmd_guard_train(int argc, char **argv)
              "2^%u weights%s\n"
              "threshold from 5-fold cross-validation on the training part: %.4f of ordinary\n"
              "texts, %.4f of attacks at or above it (%zu/%zu benign-hard); TPR %.4f at 1%% FPR%s",
-             n_train, ex.n, base_name(data), epochs, bits, shape,
-             n_neg ? (double)fp / (double)n_neg : 0, pos ? (double)tp / (double)pos : 0, hard_fp,
-             hard, t1, cal);
+             n_train, ex.n, cmd_base_name(data), epochs, bits, shape,
+             m->neg ? (double)m->fp / (double)m->neg : 0,
+             m->pos ? (double)m->tp / (double)m->pos : 0, m->hard_fp, m->hard, m->tpr_at_1pct, cal);
     fprintf(stderr, "guard-train: %s\n", notes);
     struct rp_buf text;
     rp_buf_init(&text, 256u << 20);
-    if (rp_guard_model_write(bits, gmin, gmax, w, bias, threshold, notes, &text)) {
+    if (rp_guard_model_write(bits, gmin, gmax, m->w, m->bias, threshold, notes, &text)) {
         rp_buf_release(&text);
         goto oom;
     }
@@ -365,11 +388,8 @@ oom:
     fprintf(stderr, "rampart guard-train: out of memory\n");
 out:
     cmd_examples_release(&ex);
-    free(f.idx);
-    free(f.val);
-    free(f.start);
+    cmd_guard_feats_release(&f);
     free(train);
-    free(w);
-    free(oof);
+    free(fit_out.w);
     return status;
 }
