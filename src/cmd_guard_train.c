@@ -69,20 +69,16 @@ static void feat_fn(void *arg, uint32_t index, float value)
  * the highest-scoring ordinary texts sit below the attacks, and weighting them pushes the
  * ordinary texts down harder than it pulls the attacks up. The --benign texts keep weight 1: in
  * cross-validation, weighting them alike undid most of the gain. */
-static void fit(const struct cmd_guard_feats *f, const struct example *ex, const size_t *order,
-                size_t count, const struct cmd_guard_recipe *fp, float *w, double *bias)
+static int fit(const struct cmd_guard_feats *f, const struct example *ex, const size_t *order,
+               size_t count, const struct cmd_guard_recipe *fp, float *w, double *bias)
 {
     size_t nw = (size_t)1 << fp->bits;
-    float *g2 = calloc(nw, sizeof(float));
-    double b = 0, gb = 1e-8;
-    const double lr = 0.5, l2 = fp->l2;
-    memset(w, 0, nw * sizeof(float));
+    const struct rp_learn_params params = {RP_LEARN_ADAGRAD, 0.5, 0, 0, fp->l2};
+    struct rp_learn_opt *opt = NULL;
     size_t *ord = malloc(count * sizeof(*ord));
-    if (!g2 || !ord) {
-        free(g2);
+    if (!ord || rp_learn_opt_new(&params, nw + 1, &opt)) {
         free(ord);
-        *bias = 0;
-        return;
+        return RP_ENOMEM;
     }
     memcpy(ord, order, count * sizeof(*ord));
     uint64_t rs = 0x9e3779b97f4a7c15ull;
@@ -90,28 +86,26 @@ static void fit(const struct cmd_guard_feats *f, const struct example *ex, const
         rp_learn_shuffle(ord, count, &rs);
         for (size_t q = 0; q < count; q++) {
             size_t i = ord[q];
-            double z = b;
+            double z = rp_learn_opt_weight(opt, nw);
             for (size_t k = f->start[i]; k < f->start[i + 1]; k++)
-                z += w[f->idx[k]] * f->val[k];
+                z += rp_learn_opt_weight(opt, f->idx[k]) * f->val[k];
             double p = rp_learn_sigmoid(z);
             double gr = rp_learn_logloss_gradient(
                 p, ex[i].label, !ex[i].label && !ex[i].extra ? fp->ordinary_weight : 1);
-            for (size_t k = f->start[i]; k < f->start[i + 1]; k++) {
-                uint32_t j = f->idx[k];
-                double gj = gr * f->val[k] + l2 * w[j];
-                g2[j] += (float)(gj * gj);
-                w[j] -= (float)(lr * gj / sqrt(g2[j] + 1e-8));
-            }
-            gb += gr * gr;
-            b -= lr * gr / sqrt(gb);
+            for (size_t k = f->start[i]; k < f->start[i + 1]; k++)
+                rp_learn_opt_step(opt, f->idx[k], gr * f->val[k]);
+            rp_learn_opt_step(opt, nw, gr);
         }
     }
+    for (size_t j = 0; j < nw; j++)
+        w[j] = (float)rp_learn_opt_weight(opt, j);
     /* Weighting the ordinary texts by W lowers every log-odds by about log W; given back here,
      * so that p stays near a probability for the data's own mix (the ranking, and so the rates,
      * are unchanged) and the threshold keeps clear of its floor of 0.05. */
-    *bias = b + log(fp->ordinary_weight);
-    free(g2);
+    *bias = rp_learn_opt_weight(opt, nw) + log(fp->ordinary_weight);
+    rp_learn_opt_free(opt);
     free(ord);
+    return RP_OK;
 }
 
 /* The log-odds of example i. */
@@ -166,13 +160,8 @@ int cmd_guard_fit_model(const struct examples *ex, const struct cmd_guard_feats 
     struct rp_learn_scored *oof = malloc(n_train * sizeof(*oof));
     size_t *fold_train = malloc(n_train * sizeof(*fold_train));
     double *oof_score = calloc(ex->n, sizeof(*oof_score));
-    if (!w || !oof || !fold_train || !oof_score) {
-        free(w);
-        free(oof);
-        free(fold_train);
-        free(oof_score);
-        return RP_ENOMEM;
-    }
+    if (!w || !oof || !fold_train || !oof_score)
+        goto oom;
     /* Out-of-fold scores of the training part: the threshold is chosen on them. */
     for (uint64_t fold = 0; fold < 5; fold++) {
         size_t nf = 0;
@@ -180,7 +169,8 @@ int cmd_guard_fit_model(const struct examples *ex, const struct cmd_guard_feats 
             if (cv_fold(&ex->v[train[q]]) != fold)
                 fold_train[nf++] = train[q];
         double b;
-        fit(f, ex->v, fold_train, nf, r, w, &b);
+        if (fit(f, ex->v, fold_train, nf, r, w, &b))
+            goto oom;
         for (size_t q = 0; q < n_train; q++)
             if (cv_fold(&ex->v[train[q]]) == fold)
                 oof_score[train[q]] = logit_of(f, train[q], w, b);
@@ -234,7 +224,10 @@ int cmd_guard_fit_model(const struct examples *ex, const struct cmd_guard_feats 
     free(fold_train);
     free(oof);
     double bias;
-    fit(f, ex->v, train, n_train, r, w, &bias);
+    if (fit(f, ex->v, train, n_train, r, w, &bias)) {
+        free(w);
+        return RP_ENOMEM;
+    }
     for (size_t j = 0; j < ((size_t)1 << r->bits); j++)
         w[j] = (float)(ca * w[j]);
     out->w = w;
@@ -246,6 +239,12 @@ int cmd_guard_fit_model(const struct examples *ex, const struct cmd_guard_feats 
     out->pos = pos;
     out->neg = n_neg;
     return RP_OK;
+oom:
+    free(w);
+    free(oof);
+    free(fold_train);
+    free(oof_score);
+    return RP_ENOMEM;
 }
 
 int cmd_guard_train(int argc, char **argv)

@@ -16,7 +16,6 @@
 #include "rampart/url.h"
 #include "rampart/url_model.h"
 
-#define DEFAULT_OUT "conf/url-model.txt"
 #define DATA_CAP ((size_t)1 << 30)
 #define MODEL_CAP ((size_t)RP_URL_MODEL_MAX_TEXT)
 /* An example is held out when its hash modulo 100 is below this. */
@@ -94,7 +93,7 @@ struct report {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: rampart url-train --data FILE [--data FILE]... [--out FILE] [--epochs N]\n"
+            "usage: rampart url-train --data FILE [--data FILE]... --out FILE [--epochs N]\n"
             "           [--seed N] [--hash-bits N] [--alpha X] [--l1 X] [--l2 X]\n"
             "           [--no-augment] [--validate] [--json]\n"
             "\n"
@@ -111,7 +110,7 @@ static void usage(FILE *f)
             "\n"
             "  --data FILE     labelled URLs (required); given again, each further file\n"
             "                  adds its lines (at most %d)\n"
-            "  --out FILE      where to write the model (default %s)\n"
+            "  --out FILE      where to write the model (required unless --validate)\n"
             "  --epochs N      passes over the training data (default 6)\n"
             "  --seed N        seed of the shuffling between passes (default 1)\n"
             "  --hash-bits N   2^N feature buckets (default %u)\n"
@@ -125,7 +124,7 @@ static void usage(FILE *f)
             "  --help          print this and exit\n"
             "\n"
             "Exit status: 0 on success, 2 on a usage, input or output error.\n",
-            HOLDOUT_PERCENT, MAX_DATA, DEFAULT_OUT, RP_URL_MODEL_PARAMS_DEFAULT.hash_bits);
+            HOLDOUT_PERCENT, MAX_DATA, RP_URL_MODEL_PARAMS_DEFAULT.hash_bits);
 }
 
 static bool held(const char *s, size_t len, uint64_t seed)
@@ -487,82 +486,50 @@ static void dataset_release(struct dataset *d)
     free(d->roots);
 }
 
-/* FTRL-proximal state: per coordinate z and n (McMahan et al. 2013); the last coordinate is the
- * bias, which is not L1-regularised. */
-struct ftrl {
-    double *z, *n;
-    size_t dim;
-    double alpha, beta, l1, l2;
-};
-
-static double ftrl_weight(const struct ftrl *f, size_t i)
-{
-    double l1 = i == f->dim - 1 ? 0 : f->l1;
-    double z = f->z[i];
-    if (fabs(z) <= l1)
-        return 0;
-    double sign = z < 0 ? -1 : 1;
-    return -(z - sign * l1) / ((f->beta + sqrt(f->n[i])) / f->alpha + f->l2);
-}
-
-static void ftrl_update(struct ftrl *f, size_t i, double g, double w)
-{
-    double sigma = (sqrt(f->n[i] + g * g) - sqrt(f->n[i])) / f->alpha;
-    f->z[i] += g - sigma * w;
-    f->n[i] += g * g;
-}
-
 /* Trains logistic regression on the examples listed in idx (shuffled in place between passes).
  * On success *out is a new model (threshold 0.5 until the caller sets one). */
 static int train(const struct dataset *d, size_t *idx, size_t count, const struct options *o,
                  const char *what, struct rp_url_model **out)
 {
-    struct ftrl f = {NULL,  NULL, ((size_t)1 << o->params.hash_bits) + 1, o->alpha, o->beta,
-                     o->l1, o->l2};
+    const size_t dim = ((size_t)1 << o->params.hash_bits) + 1, bias = dim - 1;
+    const struct rp_learn_params params = {RP_LEARN_FTRL, o->alpha, o->beta, o->l1, o->l2};
+    struct rp_learn_opt *opt = NULL;
     float *weights = NULL;
-    double *w = NULL;
     struct rp_error err = {{0}};
     int result = RP_ENOMEM;
     uint64_t rng = o->seed;
-    f.z = calloc(f.dim, sizeof(double));
-    f.n = calloc(f.dim, sizeof(double));
-    w = malloc(RP_URL_MODEL_MAX_FEATURES * sizeof(double));
-    weights = calloc(f.dim - 1, sizeof(float));
-    if (!f.z || !f.n || !w || !weights)
+    weights = calloc(dim - 1, sizeof(float));
+    if (!weights || rp_learn_opt_new(&params, dim, &opt))
         goto out;
-    size_t bias = f.dim - 1;
     for (long epoch = 0; epoch < o->epochs; epoch++) {
         rp_learn_shuffle(idx, count, &rng);
         double loss = 0;
         for (size_t k = 0; k < count; k++) {
             const struct example *e = &d->ex[idx[k]];
             const struct rp_url_feature *x = d->feat + e->feat_off;
-            double wb = ftrl_weight(&f, bias), z = wb;
-            for (size_t i = 0; i < e->feat_n; i++) {
-                w[i] = ftrl_weight(&f, x[i].index);
-                z += w[i] * x[i].value;
-            }
+            double z = rp_learn_opt_weight(opt, bias);
+            for (size_t i = 0; i < e->feat_n; i++)
+                z += rp_learn_opt_weight(opt, x[i].index) * x[i].value;
             double p = rp_learn_sigmoid(z);
             loss -= e->label ? log(p > 1e-15 ? p : 1e-15) : log(1 - p > 1e-15 ? 1 - p : 1e-15);
             double g = rp_learn_logloss_gradient(p, e->label, 1);
-            ftrl_update(&f, bias, g, wb);
+            rp_learn_opt_step(opt, bias, g);
             for (size_t i = 0; i < e->feat_n; i++)
-                ftrl_update(&f, x[i].index, g * x[i].value, w[i]);
+                rp_learn_opt_step(opt, x[i].index, g * x[i].value);
         }
         fprintf(stderr, "url-train: %s: pass %ld/%ld, mean log loss %.4f\n", what, epoch + 1,
                 o->epochs, loss / (double)(count ? count : 1));
     }
-    for (size_t i = 0; i < f.dim - 1; i++)
-        weights[i] = (float)ftrl_weight(&f, i);
-    result = rp_url_model_new(&o->params, weights, ftrl_weight(&f, bias), 0.5, NULL, out, &err);
+    for (size_t i = 0; i < dim - 1; i++)
+        weights[i] = (float)rp_learn_opt_weight(opt, i);
+    result =
+        rp_url_model_new(&o->params, weights, rp_learn_opt_weight(opt, bias), 0.5, NULL, out, &err);
     if (result)
         fprintf(stderr, "rampart url-train: %s\n", err.msg);
 out:
     if (result == RP_ENOMEM)
         fprintf(stderr, "rampart url-train: out of memory\n");
-    free(f.z);
-    free(f.n);
-    free(w);
+    rp_learn_opt_free(opt);
     free(weights);
     return result;
 }
@@ -674,19 +641,23 @@ static int evaluate(const struct dataset *d, const size_t *idx, size_t count,
                  ? (rank_sum - (double)pos * (double)(pos + 1) / 2.0) / ((double)pos * (double)neg)
                  : NAN;
 
-    /* Walk down from the top: the threshold sits just above the (k+1)-th highest benign score,
-     * k = floor(TARGET_FPR * benign), so at most k benign are at or above it. */
-    size_t allowed = (size_t)floor(TARGET_FPR * (double)neg), seen = 0;
-    double above = 1.0, t = neg ? 1.0 : NAN;
-    for (size_t i = count; i > 0; i--) {
-        if (s[i - 1].label)
-            continue;
-        if (seen == allowed) {
-            t = (s[i - 1].score + above) / 2;
-            break;
+    /* The threshold just above the (k+1)-th highest benign score, k = floor(TARGET_FPR *
+     * benign), so that at most k benign are at or above it; rounded up to the 6 digits the
+     * model file keeps, so that the stored one keeps out what this one does. */
+    double t = NAN;
+    if (neg) {
+        struct rp_learn_scored *negs = malloc(neg * sizeof(*negs));
+        if (!negs) {
+            free(s);
+            free(scratch);
+            return RP_ENOMEM;
         }
-        above = s[i - 1].score;
-        seen++;
+        size_t q = 0;
+        for (size_t i = count; i > 0; i--)
+            if (!s[i - 1].label)
+                negs[q++] = (struct rp_learn_scored){s[i - 1].score, 0};
+        t = rp_learn_round_up(rp_learn_threshold_at_fpr(negs, neg, TARGET_FPR, 1.0), 6);
+        free(negs);
     }
     r->best = rates_at(s, count, pos, neg, t, scratch);
     r->stored = rates_at(s, count, pos, neg, stored, scratch);
@@ -1207,13 +1178,17 @@ static int parse_options(int argc, char **argv, struct options *o, bool *help)
         usage(stderr);
         result = RP_EINVAL;
     }
+    if (!result && o->out == NULL && !o->validate) {
+        fprintf(stderr, "rampart url-train: --out FILE is required\n");
+        usage(stderr);
+        result = RP_EINVAL;
+    }
     return result;
 }
 
 int cmd_url_train(int argc, char **argv)
 {
-    struct options o = {.out = DEFAULT_OUT,
-                        .epochs = 6,
+    struct options o = {.epochs = 6,
                         .seed = 1,
                         .params = RP_URL_MODEL_PARAMS_DEFAULT,
                         .alpha = 0.05,

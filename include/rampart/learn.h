@@ -60,4 +60,54 @@ void rp_learn_platt(const struct rp_learn_scored *s, size_t n, double *a, double
  * written before keep loading. Whether word, the key of a line, is key (spelt with '-'). */
 bool rp_learn_key_is(struct rp_str word, const char *key);
 
+/* The optimisers of both trainers behind one interface: AdaGrad SGD (guard-train) and
+ * FTRL-proximal (McMahan et al. 2013; url-train) over dim coordinates, of which the last,
+ * dim - 1, is the bias: it is not regularised. alpha is the learning rate; beta, l1 and l2 as
+ * FTRL has them; AdaGrad uses alpha and l2 (an l2 * w term in each step's gradient). */
+enum rp_learn_method { RP_LEARN_ADAGRAD, RP_LEARN_FTRL };
+
+struct rp_learn_params {
+    enum rp_learn_method method;
+    double alpha, beta, l1, l2;
+};
+
+struct rp_learn_opt;
+
+/* A new optimiser at zero weights; RP_EINVAL for dim 0 or an unknown method, RP_ENOMEM. The
+ * caller frees *out with rp_learn_opt_free() (NULL is a no-op). */
+int rp_learn_opt_new(const struct rp_learn_params *p, size_t dim, struct rp_learn_opt **out);
+void rp_learn_opt_free(struct rp_learn_opt *o);
+
+/* The current weight of coordinate i (< dim). */
+double rp_learn_opt_weight(const struct rp_learn_opt *o, size_t i);
+
+/* One step on coordinate i with g, the gradient of the example's loss with respect to its
+ * weight (rp_learn_logloss_gradient times the feature's value; the bias's value is 1). */
+void rp_learn_opt_step(struct rp_learn_opt *o, size_t i, double g);
+
+/* The smallest number of at most digits significant digits (1..17) that is at least x: a
+ * threshold written to a file with "%.<digits>g" and read back still keeps out what it kept
+ * out (a threshold rounded to nearest could fall to the score it was just above). */
+double rp_learn_round_up(double x, int digits);
+
+/* The one reader of model files (docs/training.md): lines, split into words at spaces and
+ * tabs; the loaders of both models walk their text with it and name each complaint's line. */
+struct rp_learn_reader {
+    const char *p, *end;
+    size_t lineno; /* the line last returned, from 1 */
+};
+
+void rp_learn_reader_init(struct rp_learn_reader *r, struct rp_str text);
+
+/* The next line without its "\n" or "\r\n" into *line; false at the end of the text. */
+bool rp_learn_reader_line(struct rp_learn_reader *r, struct rp_str *line);
+
+/* Splits off the first word of *rest (which then starts at the next word). */
+struct rp_str rp_learn_word(struct rp_str *rest);
+
+/* Whether word w is a whole integer (decimal, optional '-') / a finite number (as strtod reads
+ * it), into *out. Nothing else is read: no spaces, no trailing bytes, no NUL. */
+bool rp_learn_word_long(struct rp_str w, long *out);
+bool rp_learn_word_double(struct rp_str w, double *out);
+
 #endif

@@ -390,48 +390,50 @@ int rp_guard_model_load(struct rp_str text, struct rp_guard_model **out, struct 
     int result = RP_OK;
     m->grams = gram_bits(3, 5);
     bool have_bias = false, have_threshold = false, have_features = false;
+    struct rp_learn_reader rd;
+    struct rp_str ln;
     unsigned line = 0;
-    const char *p = text.ptr, *end = text.ptr + text.len;
-    char buf[512];
-    while (p < end) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-        line++;
-        if (n >= sizeof(buf)) {
+    rp_learn_reader_init(&rd, text);
+    while (rp_learn_reader_line(&rd, &ln)) {
+        line = (unsigned)rd.lineno;
+        if (ln.len >= 512) {
             result = bad(err, line, "line too long");
             goto out;
         }
-        memcpy(buf, p, n);
-        buf[n] = '\0';
-        p += n + (nl ? 1 : 0);
-        if (memchr(buf, '\0', n)) {
+        if (memchr(ln.ptr, '\0', ln.len)) {
             result = bad(err, line, "NUL byte");
             goto out;
         }
         if (line == 1) {
-            if (strcmp(buf, MODEL_MAGIC)) {
+            if (!rp_str_eq_cstr(ln, MODEL_MAGIC)) {
                 result = bad(err, line, "not a rampart guard model (want '" MODEL_MAGIC "')");
                 goto out;
             }
             continue;
         }
-        unsigned long idx, idx2;
-        double d;
-        char tail;
-        if (!n || buf[0] == '#')
+        if (!ln.len || ln.ptr[0] == '#')
             continue;
-        if (!strncmp(buf, "note ", 5) || !strcmp(buf, "note")) {
+        if (rp_str_eq_cstr(ln, "note") || rp_str_has_prefix(ln, "note ")) {
             if (notes.len)
                 rp_buf_addc(&notes, '\n');
-            rp_buf_adds(&notes, buf + (n > 4 ? 5 : 4));
-        } else if (sscanf(buf, "features %lu %c", &idx, &tail) == 1) {
+            if (ln.len > 5)
+                rp_buf_add(&notes, ln.ptr + 5, ln.len - 5);
+            continue;
+        }
+        /* A key and its values; anything else on the line, or a value out of its range, is
+         * answered by the one list of what a line may be. */
+        struct rp_str rest = ln, key = rp_learn_word(&rest), v1 = rp_learn_word(&rest),
+                      v2 = rp_learn_word(&rest);
+        bool one = v1.len && !v2.len && !rest.len, two = v2.len && !rest.len;
+        long idx, idx2;
+        double d;
+        if (one && rp_str_eq_cstr(key, "features") && rp_learn_word_long(v1, &idx)) {
             if (idx != MODEL_FEATURES) {
                 result = bad(err, line, "the model was made for other features (want 2)");
                 goto out;
             }
             have_features = true;
-        } else if (n >= 9 && rp_learn_key_is((struct rp_str){buf, 9}, "hash-bits") &&
-                   sscanf(buf + 9, " %lu %c", &idx, &tail) == 1) {
+        } else if (one && rp_learn_key_is(key, "hash-bits") && rp_learn_word_long(v1, &idx)) {
             /* "hash-bits", the one spelling of both trainers; "hash_bits" from models before. */
             if (m->w || idx < MIN_BITS || idx > MAX_BITS) {
                 result = bad(err, line, "hash_bits must come once, from 10 to 22");
@@ -443,20 +445,24 @@ int rp_guard_model_load(struct rp_str text, struct rp_guard_model **out, struct 
                 result = RP_ENOMEM;
                 goto out;
             }
-        } else if (sscanf(buf, "ngrams %lu %lu %c", &idx, &idx2, &tail) == 2) {
+        } else if (two && rp_str_eq_cstr(key, "ngrams") && rp_learn_word_long(v1, &idx) &&
+                   rp_learn_word_long(v2, &idx2)) {
             if (!((idx == 0 && idx2 == 0) || (idx >= 3 && idx <= idx2 && idx2 <= 5))) {
                 result = bad(err, line, "ngrams must be '0 0' (none) or MIN MAX within 3..5");
                 goto out;
             }
             m->grams = gram_bits((unsigned)idx, (unsigned)idx2);
-        } else if (sscanf(buf, "bias %lf %c", &d, &tail) == 1 && fabs(d) <= 1e6) {
+        } else if (one && rp_str_eq_cstr(key, "bias") && rp_learn_word_double(v1, &d) &&
+                   fabs(d) <= 1e6) {
             m->bias = d;
             have_bias = true;
-        } else if (sscanf(buf, "threshold %lf %c", &d, &tail) == 1 && d > 0 && d < 1) {
+        } else if (one && rp_str_eq_cstr(key, "threshold") && rp_learn_word_double(v1, &d) &&
+                   d > 0 && d < 1) {
             m->threshold = d;
             have_threshold = true;
-        } else if (sscanf(buf, "w %lu %lf %c", &idx, &d, &tail) == 2 && fabs(d) <= 1e6) {
-            if (!m->w || idx >= ((size_t)1 << m->bits)) {
+        } else if (two && rp_str_eq_cstr(key, "w") && rp_learn_word_long(v1, &idx) &&
+                   rp_learn_word_double(v2, &d) && fabs(d) <= 1e6) {
+            if (!m->w || idx < 0 || (size_t)idx >= ((size_t)1 << m->bits)) {
                 result = bad(err, line, "weight index out of range (or before hash_bits)");
                 goto out;
             }

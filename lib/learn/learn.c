@@ -1,5 +1,8 @@
 /* The learning steps both trainers share (include/rampart/learn.h, docs/training.md). */
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "rampart/learn.h"
@@ -111,5 +114,168 @@ bool rp_learn_key_is(struct rp_str word, const char *key)
     for (size_t i = 0; i < n; i++)
         if (word.ptr[i] != key[i] && !(key[i] == '-' && word.ptr[i] == '_'))
             return false;
+    return true;
+}
+
+struct rp_learn_opt {
+    struct rp_learn_params p;
+    size_t dim;
+    /* AdaGrad: the weights and their sums of squared gradients in float (the weights end up
+     * float in a model file; half the memory of double), the bias's in double. */
+    float *w, *g2;
+    double bias, bias_g2;
+    /* FTRL-proximal: per coordinate z and n. */
+    double *z, *n;
+};
+
+int rp_learn_opt_new(const struct rp_learn_params *p, size_t dim, struct rp_learn_opt **out)
+{
+    *out = NULL;
+    if (!dim || (p->method != RP_LEARN_ADAGRAD && p->method != RP_LEARN_FTRL))
+        return RP_EINVAL;
+    struct rp_learn_opt *o = calloc(1, sizeof(*o));
+    if (!o)
+        return RP_ENOMEM;
+    o->p = *p;
+    o->dim = dim;
+    o->bias_g2 = 1e-8;
+    if (p->method == RP_LEARN_ADAGRAD) {
+        o->w = calloc(dim, sizeof(*o->w));
+        o->g2 = calloc(dim, sizeof(*o->g2));
+    } else {
+        o->z = calloc(dim, sizeof(*o->z));
+        o->n = calloc(dim, sizeof(*o->n));
+    }
+    if (p->method == RP_LEARN_ADAGRAD ? !o->w || !o->g2 : !o->z || !o->n) {
+        rp_learn_opt_free(o);
+        return RP_ENOMEM;
+    }
+    *out = o;
+    return RP_OK;
+}
+
+void rp_learn_opt_free(struct rp_learn_opt *o)
+{
+    if (!o)
+        return;
+    free(o->w);
+    free(o->g2);
+    free(o->z);
+    free(o->n);
+    free(o);
+}
+
+double rp_learn_opt_weight(const struct rp_learn_opt *o, size_t i)
+{
+    bool bias = i == o->dim - 1;
+    if (o->p.method == RP_LEARN_ADAGRAD)
+        return bias ? o->bias : o->w[i];
+    double l1 = bias ? 0 : o->p.l1, z = o->z[i];
+    if (fabs(z) <= l1)
+        return 0;
+    double sign = z < 0 ? -1 : 1;
+    return -(z - sign * l1) / ((o->p.beta + sqrt(o->n[i])) / o->p.alpha + o->p.l2);
+}
+
+void rp_learn_opt_step(struct rp_learn_opt *o, size_t i, double g)
+{
+    if (o->p.method == RP_LEARN_ADAGRAD) {
+        if (i == o->dim - 1) {
+            o->bias_g2 += g * g;
+            o->bias -= o->p.alpha * g / sqrt(o->bias_g2);
+            return;
+        }
+        double gj = g + o->p.l2 * o->w[i];
+        o->g2[i] += (float)(gj * gj);
+        o->w[i] -= (float)(o->p.alpha * gj / sqrt(o->g2[i] + 1e-8));
+        return;
+    }
+    double w = rp_learn_opt_weight(o, i);
+    double sigma = (sqrt(o->n[i] + g * g) - sqrt(o->n[i])) / o->p.alpha;
+    o->z[i] += g - sigma * w;
+    o->n[i] += g * g;
+}
+
+double rp_learn_round_up(double x, int digits)
+{
+    char tmp[48];
+    snprintf(tmp, sizeof(tmp), "%.*g", digits, x);
+    double r = strtod(tmp, NULL);
+    if (r >= x || !isfinite(x) || x == 0)
+        return r;
+    /* One unit in the last kept digit up, which "%g" then writes with as many digits. */
+    double unit = pow(10, floor(log10(fabs(x))) - digits + 1);
+    snprintf(tmp, sizeof(tmp), "%.*g", digits, r + unit);
+    return strtod(tmp, NULL);
+}
+
+void rp_learn_reader_init(struct rp_learn_reader *r, struct rp_str text)
+{
+    r->p = text.ptr ? text.ptr : "";
+    r->end = r->p + (text.ptr ? text.len : 0);
+    r->lineno = 0;
+}
+
+bool rp_learn_reader_line(struct rp_learn_reader *r, struct rp_str *line)
+{
+    if (r->p >= r->end)
+        return false;
+    const char *nl = memchr(r->p, '\n', (size_t)(r->end - r->p));
+    const char *stop = nl ? nl : r->end;
+    line->ptr = r->p;
+    line->len = (size_t)(stop - r->p);
+    if (line->len && line->ptr[line->len - 1] == '\r')
+        line->len--;
+    r->p = nl ? nl + 1 : r->end;
+    r->lineno++;
+    return true;
+}
+
+struct rp_str rp_learn_word(struct rp_str *rest)
+{
+    size_t i = 0;
+    while (i < rest->len && rest->ptr[i] != ' ' && rest->ptr[i] != '\t')
+        i++;
+    struct rp_str w = {rest->ptr, i};
+    while (i < rest->len && (rest->ptr[i] == ' ' || rest->ptr[i] == '\t'))
+        i++;
+    rest->ptr += i;
+    rest->len -= i;
+    return w;
+}
+
+/* Copies a word into a NUL-terminated buffer for strtol/strtod; false when it does not fit. */
+static bool word_cstr(struct rp_str w, char *buf, size_t size)
+{
+    if (w.len == 0 || w.len >= size || memchr(w.ptr, '\0', w.len))
+        return false;
+    memcpy(buf, w.ptr, w.len);
+    buf[w.len] = '\0';
+    return true;
+}
+
+bool rp_learn_word_long(struct rp_str w, long *out)
+{
+    char buf[32], *end;
+    if (!word_cstr(w, buf, sizeof(buf)) || !((buf[0] >= '0' && buf[0] <= '9') || buf[0] == '-'))
+        return false;
+    errno = 0;
+    long v = strtol(buf, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool rp_learn_word_double(struct rp_str w, double *out)
+{
+    char buf[64], *end;
+    if (!word_cstr(w, buf, sizeof(buf)))
+        return false;
+    errno = 0;
+    double v = strtod(buf, &end);
+    if (errno || *end || !isfinite(v))
+        return false;
+    *out = v;
     return true;
 }

@@ -728,82 +728,36 @@ int rp_url_model_save(const struct rp_url_model *m, struct rp_buf *out)
     return result;
 }
 
-/* Loading. The reader walks the text line by line; every complaint names its line. */
+/* Loading. The reader (rp_learn_reader, the one both model loaders use) walks the text line by
+ * line; every complaint names its line. */
 struct reader {
-    const char *p, *end;
-    size_t lineno;
+    struct rp_learn_reader in;
     struct rp_error *err;
 };
 
-/* The next line without its "\n" or "\r\n"; false at the end of the text. */
 static bool next_line(struct reader *r, struct rp_str *line)
 {
-    if (r->p >= r->end)
-        return false;
-    const char *nl = memchr(r->p, '\n', (size_t)(r->end - r->p));
-    const char *stop = nl ? nl : r->end;
-    line->ptr = r->p;
-    line->len = (size_t)(stop - r->p);
-    if (line->len && line->ptr[line->len - 1] == '\r')
-        line->len--;
-    r->p = nl ? nl + 1 : r->end;
-    r->lineno++;
-    return true;
-}
-
-/* Splits off the first space-separated word of *rest. */
-static struct rp_str take_word(struct rp_str *rest)
-{
-    size_t i = 0;
-    while (i < rest->len && rest->ptr[i] != ' ' && rest->ptr[i] != '\t')
-        i++;
-    struct rp_str w = {rest->ptr, i};
-    while (i < rest->len && (rest->ptr[i] == ' ' || rest->ptr[i] == '\t'))
-        i++;
-    rest->ptr += i;
-    rest->len -= i;
-    return w;
-}
-
-/* Copies a word into a NUL-terminated buffer for strtol/strtod; false when it does not fit. */
-static bool word_cstr(struct rp_str w, char *buf, size_t size)
-{
-    if (w.len == 0 || w.len >= size || memchr(w.ptr, '\0', w.len))
-        return false;
-    memcpy(buf, w.ptr, w.len);
-    buf[w.len] = '\0';
-    return true;
+    return rp_learn_reader_line(&r->in, line);
 }
 
 static int parse_long(struct reader *r, struct rp_str w, const char *what, long lo, long hi,
                       long *out)
 {
-    char buf[32], *end;
-    if (word_cstr(w, buf, sizeof(buf)) && (is_digit((unsigned char)buf[0]) || buf[0] == '-')) {
-        errno = 0;
-        long v = strtol(buf, &end, 10);
-        if (errno == 0 && *end == '\0' && v >= lo && v <= hi) {
-            *out = v;
-            return RP_OK;
-        }
+    long v;
+    if (rp_learn_word_long(w, &v) && v >= lo && v <= hi) {
+        *out = v;
+        return RP_OK;
     }
-    rp_error_set(r->err, "line %zu: %s must be an integer from %ld to %ld, not '%.*s'", r->lineno,
-                 what, lo, hi, (int)(w.len > 40 ? 40 : w.len), w.ptr);
+    rp_error_set(r->err, "line %zu: %s must be an integer from %ld to %ld, not '%.*s'",
+                 r->in.lineno, what, lo, hi, (int)(w.len > 40 ? 40 : w.len), w.ptr);
     return RP_EINVAL;
 }
 
 static int parse_double(struct reader *r, struct rp_str w, const char *what, double *out)
 {
-    char buf[64], *end;
-    if (word_cstr(w, buf, sizeof(buf))) {
-        errno = 0;
-        double v = strtod(buf, &end);
-        if (errno == 0 && *end == '\0' && isfinite(v)) {
-            *out = v;
-            return RP_OK;
-        }
-    }
-    rp_error_set(r->err, "line %zu: %s must be a finite number, not '%.*s'", r->lineno, what,
+    if (rp_learn_word_double(w, out))
+        return RP_OK;
+    rp_error_set(r->err, "line %zu: %s must be a finite number, not '%.*s'", r->in.lineno, what,
                  (int)(w.len > 40 ? 40 : w.len), w.ptr);
     return RP_EINVAL;
 }
@@ -812,7 +766,7 @@ static int expect_end(struct reader *r, struct rp_str rest, const char *key)
 {
     if (rest.len == 0)
         return RP_OK;
-    rp_error_set(r->err, "line %zu: unexpected text after '%s' value", r->lineno, key);
+    rp_error_set(r->err, "line %zu: unexpected text after '%s' value", r->in.lineno, key);
     return RP_EINVAL;
 }
 
@@ -826,7 +780,7 @@ struct header {
 static int header_line(struct reader *r, struct header *h, struct rp_str line, struct rp_buf *notes)
 {
     struct rp_str rest = line;
-    struct rp_str key = take_word(&rest);
+    struct rp_str key = rp_learn_word(&rest);
     long v = 0;
     int result;
     if (!h->magic) {
@@ -834,13 +788,13 @@ static int header_line(struct reader *r, struct header *h, struct rp_str line, s
             rp_error_set(r->err,
                          "line %zu: not a rampart URL model (expected "
                          "'rampart-url-model %d')",
-                         r->lineno, RP_URL_MODEL_FORMAT);
+                         r->in.lineno, RP_URL_MODEL_FORMAT);
             return RP_EINVAL;
         }
-        result = parse_long(r, take_word(&rest), "format version", 0, 1000000, &v);
+        result = parse_long(r, rp_learn_word(&rest), "format version", 0, 1000000, &v);
         if (!result && v != RP_URL_MODEL_FORMAT) {
             rp_error_set(r->err, "line %zu: unsupported format version %ld (this build reads %d)",
-                         r->lineno, v, RP_URL_MODEL_FORMAT);
+                         r->in.lineno, v, RP_URL_MODEL_FORMAT);
             result = RP_EINVAL;
         }
         h->magic = true;
@@ -852,7 +806,7 @@ static int header_line(struct reader *r, struct header *h, struct rp_str line, s
         for (size_t i = 0; i < rest.len; i++) {
             unsigned char c = (unsigned char)rest.ptr[i];
             if (c < 0x20 && c != '\t') {
-                rp_error_set(r->err, "line %zu: control character in note", r->lineno);
+                rp_error_set(r->err, "line %zu: control character in note", r->in.lineno);
                 return RP_EINVAL;
             }
         }
@@ -870,39 +824,39 @@ static int header_line(struct reader *r, struct header *h, struct rp_str line, s
     else if (rp_str_eq_cstr(key, "threshold"))
         seen = &h->threshold;
     if (!seen) {
-        rp_error_set(r->err, "line %zu: unknown header key '%.*s'", r->lineno,
+        rp_error_set(r->err, "line %zu: unknown header key '%.*s'", r->in.lineno,
                      (int)(key.len > 40 ? 40 : key.len), key.ptr);
         return RP_EINVAL;
     }
     if (*seen) {
-        rp_error_set(r->err, "line %zu: '%.*s' given twice", r->lineno, (int)key.len, key.ptr);
+        rp_error_set(r->err, "line %zu: '%.*s' given twice", r->in.lineno, (int)key.len, key.ptr);
         return RP_EINVAL;
     }
     *seen = true;
     if (seen == &h->features) {
-        result = parse_long(r, take_word(&rest), "features", 0, 1000000, &v);
+        result = parse_long(r, rp_learn_word(&rest), "features", 0, 1000000, &v);
         if (!result && v != RP_URL_MODEL_FEATURES) {
             rp_error_set(r->err,
                          "line %zu: model uses feature version %ld, this build computes "
                          "version %d (retrain with rampart url-train)",
-                         r->lineno, v, RP_URL_MODEL_FEATURES);
+                         r->in.lineno, v, RP_URL_MODEL_FEATURES);
             result = RP_EINVAL;
         }
     } else if (seen == &h->bits) {
-        result = parse_long(r, take_word(&rest), "hash-bits", RP_URL_MODEL_MIN_BITS,
+        result = parse_long(r, rp_learn_word(&rest), "hash-bits", RP_URL_MODEL_MIN_BITS,
                             RP_URL_MODEL_MAX_BITS, &h->hash_bits);
     } else if (seen == &h->ngrams) {
-        result = parse_long(r, take_word(&rest), "n-gram minimum", 1, RP_URL_MODEL_MAX_NGRAM,
+        result = parse_long(r, rp_learn_word(&rest), "n-gram minimum", 1, RP_URL_MODEL_MAX_NGRAM,
                             &h->ngram_min);
         if (!result)
-            result = parse_long(r, take_word(&rest), "n-gram maximum", h->ngram_min,
+            result = parse_long(r, rp_learn_word(&rest), "n-gram maximum", h->ngram_min,
                                 RP_URL_MODEL_MAX_NGRAM, &h->ngram_max);
     } else if (seen == &h->bias) {
-        result = parse_double(r, take_word(&rest), "bias", &h->bias_v);
+        result = parse_double(r, rp_learn_word(&rest), "bias", &h->bias_v);
     } else {
-        result = parse_double(r, take_word(&rest), "threshold", &h->threshold_v);
+        result = parse_double(r, rp_learn_word(&rest), "threshold", &h->threshold_v);
         if (!result && !(h->threshold_v >= 0 && h->threshold_v <= 1)) {
-            rp_error_set(r->err, "line %zu: threshold must be within 0..1", r->lineno);
+            rp_error_set(r->err, "line %zu: threshold must be within 0..1", r->in.lineno);
             result = RP_EINVAL;
         }
     }
@@ -919,7 +873,7 @@ static int header_complete(struct reader *r, const struct header *h)
                                           : NULL;
     if (!missing)
         return RP_OK;
-    rp_error_set(r->err, "line %zu: 'weights' before the header gave '%s'", r->lineno, missing);
+    rp_error_set(r->err, "line %zu: 'weights' before the header gave '%s'", r->in.lineno, missing);
     return RP_EINVAL;
 }
 
@@ -930,27 +884,27 @@ static int read_weights(struct reader *r, struct rp_url_model *m, long count)
     long max_index = ((long)1 << m->params.hash_bits) - 1;
     while (have < count) {
         if (!next_line(r, &line)) {
-            rp_error_set(r->err, "line %zu: the file ends after %ld of %ld weights", r->lineno + 1,
-                         have, count);
+            rp_error_set(r->err, "line %zu: the file ends after %ld of %ld weights",
+                         r->in.lineno + 1, have, count);
             return RP_EINVAL;
         }
         struct rp_str rest = line;
         long index;
         double w;
-        int result = parse_long(r, take_word(&rest), "weight index", 0, max_index, &index);
+        int result = parse_long(r, rp_learn_word(&rest), "weight index", 0, max_index, &index);
         if (!result)
-            result = parse_double(r, take_word(&rest), "weight", &w);
+            result = parse_double(r, rp_learn_word(&rest), "weight", &w);
         if (!result)
             result = expect_end(r, rest, "weight");
         if (result)
             return result;
         if (index <= prev) {
             rp_error_set(r->err, "line %zu: weight indices must increase (%ld after %ld)",
-                         r->lineno, index, prev);
+                         r->in.lineno, index, prev);
             return RP_EINVAL;
         }
         if (!isfinite((float)w)) {
-            rp_error_set(r->err, "line %zu: weight out of range", r->lineno);
+            rp_error_set(r->err, "line %zu: weight out of range", r->in.lineno);
             return RP_EINVAL;
         }
         m->weights[index] = (float)w;
@@ -960,7 +914,7 @@ static int read_weights(struct reader *r, struct rp_url_model *m, long count)
     while (next_line(r, &line)) {
         if (line.len) {
             rp_error_set(r->err, "line %zu: text after the %ld weights the header announced",
-                         r->lineno, count);
+                         r->in.lineno, count);
             return RP_EINVAL;
         }
     }
@@ -969,7 +923,7 @@ static int read_weights(struct reader *r, struct rp_url_model *m, long count)
 
 int rp_url_model_load(struct rp_str text, struct rp_url_model **out, struct rp_error *err)
 {
-    struct reader r = {text.ptr, text.ptr + text.len, 0, err};
+    struct reader r = {.err = err};
     struct header h;
     struct rp_url_model *m = NULL;
     struct rp_buf notes;
@@ -982,11 +936,10 @@ int rp_url_model_load(struct rp_str text, struct rp_url_model **out, struct rp_e
         rp_error_set(err, "model text larger than %u bytes", RP_URL_MODEL_MAX_TEXT);
         return RP_ETOOBIG;
     }
-    if (!text.ptr)
-        r.p = r.end = "";
+    rp_learn_reader_init(&r.in, text);
     for (;;) {
         if (!next_line(&r, &line)) {
-            rp_error_set(err, "line %zu: %s", r.lineno + 1,
+            rp_error_set(err, "line %zu: %s", r.in.lineno + 1,
                          h.magic ? "the file ends before its 'weights' line"
                                  : "empty file, not a rampart URL model");
             result = RP_EINVAL;
@@ -998,10 +951,10 @@ int rp_url_model_load(struct rp_str text, struct rp_url_model **out, struct rp_e
             (line.len == 7 || line.ptr[7] == ' ')) {
             struct rp_str rest = line;
             long count;
-            take_word(&rest);
+            rp_learn_word(&rest);
             result = header_complete(&r, &h);
             if (!result)
-                result = parse_long(&r, take_word(&rest), "weight count", 0,
+                result = parse_long(&r, rp_learn_word(&rest), "weight count", 0,
                                     (long)1 << RP_URL_MODEL_MAX_BITS, &count);
             if (!result)
                 result = expect_end(&r, rest, "weights");
@@ -1010,7 +963,7 @@ int rp_url_model_load(struct rp_str text, struct rp_url_model **out, struct rp_e
             struct rp_url_model_params p = {(unsigned)h.hash_bits, (unsigned)h.ngram_min,
                                             (unsigned)h.ngram_max};
             if (count > (1L << p.hash_bits)) {
-                rp_error_set(err, "line %zu: %ld weights do not fit in 2^%u buckets", r.lineno,
+                rp_error_set(err, "line %zu: %ld weights do not fit in 2^%u buckets", r.in.lineno,
                              count, p.hash_bits);
                 result = RP_EINVAL;
                 goto out;
@@ -1042,7 +995,7 @@ out:
     if (result == RP_ENOMEM)
         rp_error_set(err, "out of memory");
     else if (result == RP_ETOOBIG)
-        rp_error_set(err, "line %zu: notes too long", r.lineno);
+        rp_error_set(err, "line %zu: notes too long", r.in.lineno);
     rp_url_model_free(m);
     rp_buf_release(&notes);
     return result;

@@ -8,6 +8,7 @@ import os
 import pty
 import select
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -224,3 +225,40 @@ class UrlCli(unittest.TestCase):
         self.assertIn("multicast DNS", blocks[1])
         self.assertNotIn("whoever registered", blocks[1])
         self.assertIn("written in a disguised form (loopback)", blocks[2])
+
+
+class UrlTrain(unittest.TestCase):
+    """`rampart url-train` for an operator retraining on labelled addresses of their own."""
+
+    def test_url_train_needs_out_and_writes_a_model_url_loads(self):
+        with tempfile.TemporaryDirectory() as d:
+            data = os.path.join(d, "urls.jsonl")
+            with open(data, "w") as f:
+                for i in range(150):
+                    f.write(json.dumps({"url": "http://secure-login-%d-verify.xyz/"
+                                               "webscr.php?cmd=_login" % i, "label": 1}) + "\n")
+                    f.write(json.dumps({"url": "https://www.shop%d.org/catalogue/"
+                                               "item-%d.html" % (i, i), "label": 0}) + "\n")
+            p = subprocess.run([RAMPART, "url-train", "--data", data], capture_output=True,
+                               timeout=120)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("--out FILE is required", p.stderr.decode())
+            p = subprocess.run([RAMPART, "url-train", "--data", data, "--out", os.devnull,
+                                "--alpha", "0"], capture_output=True, timeout=120)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("--alpha must be above 0", p.stderr.decode())
+            model = os.path.join(d, "model.txt")
+            p = subprocess.run([RAMPART, "url-train", "--data", data, "--out", model,
+                                "--epochs", "2", "--hash-bits", "14"],
+                               capture_output=True, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            with open(model) as f:
+                head = f.read(200)
+            self.assertTrue(head.startswith("rampart-url-model 1\n"), head)
+            self.assertIn("hash-bits 14\n", head)
+            rc, out, err = url(["--json", "--model", model,
+                                "http://secure-login-9999-verify.xyz/webscr.php?cmd=_login",
+                                "https://www.shop9999.org/catalogue/item-9999.html"])
+            rows = [json.loads(l) for l in out.splitlines()]
+            self.assertEqual(len(rows), 2, err)
+            self.assertGreater(rows[0]["score"], rows[1]["score"])

@@ -194,6 +194,121 @@ static void test_readers_take_both_spellings(void **state)
     }
 }
 
+/* Trains a one-feature problem (x = +1 attack, x = -1 ordinary) for n passes and returns the
+ * optimiser; both methods must separate it, the bias near 0 (the classes are balanced). */
+static struct rp_learn_opt *train_toy(const struct rp_learn_params *p, int passes)
+{
+    struct rp_learn_opt *o = NULL;
+    assert_int_equal(rp_learn_opt_new(p, 3, &o), RP_OK);
+    for (int e = 0; e < passes; e++) {
+        for (int label = 0; label < 2; label++) {
+            double x = label ? 1 : -1;
+            double z = rp_learn_opt_weight(o, 0) * x + rp_learn_opt_weight(o, 2);
+            double g = rp_learn_logloss_gradient(rp_learn_sigmoid(z), label, 1);
+            rp_learn_opt_step(o, 0, g * x);
+            rp_learn_opt_step(o, 2, g);
+        }
+    }
+    return o;
+}
+
+static void test_optimisers_learn_and_leave_the_bias_alone(void **state)
+{
+    (void)state;
+    const struct rp_learn_params ada = {RP_LEARN_ADAGRAD, 0.5, 0, 0, 0};
+    const struct rp_learn_params ftrl = {RP_LEARN_FTRL, 0.1, 1, 0, 0};
+    const struct rp_learn_params *both[] = {&ada, &ftrl};
+    for (int m = 0; m < 2; m++) {
+        struct rp_learn_opt *o = train_toy(both[m], 200);
+        assert_true(rp_learn_opt_weight(o, 0) > 2);
+        assert_true(fabs(rp_learn_opt_weight(o, 2)) < 0.1);
+        assert_true(rp_learn_opt_weight(o, 1) == 0); /* never stepped */
+        rp_learn_opt_free(o);
+    }
+    /* FTRL's L1 gives exact zeros to weak features, but never to the bias (the last
+     * coordinate): an all-attack stream drives it up whatever l1 is. */
+    const struct rp_learn_params sparse = {RP_LEARN_FTRL, 0.1, 1, 1e6, 0};
+    struct rp_learn_opt *o = NULL;
+    assert_int_equal(rp_learn_opt_new(&sparse, 2, &o), RP_OK);
+    for (int i = 0; i < 50; i++) {
+        double z = rp_learn_opt_weight(o, 0) + rp_learn_opt_weight(o, 1);
+        double g = rp_learn_logloss_gradient(rp_learn_sigmoid(z), 1, 1);
+        rp_learn_opt_step(o, 0, g);
+        rp_learn_opt_step(o, 1, g);
+    }
+    assert_true(rp_learn_opt_weight(o, 0) == 0);
+    assert_true(rp_learn_opt_weight(o, 1) > 0.5);
+    rp_learn_opt_free(o);
+    /* AdaGrad's L2 pulls a weight back towards 0; the bias it leaves alone. */
+    const struct rp_learn_params l2 = {RP_LEARN_ADAGRAD, 0.5, 0, 0, 0.5};
+    struct rp_learn_opt *plain = train_toy(&ada, 50), *pulled = train_toy(&l2, 50);
+    assert_true(rp_learn_opt_weight(pulled, 0) < rp_learn_opt_weight(plain, 0));
+    rp_learn_opt_free(plain);
+    rp_learn_opt_free(pulled);
+    rp_learn_opt_free(NULL);
+    const struct rp_learn_params bad = {(enum rp_learn_method)7, 1, 1, 0, 0};
+    o = (struct rp_learn_opt *)1;
+    assert_int_equal(rp_learn_opt_new(&bad, 4, &o), RP_EINVAL);
+    assert_null(o);
+    assert_int_equal(rp_learn_opt_new(&ada, 0, &o), RP_EINVAL);
+}
+
+/* Regression (url-train threshold rounded to nearest): a threshold just above a benign score,
+ * written with 6 digits, must still be above it. */
+static void test_round_up_keeps_a_threshold_above(void **state)
+{
+    (void)state;
+    double score = 0.123456789, t = nextafter(score, 1.0);
+    double up = rp_learn_round_up(t, 6);
+    assert_true(up > score);
+    assert_true(up == 0.123457);
+    char tmp[40];
+    snprintf(tmp, sizeof(tmp), "%.6g", up);
+    assert_true(strtod(tmp, NULL) == up);
+    /* Rounding to nearest would have fallen below: 0.9999994 -> 0.999999. */
+    assert_true(rp_learn_round_up(0.9999994, 6) == 1);
+    assert_true(rp_learn_round_up(0.5, 6) == 0.5);
+    assert_true(rp_learn_round_up(9.999995e-5, 6) >= 9.999995e-5);
+    assert_true(rp_learn_round_up(0, 6) == 0);
+}
+
+static void test_reader_lines_and_words(void **state)
+{
+    (void)state;
+    struct rp_learn_reader r;
+    struct rp_str line;
+    rp_learn_reader_init(&r, S("key  one\ttwo\r\n\nlast"));
+    assert_true(rp_learn_reader_line(&r, &line));
+    assert_int_equal(r.lineno, 1);
+    struct rp_str rest = line, w = rp_learn_word(&rest);
+    assert_true(rp_str_eq_cstr(w, "key"));
+    assert_true(rp_str_eq_cstr(rp_learn_word(&rest), "one"));
+    assert_true(rp_str_eq_cstr(rp_learn_word(&rest), "two")); /* the \r is not part of it */
+    assert_int_equal(rest.len, 0);
+    assert_true(rp_learn_reader_line(&r, &line));
+    assert_int_equal(line.len, 0);
+    assert_true(rp_learn_reader_line(&r, &line));
+    assert_true(rp_str_eq_cstr(line, "last"));
+    assert_int_equal(r.lineno, 3);
+    assert_false(rp_learn_reader_line(&r, &line));
+    rp_learn_reader_init(&r, (struct rp_str){NULL, 0});
+    assert_false(rp_learn_reader_line(&r, &line));
+
+    long v;
+    double d;
+    assert_true(rp_learn_word_long(S("-12"), &v) && v == -12);
+    assert_false(rp_learn_word_long(S("+12"), &v));
+    assert_false(rp_learn_word_long(S("12x"), &v));
+    assert_false(rp_learn_word_long(S("99999999999999999999"), &v));
+    assert_false(rp_learn_word_long((struct rp_str){"1\0", 2}, &v));
+    assert_false(rp_learn_word_long(S(""), &v));
+    assert_true(rp_learn_word_double(S("2.5e-3"), &d) && d == 2.5e-3);
+    assert_false(rp_learn_word_double(S("nan"), &d));
+    assert_false(rp_learn_word_double(S("inf"), &d));
+    assert_false(rp_learn_word_double(S("1e999"), &d));
+    assert_false(rp_learn_word_double(S("0.5 "), &d));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -207,6 +322,9 @@ int main(void)
         cmocka_unit_test(test_platt_fits_the_labels),
         cmocka_unit_test(test_key_spellings),
         cmocka_unit_test(test_readers_take_both_spellings),
+        cmocka_unit_test(test_optimisers_learn_and_leave_the_bias_alone),
+        cmocka_unit_test(test_round_up_keeps_a_threshold_above),
+        cmocka_unit_test(test_reader_lines_and_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
