@@ -233,6 +233,10 @@ int cmd_serve(int argc, char **argv)
                                .ban_time = cfg.escalation_ban_time,
                                .ban_factor = cfg.escalation_ban_factor,
                                .ban_max = cfg.escalation_ban_max};
+    struct rp_refusal_rules refusal_rules = {.borderline_weight = cfg.escalation_borderline_weight,
+                                             .retry_window = cfg.escalation_retry_window,
+                                             .retry_similarity = cfg.escalation_retry_similarity,
+                                             .retries_forgiven = cfg.escalation_retries_forgiven};
     struct rp_watch_rules watch_rules = {.hammering = cfg.behaviour_hammering,
                                          .half_life = cfg.behaviour_half_life,
                                          .network_window = cfg.behaviour_network_window};
@@ -290,6 +294,7 @@ int cmd_serve(int argc, char **argv)
         (rp_limiter_new(1u << 20, &gw.req_limit) || rp_limiter_new(1u << 20, &gw.tok_limit) ||
          rp_limiter_new(1u << 18, &gw.signup_limit) || rp_inflight_new(1u << 20, &gw.inflight) ||
          gw_keycache_new(&gw.keys) || rp_watch_new(&watch_rules, &gw.watch) ||
+         rp_refusals_new(&refusal_rules, &gw.refusals) ||
          (cfg.escalation_mode != RP_MODE_OFF && rp_escalation_new(&ladder, 1u << 20, &gw.esc)))) {
         rp_error_set(&err, "out of memory");
         result = RP_ENOMEM;
@@ -319,6 +324,7 @@ int cmd_serve(int argc, char **argv)
     rp_limiter_free(gw.signup_limit);
     rp_escalation_free(gw.esc);
     rp_watch_free(gw.watch);
+    rp_refusals_free(gw.refusals);
     rp_inflight_free(gw.inflight);
     gw_keycache_free(gw.keys);
     SSL_CTX_free(gw.ssl_ctx);

@@ -62,6 +62,7 @@ struct rp_config {
     struct rp_config_list guard_disable; /* guard.disable: rule ids switched off */
     double guard_refuse_score[2];        /* guard.<dir>.refuse_score, default 5 */
     double guard_flag_score[2];          /* guard.<dir>.flag_score, default 2 */
+    double guard_confident_score[2];     /* guard.<dir>.confident_score; 0: 1.6 x refuse */
     double guard_classifier_points[2];   /* guard.<dir>.classifier_points, default 5 (input), 2
                                             (output); 0 = off */
     char *guard_model[2];                /* guard.<dir>.model; NULL = embedded */
@@ -72,6 +73,10 @@ struct rp_config {
     double escalation_ban_time;      /* escalation.ban_time: the first ban, default 1h */
     double escalation_ban_factor;    /* escalation.ban_time_factor: each next ban, default 4 */
     double escalation_ban_max;       /* escalation.ban_time_max: longer bans are permanent; 30d */
+    double escalation_borderline_weight;  /* escalation.borderline_weight, default 0.25 */
+    double escalation_retry_window;       /* escalation.retry_window, seconds, default 10m */
+    double escalation_retry_similarity;   /* escalation.retry_similarity, default 0.5 */
+    unsigned escalation_retries_forgiven; /* escalation.retries_forgiven, default 2 */
     /* behaviour: (docs/configuration.md): the behaviour watch's counts per account. */
     double behaviour_hammering;      /* behaviour.hammering: 429s that make a soft-block; 100 */
     double behaviour_half_life;      /* behaviour.half_life: counts halve over it; 10m */

@@ -26,6 +26,9 @@ enum rp_guard_modify { RP_GUARD_KEEP = 0, RP_GUARD_REDACT, RP_GUARD_DEFANG };
 #define RP_GUARD_MAX_HOLD 4096
 /* The output classifier judges answers of at least this many bytes (whole or streamed so far). */
 #define RP_GUARD_CLASSIFIER_MIN 256
+/* The default confident_score, a multiple of refuse_score: on prompts the classifier never saw,
+ * 0.6% of the false refusals reached it, and 55% of the true ones (docs/guardrails.md). */
+#define RP_GUARD_CONFIDENT_FACTOR 1.6
 
 struct rp_guard_options {
     /* Rule packs read after the embedded default pack (conf/guard-rules.yaml). */
@@ -38,6 +41,10 @@ struct rp_guard_options {
     /* Anomaly points at which a text is refused / flagged (refuse > flag > 0). */
     double refuse_score[RP_GUARD_NDIR]; /* 0: the default, 5 */
     double flag_score[RP_GUARD_NDIR];   /* 0: the default, 2 */
+    /* Points (less neutralised) at which a refusal is confident even when the classifier's
+     * share is needed to reach refuse_score (at least refuse_score); 0: the default,
+     * RP_GUARD_CONFIDENT_FACTOR x refuse_score (8 with the default 5). */
+    double confident_score[RP_GUARD_NDIR];
     /* Points the classifier adds when its probability reaches its threshold (it adds
      * points * p / threshold, at most twice that); 0: the default, 5; negative: off. */
     double classifier_points[RP_GUARD_NDIR];
@@ -87,6 +94,11 @@ struct rp_guard_result {
                                       count towards flag, not towards refuse */
     double score;                  /* (points - neutralised) / refuse_score, at most 1 */
     double classifier;             /* the classifier's probability, or -1 when it did not run */
+    /* With a refusal: how sure it is, 0 to 1. 1 when the rules alone (the classifier's share
+     * left out) reach refuse_score, or the points (less neutralised) reach confident_score;
+     * else (points - refuse_score) / (confident_score - refuse_score): 0 at the edge. 0 for
+     * any other verdict. docs/guardrails.md, "Confidence". */
+    double confidence;
     struct rp_guard_reason reasons[RP_GUARD_MAX_REASONS];
     size_t n_reasons;
     size_t n_more;      /* reasons beyond RP_GUARD_MAX_REASONS (counted in points, not listed) */
@@ -106,6 +118,8 @@ int rp_guard_inspect(const struct rp_guard *g, struct rp_guard_scratch *s, enum 
 void rp_guard_result_release(struct rp_guard_result *res);
 
 const char *rp_guard_verdict_name(enum rp_guard_verdict v);
+/* The refuse score of direction dir (guard.<dir>.refuse_score, or its default). */
+double rp_guard_refuse_score(const struct rp_guard *g, enum rp_guard_dir dir);
 /* The result as one line of JSON (no newline): verdict, score, reasons, text when modified. */
 int rp_guard_result_json(const struct rp_guard_result *res, struct rp_buf *out);
 

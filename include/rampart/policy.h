@@ -6,6 +6,8 @@
 #ifndef RAMPART_POLICY_H
 #define RAMPART_POLICY_H
 
+#include <jansson.h>
+
 #include "rampart/gate.h"
 #include "rampart/guard.h"
 #include "rampart/store.h"
@@ -47,6 +49,57 @@ bool rp_ban_expired(const struct rp_key_info *key, int64_t now);
  * its time still refuses: rp_ban_expired says when to lift it. */
 void rp_key_admit(const struct rp_key_info *key, int64_t now, struct rp_verdict *out);
 
+/* ---- what a refused prompt counts ----------------------------------------------------------- */
+
+/* How much a refusal weighs towards a ban (escalation: in docs/configuration.md). */
+struct rp_refusal_rules {
+    double borderline_weight;  /* what a refusal of confidence below 1 counts, 0 to 1 */
+    double retry_window;       /* seconds within which a prompt may repeat a refused one */
+    double retry_similarity;   /* resemblance (rp_sketch_resemblance) at which it does */
+    unsigned retries_forgiven; /* repeats of a borderline refusal that count as it did */
+};
+
+/* What a refused prompt counts towards a ban. code: "confident" (confidence 1: weight 1),
+ * "repeated" (a borderline refusal repeating one refused earlier more than retries_forgiven
+ * times: weight 1) or "borderline" (weight borderline_weight). */
+struct rp_refusal_weight {
+    double weight;
+    double confidence; /* the guard's (rp_guard_result.confidence) */
+    unsigned repeats;  /* refusals of the same prompt before it, each within the window */
+    const char *code;
+};
+
+/* Sets w->weight and w->code from w->confidence and w->repeats. */
+void rp_refusal_weigh(const struct rp_refusal_rules *rules, struct rp_refusal_weight *w);
+
+/* The words of a text as a bottom-k sketch: hashes of its RP_SKETCH_WORDS smallest distinct
+ * words (runs of letters and digits, ASCII lowercased; other bytes of UTF-8 are letters). */
+#define RP_SKETCH_WORDS 32
+struct rp_sketch {
+    uint32_t h[RP_SKETCH_WORDS]; /* increasing */
+    size_t n;
+};
+void rp_sketch_text(struct rp_str text, struct rp_sketch *out);
+/* The Jaccard index of the two word sets, estimated from their sketches (exact while each has
+ * at most RP_SKETCH_WORDS distinct words): 1 for the same words in any order, 0 for none shared
+ * or two empty texts. */
+double rp_sketch_resemblance(const struct rp_sketch *a, const struct rp_sketch *b);
+
+/* Each account's last RP_REFUSALS_KEPT refused prompts, as sketches, in a bounded, sharded table
+ * (RP_REFUSALS_ACCOUNTS at once; the account refused longest ago is replaced). Thread-safe. */
+#define RP_REFUSALS_ACCOUNTS 8192
+#define RP_REFUSALS_KEPT 4
+struct rp_refusals;
+/* *out is the caller's (rp_refusals_free); rules are copied. */
+int rp_refusals_new(const struct rp_refusal_rules *rules, struct rp_refusals **out);
+void rp_refusals_free(struct rp_refusals *t);
+/* Records the refusal of a text whose words are *words (rp_sketch_text), of confidence
+ * confidence, for account at now and weighs it: a repeat when it resembles a kept refusal of the
+ * account from the window before now (the most alike), which it then replaces with one more
+ * repeat; else it takes the oldest place. */
+void rp_refusals_count(struct rp_refusals *t, int64_t account, const struct rp_sketch *words,
+                       double confidence, double now, struct rp_refusal_weight *out);
+
 /* ---- escalation: soft-blocks to bans -------------------------------------------------------- */
 
 /* The ladder of escalation (escalation: in docs/configuration.md). */
@@ -71,9 +124,10 @@ int rp_escalation_new(const struct rp_ladder *l, size_t capacity, struct rp_esca
 void rp_escalation_free(struct rp_escalation *e);
 /* The soft-blocks at or after this time still count at now; older ones have drained away. */
 double rp_escalation_since(const struct rp_escalation *e, double now);
-/* Counts a soft-block of account_id made at `at` (seconds) without deciding anything: a restart
- * replays the stored ones, oldest first, so that it forgives none. */
-void rp_escalation_replay(struct rp_escalation *e, int64_t account_id, double at);
+/* Counts a soft-block of account_id made at `at` (seconds), of its weight (rp_refusal_weight;
+ * 1 for any other soft-block), without deciding anything: a restart replays the stored ones,
+ * oldest first, so that it forgives none. */
+void rp_escalation_replay(struct rp_escalation *e, int64_t account_id, double at, double weight);
 
 /* What escalation knows of an account: from its key (a lookup a few seconds old at most) when a
  * soft-block is counted, from the store when its ban is written. */
@@ -104,6 +158,11 @@ struct rp_escalation_verdict {
  * facts), NOTE in monitor mode. */
 void rp_escalation_count(struct rp_escalation *e, const struct rp_escalation_account *a,
                          const char *code, double now, struct rp_escalation_verdict *out);
+/* rp_escalation_count for a soft-block that counts weight (0 to 1: rp_refusal_weight) of one
+ * in the window: a borderline refusal uses up a quarter of an allowance by default. */
+void rp_escalation_count_weighted(struct rp_escalation *e, const struct rp_escalation_account *a,
+                                  const char *code, double weight, double now,
+                                  struct rp_escalation_verdict *out);
 
 /* The ban a BAN verdict asked for, from the store's facts of the account read when it is written
  * (another soft-block may have banned it meanwhile): *v becomes ALLOW, not counted, when a is
@@ -219,9 +278,64 @@ void rp_enforcement_init(struct rp_enforcement *out, const struct rp_guard_resul
                          enum rp_guard_dir dir);
 
 /* The detail of the event of a guard result r on path, appended to out as one JSON object:
- * {"path", "verdict", "points", "codes": [...]}, the codes of its reasons in order. When they
- * do not all fit in out's cap, the list is cut at a whole code and "truncated": true follows
- * it, so the detail is always whole JSON. RP_ETOOBIG only when not even the empty list fits. */
-int rp_guard_event_detail(struct rp_buf *out, const char *path, const struct rp_guard_result *r);
+ * {"path", "verdict", "points", "codes": [...]}, the codes of its reasons in order; with weight
+ * (a refused prompt's; NULL for none) also "confidence", "weight", "counts_as" (its code) and
+ * "repeats" before the codes. When the codes do not all fit in out's cap, the list is cut at a
+ * whole code and "truncated": true follows it, so the detail is always whole JSON. RP_ETOOBIG
+ * only when not even the empty list fits. */
+int rp_guard_event_detail(struct rp_buf *out, const char *path, const struct rp_guard_result *r,
+                          const struct rp_refusal_weight *weight);
+
+/* ---- moderation ------------------------------------------------------------------------- */
+
+/* The categories of a moderation result: OpenAI's moderation categories, then rampart's own. */
+enum rp_mod_category {
+    RP_MOD_HARASSMENT,
+    RP_MOD_HARASSMENT_THREATENING,
+    RP_MOD_HATE,
+    RP_MOD_HATE_THREATENING,
+    RP_MOD_ILLICIT,
+    RP_MOD_ILLICIT_VIOLENT,
+    RP_MOD_SELF_HARM,
+    RP_MOD_SELF_HARM_INTENT,
+    RP_MOD_SELF_HARM_INSTRUCTIONS,
+    RP_MOD_SEXUAL,
+    RP_MOD_SEXUAL_MINORS,
+    RP_MOD_VIOLENCE,
+    RP_MOD_VIOLENCE_GRAPHIC,
+    RP_MOD_PROMPT_INJECTION,
+    RP_MOD_JAILBREAK,
+    RP_MOD_PROMPT_ATTACK,
+    RP_MOD_SECRET,
+    RP_MOD_PERSONAL_DATA,
+    RP_MOD_HIDDEN_TEXT,
+    RP_MOD_LINK,
+    RP_MOD_NCATS
+};
+/* Their names, as the JSON keys of "categories" and "category_scores". */
+extern const char *const rp_moderation_categories[RP_MOD_NCATS];
+
+/* A text's moderation: flagged when the guard refuses it (as a prompt); each category's score
+ * is the largest share of refuse_score one of its findings gave (at most 1; the classifier's
+ * "prompt-attack" is 1 at its threshold), and the category is true when the text is flagged and
+ * it has a finding. Rules map by category, the default pack's harmful-request rules by id
+ * (weapons and explosives: illicit, illicit/violent; killing, trafficking: violence,
+ * illicit/violent; sexual content involving minors: sexual, sexual/minors; ways to end one's
+ * life: self-harm, self-harm/instructions; the rest, and an operator's: illicit). */
+struct rp_moderation {
+    bool flagged;
+    bool categories[RP_MOD_NCATS];
+    double scores[RP_MOD_NCATS];
+};
+void rp_moderation_of(const struct rp_guard_result *r, double refuse_score,
+                      struct rp_moderation *out);
+
+/* The texts of a moderation request's "input" (a string, or an array of strings or of
+ * {"type": "text", "text": ...} parts, in OpenAI's shape): at most cap string nodes into out
+ * (borrowed from body), their count in *n. NULL when they are all text; else the error code
+ * (invalid_input, too_many_inputs, unsupported_input: an image or other part) with a sentence
+ * in why, and *n is 0. */
+const char *rp_moderation_inputs(json_t *body, json_t **out, size_t cap, size_t *n, char *why,
+                                 size_t why_size);
 
 #endif

@@ -237,10 +237,11 @@ uint64_t rp_store_events_dropped(struct rp_store *st);
 /* Writes queued events now (tests, shutdown): when it returns, every event queued before the
  * call is in the database. RP_EIO when a batch could not be written (its events are lost). */
 int rp_store_flush(struct rp_store *st);
-/* Calls fn(arg, account_id, time_ms) for every soft_block event at or after since_ms, oldest
- * first (escalation rebuilds its windows from them at start-up). fn must not call the store.
- * RP_EIO when the query fails. */
-typedef void rp_store_soft_block_fn(void *arg, int64_t account_id, int64_t time_ms);
+/* Calls fn(arg, account_id, time_ms, weight) for every soft_block event at or after since_ms,
+ * oldest first (escalation rebuilds its windows from them at start-up); weight is the "weight" of
+ * its JSON detail, 1 when it has none. fn must not call the store. RP_EIO when the query
+ * fails. */
+typedef void rp_store_soft_block_fn(void *arg, int64_t account_id, int64_t time_ms, double weight);
 int rp_store_soft_blocks(struct rp_store *st, int64_t since_ms, rp_store_soft_block_fn *fn,
                          void *arg);
 /* The newest events (account_id 0: all), newest first, as a JSON array of objects (id,

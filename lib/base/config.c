@@ -130,6 +130,7 @@ static const char *const mode_names[] = {"enforce", "monitor", "off", NULL};
     {                                                                                              \
         KEY("refuse_score", K_NUM, F(guard_refuse_score[dir]), .max = 1e6, .def = "5"),            \
             KEY("flag_score", K_NUM, F(guard_flag_score[dir]), .max = 1e6, .def = "2"),            \
+            KEY("confident_score", K_NUM0, F(guard_confident_score[dir]), .max = 1e6, .def = "0"), \
             KEY("classifier_points", K_NUM0, F(guard_classifier_points[dir]), .max = 1e6,          \
                 .def = points),                                                                    \
             KEY("model", K_OPT_STR, F(guard_model[dir]), .def = NULL), END,                        \
@@ -146,6 +147,11 @@ static const struct key escalation_keys[] = {
     KEY("ban_time", K_DURATION, F(escalation_ban_time), .max = 365 * 86400.0, .def = "1h"),
     KEY("ban_time_factor", K_NUM, F(escalation_ban_factor), .min = 1, .max = 1000, .def = "4"),
     KEY("ban_time_max", K_DURATION, F(escalation_ban_max), .max = 3650 * 86400.0, .def = "30d"),
+    KEY("borderline_weight", K_NUM0, F(escalation_borderline_weight), .max = 1, .def = "0.25"),
+    KEY("retry_window", K_DURATION, F(escalation_retry_window), .min = 1, .max = 86400.0,
+        .def = "10m"),
+    KEY("retry_similarity", K_NUM, F(escalation_retry_similarity), .max = 1, .def = "0.5"),
+    KEY("retries_forgiven", K_UINT, F(escalation_retries_forgiven), .max = 100, .def = "2"),
     END,
 };
 

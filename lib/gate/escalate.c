@@ -82,12 +82,12 @@ static void cell_of(int64_t account_id, struct cell_name *n)
     n->s = (struct rp_str){n->text, (size_t)len};
 }
 
-void rp_escalation_replay(struct rp_escalation *e, int64_t account_id, double at)
+void rp_escalation_replay(struct rp_escalation *e, int64_t account_id, double at, double weight)
 {
     struct cell_name n;
     double retry;
     cell_of(account_id, &n);
-    rp_limiter_take(e->cells, n.s, &e->rate, at, 1, &retry);
+    rp_limiter_take(e->cells, n.s, &e->rate, at, weight, &retry);
 }
 
 /* The ban of an account that had ban_count bans, decided at now: its length, end and reason. */
@@ -107,6 +107,13 @@ static void ban_of(const struct rp_ladder *l, int64_t ban_count, const char *cod
 void rp_escalation_count(struct rp_escalation *e, const struct rp_escalation_account *a,
                          const char *code, double now, struct rp_escalation_verdict *out)
 {
+    rp_escalation_count_weighted(e, a, code, 1, now, out);
+}
+
+void rp_escalation_count_weighted(struct rp_escalation *e, const struct rp_escalation_account *a,
+                                  const char *code, double weight, double now,
+                                  struct rp_escalation_verdict *out)
+{
     memset(out, 0, sizeof(*out));
     out->v.action = RP_ACTION_ALLOW;
     out->v.code = "";
@@ -116,7 +123,7 @@ void rp_escalation_count(struct rp_escalation *e, const struct rp_escalation_acc
     struct cell_name n;
     double retry;
     cell_of(a->id, &n);
-    bool passed = rp_limiter_take(e->cells, n.s, &e->rate, now, 1, &retry);
+    bool passed = rp_limiter_take(e->cells, n.s, &e->rate, now, weight, &retry);
     if (passed && l->monitor)
         return;
     out->counted = !l->monitor;

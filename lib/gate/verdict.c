@@ -94,7 +94,7 @@ void rp_enforcement_init(struct rp_enforcement *out, const struct rp_guard_resul
 
 /* The detail up to its list of codes, each of the first n codes, and the end. */
 static int guard_detail(struct rp_buf *out, const char *path, const struct rp_guard_result *r,
-                        size_t n, bool truncated)
+                        const struct rp_refusal_weight *weight, size_t n, bool truncated)
 {
     struct rp_jsonw w;
     rp_jsonw_init(&w, out);
@@ -102,6 +102,12 @@ static int guard_detail(struct rp_buf *out, const char *path, const struct rp_gu
     rp_jsonw_kstr(&w, "path", path);
     rp_jsonw_kstr(&w, "verdict", rp_guard_verdict_name(r->verdict));
     rp_jsonw_knum(&w, "points", r->points, 2);
+    if (weight) {
+        rp_jsonw_knum(&w, "confidence", weight->confidence, 4);
+        rp_jsonw_knum(&w, "weight", weight->weight, 4);
+        rp_jsonw_kstr(&w, "counts_as", weight->code);
+        rp_jsonw_kint(&w, "repeats", weight->repeats);
+    }
     rp_jsonw_key(&w, "codes");
     rp_jsonw_array(&w);
     for (size_t i = 0; i < n; i++)
@@ -113,14 +119,15 @@ static int guard_detail(struct rp_buf *out, const char *path, const struct rp_gu
     return rp_jsonw_finish(&w);
 }
 
-int rp_guard_event_detail(struct rp_buf *out, const char *path, const struct rp_guard_result *r)
+int rp_guard_event_detail(struct rp_buf *out, const char *path, const struct rp_guard_result *r,
+                          const struct rp_refusal_weight *weight)
 {
     size_t start = out->len, n = r->n_reasons;
-    int rc = guard_detail(out, path, r, n, false);
+    int rc = guard_detail(out, path, r, weight, n, false);
     /* Too long: the most codes that fit with the marker (few reasons: a few tries at most). */
     while (rc == RP_ETOOBIG && n > 0) {
         rp_buf_truncate(out, start);
-        rc = guard_detail(out, path, r, --n, true);
+        rc = guard_detail(out, path, r, weight, --n, true);
     }
     if (rc)
         rp_buf_truncate(out, start);

@@ -18,6 +18,7 @@ void rp_guard_options_from_config(const struct rp_config *c, struct rp_guard_opt
         o->model_files[d] = c->guard_model[d];
         o->refuse_score[d] = c->guard_refuse_score[d];
         o->flag_score[d] = c->guard_flag_score[d];
+        o->confident_score[d] = c->guard_confident_score[d];
         o->classifier_points[d] =
             c->guard_classifier_points[d] > 0 ? c->guard_classifier_points[d] : -1;
     }

@@ -137,6 +137,14 @@ void rp__guard_decide(const struct rp_guard *g, const struct rp__guard_dir *d, b
     res->enforced = !g->monitor;
     double hard = res->points - res->neutralised;
     res->score = hard >= d->refuse ? 1 : hard / d->refuse;
+    res->confidence = 0;
+    if (hard >= d->refuse) {
+        double cls = res->classifier >= 0 ? rp__guard_classifier_points(d, res->classifier) : 0;
+        if (hard - cls >= d->refuse || hard >= d->confident)
+            res->confidence = 1;
+        else
+            res->confidence = (hard - d->refuse) / (d->confident - d->refuse);
+    }
     if (hard >= d->refuse)
         res->verdict = RP_GUARD_REFUSE;
     else if (modified)
@@ -145,6 +153,11 @@ void rp__guard_decide(const struct rp_guard *g, const struct rp__guard_dir *d, b
         res->verdict = RP_GUARD_FLAG;
     else
         res->verdict = RP_GUARD_ALLOW;
+}
+
+double rp_guard_refuse_score(const struct rp_guard *g, enum rp_guard_dir dir)
+{
+    return g->dir[dir].refuse;
 }
 
 void rp_guard_result_release(struct rp_guard_result *res)
@@ -173,6 +186,8 @@ int rp_guard_result_json(const struct rp_guard_result *res, struct rp_buf *out)
         result = rp_buf_addf(out, "],\"classifier\":%.4f", res->classifier);
     else if (!result)
         result = rp_buf_adds(out, "]");
+    if (!result && res->verdict == RP_GUARD_REFUSE)
+        result = rp_buf_addf(out, ",\"confidence\":%.4f", res->confidence);
     if (!result && res->verdict == RP_GUARD_MODIFY) {
         result = rp_buf_adds(out, ",\"text\":");
         result = result ? result : rp_json_add_string(out, res->text.ptr, res->text.len);
@@ -579,10 +594,16 @@ static int build_dir(struct rp_guard *g, const struct rp_guard_options *opt, int
     struct rp__guard_dir *d = &g->dir[dir];
     d->refuse = or_default(opt->refuse_score[dir], DEFAULT_REFUSE);
     d->flag = or_default(opt->flag_score[dir], DEFAULT_FLAG);
+    d->confident = or_default(opt->confident_score[dir], RP_GUARD_CONFIDENT_FACTOR * d->refuse);
     d->cls_points = or_default(opt->classifier_points[dir], default_classifier[dir]);
+    const char *name = dir == RP_GUARD_INPUT ? "input" : "output";
     if (d->flag >= d->refuse) {
-        rp_error_set(err, "guard.%s: flag_score must be below refuse_score",
-                     dir == RP_GUARD_INPUT ? "input" : "output");
+        rp_error_set(err, "guard.%s: flag_score must be below refuse_score", name);
+        return RP_EINVAL;
+    }
+    if (d->confident < d->refuse) {
+        rp_error_set(err, "guard.%s: confident_score (%g) must be at least refuse_score (%g)", name,
+                     d->confident, d->refuse);
         return RP_EINVAL;
     }
     d->rules = calloc(g->rules.n ? g->rules.n : 1, sizeof(*d->rules));

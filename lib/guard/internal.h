@@ -61,7 +61,7 @@ struct rp__guard_dir {
     uint8_t start_bytes[32]; /* the bytes of their literals (both cases when caseless) */
     unsigned unbounded_width; /* the widest rule without a class or literal, else 0 */
     struct rp_guard_model *model;
-    double refuse, flag, cls_points;
+    double refuse, flag, confident, cls_points;
 };
 
 struct rp_guard {

@@ -167,8 +167,11 @@ static const char *const q_sql[Q_COUNT] = {
     [Q_EVENTS_ACCOUNT] = "SELECT id, time_ms, account_id, key_id, kind, status, detail,"
                          " prompt_tokens, completion_tokens FROM events WHERE account_id = ?1"
                          " ORDER BY id DESC LIMIT ?2",
-    [Q_SOFT_BLOCKS] = "SELECT account_id, time_ms FROM events WHERE kind = 'soft_block'"
-                      " AND time_ms >= ?1 ORDER BY time_ms, id",
+    /* A soft-block weighs 1 unless its detail says otherwise ("weight", docs/abuse.md). */
+    [Q_SOFT_BLOCKS] = "SELECT account_id, time_ms, CASE WHEN json_valid(detail) THEN"
+                      " coalesce(json_extract(detail, '$.weight'), 1) ELSE 1 END"
+                      " FROM events WHERE kind = 'soft_block' AND time_ms >= ?1"
+                      " ORDER BY time_ms, id",
 };
 
 /* Events the writer copies out of the queue at a time, and the most in one transaction (so a
@@ -1546,7 +1549,8 @@ int rp_store_soft_blocks(struct rp_store *st, int64_t since_ms, rp_store_soft_bl
         sqlite3_bind_int64(s, 1, since_ms);
         int rc;
         while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-            fn(arg, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1));
+            fn(arg, sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+               sqlite3_column_double(s, 2));
         if (rc != SQLITE_DONE)
             result = RP_EIO;
     }

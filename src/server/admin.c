@@ -147,6 +147,15 @@ static void metrics(struct gw *gw, struct gw_req *req)
       m->guard_monitored);
     C("signups_rejected_total", "Sign-ups refused by screening (403 signup_rejected).",
       m->signups_rejected);
+    C("refusals_borderline_total",
+      "Refused prompts that counted escalation.borderline_weight towards a ban.",
+      m->soft_blocks_borderline);
+    C("refusals_counted_fully_total",
+      "Refused prompts that counted fully towards a ban (confident, or repeated).",
+      m->soft_blocks_full);
+    C("moderation_requests_total", "Requests answered by POST /v1/moderations (any status).",
+      m->moderation_requests);
+    C("moderation_flagged_total", "Texts POST /v1/moderations flagged.", m->moderation_flagged);
     C("escalation_bans_total", "Accounts banned by escalation (repeated soft-blocks).",
       m->escalation_bans);
     C("escalation_bans_deferred_total",

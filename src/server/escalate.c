@@ -9,10 +9,10 @@
 #include "gateway.h"
 
 /* One stored soft-block, replayed into its account's window at the time it happened. */
-static void replay(void *arg, int64_t account_id, int64_t time_ms)
+static void replay(void *arg, int64_t account_id, int64_t time_ms, double weight)
 {
     struct gw *gw = arg;
-    rp_escalation_replay(gw->esc, account_id, (double)time_ms / 1000);
+    rp_escalation_replay(gw->esc, account_id, (double)time_ms / 1000, weight);
 }
 
 int gw_escalate_restore(struct gw *gw)
@@ -50,14 +50,14 @@ static void ban_event(struct rp_event *ev, const char *kind, int64_t account_id,
 }
 
 void gw_escalate_count(struct gw *gw, const struct rp_key_info *key, const char *code,
-                       struct rp_escalation_verdict *out)
+                       double weight, struct rp_escalation_verdict *out)
 {
     /* The account's bans so far come with its key (a lookup at most a few seconds old, and
      * dropped from the cache at each ban): the loop does not wait on the store for them. */
     struct rp_escalation_account a = {.id = key->account_id,
                                       .banned = key->account_status == RP_ACCOUNT_BANNED,
                                       .ban_count = key->ban_count};
-    rp_escalation_count(gw->esc, &a, code, gw_now(), out);
+    rp_escalation_count_weighted(gw->esc, &a, code, weight, gw_now(), out);
     if (out->v.action == RP_ACTION_NOTE) {
         /* What enforce mode would have done, recorded (a queued event: no wait). */
         struct rp_event ev;
@@ -123,7 +123,7 @@ static const struct gw_job_ops ban_ops = {ban_work, NULL, ban_release};
 void gw_escalate(struct gw *gw, const struct rp_key_info *key, const char *code)
 {
     struct rp_escalation_verdict esc;
-    gw_escalate_count(gw, key, code, &esc);
+    gw_escalate_count(gw, key, code, 1, &esc);
     if (esc.v.action != RP_ACTION_BAN)
         return;
     if (!gw->offload) {

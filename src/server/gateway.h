@@ -28,6 +28,9 @@ struct gw_metrics {
     /* Guardrail verdicts enforced, by direction (0 prompts, 1 answers). */
     atomic_uint_fast64_t guard_refused[2], guard_modified[2], guard_flagged[2], guard_monitored;
     atomic_uint_fast64_t escalation_bans, escalation_bans_deferred, ban_expiries, signups_rejected;
+    /* Refused prompts by what they counted towards a ban: borderline_weight, or fully. */
+    atomic_uint_fast64_t soft_blocks_borderline, soft_blocks_full;
+    atomic_uint_fast64_t moderation_requests, moderation_flagged; /* POST /v1/moderations */
     atomic_int_fast64_t in_flight;
 };
 
@@ -73,6 +76,7 @@ struct gw {
     struct rp_url_inspector *urls;
     struct rp_watch *watch;    /* behaviour checks per account */
     struct rp_escalation *esc; /* soft-blocks per account; NULL when escalation is off */
+    struct rp_refusals *refusals; /* each account's recent refused prompts, for their weight */
     /* Bumped by every ban, unban and revocation: cached key lookups older than it are stale. */
     atomic_uint_fast64_t key_generation;
     /* When the last upstream failure was written to stderr (unix seconds): at most one line every
@@ -177,15 +181,17 @@ void gw_signup(struct gw_worker *w, struct gw_req *req);
 void gw_verify(struct gw_worker *w, struct gw_req *req);
 void gw_keys(struct gw_worker *w, struct gw_req *req, const char *path);
 void gw_proxy(struct gw_worker *w, struct gw_req *req, const char *path);
+/* POST /v1/moderations: the guardrails' verdicts in OpenAI's moderation shape (moderation.c). */
+void gw_moderations(struct gw_worker *w, struct gw_req *req);
 void gw_admin(struct gw_worker *w, struct gw_req *req);
 
 /* A soft-block of the key's account (a refused prompt), counted in escalation's window in
  * memory, on the loop (docs/configuration.md, escalation). code says what the soft-block was
- * for; out says what it did and what the person may be told (rp_escalation_notice). Past
+ * for, weight what it counts (rp_refusal_weight; 1 for hammering); out says what it did and what the person may be told (rp_escalation_notice). Past
  * escalation.soft_blocks_before_ban, in enforce mode, a BAN verdict asks for gw_escalate_ban; in
  * monitor mode the would-be ban is recorded as an event instead. */
 void gw_escalate_count(struct gw *gw, const struct rp_key_info *key, const char *code,
-                       struct rp_escalation_verdict *out);
+                       double weight, struct rp_escalation_verdict *out);
 /* Bans the account for a time that grows with each of its bans (read from the store), with its
  * event in the same transaction, and ends its open requests: the BAN verdict v made final
  * (rp_escalation_ban). Waits on the store: run it on a store thread. Clears v->counted when the

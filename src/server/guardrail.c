@@ -16,7 +16,8 @@
 
 /* Records a guard finding as an event: kind, the verdict, its reason codes and points. */
 static void guard_event(struct gw *gw, const struct rp_key_info *key, const char *kind, int status,
-                        const char *path, const struct rp_guard_result *r)
+                        const char *path, const struct rp_guard_result *r,
+                        const struct rp_refusal_weight *weight)
 {
     struct rp_event ev = {.time_ms = (int64_t)(gw_now() * 1000),
                           .account_id = key->account_id,
@@ -26,7 +27,7 @@ static void guard_event(struct gw *gw, const struct rp_key_info *key, const char
     /* Too many codes to fit are cut at a whole one, with "truncated": true. */
     struct rp_buf d;
     rp_buf_init(&d, sizeof(ev.detail) - 1);
-    gw_detail_put(&ev, &d, rp_guard_event_detail(&d, path, r));
+    gw_detail_put(&ev, &d, rp_guard_event_detail(&d, path, r, weight));
     rp_buf_release(&d);
     rp_store_event(gw->store, &ev);
 }
@@ -45,24 +46,33 @@ static atomic_uint_fast64_t *counter_of(struct gw *gw, enum rp_enforced e, enum 
 }
 
 /* Applies what result r of direction dir means (rp_enforcement_init), as far as counting and
- * recording go: its counter, its event (a soft-block's with status 400). */
+ * recording go: its counter, its event (a soft-block's with status 400). A soft-block, whose
+ * text's words are *text, is weighed (rp_refusals_count) into *weight, which its event carries. */
 static void enforce(struct gw *gw, const struct rp_key_info *key, const char *path,
                     enum rp_guard_dir dir, const struct rp_guard_result *r,
-                    struct rp_enforcement *e)
+                    const struct rp_sketch *text, struct rp_enforcement *e,
+                    struct rp_refusal_weight *weight)
 {
     rp_enforcement_init(e, r, dir);
     atomic_uint_fast64_t *counter = counter_of(gw, e->counter, dir);
     if (counter)
         atomic_fetch_add(counter, 1);
+    bool soft_block = e->v.action == RP_ACTION_SOFT_BLOCK;
+    if (soft_block) {
+        rp_refusals_count(gw->refusals, key->account_id, text, r->confidence, gw_now(), weight);
+        atomic_fetch_add(
+            weight->weight < 1 ? &gw->m.soft_blocks_borderline : &gw->m.soft_blocks_full, 1);
+    }
     if (e->event)
-        guard_event(gw, key, e->event, e->v.action == RP_ACTION_SOFT_BLOCK ? 400 : 0, path, r);
+        guard_event(gw, key, e->event, soft_block ? 400 : 0, path, r, soft_block ? weight : NULL);
 }
 
 #define MAX_TEXTS 256
 
-static void keep_worst(struct rp_guard_result *worst, bool *have_worst, struct rp_guard_result *r);
+static bool keep_worst(struct rp_guard_result *worst, bool *have_worst, struct rp_guard_result *r);
 static int prompt_verdict(struct gw_worker *w, const char *path, const struct rp_key_info *key,
-                          struct rp_guard_result *wr, struct gw_prompt_refusal *out);
+                          struct rp_guard_result *wr, const struct rp_sketch *text,
+                          struct gw_prompt_refusal *out);
 
 int gw_guard_prompt(struct gw_worker *w, const char *path, json_t *body,
                     const struct rp_key_info *key, bool *rewritten, struct gw_prompt_refusal *out)
@@ -86,6 +96,7 @@ int gw_guard_prompt(struct gw_worker *w, const char *path, json_t *body,
         return -1;
     }
     struct rp_guard_result worst = {.verdict = RP_GUARD_ALLOW};
+    struct rp_sketch worst_words = {.n = 0};
     bool have_worst = false;
     for (size_t i = 0; i < n; i++) {
         struct rp_guard_result r;
@@ -100,42 +111,52 @@ int gw_guard_prompt(struct gw_worker *w, const char *path, json_t *body,
             json_string_setn(texts[i], r.text.ptr, r.text.len);
             *rewritten = true;
         }
-        keep_worst(&worst, &have_worst, &r);
+        if (keep_worst(&worst, &have_worst, &r) && worst.verdict == RP_GUARD_REFUSE)
+            rp_sketch_text(t, &worst_words);
     }
-    return prompt_verdict(w, path, key, &worst, out);
+    return prompt_verdict(w, path, key, &worst, &worst_words, out);
 }
 
-/* Keeps the stronger of *worst and *r (the first of equals), releasing the other. */
-static void keep_worst(struct rp_guard_result *worst, bool *have_worst, struct rp_guard_result *r)
+/* Keeps the stronger of *worst and *r (the first of equals), releasing the other: true when it
+ * kept r. */
+static bool keep_worst(struct rp_guard_result *worst, bool *have_worst, struct rp_guard_result *r)
 {
     if (!*have_worst || r->verdict > worst->verdict ||
         (r->verdict == worst->verdict && r->points > worst->points)) {
         rp_guard_result_release(worst);
         *worst = *r;
         *have_worst = true;
-    } else {
-        rp_guard_result_release(r);
+        return true;
     }
+    rp_guard_result_release(r);
+    return false;
 }
 
 /* Acts on the strongest finding of a prompt (and releases it): 0 to go on, -1 when it is
  * refused (a soft-block: recorded, watched, counted by escalation; *out says what to reply). */
 static int prompt_verdict(struct gw_worker *w, const char *path, const struct rp_key_info *key,
-                          struct rp_guard_result *wr, struct gw_prompt_refusal *out)
+                          struct rp_guard_result *wr, const struct rp_sketch *text,
+                          struct gw_prompt_refusal *out)
 {
     struct gw *gw = w->gw;
     struct rp_guard_result worst = *wr;
     struct rp_enforcement e;
     int result = 0;
-    enforce(gw, key, path, RP_GUARD_INPUT, &worst, &e);
+    enforce(gw, key, path, RP_GUARD_INPUT, &worst, text, &e, &out->weight);
     if (e.v.action == RP_ACTION_SOFT_BLOCK) {
         struct rp_verdict seen;
         rp_watch_signal(gw->watch, key->account_id, RP_SIGNAL_REFUSED, RP_STR_NULL, gw_now(),
                         &seen);
         snprintf(out->code, sizeof(out->code), "%s", e.v.code);
-        gw_escalate_count(gw, key, out->code, &out->esc);
-        gw_refusal_set(&out->no, 400, "invalid_request_error", "content_policy", "%s",
-                       e.v.sentence);
+        gw_escalate_count(gw, key, out->code, out->weight.weight, &out->esc);
+        char why[128] = "";
+        if (out->weight.weight < 1)
+            snprintf(why, sizeof(why),
+                     " (a borderline refusal, confidence %.2f: it counts %.2f of a refusal "
+                     "towards a ban)",
+                     out->weight.confidence, out->weight.weight);
+        gw_refusal_set(&out->no, 400, "invalid_request_error", "content_policy", "%s%s",
+                       e.v.sentence, why);
         result = -1;
     }
     rp_guard_result_release(&worst);
@@ -183,7 +204,9 @@ void gw_answer_guard_record(struct gw_answer_guard *ag)
         if (!ag->st[i])
             continue;
         struct rp_enforcement e;
-        enforce(gw, &ag->key, ag->path, RP_GUARD_OUTPUT, rp_guard_stream_result(ag->st[i]), &e);
+        struct rp_refusal_weight unused;
+        enforce(gw, &ag->key, ag->path, RP_GUARD_OUTPUT, rp_guard_stream_result(ag->st[i]), NULL,
+                &e, &unused);
     }
 }
 
@@ -355,7 +378,8 @@ bool gw_answer_guard_refused(const struct gw_answer_guard *ag)
 static void note_whole(struct gw_answer_guard *ag, const struct rp_guard_result *r)
 {
     struct rp_enforcement e;
-    enforce(ag->w->gw, &ag->key, ag->path, RP_GUARD_OUTPUT, r, &e);
+    struct rp_refusal_weight unused;
+    enforce(ag->w->gw, &ag->key, ag->path, RP_GUARD_OUTPUT, r, NULL, &e, &unused);
 }
 
 #define WHOLE_TEXTS_MAX 16
@@ -475,6 +499,7 @@ int gw_answer_guard_whole(struct gw_answer_guard *ag, int status, struct rp_str 
 struct prompt_scan {
     struct gw_worker *w;
     struct rp_guard_result worst;
+    struct rp_sketch worst_words; /* of the worst text, when it is refused */
     bool have_worst;
     size_t n;
 };
@@ -494,7 +519,9 @@ static int prompt_text(void *arg, struct rp_str text)
         rp_guard_result_release(&r);
         return RP_SCAN_TREE;
     }
-    keep_worst(&ps->worst, &ps->have_worst, &r);
+    /* Only a refused text's words are needed (its weight): the text is gone after the scan. */
+    if (keep_worst(&ps->worst, &ps->have_worst, &r) && ps->worst.verdict == RP_GUARD_REFUSE)
+        rp_sketch_text(text, &ps->worst_words);
     return RP_SCAN_OK;
 }
 
@@ -509,5 +536,5 @@ int gw_guard_prompt_fast(struct gw_worker *w, struct gw_req *req, const char *pa
         rp_guard_result_release(&ps.worst);
         return 1;
     }
-    return prompt_verdict(w, path, key, &ps.worst, out);
+    return prompt_verdict(w, path, key, &ps.worst, &ps.worst_words, out);
 }

@@ -15,6 +15,7 @@ struct gw_prompt_refusal {
      * (rp_escalation_notice). A BAN verdict is a ban due: gw_escalate_ban writes it first. */
     struct rp_escalation_verdict esc;
     char code[64]; /* the reason code the soft-block counts as */
+    struct rp_refusal_weight weight; /* what it counts towards a ban, and why */
 };
 
 /* Inspects the texts of a request body (messages, prompt or input) before it goes upstream, and

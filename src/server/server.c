@@ -61,12 +61,13 @@ static bool refused(struct gw *gw, struct gw_req *req)
 }
 
 /* The public listener's endpoints; each handler checks its own methods. */
-enum { R_PROXY, R_SIGNUP, R_VERIFY, R_KEYS, R_HEALTHZ };
+enum { R_PROXY, R_MODERATIONS, R_SIGNUP, R_VERIFY, R_KEYS, R_HEALTHZ };
 static const struct gw_route routes[] = {
     {"/v1/chat/completions", 0, R_PROXY},
     {"/v1/completions", 0, R_PROXY},
     {"/v1/embeddings", 0, R_PROXY},
     {"/v1/models", 0, R_PROXY},
+    {"/v1/moderations", 0, R_MODERATIONS},
     {"/v1/signup", 0, R_SIGNUP},
     {"/v1/verify", 0, R_VERIFY},
     {"/v1/keys", 0, R_KEYS},
@@ -85,6 +86,7 @@ static void route(struct gw_req *req, void *arg)
         gw_route_find(routes, sizeof(routes) / sizeof(routes[0]), path, gw_req_method(req), &id);
     switch (r ? r->op : -1) {
     case R_PROXY: gw_proxy(w, req, path); break;
+    case R_MODERATIONS: gw_moderations(w, req); break;
     case R_SIGNUP: gw_signup(w, req); break;
     case R_VERIFY: gw_verify(w, req); break;
     case R_KEYS: gw_keys(w, req, path); break;

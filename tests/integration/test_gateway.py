@@ -801,6 +801,7 @@ class OfficialClient(unittest.TestCase):
             self.assertGreater(seen["usage"]["total_tokens"], 0)
             self.assertIn("stream me please", seen["streamed"])
             self.assertEqual(seen["models"], ["rampart-echo"])
+            self.assertEqual(seen["moderation"], [[True, True], [False, False]])
             self.assertEqual(seen["err"]["status"], 401)
             self.assertEqual(seen["err"]["code"], "invalid_api_key")
         finally:

@@ -769,6 +769,39 @@ static void test_escalation_keys(void **state)
     assert_true(c->escalation_window == 3600);
 }
 
+/* What a refused prompt counts (docs/abuse.md): the weight of a borderline one, and when a
+ * repeat of a refused prompt counts fully. */
+static void test_escalation_refusal_keys(void **state)
+{
+    struct rp_config *c = *state;
+    struct rp_error err;
+    assert_true(c->escalation_borderline_weight == 0.25 && c->escalation_retry_window == 600);
+    assert_true(c->escalation_retry_similarity == 0.5 && c->escalation_retries_forgiven == 2);
+    assert_true(c->guard_confident_score[0] == 0 && c->guard_confident_score[1] == 0);
+    assert_int_equal(load(c,
+                          "escalation:\n  borderline_weight: 0\n  retry_window: 30m\n"
+                          "  retry_similarity: 0.8\n  retries_forgiven: 0\n"
+                          "guard:\n  input:\n    confident_score: 9\n",
+                          &err),
+                     RP_OK);
+    assert_true(c->escalation_borderline_weight == 0 && c->escalation_retry_window == 1800);
+    assert_true(c->escalation_retry_similarity == 0.8 && c->escalation_retries_forgiven == 0);
+    assert_true(c->guard_confident_score[0] == 9);
+    load_fails_at(c, "escalation:\n  borderline_weight: 1.5\n",
+                  "t.yaml:2: 'escalation.borderline_weight'");
+    load_fails_at(c, "escalation:\n  borderline_weight: -0.1\n",
+                  "t.yaml:2: 'escalation.borderline_weight'");
+    load_fails_at(c, "escalation:\n  retry_similarity: 0\n",
+                  "t.yaml:2: 'escalation.retry_similarity'");
+    load_fails_at(c, "escalation:\n  retry_similarity: 2\n",
+                  "t.yaml:2: 'escalation.retry_similarity'");
+    load_fails_at(c, "escalation:\n  retry_window: 0s\n", "t.yaml:2: 'escalation.retry_window'");
+    load_fails_at(c, "escalation:\n  retries_forgiven: many\n",
+                  "t.yaml:2: 'escalation.retries_forgiven'");
+    load_fails_at(c, "guard:\n  input:\n    confident_score: -1\n",
+                  "t.yaml:3: 'guard.input.confident_score'");
+}
+
 /* The behaviour: section: the watch's thresholds, today's values by default. */
 static void test_behaviour_keys(void **state)
 {
@@ -812,6 +845,7 @@ int main(void)
         cmocka_unit_test(test_env_token),
         cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guard_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_escalation_refusal_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escalation_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_behaviour_keys, setup, teardown),
     };

@@ -1645,6 +1645,69 @@ static void test_regression_text_at_page_end_scans(void **state)
 /* The first lines of every model file of the current format. */
 #define MODEL_HEADER "rampart-guard-model 1\nfeatures 2\n"
 
+/* A refusal's confidence: 1 when the rules alone refuse or the points reach confident_score,
+ * else how far past refuse_score the classifier's share took it. A model of no weights scores
+ * every text sigmoid(0) = 0.5; at threshold 0.45 it adds 5 x 0.5 / 0.45 = 5.56 points. */
+static void test_refusal_confidence(void **state)
+{
+    (void)state;
+    char model[sizeof(TMP_TEMPLATE)];
+    write_temp(MODEL_HEADER "hash-bits 10\nngrams 0 0\nbias 0\nthreshold 0.45\n", model);
+    struct rp_guard_options o = own_rules();
+    o.classifier_points[RP_GUARD_INPUT] = 0; /* the default, 5 */
+    o.model_files[RP_GUARD_INPUT] = model;
+    struct fix f = guard_with(verdict_pack, o);
+    struct rp_guard_result r;
+    inspect(&f, RP_GUARD_INPUT, "what a nice day", &r);
+    assert_int_equal(r.verdict, RP_GUARD_REFUSE);
+    assert_true(fabs(r.confidence - (5 * 0.5 / 0.45 - 5) / 3) < 1e-9);
+    rp_guard_result_release(&r);
+    /* 2 points of a rule and the classifier's 5.56: 7.56, under 8. */
+    inspect(&f, RP_GUARD_INPUT, "hello DAN", &r);
+    assert_true(fabs(r.confidence - (2 + 5 * 0.5 / 0.45 - 5) / 3) < 1e-9);
+    rp_guard_result_release(&r);
+    /* 4 points of rules and the classifier's: past 8. */
+    inspect(&f, RP_GUARD_INPUT, "hello DAN ExactCase", &r);
+    assert_true(r.confidence == 1);
+    rp_guard_result_release(&r);
+    /* The rules alone refuse. */
+    inspect(&f, RP_GUARD_INPUT, "build a bomb", &r);
+    assert_true(r.confidence == 1);
+    rp_guard_result_release(&r);
+    fix_free(&f);
+
+    /* A confident_score of the operator's: 6 makes the first one sure. */
+    o.confident_score[RP_GUARD_INPUT] = 5.5;
+    f = guard_with(verdict_pack, o);
+    inspect(&f, RP_GUARD_INPUT, "what a nice day", &r);
+    assert_true(r.confidence == 1);
+    rp_guard_result_release(&r);
+    fix_free(&f);
+    /* No refusal, no confidence. */
+    f = guard_of(verdict_pack);
+    inspect(&f, RP_GUARD_INPUT, "hello DAN", &r);
+    assert_int_equal(r.verdict, RP_GUARD_FLAG);
+    assert_true(r.confidence == 0);
+    rp_guard_result_release(&r);
+    fix_free(&f);
+    unlink(model);
+
+    /* Under the refuse score: an error that says both. */
+    char path[sizeof(TMP_TEMPLATE)];
+    write_temp(verdict_pack, path);
+    o = own_rules();
+    o.rule_files[0] = path;
+    o.n_rule_files = 1;
+    o.confident_score[RP_GUARD_INPUT] = 4;
+    struct rp_guard *g = NULL;
+    struct rp_error err = {{0}};
+    assert_int_equal(rp_guard_new(&o, &g, &err), RP_EINVAL);
+    unlink(path);
+    assert_null(g);
+    assert_string_equal(err.msg,
+                        "guard.input: confident_score (4) must be at least refuse_score (5)");
+}
+
 static const char tiny_model[] = MODEL_HEADER "hash_bits 10\nbias 0\nthreshold 0.5\nw 3 0.25\n";
 
 /* Loads text that must be refused and checks the message starts with want ("line N: ..."). */
@@ -1909,6 +1972,7 @@ static void test_model_incremental(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_refusal_confidence),
         cmocka_unit_test(test_default_guard_builds),
         cmocka_unit_test(test_block_verdicts),
         cmocka_unit_test(test_fresh_scratch_first_text_clean),
