@@ -72,6 +72,44 @@ struct cmd_guard_recipe {
         18, 3, 5, 12, CMD_GUARD_DEFAULT_L2, 1, 0.005, false, false                                 \
     }
 
+/* The recipe's command-line options, shared by guard-train and guard-eval's fold splits: the
+ * entries of a getopt_long table (their values are the CMD_GUARD_O_* codes) and their help. */
+enum {
+    CMD_GUARD_O_BITS = 0x100,
+    CMD_GUARD_O_EPOCHS,
+    CMD_GUARD_O_TARGET_FPR,
+    CMD_GUARD_O_NGRAMS,
+    CMD_GUARD_O_L2,
+    CMD_GUARD_O_ORDINARY_WEIGHT,
+    CMD_GUARD_O_CALIBRATE
+};
+#define CMD_GUARD_RECIPE_LONGOPTS                                                                  \
+    {"bits", required_argument, NULL, CMD_GUARD_O_BITS},                                           \
+        {"epochs", required_argument, NULL, CMD_GUARD_O_EPOCHS},                                   \
+        {"target-fpr", required_argument, NULL, CMD_GUARD_O_TARGET_FPR},                           \
+        {"ngrams", required_argument, NULL, CMD_GUARD_O_NGRAMS},                                   \
+        {"l2", required_argument, NULL, CMD_GUARD_O_L2},                                           \
+        {"ordinary-weight", required_argument, NULL, CMD_GUARD_O_ORDINARY_WEIGHT},                 \
+    {                                                                                              \
+        "calibrate", no_argument, NULL, CMD_GUARD_O_CALIBRATE                                      \
+    }
+#define CMD_GUARD_RECIPE_HELP                                                                      \
+    "  --bits N            2^N weights (10..22, default 18)\n"                                     \
+    "  --epochs N          passes over the data (default 12)\n"                                    \
+    "  --ngrams MIN-MAX    character n-grams as features, 3-5 (default) or 0-0 (words\n"           \
+    "                      only: cheaper to score)\n"                                              \
+    "  --l2 X              L2 penalty on the weights (0 to 1, default 0.000001)\n"                 \
+    "  --ordinary-weight W weight of the ordinary texts of --data against its attacks and\n"      \
+    "                      the --benign texts (1 to 1000, default 1): more pushes the\n"          \
+    "                      scores of the ordinary texts down, for a low false-positive rate\n"    \
+    "  --target-fpr X      share of ordinary texts at or above the threshold in the\n"           \
+    "                      cross-validation (0 to 0.5, default 0.005)\n"                          \
+    "  --calibrate         rescale the log-odds by Platt scaling on the out-of-fold scores\n"
+
+/* Takes option c (a CMD_GUARD_O_* code) with its argument into r: 1 when taken, 0 when c is no
+ * recipe option, -1 when its value is bad (said on stderr, after "rampart PROG: "). */
+int cmd_guard_recipe_option(const char *prog, int c, const char *arg, struct cmd_guard_recipe *r);
+
 /* The hashed features of every example, computed once for all the fits over them. */
 struct cmd_guard_feats {
     uint32_t *idx;
@@ -109,6 +147,7 @@ int cmd_guard_fit_model(const struct examples *ex, const struct cmd_guard_feats 
 /* guard-eval --split by-source (by_group false) or by-group: prints the figures; returns the
  * exit status. */
 int cmd_guard_eval_folds(const char *prog, struct examples *ex, bool by_group,
-                         enum rp_guard_dir dir, const char *config, bool json);
+                         enum rp_guard_dir dir, const char *config,
+                         const struct cmd_guard_recipe *recipe, bool json);
 
 #endif

@@ -20,6 +20,7 @@ static void eval_usage(FILE *f)
             "usage: rampart guard-eval --data FILE.jsonl [--data FILE.jsonl]...\n"
             "                          [--split all|held-out|train|by-source|by-group]\n"
             "                          [--direction input|output] [--config FILE] [--json]\n"
+            "                          [training options, for by-source and by-group]\n"
             "\n"
             "Inspects every labelled text of FILE and prints, per kind and overall, the rate of\n"
             "attacks refused (true positives) and of ordinary texts refused (false positives) at\n"
@@ -40,7 +41,11 @@ static void eval_usage(FILE *f)
             "                      model\n"
             "  --direction DIR     input or output (default: input; output for answers)\n"
             "  --config FILE       the guard: section of a `rampart serve` configuration\n"
-            "  --json              the figures as one JSON object\n");
+            "  --json              the figures as one JSON object\n"
+            "\n"
+            "With --split by-source or by-group, each fold's model is trained with these, as\n"
+            "`rampart guard-train` takes them (give the recipe of the model to be "
+            "judged):\n" CMD_GUARD_RECIPE_HELP);
 }
 
 struct kind_stat {
@@ -57,8 +62,10 @@ int cmd_guard_eval(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"json", no_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
+        CMD_GUARD_RECIPE_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
+    struct cmd_guard_recipe recipe = CMD_GUARD_RECIPE_DEFAULT;
     const char *data[8], *config = NULL;
     size_t n_data = 0;
     bool held_only = false, train_only = false, json = false, dir_set = false;
@@ -66,6 +73,11 @@ int cmd_guard_eval(int argc, char **argv)
     enum rp_guard_dir dir = RP_GUARD_INPUT;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int taken = cmd_guard_recipe_option("guard-eval", c, optarg, &recipe);
+        if (taken < 0)
+            return CMD_EXIT_USAGE;
+        if (taken)
+            continue;
         switch (c) {
         case 'D':
             if (n_data == 8) {
@@ -113,7 +125,7 @@ int cmd_guard_eval(int argc, char **argv)
     if (!dir_set && (!strcmp(ex.v[0].kind, "harmful-answer") || !strcmp(ex.v[0].kind, "refusal")))
         dir = RP_GUARD_OUTPUT;
     if (folds) {
-        int st = cmd_guard_eval_folds("guard-eval", &ex, folds == 2, dir, config, json);
+        int st = cmd_guard_eval_folds("guard-eval", &ex, folds == 2, dir, config, &recipe, json);
         cmd_examples_release(&ex);
         return st;
     }

@@ -115,11 +115,12 @@ static void print_rate(size_t k, size_t n)
 }
 
 int cmd_guard_eval_folds(const char *prog, struct examples *ex, bool by_group,
-                         enum rp_guard_dir dir, const char *config, bool json)
+                         enum rp_guard_dir dir, const char *config,
+                         const struct cmd_guard_recipe *how, bool json)
 {
     struct rp_config cfg = {0};
     struct cmd_guard_feats f = {0};
-    struct cmd_guard_recipe recipe = CMD_GUARD_RECIPE_DEFAULT;
+    struct cmd_guard_recipe recipe = *how;
     recipe.quiet = true;
     struct cells cells = {0};
     struct rp_buf model;

@@ -19,29 +19,71 @@
 static void train_usage(FILE *f)
 {
     fprintf(f,
-            "usage: rampart guard-train --data FILE.jsonl --out MODEL [--bits N] [--epochs N]\n"
+            "usage: rampart guard-train --data FILE.jsonl [--data FILE.jsonl]... --out MODEL\n"
+            "                           [--bits N] [--epochs N]\n"
             "                           [--target-fpr X] [--ngrams MIN-MAX] [--l2 X]\n"
             "                           [--ordinary-weight W] [--calibrate] [--benign FILE]...\n"
             "\n"
             "Trains a guard classifier (logistic regression over hashed word and character\n"
-            "n-grams) on the 80%% of FILE outside the evaluation split, and chooses its threshold\n"
-            "by 5-fold cross-validation on that 80%% so that about X of the ordinary texts score\n"
-            "above it. FILE as for guard-eval; answers train the output classifier.\n"
+            "n-grams) on the 80%% of each FILE outside the evaluation split, and chooses its\n"
+            "threshold by 5-fold cross-validation on that 80%%, with whole groups in a fold\n"
+            "(\"group\", else each text its own), so that about X of the ordinary texts score\n"
+            "above it. FILE as for guard-eval (up to 8); answers train the output classifier.\n"
             "\n"
-            "  --bits N            2^N weights (10..22, default 18)\n"
-            "  --epochs N          passes over the data (default 12)\n"
             "  --benign FILE       more ordinary texts ({\"text\"} lines) to train on; they do\n"
-            "                      not decide the threshold (repeatable)\n"
-            "  --ngrams MIN-MAX    character n-grams as features, 3-5 (default) or 0-0 (words\n"
-            "                      only: cheaper to score)\n"
-            "  --l2 X              L2 penalty on the weights (0 to 1, default 0.000001)\n"
-            "  --ordinary-weight W weight of FILE's ordinary texts against its attacks and the\n"
-            "                      --benign texts (1 to 1000, default 1): more pushes the scores\n"
-            "                      of the ordinary texts down, for a low false-positive rate\n"
-            "  --calibrate         rescale the log-odds to fit the cross-validated scores of\n"
-            "                      FILE (Platt scaling), so that the score is a probability\n"
-            "  --target-fpr X      share of ordinary texts at or above the threshold in\n"
-            "                      cross-validation (default 0.005)\n");
+            "                      not decide the threshold (repeatable)\n" CMD_GUARD_RECIPE_HELP);
+}
+
+int cmd_guard_recipe_option(const char *prog, int c, const char *arg, struct cmd_guard_recipe *r)
+{
+    char *end = NULL;
+    const char *name = NULL;
+    bool ok = true;
+    unsigned long u;
+    switch (c) {
+    case CMD_GUARD_O_BITS:
+        name = "bits";
+        u = strtoul(arg, &end, 10);
+        ok = u >= 10 && u <= 22;
+        r->bits = (unsigned)u;
+        break;
+    case CMD_GUARD_O_EPOCHS:
+        name = "epochs";
+        u = strtoul(arg, &end, 10);
+        ok = u >= 1 && u <= 1000;
+        r->epochs = (int)u;
+        break;
+    case CMD_GUARD_O_TARGET_FPR:
+        name = "target-fpr";
+        r->target_fpr = strtod(arg, &end);
+        ok = r->target_fpr > 0 && r->target_fpr < 0.5;
+        break;
+    case CMD_GUARD_O_L2:
+        name = "l2";
+        r->l2 = strtod(arg, &end);
+        ok = r->l2 >= 0 && r->l2 <= 1;
+        break;
+    case CMD_GUARD_O_ORDINARY_WEIGHT:
+        name = "ordinary-weight";
+        r->ordinary_weight = strtod(arg, &end);
+        ok = r->ordinary_weight >= 1 && r->ordinary_weight <= 1000;
+        break;
+    case CMD_GUARD_O_CALIBRATE: r->calibrate = true; return 1;
+    case CMD_GUARD_O_NGRAMS:
+        if (sscanf(arg, "%u-%u", &r->gram_min, &r->gram_max) != 2 ||
+            !((r->gram_min == 0 && r->gram_max == 0) ||
+              (r->gram_min >= 3 && r->gram_min <= r->gram_max && r->gram_max <= 5))) {
+            fprintf(stderr, "rampart %s: --ngrams wants MIN-MAX within 3-5, or 0-0\n", prog);
+            return -1;
+        }
+        return 1;
+    default: return 0;
+    }
+    if (end == arg || *end || !ok) {
+        fprintf(stderr, "rampart %s: bad value '%s' for --%s\n", prog, arg, name);
+        return -1;
+    }
+    return 1;
 }
 
 static void feat_fn(void *arg, uint32_t index, float value)
@@ -140,10 +182,12 @@ void cmd_guard_feats_release(struct cmd_guard_feats *f)
     memset(f, 0, sizeof(*f));
 }
 
-/* The fold of cross-validation an example falls in. */
+/* The fold of cross-validation an example falls in: by its group, so that the near-copies of a
+ * group (one template filled with many questions, one question in many wrappers) are never on
+ * both sides of a fold, and the threshold is chosen on scores of texts like none trained on. */
 static uint64_t cv_fold(const struct example *x)
 {
-    return rp_hash64(x->text, x->len, 0x666f6c64ull) % 5;
+    return rp_hash64(x->group, strlen(x->group), 0x666f6c64ull) % 5;
 }
 
 int cmd_guard_fit_model(const struct examples *ex, const struct cmd_guard_feats *f,
@@ -252,37 +296,32 @@ int cmd_guard_train(int argc, char **argv)
     static const struct option longopts[] = {
         {"data", required_argument, NULL, 'D'},
         {"out", required_argument, NULL, 'o'},
-        {"bits", required_argument, NULL, 'b'},
-        {"epochs", required_argument, NULL, 'e'},
-        {"target-fpr", required_argument, NULL, 't'},
-        {"ngrams", required_argument, NULL, 'g'},
         {"benign", required_argument, NULL, 'B'},
-        {"l2", required_argument, NULL, 'L'},
-        {"ordinary-weight", required_argument, NULL, 'W'},
-        {"calibrate", no_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
+        CMD_GUARD_RECIPE_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
-    const char *data = NULL, *outp = NULL;
-    unsigned bits = 18;
-    int epochs = 12;
-    double target = 0.005, l2 = CMD_GUARD_DEFAULT_L2, ordinary_weight = 1;
-    unsigned gmin = 3, gmax = 5;
-    bool calibrate = false;
+    const char *data[8], *outp = NULL;
+    size_t n_data = 0;
+    struct cmd_guard_recipe recipe = CMD_GUARD_RECIPE_DEFAULT;
     const char *benign[8];
     size_t n_benign = 0;
     int c;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        char *end = NULL;
+        int taken = cmd_guard_recipe_option("guard-train", c, optarg, &recipe);
+        if (taken < 0)
+            return CMD_EXIT_USAGE;
+        if (taken)
+            continue;
         switch (c) {
-        case 'D': data = optarg; break;
+        case 'D':
+            if (n_data == 8) {
+                fprintf(stderr, "rampart guard-train: at most 8 --data files\n");
+                return CMD_EXIT_USAGE;
+            }
+            data[n_data++] = optarg;
+            break;
         case 'o': outp = optarg; break;
-        case 'b': bits = (unsigned)strtoul(optarg, &end, 10); break;
-        case 'e': epochs = (int)strtol(optarg, &end, 10); break;
-        case 't': target = strtod(optarg, &end); break;
-        case 'L': l2 = strtod(optarg, &end); break;
-        case 'W': ordinary_weight = strtod(optarg, &end); break;
-        case 'C': calibrate = true; break;
         case 'B':
             if (n_benign == 8) {
                 fprintf(stderr, "rampart guard-train: at most 8 --benign files\n");
@@ -290,43 +329,27 @@ int cmd_guard_train(int argc, char **argv)
             }
             benign[n_benign++] = optarg;
             break;
-        case 'g':
-            if (sscanf(optarg, "%u-%u", &gmin, &gmax) != 2 ||
-                !((gmin == 0 && gmax == 0) || (gmin >= 3 && gmin <= gmax && gmax <= 5))) {
-                fprintf(stderr, "rampart guard-train: --ngrams wants MIN-MAX within 3-5, or 0-0\n");
-                return CMD_EXIT_USAGE;
-            }
-            break;
         case 'h': train_usage(stdout); return CMD_EXIT_OK;
         default: train_usage(stderr); return CMD_EXIT_USAGE;
         }
-        if (end &&
-            (*end || (c == 'b' && (bits < 10 || bits > 22)) ||
-             (c == 'e' && (epochs < 1 || epochs > 1000)) ||
-             (c == 't' && !(target > 0 && target < 0.5)) || (c == 'L' && !(l2 >= 0 && l2 <= 1)) ||
-             (c == 'W' && !(ordinary_weight >= 1 && ordinary_weight <= 1000)))) {
-            fprintf(stderr, "rampart guard-train: bad value '%s' for --%s\n", optarg,
-                    c == 'b'   ? "bits"
-                    : c == 'e' ? "epochs"
-                    : c == 'L' ? "l2"
-                    : c == 'W' ? "ordinary-weight"
-                               : "target-fpr");
-            return CMD_EXIT_USAGE;
-        }
     }
-    if (!data || !outp || optind < argc) {
+    if (!n_data || !outp || optind < argc) {
         train_usage(stderr);
         return CMD_EXIT_USAGE;
     }
-    const struct cmd_guard_recipe recipe = {bits,   gmin,      gmax, epochs, l2, ordinary_weight,
-                                            target, calibrate, false};
     struct examples ex = {0};
     struct cmd_guard_feats f = {0};
     struct cmd_guard_fit fit_out = {0};
     size_t *train = NULL;
     int status = CMD_EXIT_USAGE, result;
-    if (cmd_examples_read("guard-train", data, &ex, false))
-        goto out;
+    char names[256] = "";
+    for (size_t i = 0; i < n_data; i++) {
+        if (cmd_examples_read("guard-train", data[i], &ex, false))
+            goto out;
+        size_t len = strlen(names);
+        snprintf(names + len, sizeof(names) - len, "%s%s", i ? " and " : "",
+                 cmd_base_name(data[i]));
+    }
     for (size_t i = 0; i < n_benign; i++)
         if (cmd_examples_read("guard-train", benign[i], &ex, true))
             goto out;
@@ -341,7 +364,7 @@ int cmd_guard_train(int argc, char **argv)
             ex.n - n_train);
     result = cmd_guard_fit_model(&ex, &f, train, n_train, &recipe, &fit_out);
     if (result == RP_EINVAL) {
-        fprintf(stderr, "rampart guard-train: '%s' needs both attacks and ordinary texts\n", data);
+        fprintf(stderr, "rampart guard-train: %s: needs both attacks and ordinary texts\n", names);
         goto out;
     }
     if (result)
@@ -349,27 +372,30 @@ int cmd_guard_train(int argc, char **argv)
     const struct cmd_guard_fit *m = &fit_out;
     double ca = m->scale, cc = m->shift, threshold = m->threshold;
     char cal[128] = "";
-    if (calibrate)
+    if (recipe.calibrate)
         snprintf(cal, sizeof(cal), "\nlog-odds calibrated on the out-of-fold scores: x %.4g, %+.4g",
                  ca, cc);
     /* Only settings off their defaults are noted: a model trained as before reads as before. */
     char shape[96] = "";
-    if (l2 != CMD_GUARD_DEFAULT_L2 || ordinary_weight != 1)
-        snprintf(shape, sizeof(shape), ", L2 %g, ordinary texts weighted %g", l2, ordinary_weight);
+    if (recipe.l2 != CMD_GUARD_DEFAULT_L2 || recipe.ordinary_weight != 1)
+        snprintf(shape, sizeof(shape), ", L2 %g, ordinary texts weighted %g", recipe.l2,
+                 recipe.ordinary_weight);
     char notes[1024];
     snprintf(notes, sizeof(notes),
              "trained by rampart guard-train on %zu of the %zu texts of %s and the --benign\n"
              "files (the 20%% whose text hash is 0 mod 5 held out for evaluation); %d epochs,\n"
              "2^%u weights%s\n"
-             "threshold from 5-fold cross-validation on the training part: %.4f of ordinary\n"
+             "threshold from 5-fold cross-validation by group on the training part: %.4f of\n"
+             "ordinary "
              "texts, %.4f of attacks at or above it (%zu/%zu benign-hard); TPR %.4f at 1%% FPR%s",
-             n_train, ex.n, cmd_base_name(data), epochs, bits, shape,
+             n_train, ex.n, names, recipe.epochs, recipe.bits, shape,
              m->neg ? (double)m->fp / (double)m->neg : 0,
              m->pos ? (double)m->tp / (double)m->pos : 0, m->hard_fp, m->hard, m->tpr_at_1pct, cal);
     fprintf(stderr, "guard-train: %s\n", notes);
     struct rp_buf text;
     rp_buf_init(&text, 256u << 20);
-    if (rp_guard_model_write(bits, gmin, gmax, m->w, m->bias, threshold, notes, &text)) {
+    if (rp_guard_model_write(recipe.bits, recipe.gram_min, recipe.gram_max, m->w, m->bias,
+                             threshold, notes, &text)) {
         rp_buf_release(&text);
         goto oom;
     }

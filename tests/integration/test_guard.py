@@ -144,6 +144,14 @@ class Cli(unittest.TestCase):
                                capture_output=True, timeout=60)
             self.assertEqual(p.returncode, 2)
             self.assertIn("--split must be", p.stderr.decode())
+            # guard-eval's fold splits take guard-train's recipe, checked alike.
+            for bad, words in ((["--bits", "40"], "bad value '40' for --bits"),
+                               (["--ngrams", "2-9"], "--ngrams wants MIN-MAX"),
+                               (["--target-fpr", "x"], "bad value 'x' for --target-fpr")):
+                p = subprocess.run([RAMPART, "guard-eval", "--data", f.name, "--split",
+                                    "by-source", *bad], capture_output=True, timeout=60)
+                self.assertEqual(p.returncode, 2, bad)
+                self.assertIn("rampart guard-eval: " + words, p.stderr.decode())
         finally:
             os.unlink(f.name)
 
@@ -158,14 +166,20 @@ class Cli(unittest.TestCase):
                     f.write(json.dumps({"text": t, "label": 1, "kind": "injection"}) + "\n")
                 for t in ordinary:
                     f.write(json.dumps({"text": t, "label": 0, "kind": "benign"}) + "\n")
+            more = os.path.join(d, "more.jsonl")
+            with open(more, "w") as f:
+                f.write(json.dumps({"text": "Which river runs through Paris?", "label": 0,
+                                    "kind": "benign", "group": "rivers"}) + "\n")
             model = os.path.join(d, "model.txt")
-            p = subprocess.run([RAMPART, "guard-train", "--data", data, "--out", model,
-                                "--bits", "12", "--ngrams", "0-0", "--l2", "0.003",
-                                "--ordinary-weight", "8", "--calibrate"],
+            p = subprocess.run([RAMPART, "guard-train", "--data", data, "--data", more,
+                                "--out", model, "--bits", "12", "--ngrams", "0-0", "--l2",
+                                "0.003", "--ordinary-weight", "8", "--calibrate"],
                                capture_output=True, timeout=60)
             self.assertEqual(p.returncode, 0, p.stderr)
             with open(model) as f:
                 text = f.read()
+            self.assertIn("texts of data.jsonl and more.jsonl", text)
+            self.assertIn("cross-validation by group", text)
             self.assertIn("ordinary texts weighted 8", text)
             self.assertIn("log-odds calibrated on the out-of-fold scores", text)
             cfg = os.path.join(d, "guard.yaml")
