@@ -144,9 +144,15 @@ int cmd_examples_read(const char *prog, const char *path, struct examples *e, bo
          * the collection: "owner/repo" of "owner/repo:path" (the files of one repository share
          * their style, so holding out one file of it would flatter), the first of "a+b". */
         json_t *src = json_object_get(j, "source"), *grp = json_object_get(j, "group");
-        char own[32];
-        snprintf(own, sizeof(own), "text:%016llx",
-                 (unsigned long long)rp_hash64(x->text, x->len, 0x67726f7570ull));
+        /* An answer's harm category is its group: the answers to one kind of request are
+         * alike, and a held-out group is then a behaviour the model never saw answered. */
+        json_t *cat = json_object_get(j, "category");
+        char own[160];
+        if (!json_is_string(grp) && json_is_string(cat) && json_string_length(cat))
+            snprintf(own, sizeof(own), "category:%.140s", json_string_value(cat));
+        else
+            snprintf(own, sizeof(own), "text:%016llx",
+                     (unsigned long long)rp_hash64(x->text, x->len, 0x67726f7570ull));
         const char *from = json_is_string(src) && json_string_length(src) ? json_string_value(src)
                                                                           : cmd_base_name(path);
         x->source = strndup(from, strcspn(from, ":+"));
