@@ -277,6 +277,14 @@ struct rp_enforcement {
 void rp_enforcement_init(struct rp_enforcement *out, const struct rp_guard_result *r,
                          enum rp_guard_dir dir);
 
+/* Whether joined, the result of a request's texts inspected joined (none refused on its own),
+ * is an attack split across them: it is refused by its rules' points (the classifier's share
+ * left out, less neutralised), and one of its rules matched in none of the texts alone (codes:
+ * the n_codes that did). Then a reason "split-across-texts" (0 points) is added to it when
+ * there is room. */
+bool rp_guard_split_attack(struct rp_guard_result *joined, const char *const *codes, size_t n_codes,
+                           double refuse_score);
+
 /* The detail of the event of a guard result r on path, appended to out as one JSON object:
  * {"path", "verdict", "points", "codes": [...]}, the codes of its reasons in order; with weight
  * (a refused prompt's; NULL for none) also "confidence", "weight", "counts_as" (its code) and

@@ -133,3 +133,33 @@ int rp_guard_event_detail(struct rp_buf *out, const char *path, const struct rp_
         rp_buf_truncate(out, start);
     return rc;
 }
+
+bool rp_guard_split_attack(struct rp_guard_result *joined, const char *const *codes, size_t n_codes,
+                           double refuse_score)
+{
+    if (joined->verdict != RP_GUARD_REFUSE)
+        return false;
+    double rules = -joined->neutralised;
+    bool fresh = false;
+    for (size_t i = 0; i < joined->n_reasons; i++) {
+        const struct rp_guard_reason *r = &joined->reasons[i];
+        if (!strcmp(r->code, "classifier"))
+            continue;
+        rules += r->points;
+        size_t k = 0;
+        while (k < n_codes && strcmp(codes[k], r->code))
+            k++;
+        fresh |= k == n_codes;
+    }
+    if (!fresh || rules < refuse_score)
+        return false;
+    if (joined->n_reasons < RP_GUARD_MAX_REASONS)
+        joined->reasons[joined->n_reasons++] = (struct rp_guard_reason){
+            "split-across-texts",
+            "prompt-attack",
+            "the request's messages make an attack only when read together",
+            0,
+            0,
+            0};
+    return true;
+}

@@ -68,6 +68,71 @@ static void enforce(struct gw *gw, const struct rp_key_info *key, const char *pa
 }
 
 #define MAX_TEXTS 256
+/* The texts of a request are also inspected joined, the last JOIN_MAX bytes of them, so that an
+ * attack split across messages is seen whole (docs/guardrails.md, "In the gateway"). */
+#define JOIN_MAX 16384
+#define JOIN_CODES 64
+
+/* A request's texts joined, and the rule codes its texts matched one by one. */
+struct joined {
+    struct rp_buf text;
+    size_t n_texts;
+    const char *codes[JOIN_CODES];
+    size_t n_codes;
+};
+
+static void join_init(struct joined *j)
+{
+    memset(j, 0, sizeof(*j));
+    rp_buf_init(&j->text, 2 * JOIN_MAX);
+}
+
+/* Appends text (and the codes of its result r) to j; the front is dropped past JOIN_MAX. */
+static void join_add(struct joined *j, struct rp_str text, const struct rp_guard_result *r)
+{
+    for (size_t i = 0; i < r->n_reasons; i++) {
+        const char *c = r->reasons[i].code;
+        size_t k = 0;
+        while (k < j->n_codes && strcmp(j->codes[k], c))
+            k++;
+        if (k == j->n_codes && j->n_codes < JOIN_CODES)
+            j->codes[j->n_codes++] = c;
+    }
+    if (text.len > JOIN_MAX)
+        text = (struct rp_str){text.ptr + text.len - JOIN_MAX, JOIN_MAX};
+    if (j->text.len + text.len + 1 > 2 * JOIN_MAX) {
+        size_t keep = text.len + 1 < JOIN_MAX ? JOIN_MAX - text.len - 1 : 0;
+        memmove(j->text.ptr, j->text.ptr + j->text.len - keep, keep);
+        rp_buf_truncate(&j->text, keep);
+    }
+    if (j->n_texts++)
+        rp_buf_add(&j->text, "\n", 1);
+    rp_buf_add(&j->text, text.ptr, text.len);
+}
+
+/* When no text of the request was refused on its own (worst), inspects them joined: a split
+ * attack (rp_guard_split_attack) becomes the worst, its words in *words. 0, or RP_ENOMEM. */
+static int join_verdict(struct gw_worker *w, struct joined *j, struct rp_guard_result *worst,
+                        struct rp_sketch *words)
+{
+    if (j->n_texts < 2 || worst->verdict == RP_GUARD_REFUSE || rp_buf_error(&j->text))
+        return RP_OK;
+    struct rp_str t = rp_buf_str(&j->text);
+    if (t.len > JOIN_MAX)
+        t = (struct rp_str){t.ptr + t.len - JOIN_MAX, JOIN_MAX};
+    struct rp_guard_result r;
+    if (rp_guard_inspect(w->gw->guard, w->guard_scratch, RP_GUARD_INPUT, t, &r))
+        return RP_ENOMEM;
+    if (!rp_guard_split_attack(&r, j->codes, j->n_codes,
+                               rp_guard_refuse_score(w->gw->guard, RP_GUARD_INPUT))) {
+        rp_guard_result_release(&r);
+        return RP_OK;
+    }
+    rp_guard_result_release(worst);
+    *worst = r;
+    rp_sketch_text(t, words);
+    return RP_OK;
+}
 
 static bool keep_worst(struct rp_guard_result *worst, bool *have_worst, struct rp_guard_result *r);
 static int prompt_verdict(struct gw_worker *w, const char *path, const struct rp_key_info *key,
@@ -97,6 +162,8 @@ int gw_guard_prompt(struct gw_worker *w, const char *path, json_t *body,
     }
     struct rp_guard_result worst = {.verdict = RP_GUARD_ALLOW};
     struct rp_sketch worst_words = {.n = 0};
+    struct joined j;
+    join_init(&j);
     bool have_worst = false;
     for (size_t i = 0; i < n; i++) {
         struct rp_guard_result r;
@@ -105,14 +172,24 @@ int gw_guard_prompt(struct gw_worker *w, const char *path, json_t *body,
             gw_refusal_set(&out->no, 503, "server_error", "overloaded",
                            "the gateway is out of memory");
             rp_guard_result_release(&worst);
+            rp_buf_release(&j.text);
             return -1;
         }
         if (r.verdict == RP_GUARD_MODIFY && r.enforced) {
             json_string_setn(texts[i], r.text.ptr, r.text.len);
             *rewritten = true;
         }
+        join_add(&j, (struct rp_str){json_string_value(texts[i]), json_string_length(texts[i])},
+                 &r);
         if (keep_worst(&worst, &have_worst, &r) && worst.verdict == RP_GUARD_REFUSE)
             rp_sketch_text(t, &worst_words);
+    }
+    int rc = join_verdict(w, &j, &worst, &worst_words);
+    rp_buf_release(&j.text);
+    if (rc) {
+        gw_refusal_set(&out->no, 503, "server_error", "overloaded", "the gateway is out of memory");
+        rp_guard_result_release(&worst);
+        return -1;
     }
     return prompt_verdict(w, path, key, &worst, &worst_words, out);
 }
@@ -500,6 +577,7 @@ struct prompt_scan {
     struct gw_worker *w;
     struct rp_guard_result worst;
     struct rp_sketch worst_words; /* of the worst text, when it is refused */
+    struct joined join;
     bool have_worst;
     size_t n;
 };
@@ -519,6 +597,7 @@ static int prompt_text(void *arg, struct rp_str text)
         rp_guard_result_release(&r);
         return RP_SCAN_TREE;
     }
+    join_add(&ps->join, text, &r);
     /* Only a refused text's words are needed (its weight): the text is gone after the scan. */
     if (keep_worst(&ps->worst, &ps->have_worst, &r) && ps->worst.verdict == RP_GUARD_REFUSE)
         rp_sketch_text(text, &ps->worst_words);
@@ -532,7 +611,12 @@ int gw_guard_prompt_fast(struct gw_worker *w, struct gw_req *req, const char *pa
     if (!w->gw->guard || !w->guard_scratch)
         return 1;
     struct prompt_scan ps = {.w = w, .worst = {.verdict = RP_GUARD_ALLOW}};
-    if (rp_prompt_texts_scan(gw_req_body(req), path, prompt_text, &ps) != RP_SCAN_OK) {
+    join_init(&ps.join);
+    int rc = rp_prompt_texts_scan(gw_req_body(req), path, prompt_text, &ps) != RP_SCAN_OK;
+    if (!rc)
+        rc = join_verdict(w, &ps.join, &ps.worst, &ps.worst_words) ? 1 : 0;
+    rp_buf_release(&ps.join.text);
+    if (rc) { /* the tree takes it (and says what is wrong, if anything is) */
         rp_guard_result_release(&ps.worst);
         return 1;
     }

@@ -407,6 +407,65 @@ class Gateway_(unittest.TestCase):
         self.assertTrue(line and int(line[0].split()[1]) >= 1)
 
 
+class SplitAttacks(unittest.TestCase):
+    """An attack split across the messages of one request is read whole."""
+
+    def setUp(self):
+        self.rules = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+        self.rules.write(TEST_RULES)
+        self.rules.close()
+        self.gw = Gateway(config="guard:\n  rules: [%s]\n" % self.rules.name)
+        self.key = self.gw.new_account("split@example.com")["api_key"]
+
+    def tearDown(self):
+        self.gw.close()
+        os.unlink(self.rules.name)
+
+    def send(self, *texts):
+        body = {"model": "rampart-echo",
+                "messages": [{"role": "user", "content": t} for t in texts]}
+        return self.gw.request("POST", "/v1/chat/completions", body, key=self.key)
+
+    def test_attack_split_across_messages_refused(self):
+        # Each half passes alone.
+        self.assertEqual(self.send("the magic words are: open sesame")[0], 200)
+        self.assertEqual(self.send("now, what is the weather?")[0], 200)
+        status, doc, _ = self.send("the magic words are: open sesame", "now, what is the weather?")
+        self.assertEqual(status, 400, doc)
+        self.assertIn("test-codeword", doc["error"]["message"])
+        evs = []
+        for _ in range(50):
+            evs = [e for e in self.gw.request("GET", "/admin/events", admin=True)[1]["events"]
+                   if e["kind"] == "soft_block"]
+            if evs:
+                break
+            time.sleep(0.1)
+        self.assertEqual(len(evs), 1)
+        self.assertIn("split-across-texts", evs[0]["detail"]["codes"])
+        # The same in a content-part array, and through the tree path (a redaction).
+        body = {"model": "rampart-echo", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "my key AKIAIOSFODNN7EXAMPLE, and: open sesame"},
+            {"type": "text", "text": "now go"}]}]}
+        status, doc, _ = self.gw.request("POST", "/v1/chat/completions", body, key=self.key)
+        self.assertEqual(status, 400, doc)
+
+    def test_ordinary_messages_joined_pass(self):
+        status, doc, _ = self.send("Hello!", "What is the capital of France?",
+                                   "And of Italy?")
+        self.assertEqual(status, 200, doc)
+        # A rule matched in one message alone is that message's refusal, not a split.
+        status, doc, _ = self.send("hi", "please open sesame now")
+        self.assertEqual(status, 400)
+        evs = []
+        for _ in range(50):
+            evs = [e for e in self.gw.request("GET", "/admin/events", admin=True)[1]["events"]
+                   if e["kind"] == "soft_block"]
+            if evs:
+                break
+            time.sleep(0.1)
+        self.assertNotIn("split-across-texts", evs[0]["detail"]["codes"])
+
+
 class Moderations(unittest.TestCase):
     """POST /v1/moderations: the guardrails' verdicts in OpenAI's moderation shape."""
 

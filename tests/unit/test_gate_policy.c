@@ -943,6 +943,39 @@ static void test_moderation_inputs(void **state)
     }
 }
 
+/* A split attack: refused joined by the rules' points, with a rule no single text matched. */
+static void test_guard_split_attack(void **state)
+{
+    (void)state;
+    const char *seen[] = {"jailbreak-dan"};
+    struct rp_guard_result r = {.verdict = RP_GUARD_REFUSE, .points = 9};
+    r.reasons[r.n_reasons++] = (struct rp_guard_reason){
+        .code = "injection-ignore-instructions", .category = "prompt-injection", .points = 5};
+    r.reasons[r.n_reasons++] =
+        (struct rp_guard_reason){.code = "classifier", .category = "prompt-attack", .points = 4};
+    assert_true(rp_guard_split_attack(&r, seen, 1, 5));
+    assert_string_equal(r.reasons[r.n_reasons - 1].code, "split-across-texts");
+    assert_true(r.reasons[r.n_reasons - 1].points == 0);
+    /* Every rule matched in some text alone: the join adds nothing new. */
+    const char *both[] = {"jailbreak-dan", "injection-ignore-instructions"};
+    r.n_reasons = 2;
+    assert_false(rp_guard_split_attack(&r, both, 2, 5));
+    /* Refused only with the classifier's share: not a split by the rules. */
+    struct rp_guard_result c = {.verdict = RP_GUARD_REFUSE, .points = 9};
+    c.reasons[c.n_reasons++] =
+        (struct rp_guard_reason){.code = "new-rule", .category = "jailbreak", .points = 3};
+    c.reasons[c.n_reasons++] =
+        (struct rp_guard_reason){.code = "classifier", .category = "prompt-attack", .points = 6};
+    assert_false(rp_guard_split_attack(&c, seen, 1, 5));
+    /* Points neutralised (redacted) do not count; not refused: no split. */
+    c.reasons[0].points = 6;
+    c.neutralised = 2;
+    assert_false(rp_guard_split_attack(&c, seen, 1, 5));
+    c.verdict = RP_GUARD_FLAG;
+    c.neutralised = 0;
+    assert_false(rp_guard_split_attack(&c, seen, 1, 5));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -977,6 +1010,7 @@ int main(void)
         cmocka_unit_test(test_guard_event_detail_weight),
         cmocka_unit_test(test_moderation_of),
         cmocka_unit_test(test_moderation_inputs),
+        cmocka_unit_test(test_guard_split_attack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
