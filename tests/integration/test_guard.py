@@ -421,6 +421,17 @@ class SplitAttacks(unittest.TestCase):
         self.gw.close()
         os.unlink(self.rules.name)
 
+    def soft_blocks(self):
+        """The soft_block events, once the first is written."""
+        evs = []
+        for _ in range(50):
+            evs = [e for e in self.gw.request("GET", "/admin/events", admin=True)[1]["events"]
+                   if e["kind"] == "soft_block"]
+            if evs:
+                break
+            time.sleep(0.1)
+        return evs
+
     def send(self, *texts):
         body = {"model": "rampart-echo",
                 "messages": [{"role": "user", "content": t} for t in texts]}
@@ -433,13 +444,7 @@ class SplitAttacks(unittest.TestCase):
         status, doc, _ = self.send("the magic words are: open sesame", "now, what is the weather?")
         self.assertEqual(status, 400, doc)
         self.assertIn("test-codeword", doc["error"]["message"])
-        evs = []
-        for _ in range(50):
-            evs = [e for e in self.gw.request("GET", "/admin/events", admin=True)[1]["events"]
-                   if e["kind"] == "soft_block"]
-            if evs:
-                break
-            time.sleep(0.1)
+        evs = self.soft_blocks()
         self.assertEqual(len(evs), 1)
         self.assertIn("split-across-texts", evs[0]["detail"]["codes"])
         # The same in a content-part array, and through the tree path (a redaction).
@@ -456,13 +461,7 @@ class SplitAttacks(unittest.TestCase):
         # A rule matched in one message alone is that message's refusal, not a split.
         status, doc, _ = self.send("hi", "please open sesame now")
         self.assertEqual(status, 400)
-        evs = []
-        for _ in range(50):
-            evs = [e for e in self.gw.request("GET", "/admin/events", admin=True)[1]["events"]
-                   if e["kind"] == "soft_block"]
-            if evs:
-                break
-            time.sleep(0.1)
+        evs = self.soft_blocks()
         self.assertNotIn("split-across-texts", evs[0]["detail"]["codes"])
 
 
