@@ -508,6 +508,9 @@ static int range_error(const struct key *k, const char *path, const char *value,
             rp_error_set(why, "'%s' must be between %.0f and %.0f seconds, not %s", path, k->min,
                          k->max, shown);
         break;
+    case K_NUM0:
+        rp_error_set(why, "'%s' must be from 0 to %.15g, not %s", path, k->max, shown);
+        break;
     default:
         rp_error_set(why, "'%s' must be greater than %.15g and at most %.15g, not %s", path, k->min,
                      k->max, shown);

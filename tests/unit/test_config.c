@@ -824,6 +824,18 @@ static void test_behaviour_keys(void **state)
     assert_true(c->behaviour_hammering == 250);
 }
 
+/* It said "must be greater than 0 and at most 1" of a key that takes 0
+ * (escalation.borderline_weight, guard.<dir>.classifier_points). */
+static void test_regression_num0_range_message_allows_zero(void **state)
+{
+    struct rp_config *c = *state;
+    load_fails_at(c, "escalation:\n  borderline_weight: 3\n",
+                  "t.yaml:2: 'escalation.borderline_weight' must be from 0 to 1, not 3");
+    load_fails_at(
+        c, "guard:\n  input:\n    classifier_points: 2000000\n",
+        "t.yaml:3: 'guard.input.classifier_points' must be from 0 to 1000000, not 2000000");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -846,6 +858,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_validate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_guard_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_escalation_refusal_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_regression_num0_range_message_allows_zero, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_escalation_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_behaviour_keys, setup, teardown),
     };
