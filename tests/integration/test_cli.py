@@ -5,6 +5,7 @@ person's own machine and network.
 Run through tests/integration/run.py, which sets RAMPART_BIN."""
 import json
 import os
+import re
 import pty
 import select
 import subprocess
@@ -262,3 +263,42 @@ class UrlTrain(unittest.TestCase):
             rows = [json.loads(l) for l in out.splitlines()]
             self.assertEqual(len(rows), 2, err)
             self.assertGreater(rows[0]["score"], rows[1]["score"])
+
+
+class ConfigDocs(unittest.TestCase):
+    """docs/configuration.md documents every key `rampart serve` takes, and no key it does not:
+    the keys are asked of the binary itself, through its own message for an unknown key."""
+
+    DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs",
+                       "configuration.md")
+
+    def known(self, path):
+        """The keys of the map at path ("" for the top), or None when path is not a map."""
+        parts = path.split(".") if path else []
+        text = "".join("  " * i + p + ":\n" for i, p in enumerate(parts))
+        text += "  " * len(parts) + "zzz_not_a_key: 1\n"
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+            f.write(text)
+        try:
+            p = subprocess.run([RAMPART, "serve", "--check", "--config", f.name],
+                               capture_output=True, timeout=60)
+        finally:
+            os.unlink(f.name)
+        err = p.stderr.decode()
+        m = re.search(r"unknown key '[^']*' \(known: ([^)]*)\)", err)
+        return m.group(1).split(", ") if m else None
+
+    def test_every_key_documented(self):
+        leaves, todo = [], [""]
+        while todo:
+            path = todo.pop()
+            for k in self.known(path):
+                full = path + "." + k if path else k
+                (todo if self.known(full) is not None else leaves).append(full)
+        with open(self.DOC, encoding="utf-8") as f:
+            doc = f.read()
+        documented = set(re.findall(r"^\| `([a-z_][a-z0-9_.]*)` \|", doc, re.M))
+        self.assertGreater(len(leaves), 40)
+        self.assertEqual(sorted(k for k in leaves if k not in documented), [])
+        unknown = sorted(k for k in documented if k not in leaves and "." in k)
+        self.assertEqual(unknown, [])
