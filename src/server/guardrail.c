@@ -59,7 +59,9 @@ static void enforce(struct gw *gw, const struct rp_key_info *key, const char *pa
         atomic_fetch_add(counter, 1);
     bool soft_block = e->v.action == RP_ACTION_SOFT_BLOCK;
     if (soft_block) {
-        rp_refusals_count(gw->refusals, key->account_id, text, r->confidence, gw_now(), weight);
+        static const struct rp_sketch no_words = {.n = 0};
+        rp_refusals_count(gw->refusals, key->account_id, text ? text : &no_words, r->confidence,
+                          gw_now(), weight);
         atomic_fetch_add(
             weight->weight < 1 ? &gw->m.soft_blocks_borderline : &gw->m.soft_blocks_full, 1);
     }

@@ -74,8 +74,13 @@ static void moderation_authenticated(struct gw_worker *w, struct gw_req *req,
         }
         if (r.verdict == RP_GUARD_REFUSE)
             atomic_fetch_add(&gw->m.moderation_flagged, 1);
-        json_array_append_new(results, result_of(&r, refuse));
+        json_t *one = result_of(&r, refuse);
         rp_guard_result_release(&r);
+        if (!one || json_array_append_new(results, one)) {
+            json_decref(results);
+            results = NULL;
+            gw_refusal_set(&why, 503, "server_error", "overloaded", "the gateway is out of memory");
+        }
     }
     json_decref(body);
     gw_limits_release(gw, &key);
