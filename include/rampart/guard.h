@@ -147,6 +147,38 @@ bool rp_guard_stream_refused(const struct rp_guard_stream *st);
 /* The findings so far (the verdict of the text released so far; text is not filled). */
 const struct rp_guard_result *rp_guard_stream_result(const struct rp_guard_stream *st);
 
+/* ---- guard providers ---------------------------------------------------------------------- */
+
+/* The requests to, and the answers of, guard models an operator runs beside rampart's own
+ * classifiers: OpenAI's moderation endpoint (POST /v1/moderations) and a Llama Guard model
+ * behind an OpenAI-compatible chat completion (vLLM, llama.cpp, Ollama). The gateway does not
+ * call them yet (docs/guardrails.md, "Guard providers"). */
+#define RP_PROVIDER_MAX_CATEGORIES 16
+struct rp_provider_verdict {
+    bool flagged;
+    char categories[RP_PROVIDER_MAX_CATEGORIES][48]; /* as the provider names them: "hate",
+                                                        "S1"; at most 16, each cut at 47 bytes */
+    size_t n_categories;
+    double score; /* the highest category score given (0..1), -1 for none */
+};
+/* OpenAI's moderation answer for one input: {"results": [{"flagged": bool, "categories":
+ * {name: bool}, "category_scores": {name: number}}]}. RP_EINVAL with why in err for anything
+ * else (not JSON, a repeated key, no results[0].flagged). */
+int rp_provider_read_moderation(struct rp_str body, struct rp_provider_verdict *out,
+                                struct rp_error *err);
+/* A Llama Guard model's chat completion: choices[0].message.content "safe", or "unsafe" and
+ * then its category codes ("S1,S10") on the next line. RP_EINVAL with why for anything else. */
+int rp_provider_read_llama_guard(struct rp_str body, struct rp_provider_verdict *out,
+                                 struct rp_error *err);
+/* The name of a Llama Guard 3 category code ("S9": "indiscriminate weapons"), or NULL. */
+const char *rp_provider_category_name(const char *code);
+/* The request bodies, appended to out: {"input", "model"} (model NULL: omni-moderation-latest),
+ * and a chat completion of the prompt (with the answer, when has_answer: the model then judges
+ * the answer) at temperature 0 (model NULL: llama-guard3). */
+int rp_provider_moderation_request(struct rp_str text, const char *model, struct rp_buf *out);
+int rp_provider_llama_guard_request(struct rp_str prompt, struct rp_str answer, bool has_answer,
+                                    const char *model, struct rp_buf *out);
+
 /* ---- learned classifiers ------------------------------------------------------------------ */
 
 /* A logistic model over hashed word and character n-grams of a text (docs/guardrails.md,

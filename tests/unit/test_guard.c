@@ -1969,10 +1969,109 @@ static void test_model_incremental(void **state)
     free(file);
 }
 
+/* ---- guard providers ------------------------------------------------------------------------ */
+
+static void test_provider_moderation(void **state)
+{
+    (void)state;
+    struct rp_provider_verdict v;
+    struct rp_error err = {{0}};
+    assert_int_equal(rp_provider_read_moderation(
+                         RP_STR("{\"id\":\"modr-1\",\"results\":[{\"flagged\":true,\"categories\":"
+                                "{\"hate\":false,\"violence\":true,\"illicit/violent\":true},"
+                                "\"category_scores\":{\"hate\":0.01,\"violence\":0.93,\"x\":7}}]}"),
+                         &v, &err),
+                     RP_OK);
+    assert_true(v.flagged);
+    assert_int_equal(v.n_categories, 2);
+    assert_string_equal(v.categories[0], "violence");
+    assert_string_equal(v.categories[1], "illicit/violent");
+    assert_true(v.score == 0.93); /* 7 is no score */
+    assert_int_equal(
+        rp_provider_read_moderation(RP_STR("{\"results\":[{\"flagged\":false}]}"), &v, &err),
+        RP_OK);
+    assert_false(v.flagged);
+    assert_true(v.score == -1);
+    static const struct {
+        const char *body, *why;
+    } bad[] = {
+        {"", "the provider's answer is not JSON"},
+        {"[1]", "the provider's answer is not a JSON object"},
+        {"{\"results\":[]}", "the provider's answer has no results[0].flagged"},
+        {"{\"results\":[{\"flagged\":\"yes\"}]}", "the provider's answer has no results"},
+        {"{\"results\":1,\"results\":2}", "the provider's answer is not JSON"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(rp_provider_read_moderation(rp_str_from_cstr(bad[i].body), &v, &err),
+                         RP_EINVAL);
+        if (strncmp(err.msg, bad[i].why, strlen(bad[i].why)))
+            fail_msg("'%s': '%s'", bad[i].body, err.msg);
+    }
+}
+
+static void test_provider_llama_guard(void **state)
+{
+    (void)state;
+    struct rp_provider_verdict v;
+    struct rp_error err = {{0}};
+    assert_int_equal(
+        rp_provider_read_llama_guard(
+            RP_STR("{\"choices\":[{\"message\":{\"content\":\"\\n\\nsafe\"}}]}"), &v, &err),
+        RP_OK);
+    assert_false(v.flagged);
+    assert_int_equal(v.n_categories, 0);
+    assert_int_equal(
+        rp_provider_read_llama_guard(
+            RP_STR("{\"choices\":[{\"message\":{\"content\":\"unsafe\\nS1,S10\"}}]}"), &v, &err),
+        RP_OK);
+    assert_true(v.flagged);
+    assert_int_equal(v.n_categories, 2);
+    assert_string_equal(v.categories[0], "S1");
+    assert_string_equal(v.categories[1], "S10");
+    assert_string_equal(rp_provider_category_name("S9"), "indiscriminate weapons");
+    assert_string_equal(rp_provider_category_name("S14"), "code interpreter abuse");
+    assert_null(rp_provider_category_name("S15"));
+    assert_null(rp_provider_category_name("S"));
+    assert_null(rp_provider_category_name("S100"));
+    assert_null(rp_provider_category_name("O1"));
+    static const char *const bad[] = {
+        "{\"choices\":[{\"message\":{\"content\":\"I cannot help with that\"}}]}",
+        "{\"choices\":[{\"message\":{\"content\":\"safety first\"}}]}",
+        "{\"choices\":[]}",
+        "{\"choices\":[{\"message\":{\"content\":null}}]}",
+        "not json",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(rp_provider_read_llama_guard(rp_str_from_cstr(bad[i]), &v, &err),
+                         RP_EINVAL);
+}
+
+static void test_provider_requests(void **state)
+{
+    (void)state;
+    struct rp_buf b;
+    rp_buf_init(&b, 4096);
+    assert_int_equal(rp_provider_moderation_request(RP_STR("say \"hi\""), NULL, &b), RP_OK);
+    assert_string_equal(b.ptr,
+                        "{\"input\":\"say \\\"hi\\\"\",\"model\":\"omni-moderation-latest\"}");
+    rp_buf_reset(&b);
+    assert_int_equal(rp_provider_llama_guard_request(RP_STR("q"), RP_STR("a"), true, "lg", &b),
+                     RP_OK);
+    json_t *j = json_loads(b.ptr, 0, NULL);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_object_get(j, "model")), "lg");
+    assert_int_equal(json_array_size(json_object_get(j, "messages")), 2);
+    json_decref(j);
+    rp_buf_release(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_refusal_confidence),
+        cmocka_unit_test(test_provider_moderation),
+        cmocka_unit_test(test_provider_llama_guard),
+        cmocka_unit_test(test_provider_requests),
         cmocka_unit_test(test_default_guard_builds),
         cmocka_unit_test(test_block_verdicts),
         cmocka_unit_test(test_fresh_scratch_first_text_clean),
