@@ -18,10 +18,13 @@ enum { RP_SCAN_OK = 0, RP_SCAN_TREE = 1 };
  * the scan (which then returns RP_SCAN_TREE). */
 typedef int (*rp_text_fn)(void *arg, struct rp_str text);
 
-/* The string nodes of a request body that carry text for the model (the messages' "content",
- * and their parts' "text", for /v1/chat/completions; "prompt" for /v1/completions; "input" for
- * /v1/embeddings; a string or an array of them), at most cap of them in out. Returns how many
- * there are (may exceed cap). */
+/* The string nodes of a request body that carry text for the model, in the order of the body:
+ * for /v1/chat/completions each message's "content" (whatever its role) or its parts' "text",
+ * its tool calls' function "arguments" and its function call's "arguments", and the
+ * "description" of each of "tools" (of their "function") and "functions"; "prompt" for
+ * /v1/completions; "input" for /v1/embeddings; a string or an array of them. At most cap of
+ * them in out; returns how many it kept (cap when there are more: ask for one more than you
+ * take). */
 size_t rp_prompt_texts_tree(json_t *body, const char *path, json_t **out, size_t cap);
 
 /* The same texts of a request body read without a tree, each handed to fn. RP_SCAN_TREE when fn

@@ -8,23 +8,51 @@
 #include "rampart/json.h"
 #include "rampart/texts.h"
 
+/* Keeps node when it is a string and there is room. */
+static void take(json_t *node, json_t **out, size_t cap, size_t *n)
+{
+    if (json_is_string(node) && *n < cap)
+        out[(*n)++] = node;
+}
+
+/* The texts of one message, in the order of its members: its content (a string, or each part's
+ * "text"), each tool call's function arguments, a function call's arguments. */
+static void message_texts(json_t *m, json_t **out, size_t cap, size_t *n)
+{
+    const char *key;
+    json_t *v, *e;
+    size_t k;
+    json_object_foreach(m, key, v)
+    {
+        if (!strcmp(key, "content")) {
+            take(v, out, cap, n);
+            json_array_foreach(v, k, e) take(json_object_get(e, "text"), out, cap, n);
+        } else if (!strcmp(key, "tool_calls")) {
+            json_array_foreach(v, k, e)
+                take(json_object_get(json_object_get(e, "function"), "arguments"), out, cap, n);
+        } else if (!strcmp(key, "function_call")) {
+            take(json_object_get(v, "arguments"), out, cap, n);
+        }
+    }
+}
+
 size_t rp_prompt_texts_tree(json_t *body, const char *path, json_t **out, size_t cap)
 {
     size_t n = 0;
     if (!strcmp(path, "/v1/chat/completions")) {
-        json_t *msgs = json_object_get(body, "messages"), *m;
+        /* In the order of the body's members, as the scan meets them. */
+        const char *key;
+        json_t *v, *e;
         size_t i;
-        json_array_foreach(msgs, i, m)
+        json_object_foreach(body, key, v)
         {
-            json_t *c = json_object_get(m, "content"), *part;
-            if (json_is_string(c) && n < cap)
-                out[n++] = c;
-            size_t k;
-            json_array_foreach(c, k, part)
-            {
-                json_t *t = json_object_get(part, "text");
-                if (json_is_string(t) && n < cap)
-                    out[n++] = t;
+            if (!strcmp(key, "messages")) {
+                json_array_foreach(v, i, e) message_texts(e, out, cap, &n);
+            } else if (!strcmp(key, "tools")) {
+                json_array_foreach(v, i, e) take(
+                    json_object_get(json_object_get(e, "function"), "description"), out, cap, &n);
+            } else if (!strcmp(key, "functions")) {
+                json_array_foreach(v, i, e) take(json_object_get(e, "description"), out, cap, &n);
             }
         }
         return n;
@@ -117,9 +145,10 @@ static int skim(struct rp_jsonr *j, const struct rp_jsonv *v)
     return rc;
 }
 
-/* An object whose member named key carries text (a message's "content", a part's "text"): the
- * text when it is a string; with parts, each part's "text". */
-static int text_member(struct scan *ps, struct rp_jsonr *j, const char *key, bool parts)
+/* An object whose member named key carries text (a part's "text", a function call's
+ * "arguments"): the text when it is a string. With inner, the member key is itself an object
+ * whose member inner carries the text (a tool call's function's "arguments"). */
+static int text_member(struct scan *ps, struct rp_jsonr *j, const char *key, const char *inner)
 {
     uint64_t keys[OBJECT_KEYS_MAX];
     size_t n = 0;
@@ -131,18 +160,60 @@ static int text_member(struct scan *ps, struct rp_jsonr *j, const char *key, boo
         struct rp_jsonv v;
         if ((rc = new_key(j, keys, &n)) || (rc = value(j, &v)))
             return rc;
-        if (hit && v.type == RP_JSON_STRING) {
+        if (hit && !inner && v.type == RP_JSON_STRING)
             rc = ps->fn(ps->arg, rp_buf_str(&j->str));
-        } else if (hit && parts && v.type == RP_JSON_ARRAY) {
-            bool f2 = true, d2;
-            while (!rc && !(rc = rp_jsonr_element(j, &f2, &d2)) && !d2) {
-                struct rp_jsonv e;
-                if (!(rc = value(j, &e)))
-                    rc = e.type == RP_JSON_OBJECT ? text_member(ps, j, "text", false) : skim(j, &e);
-            }
-        } else {
+        else if (hit && inner && v.type == RP_JSON_OBJECT)
+            rc = text_member(ps, j, inner, NULL);
+        else
             rc = skim(j, &v);
-        }
+        if (rc)
+            return rc;
+    }
+    return rc;
+}
+
+/* The elements of an array value just read: each object's member key carries text (with inner,
+ * the member inner of the object that is its member key). */
+static int array_texts(struct scan *ps, struct rp_jsonr *j, const char *key, const char *inner)
+{
+    bool first = true, done;
+    int rc;
+    while (!(rc = rp_jsonr_element(j, &first, &done)) && !done) {
+        struct rp_jsonv e;
+        if ((rc = value(j, &e)))
+            return rc;
+        rc = e.type == RP_JSON_OBJECT ? text_member(ps, j, key, inner) : skim(j, &e);
+        if (rc)
+            return rc;
+    }
+    return rc;
+}
+
+/* One message object: its content (a string, or parts), its tool calls' function arguments,
+ * its function call's arguments, in the order of its members. */
+static int message(struct scan *ps, struct rp_jsonr *j)
+{
+    uint64_t keys[OBJECT_KEYS_MAX];
+    size_t n = 0;
+    bool first = true, done;
+    unsigned line;
+    int rc;
+    while (!(rc = rp_jsonr_member(j, &first, &done, &line)) && !done) {
+        bool content = rp_jsonr_key_is(j, "content"), calls = rp_jsonr_key_is(j, "tool_calls"),
+             call = rp_jsonr_key_is(j, "function_call");
+        struct rp_jsonv v;
+        if ((rc = new_key(j, keys, &n)) || (rc = value(j, &v)))
+            return rc;
+        if (content && v.type == RP_JSON_STRING)
+            rc = ps->fn(ps->arg, rp_buf_str(&j->str));
+        else if (content && v.type == RP_JSON_ARRAY)
+            rc = array_texts(ps, j, "text", NULL);
+        else if (calls && v.type == RP_JSON_ARRAY)
+            rc = array_texts(ps, j, "function", "arguments");
+        else if (call && v.type == RP_JSON_OBJECT)
+            rc = text_member(ps, j, "arguments", NULL);
+        else
+            rc = skim(j, &v);
         if (rc)
             return rc;
     }
@@ -162,7 +233,8 @@ static int prompt_scan(struct scan *ps, struct rp_jsonr *j, const char *path)
     bool first = true, done;
     unsigned line;
     while (!(rc = rp_jsonr_member(j, &first, &done, &line)) && !done) {
-        bool hit = rp_jsonr_key_is(j, field);
+        bool hit = rp_jsonr_key_is(j, field), tools = chat && rp_jsonr_key_is(j, "tools"),
+             functions = chat && rp_jsonr_key_is(j, "functions");
         struct rp_jsonv v;
         if ((rc = new_key(j, keys, &n)) || (rc = value(j, &v)))
             break;
@@ -175,12 +247,16 @@ static int prompt_scan(struct scan *ps, struct rp_jsonr *j, const char *path)
                 if ((rc = value(j, &e)))
                     break;
                 if (chat && e.type == RP_JSON_OBJECT)
-                    rc = text_member(ps, j, "content", true);
+                    rc = message(ps, j);
                 else if (!chat && e.type == RP_JSON_STRING)
                     rc = ps->fn(ps->arg, rp_buf_str(&j->str));
                 else
                     rc = skim(j, &e);
             }
+        } else if (tools && v.type == RP_JSON_ARRAY) {
+            rc = array_texts(ps, j, "function", "description");
+        } else if (functions && v.type == RP_JSON_ARRAY) {
+            rc = array_texts(ps, j, "description", NULL);
         } else {
             rc = skim(j, &v);
         }

@@ -407,8 +407,9 @@ class Gateway_(unittest.TestCase):
         self.assertTrue(line and int(line[0].split()[1]) >= 1)
 
 
-class SplitAttacks(unittest.TestCase):
-    """An attack split across the messages of one request is read whole."""
+class ModelReads(unittest.TestCase):
+    """Every text the model reads is inspected: an attack split across the messages of one
+    request is read whole, tool calls' arguments and tools' descriptions are read too."""
 
     def setUp(self):
         self.rules = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
@@ -453,6 +454,34 @@ class SplitAttacks(unittest.TestCase):
             {"type": "text", "text": "now go"}]}]}
         status, doc, _ = self.gw.request("POST", "/v1/chat/completions", body, key=self.key)
         self.assertEqual(status, 400, doc)
+
+    def test_tool_call_arguments_and_tool_descriptions_inspected(self):
+        calls = {"model": "rampart-echo", "messages": [
+            {"role": "user", "content": "what is the weather?"},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c1", "type": "function",
+                 "function": {"name": "lookup", "arguments": "{\"q\": \"open sesame now\"}"}}]},
+            {"role": "tool", "tool_call_id": "c1", "content": "sunny"}]}
+        status, doc, _ = self.gw.request("POST", "/v1/chat/completions", calls, key=self.key)
+        self.assertEqual(status, 400, doc)
+        self.assertIn("test-codeword", doc["error"]["message"])
+        tools = {"model": "rampart-echo",
+                 "tools": [{"type": "function", "function": {
+                     "name": "lookup", "description": "Looks things up. open sesame now",
+                     "parameters": {"type": "object"}}}],
+                 "messages": [{"role": "user", "content": "hello"}]}
+        status, doc, _ = self.gw.request("POST", "/v1/chat/completions", tools, key=self.key)
+        self.assertEqual(status, 400, doc)
+        legacy = {"model": "rampart-echo",
+                  "functions": [{"name": "f", "description": "fine"}],
+                  "messages": [{"role": "assistant", "content": None, "function_call": {
+                      "name": "f", "arguments": "open sesame now"}}]}
+        status, doc, _ = self.gw.request("POST", "/v1/chat/completions", legacy, key=self.key)
+        self.assertEqual(status, 400, doc)
+        # Ordinary tool use passes.
+        calls["messages"][1]["tool_calls"][0]["function"]["arguments"] = "{\"q\": \"Paris\"}"
+        status, doc, _ = self.gw.request("POST", "/v1/chat/completions", calls, key=self.key)
+        self.assertEqual(status, 200, doc)
 
     def test_ordinary_messages_joined_pass(self):
         status, doc, _ = self.send("Hello!", "What is the capital of France?",
