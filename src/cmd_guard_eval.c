@@ -72,13 +72,16 @@ int cmd_guard_eval(int argc, char **argv)
     bool held_only = false, train_only = false, json = false, dir_set = false;
     int folds = 0; /* 1: by source, 2: by group */
     enum rp_guard_dir dir = RP_GUARD_INPUT;
-    int c;
-    while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+    const char *recipe_opt = NULL; /* a training option given, for the check below */
+    int c, index = 0;
+    while ((c = getopt_long(argc, argv, "h", longopts, &index)) != -1) {
         int taken = cmd_guard_recipe_option("guard-eval", c, optarg, &recipe);
         if (taken < 0)
             return CMD_EXIT_USAGE;
-        if (taken)
+        if (taken) {
+            recipe_opt = longopts[index].name;
             continue;
+        }
         switch (c) {
         case 'D':
             if (n_data == 8) {
@@ -110,6 +113,14 @@ int cmd_guard_eval(int argc, char **argv)
         case 'h': eval_usage(stdout); return CMD_EXIT_OK;
         default: eval_usage(stderr); return CMD_EXIT_USAGE;
         }
+    }
+    if (recipe_opt && !folds) {
+        /* Only the fold splits train a model; the others judge the configured one. */
+        fprintf(stderr,
+                "rampart guard-eval: --%s trains the models of --split by-source or by-group; "
+                "the other splits judge the configured model\n",
+                recipe_opt);
+        return CMD_EXIT_USAGE;
     }
     if (!n_data || optind < argc) {
         fprintf(stderr, "rampart guard-eval: --data FILE is required\n");

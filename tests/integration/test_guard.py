@@ -152,6 +152,12 @@ class Cli(unittest.TestCase):
                                     "by-source", *bad], capture_output=True, timeout=60)
                 self.assertEqual(p.returncode, 2, bad)
                 self.assertIn("rampart guard-eval: " + words, p.stderr.decode())
+            # Without a fold split nothing is trained: a recipe option would be ignored.
+            p = subprocess.run([RAMPART, "guard-eval", "--data", f.name, "--split", "held-out",
+                                "--ngrams", "0-0"], capture_output=True, timeout=60)
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("--ngrams trains the models of --split by-source or by-group",
+                          p.stderr.decode())
         finally:
             os.unlink(f.name)
 
